@@ -1,0 +1,313 @@
+//! hoso-store: the append-only event log that every dossier's history is kept in.
+//!
+//! What it is: streams of events (one per dossier), each appended atomically with an
+//! expected-version check, idempotent by event id, ordered by a gap-free global position
+//! (`$all`), chained by SHA-256 per stream, acknowledged only once fsync'd, and readable
+//! forward, backward, "as of" a recorded-at cut-off, or as a catch-up-then-live subscription.
+//! The [`EventStore`] trait is what the rest of hoso uses; [`MemoryStore`] and [`SledStore`]
+//! implement it, and [`conformance`] is the one test suite every implementation must pass.
+//!
+//! What it is not: it knows nothing of dossiers, commands or gRPC. Event data and metadata are
+//! opaque JSON to it; their schema, versions and upcasters belong to `hoso-domain`.
+//!
+//! The on-disk layout, the commit and fsync protocol, and what recovery assumes are in
+//! `docs/design.md` at the root of the repository.
+
+mod error;
+mod kv;
+mod log;
+mod record;
+mod store;
+mod subscription;
+
+pub mod conformance;
+
+use std::fmt;
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+pub use error::StoreError;
+pub use store::{MemoryStore, SledOptions, SledStore};
+pub use subscription::Subscription;
+
+/// A gap-free global position in `$all`, starting at 0.
+pub type Position = u64;
+/// A stream's version: the index of an event within its stream, starting at 0.
+pub type Version = u64;
+
+/// The stream state an append expects; a mismatch fails the append and writes nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExpectedVersion {
+    /// Append whatever the stream's state.
+    Any,
+    /// The stream must not exist yet.
+    NoStream,
+    /// The stream must have at least one event.
+    StreamExists,
+    /// The stream's last event must have exactly this version.
+    Exact(Version),
+}
+
+impl fmt::Display for ExpectedVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExpectedVersion::Any => f.write_str("any version"),
+            ExpectedVersion::NoStream => f.write_str("no stream"),
+            ExpectedVersion::StreamExists => f.write_str("an existing stream"),
+            ExpectedVersion::Exact(v) => write!(f, "version {v}"),
+        }
+    }
+}
+
+/// An event to append. Its id makes retries idempotent: appending the same events again
+/// returns the original result and writes nothing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    /// Unique id of the event, chosen by the caller (derived from a command id for retries).
+    pub event_id: Uuid,
+    /// The persisted type name, e.g. `DossierReceived`.
+    pub event_type: String,
+    /// Version of the data's schema, for upcasting old events.
+    pub schema_version: u32,
+    /// The event's data.
+    pub data: serde_json::Value,
+    /// Who, where and why: actor, desk, correlation and causation ids.
+    pub metadata: serde_json::Value,
+    /// Business time, supplied by the caller; stored to the microsecond.
+    pub occurred_at: DateTime<Utc>,
+}
+
+/// An event as stored, with its full envelope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedEvent {
+    /// The stream it belongs to.
+    pub stream_id: String,
+    /// Its version within the stream.
+    pub version: Version,
+    /// Its position in `$all`.
+    pub position: Position,
+    /// The caller's event id.
+    pub event_id: Uuid,
+    /// The persisted type name.
+    pub event_type: String,
+    /// Version of the data's schema.
+    pub schema_version: u32,
+    /// The data, as the JSON text that was stored.
+    pub data: Vec<u8>,
+    /// The metadata, as the JSON text that was stored.
+    pub metadata: Vec<u8>,
+    /// Business time, as supplied.
+    pub occurred_at: DateTime<Utc>,
+    /// When the store committed it: assigned by the store, strictly increasing per append.
+    pub recorded_at: DateTime<Utc>,
+    /// SHA-256 over the previous record's hash in the stream and this record's bytes.
+    pub hash: [u8; 32],
+}
+
+impl RecordedEvent {
+    /// The data parsed as JSON.
+    pub fn data_json(&self) -> Result<serde_json::Value, serde_json::Error> {
+        serde_json::from_slice(&self.data)
+    }
+
+    /// The metadata parsed as JSON.
+    pub fn metadata_json(&self) -> Result<serde_json::Value, serde_json::Error> {
+        serde_json::from_slice(&self.metadata)
+    }
+
+    /// The chain hash in lowercase hexadecimal.
+    pub fn hash_hex(&self) -> String {
+        self.hash.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// What an append did: the same answer for the first attempt and for every retry of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendResult {
+    /// The stream's version after the append: the version of its last event, `None` if the
+    /// stream still has none (an empty append to a new stream).
+    pub current_version: Option<Version>,
+    /// Positions of the first and last appended events in `$all`; `None` for an empty append.
+    pub positions: Option<(Position, Position)>,
+}
+
+/// Which way a stream is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Oldest first, from `from` upwards.
+    Forward,
+    /// Newest first, from `from` downwards.
+    Backward,
+}
+
+/// How to read one stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamRead {
+    /// First version to return (forward: lowest, backward: highest).
+    pub from: Version,
+    /// Reading direction.
+    pub direction: Direction,
+    /// At most this many events.
+    pub max_count: usize,
+    /// Only events recorded at or before this instant: the stream as it stood then.
+    pub as_of: Option<DateTime<Utc>>,
+}
+
+impl StreamRead {
+    /// The whole stream, oldest first.
+    pub fn forward() -> Self {
+        StreamRead {
+            from: 0,
+            direction: Direction::Forward,
+            max_count: usize::MAX,
+            as_of: None,
+        }
+    }
+
+    /// The whole stream, newest first.
+    pub fn backward() -> Self {
+        StreamRead {
+            from: Version::MAX,
+            direction: Direction::Backward,
+            max_count: usize::MAX,
+            as_of: None,
+        }
+    }
+
+    /// Starts at `version`.
+    pub fn from(mut self, version: Version) -> Self {
+        self.from = version;
+        self
+    }
+
+    /// Returns at most `n` events.
+    pub fn max_count(mut self, n: usize) -> Self {
+        self.max_count = n;
+        self
+    }
+
+    /// Reads the stream as it stood at `cutoff` (by `recorded_at`).
+    pub fn as_of(mut self, cutoff: DateTime<Utc>) -> Self {
+        self.as_of = Some(cutoff);
+        self
+    }
+}
+
+/// What `verify` walks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VerifyScope {
+    /// Every record in `$all` order, with both indexes.
+    All,
+    /// One stream, through its index.
+    Stream(String),
+}
+
+/// The outcome of `verify`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// Records found intact before the first problem (or in all).
+    pub records_checked: u64,
+    /// Streams seen.
+    pub streams_checked: u64,
+    /// The first record whose bytes, chain or indexes do not match; `None` if all is well.
+    pub first_problem: Option<Problem>,
+}
+
+/// A record that failed verification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Its global position.
+    pub position: Position,
+    /// Its stream, when the record could be decoded.
+    pub stream_id: Option<String>,
+    /// Its version, when known.
+    pub version: Option<Version>,
+    /// What does not match.
+    pub reason: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "record at position {}", self.position)?;
+        if let Some(stream) = &self.stream_id {
+            write!(f, " (stream {stream}")?;
+            if let Some(v) = self.version {
+                write!(f, ", version {v}")?;
+            }
+            f.write_str(")")?;
+        }
+        write!(f, ": {}", self.reason)
+    }
+}
+
+/// Limits that protect the store from oversized requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest event, data plus metadata as JSON text, in bytes. Default 1 MiB.
+    pub max_event_bytes: usize,
+    /// Most events in one append. Default 1,000.
+    pub max_events_per_append: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_event_bytes: 1 << 20,
+            max_events_per_append: 1_000,
+        }
+    }
+}
+
+/// An append-only log of event streams. Implementations are cheap to clone (a shared handle).
+///
+/// Every read sees only durable events: an event is visible once its append was acknowledged.
+pub trait EventStore: Clone + Send + Sync + 'static {
+    /// Appends `events` to `stream_id` atomically if the stream is at `expected`.
+    ///
+    /// Returns once the events are on stable storage. If every event id is already stored by
+    /// one earlier append with the same content, returns that append's result and writes
+    /// nothing, whatever the stream's version is now.
+    fn append(
+        &self,
+        stream_id: &str,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> impl Future<Output = Result<AppendResult, StoreError>> + Send;
+
+    /// Reads one stream; an unknown stream reads as empty.
+    fn read_stream(
+        &self,
+        stream_id: &str,
+        read: StreamRead,
+    ) -> impl Future<Output = Result<Vec<RecordedEvent>, StoreError>> + Send;
+
+    /// Reads up to `max_count` events of `$all` from position `from` on.
+    fn read_all(
+        &self,
+        from: Position,
+        max_count: usize,
+    ) -> impl Future<Output = Result<Vec<RecordedEvent>, StoreError>> + Send;
+
+    /// The event with this id, if stored.
+    fn event_by_id(&self, event_id: Uuid) -> impl Future<Output = Result<Option<RecordedEvent>, StoreError>> + Send;
+
+    /// The version of the stream's last event, `None` if it has none.
+    fn stream_version(&self, stream_id: &str) -> impl Future<Output = Result<Option<Version>, StoreError>> + Send;
+
+    /// The position after the last durable event: the number of events in `$all`.
+    fn head(&self) -> Position;
+
+    /// A watch of [`EventStore::head`] that changes after every durable append.
+    fn watch_head(&self) -> tokio::sync::watch::Receiver<Position>;
+
+    /// Checks records, chains and indexes, and reports the first record that does not match.
+    fn verify(&self, scope: VerifyScope) -> impl Future<Output = Result<VerifyReport, StoreError>> + Send;
+
+    /// Every event from `from` on, first those already stored, then live ones as they become
+    /// durable, in `$all` order with no gap and no duplicate.
+    fn subscribe_all(&self, from: Position) -> Subscription<Self> {
+        Subscription::new(self.clone(), from)
+    }
+}

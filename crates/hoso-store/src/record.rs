@@ -1,0 +1,191 @@
+//! The record envelope: how one event is laid out in bytes and chained to its predecessor.
+//!
+//! Layout of format version 1 (all integers big-endian):
+//!
+//! | field | bytes |
+//! |---|---|
+//! | record layout tag (`1`) | 1 |
+//! | global position | 8 |
+//! | stream version | 8 |
+//! | event id | 16 |
+//! | `recorded_at`, microseconds since the Unix epoch | 8 (signed) |
+//! | `occurred_at`, microseconds since the Unix epoch | 8 (signed) |
+//! | schema version | 4 |
+//! | stream id length, stream id (UTF-8) | 2 + n |
+//! | event type length, event type (UTF-8) | 2 + n |
+//! | data length, data (JSON text) | 4 + n |
+//! | metadata length, metadata (JSON text) | 4 + n |
+//! | SHA-256 of (previous record's hash in the stream, or 32 zero bytes) ‖ all bytes above | 32 |
+
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::{Position, RecordedEvent, StoreError, Version};
+
+const LAYOUT_TAG: u8 = 1;
+const HASH_LEN: usize = 32;
+/// The hash that stands before the first record of every stream.
+pub(crate) const GENESIS_HASH: [u8; HASH_LEN] = [0; HASH_LEN];
+
+/// The fields of a record that is about to be written.
+pub(crate) struct RecordFields<'a> {
+    pub(crate) position: Position,
+    pub(crate) version: Version,
+    pub(crate) event_id: Uuid,
+    pub(crate) recorded_at: DateTime<Utc>,
+    pub(crate) occurred_at: DateTime<Utc>,
+    pub(crate) schema_version: u32,
+    pub(crate) stream_id: &'a str,
+    pub(crate) event_type: &'a str,
+    pub(crate) data: &'a [u8],
+    pub(crate) metadata: &'a [u8],
+}
+
+/// Encodes a record and returns its bytes and its chain hash.
+pub(crate) fn encode(fields: &RecordFields<'_>, prev_hash: &[u8; HASH_LEN]) -> (Vec<u8>, [u8; HASH_LEN]) {
+    let len = 1
+        + 8 * 4
+        + 16
+        + 4
+        + 2
+        + fields.stream_id.len()
+        + 2
+        + fields.event_type.len()
+        + 4
+        + fields.data.len()
+        + 4
+        + fields.metadata.len()
+        + HASH_LEN;
+    let mut buf = Vec::with_capacity(len);
+    buf.push(LAYOUT_TAG);
+    buf.extend_from_slice(&fields.position.to_be_bytes());
+    buf.extend_from_slice(&fields.version.to_be_bytes());
+    buf.extend_from_slice(fields.event_id.as_bytes());
+    buf.extend_from_slice(&fields.recorded_at.timestamp_micros().to_be_bytes());
+    buf.extend_from_slice(&fields.occurred_at.timestamp_micros().to_be_bytes());
+    buf.extend_from_slice(&fields.schema_version.to_be_bytes());
+    // Lengths were checked against the limits before encoding, so these casts do not truncate.
+    buf.extend_from_slice(&(fields.stream_id.len() as u16).to_be_bytes());
+    buf.extend_from_slice(fields.stream_id.as_bytes());
+    buf.extend_from_slice(&(fields.event_type.len() as u16).to_be_bytes());
+    buf.extend_from_slice(fields.event_type.as_bytes());
+    buf.extend_from_slice(&(fields.data.len() as u32).to_be_bytes());
+    buf.extend_from_slice(fields.data);
+    buf.extend_from_slice(&(fields.metadata.len() as u32).to_be_bytes());
+    buf.extend_from_slice(fields.metadata);
+    let hash = chain_hash(prev_hash, &buf);
+    buf.extend_from_slice(&hash);
+    debug_assert_eq!(buf.len(), len);
+    (buf, hash)
+}
+
+/// The chain hash of a record body given its predecessor's hash.
+pub(crate) fn chain_hash(prev_hash: &[u8; HASH_LEN], body: &[u8]) -> [u8; HASH_LEN] {
+    let mut hasher = Sha256::new();
+    hasher.update(prev_hash);
+    hasher.update(body);
+    hasher.finalize().into()
+}
+
+/// Splits stored bytes into the hashed body and the stored hash.
+pub(crate) fn split_hash(bytes: &[u8]) -> Option<(&[u8], [u8; HASH_LEN])> {
+    let body_len = bytes.len().checked_sub(HASH_LEN)?;
+    let (body, hash) = bytes.split_at(body_len);
+    Some((body, hash.try_into().ok()?))
+}
+
+/// Decodes stored bytes into a record. `position` is where the bytes were found, for errors.
+pub(crate) fn decode(position: Position, bytes: &[u8]) -> Result<RecordedEvent, StoreError> {
+    let corrupted = |reason: &str| StoreError::Corrupted {
+        position,
+        reason: reason.to_owned(),
+    };
+    let mut r = Reader { bytes, at: 0 };
+    let tag = r.take(1).ok_or_else(|| corrupted("empty record"))?[0];
+    if tag != LAYOUT_TAG {
+        return Err(corrupted(&format!("unknown record layout tag {tag}")));
+    }
+    let truncated = || corrupted("record is truncated");
+    let stored_position = r.u64().ok_or_else(truncated)?;
+    let version = r.u64().ok_or_else(truncated)?;
+    let event_id = Uuid::from_slice(r.take(16).ok_or_else(truncated)?).map_err(|_| truncated())?;
+    let recorded_at = micros(r.i64().ok_or_else(truncated)?).ok_or_else(|| corrupted("recorded_at out of range"))?;
+    let occurred_at = micros(r.i64().ok_or_else(truncated)?).ok_or_else(|| corrupted("occurred_at out of range"))?;
+    let schema_version = r.u32().ok_or_else(truncated)?;
+    let stream_len = r.u16().ok_or_else(truncated)? as usize;
+    let stream_id = r
+        .str(stream_len)
+        .ok_or_else(|| corrupted("stream id is truncated or not UTF-8"))?;
+    let type_len = r.u16().ok_or_else(truncated)? as usize;
+    let event_type = r
+        .str(type_len)
+        .ok_or_else(|| corrupted("event type is truncated or not UTF-8"))?;
+    let data_len = r.u32().ok_or_else(truncated)? as usize;
+    let data = r.take(data_len).ok_or_else(truncated)?.to_vec();
+    let meta_len = r.u32().ok_or_else(truncated)? as usize;
+    let metadata = r.take(meta_len).ok_or_else(truncated)?.to_vec();
+    let hash: [u8; HASH_LEN] = r
+        .take(HASH_LEN)
+        .ok_or_else(truncated)?
+        .try_into()
+        .map_err(|_| truncated())?;
+    if r.at != bytes.len() {
+        return Err(corrupted("record has trailing bytes"));
+    }
+    if stored_position != position {
+        return Err(corrupted(&format!("record says position {stored_position}")));
+    }
+    Ok(RecordedEvent {
+        stream_id,
+        version,
+        position,
+        event_id,
+        event_type,
+        schema_version,
+        data,
+        metadata,
+        occurred_at,
+        recorded_at,
+        hash,
+    })
+}
+
+/// Reads only the `recorded_at` of stored bytes, for "as of" reads that skip most records.
+pub(crate) fn peek_recorded_at(bytes: &[u8]) -> Option<DateTime<Utc>> {
+    let at = 1 + 8 + 8 + 16;
+    micros(i64::from_be_bytes(bytes.get(at..at + 8)?.try_into().ok()?))
+}
+
+fn micros(us: i64) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp_micros(us)
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let end = self.at.checked_add(n)?;
+        let slice = self.bytes.get(self.at..end)?;
+        self.at = end;
+        Some(slice)
+    }
+    fn u16(&mut self) -> Option<u16> {
+        Some(u16::from_be_bytes(self.take(2)?.try_into().ok()?))
+    }
+    fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_be_bytes(self.take(4)?.try_into().ok()?))
+    }
+    fn u64(&mut self) -> Option<u64> {
+        Some(u64::from_be_bytes(self.take(8)?.try_into().ok()?))
+    }
+    fn i64(&mut self) -> Option<i64> {
+        Some(i64::from_be_bytes(self.take(8)?.try_into().ok()?))
+    }
+    fn str(&mut self, n: usize) -> Option<String> {
+        String::from_utf8(self.take(n)?.to_vec()).ok()
+    }
+}

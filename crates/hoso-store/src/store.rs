@@ -1,0 +1,151 @@
+//! The two implementations of [`EventStore`]: in memory, and durable on sled.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use crate::kv::{Kv, MemKv, SledKv};
+use crate::log::Log;
+use crate::{
+    AppendResult, EventStore, ExpectedVersion, Limits, NewEvent, Position, RecordedEvent, StoreError, StreamRead,
+    VerifyReport, VerifyScope, Version,
+};
+
+/// Runs a read that may touch many records off the async worker threads.
+async fn blocking<K: Kv, T: Send + 'static>(
+    log: &Arc<Log<K>>,
+    f: impl FnOnce(&Log<K>) -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    let log = Arc::clone(log);
+    tokio::task::spawn_blocking(move || f(&log))
+        .await
+        .map_err(|err| StoreError::Io(format!("a store read task failed: {err}")))?
+}
+
+macro_rules! delegate_event_store {
+    ($store:ty) => {
+        impl EventStore for $store {
+            async fn append(
+                &self,
+                stream_id: &str,
+                expected: ExpectedVersion,
+                events: Vec<NewEvent>,
+            ) -> Result<AppendResult, StoreError> {
+                self.log.append(stream_id, expected, events).await
+            }
+
+            async fn read_stream(&self, stream_id: &str, read: StreamRead) -> Result<Vec<RecordedEvent>, StoreError> {
+                self.log.read_stream(stream_id, &read)
+            }
+
+            async fn read_all(&self, from: Position, max_count: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+                if max_count <= 64 {
+                    return self.log.read_all(from, max_count);
+                }
+                blocking(&self.log, move |log| log.read_all(from, max_count)).await
+            }
+
+            async fn event_by_id(&self, event_id: Uuid) -> Result<Option<RecordedEvent>, StoreError> {
+                self.log.event_by_id(event_id)
+            }
+
+            async fn stream_version(&self, stream_id: &str) -> Result<Option<Version>, StoreError> {
+                self.log.stream_version(stream_id)
+            }
+
+            fn head(&self) -> Position {
+                self.log.head()
+            }
+
+            fn watch_head(&self) -> watch::Receiver<Position> {
+                self.log.watch_head()
+            }
+
+            async fn verify(&self, scope: VerifyScope) -> Result<VerifyReport, StoreError> {
+                blocking(&self.log, move |log| log.verify(&scope)).await
+            }
+        }
+    };
+}
+
+/// An event store held in memory: for tests and tools. Nothing survives the process, but it
+/// keeps every rule the durable store keeps (it shares its code above the engine).
+#[derive(Clone)]
+pub struct MemoryStore {
+    log: Arc<Log<MemKv>>,
+}
+
+impl MemoryStore {
+    /// An empty store with default limits.
+    pub fn new() -> Self {
+        Self::with_limits(Limits::default())
+    }
+
+    /// An empty store with the given limits.
+    pub fn with_limits(limits: Limits) -> Self {
+        let log = Log::open(MemKv::default(), limits).expect("an empty in-memory log always opens");
+        MemoryStore { log: Arc::new(log) }
+    }
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+delegate_event_store!(MemoryStore);
+
+/// Options of the sled store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SledOptions {
+    /// Request limits.
+    pub limits: Limits,
+    /// sled's page cache, in bytes. Default 512 MiB.
+    pub cache_capacity_bytes: u64,
+}
+
+impl Default for SledOptions {
+    fn default() -> Self {
+        SledOptions {
+            limits: Limits::default(),
+            cache_capacity_bytes: 512 << 20,
+        }
+    }
+}
+
+/// The durable event store on an embedded sled database in one directory.
+///
+/// Appends go through one writer thread that commits every queued append as its own atomic
+/// batch and then fsyncs once for the whole group before answering any of them.
+#[derive(Clone)]
+pub struct SledStore {
+    log: Arc<Log<SledKv>>,
+}
+
+impl SledStore {
+    /// Opens (or creates) the store in directory `path`.
+    pub fn open(path: impl AsRef<Path>, options: SledOptions) -> Result<Self, StoreError> {
+        let kv = SledKv::open(path.as_ref(), options.cache_capacity_bytes)?;
+        Ok(SledStore {
+            log: Arc::new(Log::open(kv, options.limits)?),
+        })
+    }
+
+    /// Answers the queued appends, flushes and stops the writer. Later appends through any
+    /// clone fail with [`StoreError::Closed`]; the files are released once every clone is
+    /// dropped.
+    pub fn close(&self) {
+        self.log.close();
+    }
+
+    /// Makes the next fsync fail, to test how the store refuses writes after a disk error.
+    #[cfg(feature = "failpoints")]
+    pub fn fail_next_flush(&self) {
+        self.log.fail_next_flush();
+    }
+}
+
+delegate_event_store!(SledStore);
