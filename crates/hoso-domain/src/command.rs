@@ -1,0 +1,276 @@
+//! Commands: what a desk asks to record, in imperative form, one per event.
+//!
+//! Commands carry raw input (codes as strings, amounts as signed integers) so that the domain, not
+//! the wire layer, decides what is valid and says so in an officer's words. They are not persisted
+//! and have no serde.
+
+use chrono::{DateTime, Utc};
+
+use crate::codes::ApplicantRef;
+use crate::dossier::{Channel, PortalStatus};
+use crate::event::{PaymentGateway, ProcessingStep, ReturnMethod, Satisfaction};
+use crate::procedure::StatutoryTime;
+
+/// The procedure as the desk's catalogue gives it at receipt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcedureInput {
+    /// Procedure code, `d.dddddd`.
+    pub code: String,
+    /// Published name.
+    pub name: String,
+    /// Published statutory time.
+    pub statutory_time: StatutoryTime,
+    /// Eligible for full-online service.
+    pub full_online_eligible: bool,
+    /// The result is a paper document.
+    pub paper_result: bool,
+    /// Fee in VND, 0 when free.
+    pub fee_vnd: i64,
+}
+
+/// Receive a dossier: starts the clock. The due date and green-lane flag are computed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceiveDossier {
+    /// Business time of receipt.
+    pub occurred_at: DateTime<Utc>,
+    /// Code printed on the receipt.
+    pub receipt_code: String,
+    /// The procedure.
+    pub procedure: ProcedureInput,
+    /// The receiving one-stop desk's code.
+    pub receiving_desk: String,
+    /// The handling agency's code.
+    pub handling_agency: String,
+    /// Submission channel.
+    pub channel: Channel,
+    /// Pseudonymous applicant reference.
+    pub applicant: ApplicantRef,
+}
+
+/// A component file given for digitization.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileInput {
+    /// Component name.
+    pub component: String,
+    /// SHA-256, 64 lower-case hex digits.
+    pub content_hash: String,
+}
+
+/// A component reused from digitized data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReuseInput {
+    /// Component name.
+    pub component: String,
+    /// Source of the data.
+    pub source: String,
+}
+
+/// Record that components (and possibly the result) were digitized.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DigitizeDossier {
+    /// Business time.
+    pub occurred_at: DateTime<Utc>,
+    /// Files attached.
+    pub files: Vec<FileInput>,
+    /// Components reused.
+    pub reused: Vec<ReuseInput>,
+    /// Whether the result was digitized.
+    pub result_digitized: bool,
+}
+
+/// Record a processing step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessDossier {
+    /// Business time.
+    pub occurred_at: DateTime<Utc>,
+    /// The step.
+    pub step: ProcessingStep,
+    /// Officer account identifier.
+    pub officer: String,
+    /// Target unit code (required for a transfer).
+    pub to_unit: Option<String>,
+    /// Reason (required for a stop).
+    pub reason: Option<String>,
+}
+
+/// Issue an electronic result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssueEResult {
+    /// Business time.
+    pub occurred_at: DateTime<Utc>,
+    /// Result document identifier.
+    pub result_id: String,
+    /// SHA-256 of the signed document.
+    pub content_hash: String,
+    /// Signer account or certificate identifier.
+    pub signer: String,
+}
+
+/// Record an online payment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PayOnline {
+    /// Business time.
+    pub occurred_at: DateTime<Utc>,
+    /// Amount in VND.
+    pub amount_vnd: i64,
+    /// Payment platform.
+    pub gateway: PaymentGateway,
+    /// Gateway transaction reference.
+    pub transaction_ref: String,
+}
+
+/// Send an apology letter with a new appointment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendApology {
+    /// Business time.
+    pub occurred_at: DateTime<Utc>,
+    /// Why the dossier is late.
+    pub reason: String,
+    /// New appointment.
+    pub new_appointment_at: DateTime<Utc>,
+    /// Letter number.
+    pub letter_number: String,
+}
+
+/// Ask the applicant for missing papers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestSupplement {
+    /// Business time.
+    pub occurred_at: DateTime<Utc>,
+    /// Components asked for.
+    pub missing_components: Vec<String>,
+    /// Officer account identifier.
+    pub officer: String,
+}
+
+/// Record the applicant's supplement; the due date moves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceiveSupplement {
+    /// Business time.
+    pub occurred_at: DateTime<Utc>,
+}
+
+/// Hand the result over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReturnResult {
+    /// Business time.
+    pub occurred_at: DateTime<Utc>,
+    /// How.
+    pub method: ReturnMethod,
+}
+
+/// Record the applicant's rating.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateSatisfaction {
+    /// Business time.
+    pub occurred_at: DateTime<Utc>,
+    /// The rating.
+    pub rating: Satisfaction,
+}
+
+/// Record the applicant's withdrawal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Withdraw {
+    /// Business time.
+    pub occurred_at: DateTime<Utc>,
+    /// Reason given.
+    pub reason: String,
+}
+
+/// Refuse the dossier at intake.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefuseAtIntake {
+    /// Business time.
+    pub occurred_at: DateTime<Utc>,
+    /// Why.
+    pub reason: String,
+    /// Officer account identifier.
+    pub officer: String,
+}
+
+/// Record a sync to the national portal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordNationalPortalSync {
+    /// Business time of the sync.
+    pub occurred_at: DateTime<Utc>,
+    /// The status the portal acknowledged.
+    pub status: PortalStatus,
+}
+
+/// Every command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// See [`ReceiveDossier`].
+    ReceiveDossier(ReceiveDossier),
+    /// See [`DigitizeDossier`].
+    DigitizeDossier(DigitizeDossier),
+    /// See [`ProcessDossier`].
+    ProcessDossier(ProcessDossier),
+    /// See [`IssueEResult`].
+    IssueEResult(IssueEResult),
+    /// See [`PayOnline`].
+    PayOnline(PayOnline),
+    /// See [`SendApology`].
+    SendApology(SendApology),
+    /// See [`RequestSupplement`].
+    RequestSupplement(RequestSupplement),
+    /// See [`ReceiveSupplement`].
+    ReceiveSupplement(ReceiveSupplement),
+    /// See [`ReturnResult`].
+    ReturnResult(ReturnResult),
+    /// See [`RateSatisfaction`].
+    RateSatisfaction(RateSatisfaction),
+    /// See [`Withdraw`].
+    Withdraw(Withdraw),
+    /// See [`RefuseAtIntake`].
+    RefuseAtIntake(RefuseAtIntake),
+    /// See [`RecordNationalPortalSync`].
+    RecordNationalPortalSync(RecordNationalPortalSync),
+}
+
+macro_rules! command_from {
+    ($($ty:ident),*) => {$(
+        impl From<$ty> for Command {
+            fn from(command: $ty) -> Command {
+                Command::$ty(command)
+            }
+        }
+    )*};
+}
+
+command_from!(
+    ReceiveDossier,
+    DigitizeDossier,
+    ProcessDossier,
+    IssueEResult,
+    PayOnline,
+    SendApology,
+    RequestSupplement,
+    ReceiveSupplement,
+    ReturnResult,
+    RateSatisfaction,
+    Withdraw,
+    RefuseAtIntake,
+    RecordNationalPortalSync
+);
+
+impl Command {
+    /// The business time the command says the fact occurred at.
+    pub fn occurred_at(&self) -> DateTime<Utc> {
+        match self {
+            Command::ReceiveDossier(c) => c.occurred_at,
+            Command::DigitizeDossier(c) => c.occurred_at,
+            Command::ProcessDossier(c) => c.occurred_at,
+            Command::IssueEResult(c) => c.occurred_at,
+            Command::PayOnline(c) => c.occurred_at,
+            Command::SendApology(c) => c.occurred_at,
+            Command::RequestSupplement(c) => c.occurred_at,
+            Command::ReceiveSupplement(c) => c.occurred_at,
+            Command::ReturnResult(c) => c.occurred_at,
+            Command::RateSatisfaction(c) => c.occurred_at,
+            Command::Withdraw(c) => c.occurred_at,
+            Command::RefuseAtIntake(c) => c.occurred_at,
+            Command::RecordNationalPortalSync(c) => c.occurred_at,
+        }
+    }
+}

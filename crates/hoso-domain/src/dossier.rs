@@ -1,0 +1,322 @@
+//! The dossier's state as folded from its events: the national portal status, the deadline state
+//! and the facts the index figures need. [`evolve`] is total and trusts its input: rules are checked
+//! once, by [`crate::decide`], before an event is written.
+
+use std::fmt;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::event::{DossierEvent, DossierReceived, ProcessingStep, Satisfaction};
+
+/// The national portal's dossier status codes, used by every one-stop system that syncs to it.
+///
+/// Persisted as its code (1 to 10). The event log has no event for "registered online" (1: the
+/// registration happens on the portal before the desk receives it) nor for "awaiting fee payment"
+/// (6: fees are mostly paid at intake, in cash or online, and the log cannot tell when one becomes
+/// due), so [`evolve`] never yields those two; they exist to read the portal's own data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "u8", into = "u8")]
+pub enum PortalStatus {
+    /// 1: registered online.
+    RegisteredOnline,
+    /// 2: received.
+    Received,
+    /// 3: refused at intake.
+    RefusedAtIntake,
+    /// 4: in progress.
+    InProgress,
+    /// 5: supplement requested.
+    SupplementRequested,
+    /// 6: awaiting fee payment.
+    AwaitingFeePayment,
+    /// 7: withdrawn by the applicant.
+    Withdrawn,
+    /// 8: processing stopped.
+    Stopped,
+    /// 9: processed, result ready.
+    Processed,
+    /// 10: result returned.
+    ResultReturned,
+}
+
+impl PortalStatus {
+    /// All statuses, by code.
+    pub const ALL: [PortalStatus; 10] = [
+        PortalStatus::RegisteredOnline,
+        PortalStatus::Received,
+        PortalStatus::RefusedAtIntake,
+        PortalStatus::InProgress,
+        PortalStatus::SupplementRequested,
+        PortalStatus::AwaitingFeePayment,
+        PortalStatus::Withdrawn,
+        PortalStatus::Stopped,
+        PortalStatus::Processed,
+        PortalStatus::ResultReturned,
+    ];
+
+    /// The portal's code, 1 to 10.
+    pub fn code(self) -> u8 {
+        self as u8 + 1
+    }
+
+    /// The status with a code.
+    pub fn from_code(code: u8) -> Option<PortalStatus> {
+        PortalStatus::ALL.get(usize::from(code).checked_sub(1)?).copied()
+    }
+
+    /// Whether the dossier is closed: nothing may follow but a rating (after return) or a sync.
+    pub fn is_closed(self) -> bool {
+        matches!(
+            self,
+            PortalStatus::ResultReturned | PortalStatus::Withdrawn | PortalStatus::RefusedAtIntake
+        )
+    }
+}
+
+impl fmt::Display for PortalStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = match self {
+            PortalStatus::RegisteredOnline => "registered online",
+            PortalStatus::Received => "received",
+            PortalStatus::RefusedAtIntake => "refused at intake",
+            PortalStatus::InProgress => "in progress",
+            PortalStatus::SupplementRequested => "supplement requested",
+            PortalStatus::AwaitingFeePayment => "awaiting fee payment",
+            PortalStatus::Withdrawn => "withdrawn",
+            PortalStatus::Stopped => "processing stopped",
+            PortalStatus::Processed => "processed",
+            PortalStatus::ResultReturned => "result returned",
+        };
+        write!(f, "{} {name}", self.code())
+    }
+}
+
+impl TryFrom<u8> for PortalStatus {
+    type Error = String;
+    fn try_from(code: u8) -> Result<PortalStatus, String> {
+        PortalStatus::from_code(code).ok_or_else(|| format!("{code} is not a portal status (1-10)"))
+    }
+}
+
+impl From<PortalStatus> for u8 {
+    fn from(status: PortalStatus) -> u8 {
+        status.code()
+    }
+}
+
+/// How a dossier was submitted, with the portal's codes. Persisted as its code (1 to 3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "u8", into = "u8")]
+pub enum Channel {
+    /// 1: in person at the desk.
+    InPerson,
+    /// 2: online.
+    Online,
+    /// 3: through the public postal service.
+    Postal,
+}
+
+impl Channel {
+    /// The portal's code, 1 to 3.
+    pub fn code(self) -> u8 {
+        self as u8 + 1
+    }
+
+    /// The channel with a code.
+    pub fn from_code(code: u8) -> Option<Channel> {
+        match code {
+            1 => Some(Channel::InPerson),
+            2 => Some(Channel::Online),
+            3 => Some(Channel::Postal),
+            _ => None,
+        }
+    }
+}
+
+impl TryFrom<u8> for Channel {
+    type Error = String;
+    fn try_from(code: u8) -> Result<Channel, String> {
+        Channel::from_code(code).ok_or_else(|| format!("{code} is not a channel (1-3)"))
+    }
+}
+
+impl From<Channel> for u8 {
+    fn from(channel: Channel) -> u8 {
+        channel.code()
+    }
+}
+
+/// Everything the rules, the deadline view and the figures need to know about one dossier.
+///
+/// Cheap to clone: the receipt snapshot is shared. Build it only with [`evolve`] /
+/// [`DossierState::fold`]; the fields are public for reading.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DossierState {
+    /// The receipt, once received.
+    pub received: Option<Arc<DossierReceived>>,
+    /// The portal status (none before receipt).
+    pub status: Option<PortalStatus>,
+    /// Business time of the latest event.
+    pub last_occurred_at: Option<DateTime<Utc>>,
+    /// The current due date: the receipt's, moved by every supplement pause that has ended.
+    pub due_at: Option<DateTime<Utc>>,
+    /// How many supplement requests were made (more than one makes the dossier overdue).
+    pub n_supplement_requests: u32,
+    /// When the open supplement request was made, while waiting for the applicant.
+    pub supplement_requested_at: Option<DateTime<Utc>>,
+    /// How many processing steps were recorded.
+    pub n_processing_steps: u32,
+    /// When the dossier was approved.
+    pub approved_at: Option<DateTime<Utc>>,
+    /// When processing was stopped.
+    pub stopped_at: Option<DateTime<Utc>>,
+    /// When the result was returned.
+    pub returned_at: Option<DateTime<Utc>>,
+    /// When the applicant withdrew.
+    pub withdrawn_at: Option<DateTime<Utc>>,
+    /// When the desk refused at intake.
+    pub refused_at: Option<DateTime<Utc>>,
+    /// When the e-result was issued.
+    pub e_result_issued_at: Option<DateTime<Utc>>,
+    /// Total paid online, VND.
+    pub paid_online_vnd: i64,
+    /// How many digitization records there are.
+    pub n_digitizations: u32,
+    /// Whether any component was reused from digitized data.
+    pub reused_component: bool,
+    /// Whether the result was digitized.
+    pub result_digitized: bool,
+    /// How many apology letters were sent.
+    pub n_apologies: u32,
+    /// The latest apology letter's appointment.
+    pub promised_at: Option<DateTime<Utc>>,
+    /// The applicant's rating.
+    pub rating: Option<Satisfaction>,
+    /// How many sync records there are.
+    pub n_syncs: u32,
+    /// The latest status the national portal acknowledged.
+    pub synced_status: Option<PortalStatus>,
+}
+
+impl DossierState {
+    /// The state of a dossier with no events.
+    pub fn new() -> DossierState {
+        DossierState::default()
+    }
+
+    /// Folds events, in stream order, into a state.
+    pub fn fold<'a>(events: impl IntoIterator<Item = &'a DossierEvent>) -> DossierState {
+        events.into_iter().fold(DossierState::new(), evolve)
+    }
+
+    /// Whether the dossier has been received.
+    pub fn is_received(&self) -> bool {
+        self.received.is_some()
+    }
+
+    /// Whether the dossier is closed (returned, withdrawn or refused).
+    pub fn is_closed(&self) -> bool {
+        self.status.is_some_and(PortalStatus::is_closed)
+    }
+
+    /// Whether processing ended (approved or stopped).
+    pub fn is_processing_finished(&self) -> bool {
+        self.approved_at.is_some() || self.stopped_at.is_some()
+    }
+
+    /// Whether the dossier is waiting for the applicant's supplement.
+    pub fn is_waiting_for_supplement(&self) -> bool {
+        self.supplement_requested_at.is_some()
+    }
+
+    /// The finish time of the on-time rule: the first of approved, stopped, result returned and
+    /// withdrawn (none for a refused or unfinished dossier).
+    pub fn finished_at(&self) -> Option<DateTime<Utc>> {
+        [self.approved_at, self.stopped_at, self.returned_at, self.withdrawn_at]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+}
+
+/// Applies one event to a state.
+pub fn evolve(mut state: DossierState, event: &DossierEvent) -> DossierState {
+    let at = event.occurred_at();
+    state.last_occurred_at = Some(state.last_occurred_at.map_or(at, |last| last.max(at)));
+    match event {
+        DossierEvent::DossierReceived(event) => {
+            state.due_at = Some(event.due_at);
+            state.received = Some(Arc::new(event.clone()));
+            state.status = Some(PortalStatus::Received);
+        }
+        DossierEvent::DossierDigitized(event) => {
+            state.n_digitizations += 1;
+            state.reused_component |= !event.reused.is_empty();
+            state.result_digitized |= event.result_digitized;
+        }
+        DossierEvent::DossierProcessed(event) => {
+            state.n_processing_steps += 1;
+            match event.step {
+                ProcessingStep::Transferred | ProcessingStep::Appraised => {
+                    state.status = Some(PortalStatus::InProgress);
+                }
+                ProcessingStep::Approved => {
+                    state.approved_at.get_or_insert(at);
+                    state.status = Some(PortalStatus::Processed);
+                }
+                ProcessingStep::Stopped => {
+                    state.stopped_at.get_or_insert(at);
+                    state.status = Some(PortalStatus::Stopped);
+                }
+            }
+        }
+        DossierEvent::EResultIssued(_) => {
+            state.e_result_issued_at.get_or_insert(at);
+        }
+        DossierEvent::PaidOnline(event) => {
+            state.paid_online_vnd = state.paid_online_vnd.saturating_add(event.amount_vnd);
+        }
+        DossierEvent::ApologySent(event) => {
+            state.n_apologies += 1;
+            state.promised_at = Some(event.new_appointment_at);
+        }
+        DossierEvent::SupplementRequested(_) => {
+            state.n_supplement_requests += 1;
+            state.supplement_requested_at = Some(at);
+            state.status = Some(PortalStatus::SupplementRequested);
+        }
+        DossierEvent::SupplementReceived(event) => {
+            state.supplement_requested_at = None;
+            state.due_at = Some(state.due_at.map_or(event.due_at, |due| due.max(event.due_at)));
+            state.status = Some(PortalStatus::InProgress);
+        }
+        DossierEvent::ResultReturned(_) => {
+            state.returned_at.get_or_insert(at);
+            state.status = Some(PortalStatus::ResultReturned);
+        }
+        DossierEvent::SatisfactionRated(event) => {
+            state.rating.get_or_insert(event.rating);
+        }
+        DossierEvent::Withdrawn(_) => {
+            state.withdrawn_at.get_or_insert(at);
+            state.supplement_requested_at = None;
+            state.status = Some(PortalStatus::Withdrawn);
+        }
+        DossierEvent::RefusedAtIntake(_) => {
+            state.refused_at.get_or_insert(at);
+            state.supplement_requested_at = None;
+            state.status = Some(PortalStatus::RefusedAtIntake);
+        }
+        DossierEvent::SyncedToNationalPortal(event) => {
+            state.n_syncs += 1;
+            state.synced_status = Some(event.status);
+        }
+    }
+    state
+}
+
+#[cfg(test)]
+mod tests;
