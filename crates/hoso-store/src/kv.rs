@@ -14,7 +14,6 @@
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
-use std::path::Path;
 use std::sync::RwLock;
 
 use uuid::Uuid;
@@ -89,9 +88,13 @@ pub(crate) trait Kv: Send + Sync + 'static {
     where
         F: FnMut(&[u8], &[u8]) -> Result<bool, StoreError>;
     /// Applies all writes atomically: after a crash either all of them are there or none.
+    /// They are visible to `get` and `scan` at once, but not yet durable.
     fn apply(&self, writes: Vec<(Vec<u8>, Vec<u8>)>) -> Result<(), StoreError>;
-    /// Makes every write applied so far durable (fsync).
-    fn flush(&self) -> Result<(), StoreError>;
+    /// Hands every write applied so far to the operating system (no fsync yet).
+    fn write_out(&self) -> Result<(), StoreError>;
+    /// Makes every write handed out by `write_out` before this call durable (fsync). May run
+    /// on another thread while `apply` and `write_out` go on.
+    fn sync(&self) -> Result<(), StoreError>;
     /// True if the engine holds no key at all.
     fn is_empty(&self) -> Result<bool, StoreError>;
 }
@@ -139,94 +142,15 @@ impl Kv for MemKv {
         Ok(())
     }
 
-    fn flush(&self) -> Result<(), StoreError> {
+    fn write_out(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    fn sync(&self) -> Result<(), StoreError> {
         Ok(())
     }
 
     fn is_empty(&self) -> Result<bool, StoreError> {
         Ok(self.map.read().map_err(|_| poisoned())?.is_empty())
-    }
-}
-
-/// The sled engine: the default tree of one sled database.
-pub(crate) struct SledKv {
-    db: sled::Db,
-}
-
-impl SledKv {
-    pub(crate) fn open(path: &Path, cache_capacity_bytes: u64) -> Result<Self, StoreError> {
-        let db = sled::Config::new()
-            .path(path)
-            .cache_capacity(cache_capacity_bytes)
-            // The store flushes after every group of appends; sled's own timer would only
-            // add fsyncs that acknowledge nothing.
-            .flush_every_ms(None)
-            .mode(sled::Mode::HighThroughput)
-            .open()
-            .map_err(|err| match err {
-                sled::Error::Io(io) => StoreError::Io(format!("cannot open the store at {}: {io}", path.display())),
-                other => other.into(),
-            })?;
-        Ok(SledKv { db })
-    }
-}
-
-impl From<sled::Error> for StoreError {
-    fn from(err: sled::Error) -> Self {
-        match err {
-            sled::Error::Corruption { at, .. } => StoreError::Corrupted {
-                position: 0,
-                reason: format!("the storage engine reports corruption at {at:?}"),
-            },
-            other => StoreError::Io(other.to_string()),
-        }
-    }
-}
-
-impl Kv for SledKv {
-    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.db.get(key)?.map(|v| v.to_vec()))
-    }
-
-    fn scan<F>(&self, start: &[u8], end: &[u8], reverse: bool, mut visit: F) -> Result<(), StoreError>
-    where
-        F: FnMut(&[u8], &[u8]) -> Result<bool, StoreError>,
-    {
-        let range = self
-            .db
-            .range::<&[u8], _>((Bound::Included(start), Bound::Excluded(end)));
-        if reverse {
-            for entry in range.rev() {
-                let (k, v) = entry?;
-                if !visit(&k, &v)? {
-                    break;
-                }
-            }
-        } else {
-            for entry in range {
-                let (k, v) = entry?;
-                if !visit(&k, &v)? {
-                    break;
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn apply(&self, writes: Vec<(Vec<u8>, Vec<u8>)>) -> Result<(), StoreError> {
-        let mut batch = sled::Batch::default();
-        for (k, v) in writes {
-            batch.insert(k, v);
-        }
-        Ok(self.db.apply_batch(batch)?)
-    }
-
-    fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush()?;
-        Ok(())
-    }
-
-    fn is_empty(&self) -> Result<bool, StoreError> {
-        Ok(self.db.is_empty())
     }
 }

@@ -17,6 +17,7 @@ mod error;
 mod kv;
 mod log;
 mod record;
+mod sled_kv;
 mod store;
 mod subscription;
 

@@ -50,7 +50,8 @@ pub(crate) struct Log<K: Kv> {
     /// The next position after the last durable record. Readers never look past it.
     head: watch::Sender<Position>,
     requests: Mutex<Option<mpsc::Sender<Request>>>,
-    writer: Mutex<Option<JoinHandle<()>>>,
+    /// The writer and the syncer, joined on close (writer first).
+    threads: Mutex<Vec<JoinHandle<()>>>,
     /// Set once a write or flush fails; from then on every append is refused.
     poison: Arc<Mutex<Option<String>>>,
     #[cfg_attr(not(feature = "failpoints"), allow(dead_code))]
@@ -79,7 +80,8 @@ impl<K: Kv> Log<K> {
             }
             None if kv.is_empty()? => {
                 kv.apply(vec![(kv::FORMAT_KEY.to_vec(), FORMAT_VERSION.to_be_bytes().to_vec())])?;
-                kv.flush()?;
+                kv.write_out()?;
+                kv.sync()?;
             }
             None => {
                 return Err(StoreError::Corrupted {
@@ -102,26 +104,36 @@ impl<K: Kv> Log<K> {
 
         let (head, _) = watch::channel(next_position);
         let (tx, rx) = mpsc::channel();
+        let (to_syncer, synced) = mpsc::channel();
         let poison = Arc::new(Mutex::new(None));
         let fail_next_flush = Arc::new(AtomicBool::new(false));
         let writer = Writer {
             kv: Arc::clone(&kv),
+            poison: Arc::clone(&poison),
+            next_position,
+            last_recorded_at,
+            to_syncer,
+        };
+        let syncer = Syncer {
+            kv: Arc::clone(&kv),
             head: head.clone(),
             poison: Arc::clone(&poison),
             fail_next_flush: Arc::clone(&fail_next_flush),
-            next_position,
-            last_recorded_at,
         };
-        let handle = std::thread::Builder::new()
-            .name("hoso-store-writer".to_owned())
-            .spawn(move || writer.run(rx))
-            .map_err(|err| StoreError::Io(format!("cannot start the writer thread: {err}")))?;
+        let spawn = |name: &str, f: Box<dyn FnOnce() + Send>| {
+            std::thread::Builder::new()
+                .name(name.to_owned())
+                .spawn(f)
+                .map_err(|err| StoreError::Io(format!("cannot start the {name} thread: {err}")))
+        };
+        let syncer = spawn("hoso-store-sync", Box::new(move || syncer.run(synced)))?;
+        let writer = spawn("hoso-store-writer", Box::new(move || writer.run(rx)))?;
         Ok(Log {
             kv,
             limits,
             head,
             requests: Mutex::new(Some(tx)),
-            writer: Mutex::new(Some(handle)),
+            threads: Mutex::new(vec![writer, syncer]),
             poison,
             fail_next_flush,
         })
@@ -343,9 +355,12 @@ impl<K: Kv> Log<K> {
         if let Ok(mut requests) = self.requests.lock() {
             requests.take();
         }
-        if let Ok(mut writer) = self.writer.lock()
-            && let Some(handle) = writer.take()
-        {
+        let threads = self
+            .threads
+            .lock()
+            .map(|mut t| std::mem::take(&mut *t))
+            .unwrap_or_default();
+        for handle in threads {
             let _ = handle.join();
         }
     }
@@ -413,15 +428,29 @@ fn stream_head<K: Kv>(
     Ok(found)
 }
 
-/// The single writer: drains queued appends, applies each as one atomic batch, flushes once
-/// for the whole group, then moves the durable head and answers every caller.
+/// The single writer: drains queued appends, applies each as one atomic batch (visible to
+/// later appends at once), hands the group's writes to the operating system and passes the
+/// group on to the syncer, then goes on with the next group while the syncer fsyncs.
 struct Writer<K: Kv> {
     kv: Arc<K>,
-    head: watch::Sender<Position>,
     poison: Arc<Mutex<Option<String>>>,
-    fail_next_flush: Arc<AtomicBool>,
     next_position: Position,
     last_recorded_at: Option<DateTime<Utc>>,
+    to_syncer: mpsc::Sender<Group>,
+}
+
+type Answer = (
+    oneshot::Sender<Result<AppendResult, StoreError>>,
+    Result<AppendResult, StoreError>,
+);
+
+/// A group of answered appends waiting for its writes to become durable.
+struct Group {
+    /// The durable head once this group is synced.
+    next_position: Position,
+    /// Whether the group wrote anything (else no fsync is needed for it).
+    wrote: bool,
+    answers: Vec<Answer>,
 }
 
 enum Outcome {
@@ -430,26 +459,39 @@ enum Outcome {
     Write(Vec<(Vec<u8>, Vec<u8>)>, AppendResult),
 }
 
+fn refused(poison: &Mutex<Option<String>>) -> Option<StoreError> {
+    let guard = poison.lock().ok()?;
+    guard.as_ref().map(|first_failure| StoreError::WritesRefused {
+        first_failure: first_failure.clone(),
+    })
+}
+
+fn set_poison(poison: &Mutex<Option<String>>, err: &StoreError) {
+    if let Ok(mut poison) = poison.lock()
+        && poison.is_none()
+    {
+        *poison = Some(err.to_string());
+    }
+}
+
 impl<K: Kv> Writer<K> {
     fn run(mut self, requests: mpsc::Receiver<Request>) {
         let mut group = Vec::with_capacity(MAX_GROUP);
         while let Ok(first) = requests.recv() {
             group.push(first);
-            while group.len() < MAX_GROUP {
-                match requests.try_recv() {
-                    Ok(request) => group.push(request),
-                    Err(_) => break,
-                }
+            group.extend(requests.try_iter().take(MAX_GROUP - 1));
+            let done = self.commit_group(&mut group);
+            if self.to_syncer.send(done).is_err() {
+                return;
             }
-            self.commit_group(&mut group);
         }
     }
 
-    fn commit_group(&mut self, group: &mut Vec<Request>) {
+    fn commit_group(&mut self, group: &mut Vec<Request>) -> Group {
         let mut answers = Vec::with_capacity(group.len());
         let mut wrote = false;
         for request in group.drain(..) {
-            let answer = match self.refused() {
+            let answer = match refused(&self.poison) {
                 Some(err) => Err(err),
                 None => match self.plan(&request) {
                     Ok(Outcome::Unchanged(result)) => Ok(result),
@@ -460,7 +502,7 @@ impl<K: Kv> Writer<K> {
                             Ok(result)
                         }
                         Err(err) => {
-                            self.set_poison(&err);
+                            set_poison(&self.poison, &err);
                             Err(err)
                         }
                     },
@@ -469,44 +511,13 @@ impl<K: Kv> Writer<K> {
             };
             answers.push((request.reply, answer));
         }
-        if wrote {
-            let flushed = if self.fail_next_flush.swap(false, Ordering::SeqCst) {
-                Err(StoreError::Io("injected fsync failure".to_owned()))
-            } else {
-                self.kv.flush()
-            };
-            match flushed {
-                Ok(()) => {
-                    self.head.send_replace(self.next_position);
-                }
-                Err(err) => {
-                    self.set_poison(&err);
-                    for (_, answer) in &mut answers {
-                        if answer.is_ok() {
-                            *answer = Err(self.refused().unwrap_or(StoreError::Closed));
-                        }
-                    }
-                }
-            }
+        if wrote && let Err(err) = self.kv.write_out() {
+            set_poison(&self.poison, &err);
         }
-        for (reply, answer) in answers {
-            // A caller that gave up waiting is not an error: its append stands.
-            let _ = reply.send(answer);
-        }
-    }
-
-    fn refused(&self) -> Option<StoreError> {
-        let guard = self.poison.lock().ok()?;
-        guard.as_ref().map(|first_failure| StoreError::WritesRefused {
-            first_failure: first_failure.clone(),
-        })
-    }
-
-    fn set_poison(&self, err: &StoreError) {
-        if let Ok(mut poison) = self.poison.lock()
-            && poison.is_none()
-        {
-            *poison = Some(err.to_string());
+        Group {
+            next_position: self.next_position,
+            wrote,
+            answers,
         }
     }
 
@@ -666,6 +677,66 @@ impl<K: Kv> Writer<K> {
             current_version: Some(last.version),
             positions: Some((first_position, last.position)),
         }))
+    }
+}
+
+/// The syncer: fsyncs once for every group that arrived while the previous fsync ran, then
+/// moves the durable head and answers the callers, in order. Answers that wrote nothing wait
+/// too, because they may rest on earlier appends that are not durable yet.
+struct Syncer<K: Kv> {
+    kv: Arc<K>,
+    head: watch::Sender<Position>,
+    poison: Arc<Mutex<Option<String>>>,
+    fail_next_flush: Arc<AtomicBool>,
+}
+
+impl<K: Kv> Syncer<K> {
+    fn run(self, groups: mpsc::Receiver<Group>) {
+        while let Ok(first) = groups.recv() {
+            let mut ready = vec![first];
+            ready.extend(groups.try_iter());
+            let wrote = ready.iter().any(|g| g.wrote);
+            // A group that was handed out after a failure must not be acknowledged either.
+            let synced = if let Some(err) = refused(&self.poison).filter(|_| wrote) {
+                Err(err)
+            } else if !wrote {
+                Ok(())
+            } else if self.fail_next_flush.swap(false, Ordering::SeqCst) {
+                Err(StoreError::Io("injected fsync failure".to_owned()))
+            } else {
+                self.kv.sync()
+            };
+            let failure = match synced {
+                Ok(()) => {
+                    let next_position = ready.last().map_or(0, |g| g.next_position);
+                    if next_position > *self.head.borrow() {
+                        self.head.send_replace(next_position);
+                    }
+                    None
+                }
+                Err(err) => {
+                    set_poison(&self.poison, &err);
+                    refused(&self.poison)
+                }
+            };
+            for group in ready {
+                for (reply, mut answer) in group.answers {
+                    if let Some(err) = &failure
+                        && group.wrote
+                        && answer.is_ok()
+                    {
+                        answer = Err(match err {
+                            StoreError::WritesRefused { first_failure } => StoreError::WritesRefused {
+                                first_failure: first_failure.clone(),
+                            },
+                            other => StoreError::Io(other.to_string()),
+                        });
+                    }
+                    // A caller that gave up waiting is not an error: its append stands.
+                    let _ = reply.send(answer);
+                }
+            }
+        }
     }
 }
 

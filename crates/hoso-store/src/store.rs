@@ -6,8 +6,9 @@ use std::sync::Arc;
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use crate::kv::{Kv, MemKv, SledKv};
+use crate::kv::{Kv, MemKv};
 use crate::log::Log;
+use crate::sled_kv::SledKv;
 use crate::{
     AppendResult, EventStore, ExpectedVersion, Limits, NewEvent, Position, RecordedEvent, StoreError, StreamRead,
     VerifyReport, VerifyScope, Version,
