@@ -1,0 +1,174 @@
+//! hoso-bench: measures hoso and its PostgreSQL baseline side by side, in one run, on one
+//! machine, with equal durability, and prints the figures as a Markdown table for
+//! `BENCHMARKS.md`.
+//!
+//! `cargo run -p hoso-bench --release -- store` benchmarks the event store: durable appends at
+//! several concurrencies and batch sizes, a full `$all` scan, and disk bytes per event. It
+//! starts a throwaway PostgreSQL with `deploy/pg-throwaway.sh` unless given `--pg URL`.
+//!
+//! This crate is not part of the default build or the test suite: it is run by hand.
+
+mod pg;
+mod report;
+mod sled_side;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+
+/// Benchmarks of hoso against the PostgreSQL baseline.
+#[derive(Parser)]
+#[command(name = "hoso-bench")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// The event store: durable appends, `$all` scan, disk bytes per event.
+    Store(StoreArgs),
+}
+
+/// Settings of the store benchmark.
+#[derive(clap::Args, Clone)]
+struct StoreArgs {
+    /// Seconds each append configuration runs.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Concurrent appenders to measure.
+    #[arg(long, value_delimiter = ',', default_value = "1,16,64")]
+    appenders: Vec<usize>,
+    /// Events per append to measure.
+    #[arg(long, value_delimiter = ',', default_value = "1,10")]
+    batches: Vec<usize>,
+    /// Events in the log that is scanned.
+    #[arg(long, default_value_t = 2_260_000)]
+    scan_events: u64,
+    /// PostgreSQL to compare with; by default a throwaway server is started and stopped.
+    #[arg(long)]
+    pg: Option<String>,
+    /// Where the stores are created (a directory on the disk being measured).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+}
+
+/// One append configuration's figures.
+#[derive(Debug, Clone)]
+pub(crate) struct AppendFigures {
+    pub(crate) appenders: usize,
+    pub(crate) batch: usize,
+    pub(crate) appends: u64,
+    pub(crate) elapsed: Duration,
+    pub(crate) latencies_us: Vec<u32>,
+}
+
+impl AppendFigures {
+    pub(crate) fn appends_per_sec(&self) -> f64 {
+        self.appends as f64 / self.elapsed.as_secs_f64()
+    }
+    pub(crate) fn percentile_ms(&self, p: f64) -> f64 {
+        if self.latencies_us.is_empty() {
+            return f64::NAN;
+        }
+        let idx = ((self.latencies_us.len() as f64 - 1.0) * p).round() as usize;
+        f64::from(self.latencies_us[idx]) / 1000.0
+    }
+}
+
+/// A full scan's figures.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ScanFigures {
+    pub(crate) events: u64,
+    pub(crate) elapsed: Duration,
+}
+
+impl ScanFigures {
+    pub(crate) fn events_per_sec(&self) -> f64 {
+        self.events as f64 / self.elapsed.as_secs_f64()
+    }
+}
+
+/// The ~300-byte JSON data of a benchmark event (the same shape on both sides).
+pub(crate) fn payload(tag: u64) -> serde_json::Value {
+    serde_json::json!({
+        "receipt_code": format!("G09.20-20260609-{:07}", tag % 10_000_000),
+        "procedure": "1.001234",
+        "agency": "000.00.04.G18",
+        "desk": "G09.20",
+        "channel": 2,
+        "fee_vnd": 50_000,
+        "due_at": "2026-06-12T10:00:00Z",
+        "applicant_ref": "a3f1c2d4e5b6a7980112233445566778",
+        "note": "x".repeat(90),
+    })
+}
+
+fn main() {
+    if let Err(err) = run() {
+        eprintln!("hoso-bench: {err:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<()> {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    match cli.command {
+        Command::Store(args) => runtime.block_on(store(args)),
+    }
+}
+
+async fn store(args: StoreArgs) -> Result<()> {
+    let base = match &args.dir {
+        Some(dir) => dir.clone(),
+        None => std::env::temp_dir(),
+    };
+    let work = base.join(format!("hoso-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&work).with_context(|| format!("cannot create {}", work.display()))?;
+    let throwaway = match &args.pg {
+        Some(url) => pg::Server::external(url.clone()),
+        None => pg::Server::start().await?,
+    };
+    let result = store_inner(&args, &work, &throwaway).await;
+    throwaway.stop().await;
+    let _ = std::fs::remove_dir_all(&work);
+    result
+}
+
+async fn store_inner(args: &StoreArgs, work: &std::path::Path, server: &pg::Server) -> Result<()> {
+    let seconds = Duration::from_secs(args.seconds);
+    let pg_settings = pg::settings(server.url()).await?;
+    let mut rows = Vec::new();
+    for &batch in &args.batches {
+        for &appenders in &args.appenders {
+            eprintln!("appends: {appenders} appenders, {batch} events each: hoso (sled) ...");
+            let ours = sled_side::appends(
+                &work.join(format!("append-{appenders}-{batch}")),
+                appenders,
+                batch,
+                seconds,
+            )
+            .await?;
+            eprintln!("  {:.0} appends/s; PostgreSQL ...", ours.appends_per_sec());
+            let theirs = pg::appends(server.url(), appenders, batch, seconds).await?;
+            eprintln!("  {:.0} appends/s", theirs.appends_per_sec());
+            rows.push((ours, theirs));
+        }
+    }
+    eprintln!("scan: filling hoso (sled) with {} events ...", args.scan_events);
+    let scan_dir = work.join("scan");
+    let (ours_scan, ours_decoded, ours_bytes) = sled_side::scan(&scan_dir, args.scan_events).await?;
+    eprintln!("scan: filling PostgreSQL with {} events ...", args.scan_events);
+    let (pg_scan, pg_decoded, pg_bytes) = pg::scan(server.url(), args.scan_events).await?;
+    report::print(
+        &rows,
+        (ours_scan, ours_decoded, ours_bytes),
+        (pg_scan, pg_decoded, pg_bytes),
+        args,
+        &pg_settings,
+    );
+    Ok(())
+}

@@ -1,0 +1,150 @@
+//! The hoso side: the sled event store, driven through the `EventStore` trait.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use chrono::Utc;
+use hoso_store::{EventStore, ExpectedVersion, NewEvent, SledOptions, SledStore};
+use uuid::Uuid;
+
+use crate::{AppendFigures, ScanFigures, payload};
+
+/// Events per stream before an appender moves to a new stream (about one dossier's life).
+const STREAM_LEN: u64 = 20;
+
+fn new_event(tag: u64) -> NewEvent {
+    NewEvent {
+        event_id: Uuid::new_v4(),
+        event_type: "DossierProcessed".to_owned(),
+        schema_version: 1,
+        data: payload(tag),
+        metadata: serde_json::json!({ "actor": "officer-7", "desk": "G09.20" }),
+        occurred_at: Utc::now(),
+    }
+}
+
+/// `appenders` tasks append `batch` events at a time, each to its own streams with an exact
+/// expected version, for `duration`.
+pub(crate) async fn appends(dir: &Path, appenders: usize, batch: usize, duration: Duration) -> Result<AppendFigures> {
+    let store = SledStore::open(dir, SledOptions::default())?;
+    let deadline = Instant::now() + duration;
+    let start = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for task in 0..appenders {
+        let store = store.clone();
+        tasks.spawn(async move {
+            let mut latencies = Vec::new();
+            let mut stream_no = 0u64;
+            let mut version: Option<u64> = None;
+            let mut tag = 0u64;
+            while Instant::now() < deadline {
+                if version.is_some_and(|v| v + 1 >= STREAM_LEN) {
+                    stream_no += 1;
+                    version = None;
+                }
+                let stream = format!("dossier-{task}-{stream_no}");
+                let expected = version.map_or(ExpectedVersion::NoStream, ExpectedVersion::Exact);
+                let events: Vec<_> = (0..batch)
+                    .map(|_| {
+                        tag += 1;
+                        new_event(tag)
+                    })
+                    .collect();
+                let sent = Instant::now();
+                let result = store.append(&stream, expected, events).await?;
+                latencies.push(sent.elapsed().as_micros() as u32);
+                version = result.current_version;
+            }
+            anyhow::Ok(latencies)
+        });
+    }
+    let mut latencies_us = Vec::new();
+    while let Some(done) = tasks.join_next().await {
+        latencies_us.extend(done??);
+    }
+    let elapsed = start.elapsed();
+    latencies_us.sort_unstable();
+    store.close();
+    Ok(AppendFigures {
+        appenders,
+        batch,
+        appends: latencies_us.len() as u64,
+        elapsed,
+        latencies_us,
+    })
+}
+
+/// Fills a store with `n` events, then reads all of `$all`, once without and once with JSON
+/// decoding of the data. Returns both scans and the store's bytes on disk per event.
+pub(crate) async fn scan(dir: &Path, n: u64) -> Result<(ScanFigures, ScanFigures, f64)> {
+    let store = SledStore::open(dir, SledOptions::default())?;
+    let mut tasks = tokio::task::JoinSet::new();
+    let per_task = n.div_ceil(16);
+    for task in 0..16u64 {
+        let store = store.clone();
+        let count = per_task.min(n.saturating_sub(task * per_task));
+        tasks.spawn(async move {
+            let mut written = 0;
+            let mut stream_no = 0;
+            while written < count {
+                let k = (count - written).min(STREAM_LEN);
+                let events = (0..k).map(|i| new_event(task * per_task + written + i)).collect();
+                store
+                    .append(&format!("scan-{task}-{stream_no}"), ExpectedVersion::NoStream, events)
+                    .await?;
+                written += k;
+                stream_no += 1;
+            }
+            anyhow::Ok(())
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done??;
+    }
+    store.close();
+    drop(store);
+    let bytes = dir_size(dir)? as f64 / n as f64;
+
+    // Reopen so the scan starts from what a restarted service has: the files, a cold cache.
+    let store = SledStore::open(dir, SledOptions::default())?;
+    let plain = scan_once(&store, false).await?;
+    let decoded = scan_once(&store, true).await?;
+    Ok((plain, decoded, bytes))
+}
+
+async fn scan_once(store: &SledStore, decode: bool) -> Result<ScanFigures> {
+    let start = Instant::now();
+    let mut from = 0;
+    let mut fields = 0u64;
+    loop {
+        let batch = store.read_all(from, 10_000).await?;
+        let Some(last) = batch.last() else { break };
+        from = last.position + 1;
+        if decode {
+            for event in &batch {
+                let value: serde_json::Value = serde_json::from_slice(&event.data)?;
+                fields += value.as_object().map_or(0, |o| o.len() as u64);
+            }
+        }
+    }
+    std::hint::black_box(fields);
+    Ok(ScanFigures {
+        events: from,
+        elapsed: start.elapsed(),
+    })
+}
+
+fn dir_size(dir: &Path) -> Result<u64> {
+    let mut total = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let meta = entry.metadata()?;
+        total += if meta.is_dir() {
+            dir_size(&entry.path())?
+        } else {
+            meta.len()
+        };
+    }
+    Ok(total)
+}
