@@ -174,11 +174,11 @@ impl ContentHash {
 pub struct ApplicantRef(pub Uuid);
 
 macro_rules! string_code {
-    ($($ty:ident),*) => {$(
+    ($($ty:ident => $label:literal),*) => {$(
         impl TryFrom<String> for $ty {
             type Error = DomainError;
             fn try_from(value: String) -> Result<$ty, DomainError> {
-                $ty::parse(stringify!($ty), &value)
+                $ty::parse($label, &value)
             }
         }
         impl From<$ty> for String {
@@ -194,7 +194,12 @@ macro_rules! string_code {
     )*};
 }
 
-string_code!(ProcedureCode, AgencyCode, ReceiptCode, ContentHash);
+string_code!(
+    ProcedureCode => "procedure code",
+    AgencyCode => "agency code",
+    ReceiptCode => "receipt code",
+    ContentHash => "content hash"
+);
 
 #[cfg(test)]
 mod tests;
