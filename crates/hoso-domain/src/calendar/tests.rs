@@ -10,7 +10,6 @@ fn date(s: &str) -> NaiveDate {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
 }
 
-
 #[test]
 fn working_days_across_2025_and_2026_holidays_and_swaps() {
     let calendar = BusinessCalendar::vietnam();
@@ -41,7 +40,10 @@ fn working_days_across_2025_and_2026_holidays_and_swaps() {
 fn shipped_tables_match_their_notices() {
     let t2025 = HolidayTable::shipped_2025();
     assert_eq!((t2025.year, t2025.version, t2025.days_off.len()), (2025, 1, 12));
-    assert_eq!(t2025.working_saturdays.iter().copied().collect::<Vec<_>>(), [date("2025-04-26")]);
+    assert_eq!(
+        t2025.working_saturdays.iter().copied().collect::<Vec<_>>(),
+        [date("2025-04-26")]
+    );
     let t2026 = HolidayTable::shipped_2026();
     assert_eq!((t2026.year, t2026.version, t2026.days_off.len()), (2026, 1, 13));
     assert_eq!(
@@ -67,10 +69,20 @@ fn working_day_counting_across_years_and_months() {
         ("2026-06-10", 0, "2026-06-10"),
     ];
     for (from, n, expected) in cases {
-        assert_eq!(calendar.nth_working_day_after(date(from), n), Ok(date(expected)), "{from} + {n}");
+        assert_eq!(
+            calendar.nth_working_day_after(date(from), n),
+            Ok(date(expected)),
+            "{from} + {n}"
+        );
     }
-    assert_eq!(calendar.working_days_between(date("2026-02-13"), date("2026-02-24")), Ok(2));
-    assert_eq!(calendar.working_days_between(date("2026-02-24"), date("2026-02-13")), Ok(0));
+    assert_eq!(
+        calendar.working_days_between(date("2026-02-13"), date("2026-02-24")),
+        Ok(2)
+    );
+    assert_eq!(
+        calendar.working_days_between(date("2026-02-24"), date("2026-02-13")),
+        Ok(0)
+    );
 }
 
 #[test]
@@ -100,18 +112,27 @@ fn a_province_loads_next_year_without_a_rebuild() {
     let calendar = BusinessCalendar::vietnam().with_year_json(TABLE_2027).unwrap();
     assert_eq!(calendar.years().collect::<Vec<_>>(), [2025, 2026, 2027]);
     // 31/12/2026 (1), 1/1/2027 off, weekend, Mon 4/1 (2), ... Thu 7/1 (5).
-    assert_eq!(calendar.nth_working_day_after(date("2026-12-30"), 5), Ok(date("2027-01-07")));
+    assert_eq!(
+        calendar.nth_working_day_after(date("2026-12-30"), 5),
+        Ok(date("2027-01-07"))
+    );
 }
 
 #[test]
 fn a_reissued_table_needs_a_higher_version() {
     let calendar = BusinessCalendar::vietnam().with_year_json(TABLE_2027).unwrap();
     let stale = calendar.clone().with_year_json(TABLE_2027);
-    assert_eq!(stale, Err(CalendarError::StaleTable { year: 2027, version: 1, loaded: 1 }));
-    let reissued = TABLE_2027.replace(r#""version": 1"#, r#""version": 2"#).replace(
-        r#"["2027-01-01"]"#,
-        r#"["2027-01-01", "2027-01-04"]"#,
+    assert_eq!(
+        stale,
+        Err(CalendarError::StaleTable {
+            year: 2027,
+            version: 1,
+            loaded: 1
+        })
     );
+    let reissued = TABLE_2027
+        .replace(r#""version": 1"#, r#""version": 2"#)
+        .replace(r#"["2027-01-01"]"#, r#"["2027-01-01", "2027-01-04"]"#);
     let calendar = calendar.with_year_json(&reissued).unwrap();
     assert_eq!(calendar.table(2027).map(|t| t.version), Some(2));
     assert_eq!(calendar.is_working_day(date("2027-01-04")), Ok(false));
@@ -188,6 +209,12 @@ fn office_time_arithmetic_crosses_lunch_nights_and_holidays() {
 fn local_time_is_utc_plus_seven() {
     let instant = vn("2026-06-09 07:30");
     assert_eq!(instant.to_rfc3339(), "2026-06-09T00:30:00+00:00");
-    assert_eq!(instant.with_timezone(&vietnam_offset()).to_rfc3339(), "2026-06-09T07:30:00+07:00");
-    assert_eq!(BusinessCalendar::vietnam().close_of(date("2026-06-09")), vn("2026-06-09 17:00"));
+    assert_eq!(
+        instant.with_timezone(&vietnam_offset()).to_rfc3339(),
+        "2026-06-09T07:30:00+07:00"
+    );
+    assert_eq!(
+        BusinessCalendar::vietnam().close_of(date("2026-06-09")),
+        vn("2026-06-09 17:00")
+    );
 }

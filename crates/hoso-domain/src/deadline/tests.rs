@@ -28,7 +28,11 @@ fn the_view_of_an_open_dossier() {
     ];
     for (at, expected, remaining) in cases {
         let view = state.deadline_at(vn(at), &calendar).unwrap().unwrap();
-        assert_eq!((view.state, view.remaining_working_time), (expected, remaining), "at {at}");
+        assert_eq!(
+            (view.state, view.remaining_working_time),
+            (expected, remaining),
+            "at {at}"
+        );
         assert_eq!(view.due_at, vn("2026-06-11 17:00"));
     }
 }
@@ -38,10 +42,19 @@ fn the_view_while_waiting_for_the_applicant_is_paused() {
     let calendar = BusinessCalendar::vietnam();
     let waiting = fold_commands([receive(), request_supplement("2026-06-10 10:00")]);
     let view = waiting.deadline_at(vn("2026-06-22 10:00"), &calendar).unwrap().unwrap();
-    assert_eq!((view.state, view.remaining_working_time), (DeadlineState::OnTime, hours(14)));
+    assert_eq!(
+        (view.state, view.remaining_working_time),
+        (DeadlineState::OnTime, hours(14))
+    );
     let asked_late = fold_commands([receive(), request_supplement("2026-06-12 10:00")]);
-    let view = asked_late.deadline_at(vn("2026-06-22 10:00"), &calendar).unwrap().unwrap();
-    assert_eq!((view.state, view.remaining_working_time), (DeadlineState::Overdue, hours(-2)));
+    let view = asked_late
+        .deadline_at(vn("2026-06-22 10:00"), &calendar)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (view.state, view.remaining_working_time),
+        (DeadlineState::Overdue, hours(-2))
+    );
 }
 
 #[test]
@@ -59,8 +72,14 @@ fn a_second_supplement_request_makes_the_dossier_overdue() {
     assert_eq!(view.state, DeadlineState::Overdue);
     assert_eq!(state.judge_on_time(vn("2026-06-08 16:00")), Some(Judgement::Overdue));
     let finished = fold_commands(twice.into_iter().chain([approve("2026-06-09 09:00")]));
-    let view = finished.deadline_at(vn("2026-06-09 10:00"), &calendar).unwrap().unwrap();
-    assert_eq!((view.state, view.remaining_working_time), (DeadlineState::FinishedLate, None));
+    let view = finished
+        .deadline_at(vn("2026-06-09 10:00"), &calendar)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (view.state, view.remaining_working_time),
+        (DeadlineState::FinishedLate, None)
+    );
 }
 
 #[test]
@@ -70,13 +89,20 @@ fn finished_dossiers_are_on_time_or_late() {
         (approve("2026-06-11 16:59"), DeadlineState::FinishedOnTime),
         (approve("2026-06-11 17:00"), DeadlineState::FinishedOnTime),
         (approve("2026-06-12 08:01"), DeadlineState::FinishedLate),
-        (step("2026-06-10 08:00", ProcessingStep::Stopped), DeadlineState::FinishedOnTime),
+        (
+            step("2026-06-10 08:00", ProcessingStep::Stopped),
+            DeadlineState::FinishedOnTime,
+        ),
         (withdraw("2026-06-15 08:00"), DeadlineState::FinishedLate),
     ];
     for (finish, expected) in cases {
         let state = fold_commands([receive(), finish.clone()]);
         let view = state.deadline_at(vn("2026-06-20 10:00"), &calendar).unwrap().unwrap();
-        assert_eq!((view.state, view.remaining_working_time), (expected, None), "{finish:?}");
+        assert_eq!(
+            (view.state, view.remaining_working_time),
+            (expected, None),
+            "{finish:?}"
+        );
     }
 }
 
@@ -134,10 +160,24 @@ fn the_on_time_judgement() {
 
 #[test]
 fn apology_promises_are_tracked_on_their_own() {
-    let kept = fold_commands([receive(), apology("2026-06-10 10:00", "2026-06-16 17:00"), approve("2026-06-16 09:00")]);
+    let kept = fold_commands([
+        receive(),
+        apology("2026-06-10 10:00", "2026-06-16 17:00"),
+        approve("2026-06-16 09:00"),
+    ]);
     assert_eq!(kept.apology_kept(), Some(true));
-    let broken = fold_commands([receive(), apology("2026-06-10 10:00", "2026-06-16 17:00"), approve("2026-06-17 09:00")]);
+    let broken = fold_commands([
+        receive(),
+        apology("2026-06-10 10:00", "2026-06-16 17:00"),
+        approve("2026-06-17 09:00"),
+    ]);
     assert_eq!(broken.apology_kept(), Some(false));
-    assert_eq!(fold_commands([receive(), apology("2026-06-10 10:00", "2026-06-16 17:00")]).apology_kept(), None);
-    assert_eq!(fold_commands([receive(), approve("2026-06-17 09:00")]).apology_kept(), None);
+    assert_eq!(
+        fold_commands([receive(), apology("2026-06-10 10:00", "2026-06-16 17:00")]).apology_kept(),
+        None
+    );
+    assert_eq!(
+        fold_commands([receive(), approve("2026-06-17 09:00")]).apology_kept(),
+        None
+    );
 }

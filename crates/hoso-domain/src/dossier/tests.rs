@@ -29,7 +29,14 @@ fn the_portal_status_follows_the_lifecycle() {
     // Due Thu 11/6 17:00, moved one working day (Tue 9/6) by the pause.
     assert_eq!(state.due_at, Some(vn("2026-06-12 17:00")));
     assert_eq!(state.finished_at(), Some(vn("2026-06-11 09:00")));
-    assert_eq!((state.rating, state.n_syncs, state.synced_status), (Some(crate::event::Satisfaction::Satisfied), 1, Some(PortalStatus::ResultReturned)));
+    assert_eq!(
+        (state.rating, state.n_syncs, state.synced_status),
+        (
+            Some(crate::event::Satisfaction::Satisfied),
+            1,
+            Some(PortalStatus::ResultReturned)
+        )
+    );
     assert!(state.is_closed());
 }
 
@@ -39,7 +46,11 @@ fn ends_other_than_return_have_their_own_status() {
     assert_eq!(stopped.status, Some(PortalStatus::Stopped));
     assert!(!stopped.is_closed(), "a stopped dossier still returns its answer");
     assert_eq!(stopped.finished_at(), Some(vn("2026-06-09 10:00")));
-    let withdrawn = fold_commands([receive(), request_supplement("2026-06-09 10:00"), withdraw("2026-06-10 10:00")]);
+    let withdrawn = fold_commands([
+        receive(),
+        request_supplement("2026-06-09 10:00"),
+        withdraw("2026-06-10 10:00"),
+    ]);
     assert_eq!(withdrawn.status, Some(PortalStatus::Withdrawn));
     assert!(withdrawn.is_closed() && !withdrawn.is_waiting_for_supplement());
     let refused = fold_commands([receive(), refuse("2026-06-08 09:30")]);
@@ -60,8 +71,14 @@ fn payments_digitization_and_apologies_are_folded() {
         digitize("2026-06-17 11:00", true),
     ]);
     assert_eq!(state.paid_online_vnd, 50_000);
-    assert_eq!((state.n_digitizations, state.reused_component, state.result_digitized), (2, true, true));
-    assert_eq!((state.n_apologies, state.promised_at), (2, Some(vn("2026-06-18 17:00"))));
+    assert_eq!(
+        (state.n_digitizations, state.reused_component, state.result_digitized),
+        (2, true, true)
+    );
+    assert_eq!(
+        (state.n_apologies, state.promised_at),
+        (2, Some(vn("2026-06-18 17:00")))
+    );
     // The apology does not move the due date.
     assert_eq!(state.due_at, Some(vn("2026-06-11 17:00")));
 }
@@ -77,6 +94,10 @@ fn portal_codes_round_trip() {
     }
     assert_eq!((Channel::from_code(0), Channel::from_code(4)), (None, None));
     assert_eq!(PortalStatus::Stopped.to_string(), "8 processing stopped");
-    let closed: Vec<u8> = PortalStatus::ALL.iter().filter(|s| s.is_closed()).map(|s| s.code()).collect();
+    let closed: Vec<u8> = PortalStatus::ALL
+        .iter()
+        .filter(|s| s.is_closed())
+        .map(|s| s.code())
+        .collect();
     assert_eq!(closed, [3, 7, 10]);
 }

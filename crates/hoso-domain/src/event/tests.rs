@@ -38,8 +38,14 @@ pub(crate) fn samples() -> Vec<DossierEvent> {
         .into(),
         DossierDigitized {
             occurred_at: vn("2026-06-09 09:40"),
-            files: vec![ComponentFile { component: "Đơn đề nghị".into(), content_hash: hash() }],
-            reused: vec![ReusedComponent { component: "Giấy chứng nhận QSDĐ".into(), source: "CSDL đất đai".into() }],
+            files: vec![ComponentFile {
+                component: "Đơn đề nghị".into(),
+                content_hash: hash(),
+            }],
+            reused: vec![ReusedComponent {
+                component: "Giấy chứng nhận QSDĐ".into(),
+                source: "CSDL đất đai".into(),
+            }],
             result_digitized: false,
         }
         .into(),
@@ -78,12 +84,37 @@ pub(crate) fn samples() -> Vec<DossierEvent> {
             officer: "cb.le".into(),
         }
         .into(),
-        SupplementReceived { occurred_at: vn("2026-06-12 15:00"), due_at: vn("2026-06-25 17:00") }.into(),
-        ResultReturned { occurred_at: vn("2026-06-24 09:00"), method: ReturnMethod::ByPost }.into(),
-        SatisfactionRated { occurred_at: vn("2026-06-24 09:05"), rating: Satisfaction::Unsatisfied }.into(),
-        Withdrawn { occurred_at: vn("2026-06-15 10:00"), reason: "nộp lại hồ sơ khác".into() }.into(),
-        RefusedAtIntake { occurred_at: vn("2026-06-09 09:30"), reason: "không thuộc thẩm quyền".into(), officer: "cb.pham".into() }.into(),
-        SyncedToNationalPortal { occurred_at: vn("2026-06-24 09:10"), status: PortalStatus::ResultReturned }.into(),
+        SupplementReceived {
+            occurred_at: vn("2026-06-12 15:00"),
+            due_at: vn("2026-06-25 17:00"),
+        }
+        .into(),
+        ResultReturned {
+            occurred_at: vn("2026-06-24 09:00"),
+            method: ReturnMethod::ByPost,
+        }
+        .into(),
+        SatisfactionRated {
+            occurred_at: vn("2026-06-24 09:05"),
+            rating: Satisfaction::Unsatisfied,
+        }
+        .into(),
+        Withdrawn {
+            occurred_at: vn("2026-06-15 10:00"),
+            reason: "nộp lại hồ sơ khác".into(),
+        }
+        .into(),
+        RefusedAtIntake {
+            occurred_at: vn("2026-06-09 09:30"),
+            reason: "không thuộc thẩm quyền".into(),
+            officer: "cb.pham".into(),
+        }
+        .into(),
+        SyncedToNationalPortal {
+            occurred_at: vn("2026-06-24 09:10"),
+            status: PortalStatus::ResultReturned,
+        }
+        .into(),
     ]
 }
 

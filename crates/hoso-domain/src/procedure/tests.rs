@@ -1,12 +1,12 @@
 //! Tests for due dates and supplement pauses, table-driven over the 2025 and 2026 calendars, plus
 //! property tests: due dates never fall outside working time and never move earlier.
 
-use chrono::{NaiveDate, TimeDelta};
+use chrono::TimeDelta;
 use proptest::prelude::*;
 
 use super::*;
-use crate::tests::{show, vn};
-use crate::calendar::{BusinessCalendar, from_local};
+use crate::calendar::BusinessCalendar;
+use crate::tests::{instant_from_2025, show, vn};
 
 #[test]
 fn due_dates_follow_the_documented_rules() {
@@ -60,7 +60,11 @@ fn due_dates_follow_the_documented_rules() {
 #[test]
 fn due_dates_past_the_last_loaded_year_fail_clearly() {
     let calendar = BusinessCalendar::vietnam();
-    for time in [StatutoryTime::working_days(2), StatutoryTime::calendar_days(3), StatutoryTime::working_hours(9)] {
+    for time in [
+        StatutoryTime::working_days(2),
+        StatutoryTime::calendar_days(3),
+        StatutoryTime::working_hours(9),
+    ] {
         assert_eq!(
             time.due_at(vn("2026-12-31 10:00"), &calendar),
             Err(CalendarError::YearNotLoaded { year: 2027 }),
@@ -87,8 +91,14 @@ fn supplement_pauses_move_the_due_date_by_the_waiting_time() {
         (TimeUnit::WorkingHours, "2026-06-08 15:00", "2026-06-08 12:05", "2026-06-08 12:55", "2026-06-08 Mon 15:00"), // Lunch only.
     ];
     for (unit, due, requested, supplied, expected) in cases {
-        let moved = unit.extend_for_pause(vn(due), vn(requested), vn(supplied), &calendar).unwrap();
-        assert_eq!(show(moved), expected, "{unit:?} due {due}, paused {requested} .. {supplied}");
+        let moved = unit
+            .extend_for_pause(vn(due), vn(requested), vn(supplied), &calendar)
+            .unwrap();
+        assert_eq!(
+            show(moved),
+            expected,
+            "{unit:?} due {due}, paused {requested} .. {supplied}"
+        );
     }
 }
 
@@ -101,18 +111,15 @@ fn the_green_lane_is_configuration() {
     assert_eq!(lane.shortened_time(&other), None);
 }
 
-/// A local instant in the first `days` days from 2025-01-01, at minute resolution.
-pub(crate) fn instant_from_2025(days: i64) -> impl Strategy<Value = DateTime<Utc>> {
-    let start = NaiveDate::from_ymd_opt(2025, 1, 1).unwrap().and_hms_opt(0, 0, 0).unwrap();
-    (0i64..(days * 24 * 60)).prop_map(move |minutes| from_local(start + TimeDelta::minutes(minutes)))
-}
-
 fn statutory_time() -> impl Strategy<Value = StatutoryTime> {
-    (1u32..=15, prop_oneof![
-        Just(TimeUnit::WorkingDays),
-        Just(TimeUnit::WorkingHours),
-        Just(TimeUnit::CalendarDays)
-    ])
+    (
+        1u32..=15,
+        prop_oneof![
+            Just(TimeUnit::WorkingDays),
+            Just(TimeUnit::WorkingHours),
+            Just(TimeUnit::CalendarDays)
+        ],
+    )
         .prop_map(|(amount, unit)| StatutoryTime { amount, unit })
 }
 

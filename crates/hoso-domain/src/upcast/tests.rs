@@ -40,10 +40,30 @@ fn v1_data_is_not_valid_v2_data() {
 fn decoding_failures_are_typed() {
     let cases = [
         ("Renamed", 1, json!({}), "unknown event type \"Renamed\""),
-        ("PaidOnline", 3, json!({}), "PaidOnline schema version 3 is not supported (current is 2)"),
-        ("Withdrawn", 0, json!({}), "Withdrawn schema version 0 is not supported (current is 1)"),
-        ("PaidOnline", 1, json!({"occurred_at": "2025-03-14T03:20:00Z"}), "PaidOnline version 1 cannot be upcast: field \"amount\" is missing"),
-        ("PaidOnline", 1, json!([1, 2]), "PaidOnline version 1 cannot be upcast: data is not a json object"),
+        (
+            "PaidOnline",
+            3,
+            json!({}),
+            "PaidOnline schema version 3 is not supported (current is 2)",
+        ),
+        (
+            "Withdrawn",
+            0,
+            json!({}),
+            "Withdrawn schema version 0 is not supported (current is 1)",
+        ),
+        (
+            "PaidOnline",
+            1,
+            json!({"occurred_at": "2025-03-14T03:20:00Z"}),
+            "PaidOnline version 1 cannot be upcast: field \"amount\" is missing",
+        ),
+        (
+            "PaidOnline",
+            1,
+            json!([1, 2]),
+            "PaidOnline version 1 cannot be upcast: data is not a json object",
+        ),
         (
             "PaidOnline",
             1,
@@ -60,5 +80,8 @@ fn decoding_failures_are_typed() {
 #[test]
 fn a_version_gap_without_an_upcaster_is_reported() {
     let err = super::to_current("Withdrawn", 1, 3, json!({})).unwrap_err();
-    assert_eq!(err.to_string(), "Withdrawn version 1 cannot be upcast: no upcaster is registered");
+    assert_eq!(
+        err.to_string(),
+        "Withdrawn version 1 cannot be upcast: no upcaster is registered"
+    );
 }
