@@ -1,6 +1,6 @@
 //! The dossier's state as folded from its events: the national portal status, the deadline state
 //! and the facts the index figures need. [`evolve`] is total and trusts its input: rules are checked
-//! once, by [`crate::decide`], before an event is written.
+//! once, by [`crate::decide()`], before an event is written.
 
 use std::fmt;
 use std::sync::Arc;

@@ -2,7 +2,7 @@
 //! in which order, when it is due, and whether it finished on time.
 //!
 //! **What it is.** Events ([`event`]) with stable persisted names, schema versions and upcasters
-//! ([`upcast`]); commands ([`command`]); the decision function [`decide`] (state, command, context
+//! ([`upcast`]); commands ([`command`]); the decision function [`decide()`] (state, command, context
 //! → events or a [`DomainError`] naming the broken rule) and the fold [`evolve`] (state, event →
 //! state); the business calendar of Vietnam with holiday tables as data ([`calendar`]); due dates
 //! from statutory times and the green lane ([`procedure`]); the deadline view and the on-time

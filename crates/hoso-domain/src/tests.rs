@@ -426,3 +426,26 @@ mod properties {
         }
     }
 }
+
+/// Tidy: every source file opens with a module doc comment (docs/style.md rule 29).
+#[test]
+fn every_source_file_starts_with_a_module_doc() {
+    fn visit(dir: &std::path::Path, n_files: &mut usize) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                visit(&path, n_files);
+            } else if path.extension().is_some_and(|ext| ext == "rs") {
+                *n_files += 1;
+                let text = std::fs::read_to_string(&path).unwrap();
+                assert!(text.starts_with("//!"), "{} does not start with //!", path.display());
+            }
+        }
+    }
+    let mut n_files = 0;
+    visit(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+        &mut n_files,
+    );
+    assert!(n_files >= 20, "{n_files}");
+}

@@ -2,7 +2,7 @@
 //! next, so history written by an older release is never orphaned.
 //!
 //! Reading runs the chain `v(stored) -> v(stored)+1 -> ... -> current` on the raw JSON, then parses
-//! the current struct. Each step is registered in [`step`] by event type and the version it reads;
+//! the current struct. Each step is registered in `step` by event type and the version it reads;
 //! a missing step is a [`DecodeError::Upcast`], and a stored version newer than the crate (or zero)
 //! is a [`DecodeError::UnsupportedVersion`].
 //!
