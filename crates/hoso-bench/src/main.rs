@@ -50,6 +50,9 @@ struct StoreArgs {
     /// PostgreSQL to compare with; by default a throwaway server is started and stopped.
     #[arg(long)]
     pg: Option<String>,
+    /// Measure hoso only (for profiling); the figures are then not a comparison.
+    #[arg(long)]
+    hoso_only: bool,
     /// Where the stores are created (a directory on the disk being measured).
     #[arg(long)]
     dir: Option<PathBuf>,
@@ -130,6 +133,7 @@ async fn store(args: StoreArgs) -> Result<()> {
     std::fs::create_dir_all(&work).with_context(|| format!("cannot create {}", work.display()))?;
     let throwaway = match &args.pg {
         Some(url) => pg::Server::external(url.clone()),
+        None if args.hoso_only => pg::Server::external(String::new()),
         None => pg::Server::start().await?,
     };
     let result = store_inner(&args, &work, &throwaway).await;
@@ -140,7 +144,11 @@ async fn store(args: StoreArgs) -> Result<()> {
 
 async fn store_inner(args: &StoreArgs, work: &std::path::Path, server: &pg::Server) -> Result<()> {
     let seconds = Duration::from_secs(args.seconds);
-    let pg_settings = pg::settings(server.url()).await?;
+    let pg_settings = if args.hoso_only {
+        String::new()
+    } else {
+        pg::settings(server.url()).await?
+    };
     let mut rows = Vec::new();
     for &batch in &args.batches {
         for &appenders in &args.appenders {
@@ -152,7 +160,15 @@ async fn store_inner(args: &StoreArgs, work: &std::path::Path, server: &pg::Serv
                 seconds,
             )
             .await?;
-            eprintln!("  {:.0} appends/s; PostgreSQL ...", ours.appends_per_sec());
+            eprintln!(
+                "  {:.0} appends/s, p50 {:.2} ms",
+                ours.appends_per_sec(),
+                ours.percentile_ms(0.5)
+            );
+            if args.hoso_only {
+                continue;
+            }
+            eprintln!("  PostgreSQL ...");
             let theirs = pg::appends(server.url(), appenders, batch, seconds).await?;
             eprintln!("  {:.0} appends/s", theirs.appends_per_sec());
             rows.push((ours, theirs));
@@ -161,6 +177,14 @@ async fn store_inner(args: &StoreArgs, work: &std::path::Path, server: &pg::Serv
     eprintln!("scan: filling hoso (sled) with {} events ...", args.scan_events);
     let scan_dir = work.join("scan");
     let (ours_scan, ours_decoded, ours_bytes) = sled_side::scan(&scan_dir, args.scan_events).await?;
+    if args.hoso_only {
+        eprintln!(
+            "scan: {:.0} events/s plain, {:.0} decoded, {ours_bytes:.0} bytes/event",
+            ours_scan.events_per_sec(),
+            ours_decoded.events_per_sec()
+        );
+        return Ok(());
+    }
     eprintln!("scan: filling PostgreSQL with {} events ...", args.scan_events);
     let (pg_scan, pg_decoded, pg_bytes) = pg::scan(server.url(), args.scan_events).await?;
     report::print(
