@@ -303,6 +303,10 @@ pub trait EventStore: Clone + Send + Sync + 'static {
     /// A watch of [`EventStore::head`] that changes after every durable append.
     fn watch_head(&self) -> tokio::sync::watch::Receiver<Position>;
 
+    /// Why appends are refused, `None` while they are accepted: after a write or fsync failure
+    /// the store refuses every append until it is reopened, and this names the first failure.
+    fn write_refusal(&self) -> Option<String>;
+
     /// Checks records, chains and indexes, and reports the first record that does not match.
     fn verify(&self, scope: VerifyScope) -> impl Future<Output = Result<VerifyReport, StoreError>> + Send;
 

@@ -147,6 +147,14 @@ impl<K: Kv> Log<K> {
         self.head.subscribe()
     }
 
+    /// Why appends are refused (the first write or fsync failure), `None` while they are accepted.
+    pub(crate) fn write_refusal(&self) -> Option<String> {
+        match self.poison.lock() {
+            Ok(poison) => poison.clone(),
+            Err(_) => Some(lock_poisoned().to_string()),
+        }
+    }
+
     /// Makes the next flush fail, as a disk would.
     #[cfg(feature = "failpoints")]
     pub(crate) fn fail_next_flush(&self) {

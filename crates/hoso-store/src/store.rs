@@ -64,6 +64,10 @@ macro_rules! delegate_event_store {
                 self.log.watch_head()
             }
 
+            fn write_refusal(&self) -> Option<String> {
+                self.log.write_refusal()
+            }
+
             async fn verify(&self, scope: VerifyScope) -> Result<VerifyReport, StoreError> {
                 blocking(&self.log, move |log| log.verify(&scope)).await
             }

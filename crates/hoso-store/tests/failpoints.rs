@@ -14,6 +14,7 @@ async fn an_fsync_failure_refuses_writes_until_reopened() {
         .await
         .unwrap();
 
+    assert_eq!(store.write_refusal(), None, "a healthy store accepts writes");
     store.fail_next_flush();
     let err = store
         .append("s", ExpectedVersion::Exact(0), vec![event("lost")])
@@ -32,6 +33,11 @@ async fn an_fsync_failure_refuses_writes_until_reopened() {
         .unwrap_err();
     assert!(matches!(err, StoreError::WritesRefused { .. }), "{err:?}");
     assert!(err.to_string().contains("reopen"), "{err}");
+    assert!(
+        store.write_refusal().is_some_and(|why| why.contains("fsync")),
+        "the refusal names the first failure: {:?}",
+        store.write_refusal()
+    );
 
     store.close();
     drop(store);
