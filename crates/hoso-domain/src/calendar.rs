@@ -205,14 +205,14 @@ impl BusinessCalendar {
     /// Adds a year's table, or replaces a loaded one by a higher version.
     pub fn with_year(mut self, table: HolidayTable) -> Result<BusinessCalendar, CalendarError> {
         table.check()?;
-        if let Some(loaded) = self.tables.get(&table.year) {
-            if loaded.version >= table.version {
-                return Err(CalendarError::StaleTable {
-                    year: table.year,
-                    version: table.version,
-                    loaded: loaded.version,
-                });
-            }
+        if let Some(loaded) = self.tables.get(&table.year)
+            && loaded.version >= table.version
+        {
+            return Err(CalendarError::StaleTable {
+                year: table.year,
+                version: table.version,
+                loaded: loaded.version,
+            });
         }
         self.tables.insert(table.year, table);
         Ok(self)

@@ -165,6 +165,8 @@ pub struct DossierState {
     pub due_at: Option<DateTime<Utc>>,
     /// How many supplement requests were made (more than one makes the dossier overdue).
     pub n_supplement_requests: u32,
+    /// The components the open supplement request asks for, while waiting for the applicant.
+    pub missing_components: Vec<String>,
     /// When the open supplement request was made, while waiting for the applicant.
     pub supplement_requested_at: Option<DateTime<Utc>>,
     /// How many processing steps were recorded.
@@ -283,13 +285,15 @@ pub fn evolve(mut state: DossierState, event: &DossierEvent) -> DossierState {
             state.n_apologies += 1;
             state.promised_at = Some(event.new_appointment_at);
         }
-        DossierEvent::SupplementRequested(_) => {
+        DossierEvent::SupplementRequested(event) => {
             state.n_supplement_requests += 1;
+            state.missing_components.clone_from(&event.missing_components);
             state.supplement_requested_at = Some(at);
             state.status = Some(PortalStatus::SupplementRequested);
         }
         DossierEvent::SupplementReceived(event) => {
             state.supplement_requested_at = None;
+            state.missing_components.clear();
             state.due_at = Some(state.due_at.map_or(event.due_at, |due| due.max(event.due_at)));
             state.status = Some(PortalStatus::InProgress);
         }
@@ -303,11 +307,13 @@ pub fn evolve(mut state: DossierState, event: &DossierEvent) -> DossierState {
         DossierEvent::Withdrawn(_) => {
             state.withdrawn_at.get_or_insert(at);
             state.supplement_requested_at = None;
+            state.missing_components.clear();
             state.status = Some(PortalStatus::Withdrawn);
         }
         DossierEvent::RefusedAtIntake(_) => {
             state.refused_at.get_or_insert(at);
             state.supplement_requested_at = None;
+            state.missing_components.clear();
             state.status = Some(PortalStatus::RefusedAtIntake);
         }
         DossierEvent::SyncedToNationalPortal(event) => {

@@ -219,7 +219,7 @@ mod properties {
         ];
         match kind {
             0 => receive_at(at_s).into(),
-            1 => digitize(at_s, variant % 3 == 0),
+            1 => digitize(at_s, variant.is_multiple_of(3)),
             2 | 3 => step(at_s, steps[usize::from(variant % 4)]),
             4 => e_result(at_s),
             5 => pay(at_s, i64::from(variant) * 1_000 - 10_000),
