@@ -1,0 +1,334 @@
+//! The server's core, independent of gRPC plumbing: load a dossier, run a desk command through
+//! the domain and append its events idempotently, replay a history.
+//!
+//! A dossier's stream is `dossier-<receipt code>`; its id is the event id of its
+//! `DossierReceived` event. Event ids derive from the client's command id (UUID v5 of the command
+//! id and the event's index), so a retried command finds its events already stored and gets the
+//! original outcome back, even across a restart; the store's own idempotency covers two retries
+//! racing each other.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use hoso_api::convert::{DeskCommand, DossierKey};
+use hoso_domain::{BusinessCalendar, Command, Context, DossierEvent, DossierState, GreenLane, ReceiptCode, decide};
+use hoso_store::{EventStore, ExpectedVersion, NewEvent, RecordedEvent, StoreError, StreamRead};
+use uuid::Uuid;
+
+use crate::auth::{Caller, may_command};
+use crate::error::ServiceError;
+
+/// The prefix of every dossier stream.
+pub const STREAM_PREFIX: &str = "dossier-";
+
+/// How often a command without an expected version is decided again when another desk wrote to
+/// the dossier in between.
+const MAX_ATTEMPTS: usize = 5;
+
+/// The id of the `index`-th event written by command `command_id`.
+pub fn event_id(command_id: Uuid, index: usize) -> Uuid {
+    Uuid::new_v5(&command_id, format!("event-{index}").as_bytes())
+}
+
+/// A dossier as loaded from its stream.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// Its stream.
+    pub stream_id: String,
+    /// Its id (the receipt event's id); `None` before receipt.
+    pub dossier_id: Option<Uuid>,
+    /// Its events, oldest first.
+    pub records: Vec<RecordedEvent>,
+    /// The events decoded, in the same order.
+    pub events: Vec<DossierEvent>,
+    /// The state folded from them.
+    pub state: DossierState,
+}
+
+impl Loaded {
+    /// The dossier's version (the last event's), `None` before receipt.
+    pub fn version(&self) -> Option<u64> {
+        self.records.last().map(|r| r.version)
+    }
+}
+
+/// What a desk command did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// The dossier's id.
+    pub dossier_id: Uuid,
+    /// Its receipt code.
+    pub receipt_code: String,
+    /// Its version after the command.
+    pub version: u64,
+    /// The global position of the command's last event.
+    pub position: u64,
+    /// The due date after the command.
+    pub due_at: Option<DateTime<Utc>>,
+    /// The portal status code after the command.
+    pub status: u8,
+    /// Whether the command had been recorded before (a retry).
+    pub replayed: bool,
+}
+
+/// The server's state shared by every service.
+pub struct App<S> {
+    /// The event store.
+    pub store: S,
+    /// The working-day calendar.
+    pub calendar: BusinessCalendar,
+    /// Green-lane procedures.
+    pub green_lane: GreenLane,
+    /// Tolerated desk clock skew.
+    pub max_clock_skew: TimeDelta,
+    /// When the server started.
+    pub started_at: DateTime<Utc>,
+    /// The store backend's name.
+    pub backend: &'static str,
+}
+
+/// Decodes one stored record into a domain event.
+pub fn decode(record: &RecordedEvent) -> Result<DossierEvent, ServiceError> {
+    let data = record.data_json().map_err(|err| {
+        ServiceError::Store(StoreError::Corrupted {
+            position: record.position,
+            reason: format!("event data is not JSON: {err}"),
+        })
+    })?;
+    Ok(DossierEvent::from_stored(
+        &record.event_type,
+        record.schema_version,
+        data,
+    )?)
+}
+
+/// The stream of the dossier with this receipt code, after checking the code's shape.
+pub fn stream_for_receipt(field: &'static str, code: &str) -> Result<String, ServiceError> {
+    let code = ReceiptCode::parse(field, code)?;
+    Ok(format!("{STREAM_PREFIX}{}", code.as_str()))
+}
+
+impl<S: EventStore> App<S> {
+    /// Finds the stream of a dossier named by id or receipt code; `NotFound` if it was never
+    /// received.
+    pub async fn resolve(&self, key: &DossierKey) -> Result<String, ServiceError> {
+        match key {
+            DossierKey::ReceiptCode(code) => {
+                let stream_id = stream_for_receipt("dossier.receipt_code", code)?;
+                if self.store.stream_version(&stream_id).await?.is_none() {
+                    return Err(ServiceError::NotFound(format!("no dossier has receipt code {code}")));
+                }
+                Ok(stream_id)
+            }
+            DossierKey::Id(id) => match self.store.event_by_id(*id).await? {
+                Some(record)
+                    if record.version == 0
+                        && record.event_type == "DossierReceived"
+                        && record.stream_id.starts_with(STREAM_PREFIX) =>
+                {
+                    Ok(record.stream_id)
+                }
+                _ => Err(ServiceError::NotFound(format!("no dossier has id {id}"))),
+            },
+        }
+    }
+
+    /// Loads a dossier's stream, as it stands now or as of a recorded-at cut-off.
+    pub async fn load(&self, stream_id: &str, as_of: Option<DateTime<Utc>>) -> Result<Loaded, ServiceError> {
+        let mut read = StreamRead::forward();
+        if let Some(cutoff) = as_of {
+            read = read.as_of(cutoff);
+        }
+        let records = self.store.read_stream(stream_id, read).await?;
+        let events = records.iter().map(decode).collect::<Result<Vec<_>, _>>()?;
+        let state = DossierState::fold(&events);
+        Ok(Loaded {
+            stream_id: stream_id.to_owned(),
+            dossier_id: records.first().map(|r| r.event_id),
+            records,
+            events,
+            state,
+        })
+    }
+
+    /// Runs a desk command for `caller`: decides, appends, and answers; a retry of a recorded
+    /// command answers as the first time and writes nothing.
+    pub async fn execute(&self, caller: &Caller, desk: DeskCommand) -> Result<Outcome, ServiceError> {
+        let DeskCommand {
+            header,
+            dossier,
+            mut command,
+        } = desk;
+        fill_officer(&mut command, caller);
+        let first_id = event_id(header.command_id, 0);
+        for _ in 0..MAX_ATTEMPTS {
+            if let Some(outcome) = self
+                .recorded_outcome(caller, first_id, header.command_id, &command, dossier.as_ref())
+                .await?
+            {
+                return Ok(outcome);
+            }
+            let stream_id = match (&dossier, &command) {
+                (None, Command::ReceiveDossier(receive)) => stream_for_receipt("receipt_code", &receive.receipt_code)?,
+                (Some(key), _) => self.resolve(key).await?,
+                (None, _) => return Err(ServiceError::NotFound("the command names no dossier".to_owned())),
+            };
+            let loaded = self.load(&stream_id, None).await?;
+            let version = loaded.version();
+            if let Some(expected) = header.expected_version
+                && version != Some(expected)
+            {
+                return Err(ServiceError::Conflict {
+                    expected,
+                    actual: version,
+                });
+            }
+            let handling_agency = loaded.state.received.as_ref().map(|r| r.handling_agency.as_str());
+            may_command(caller, &command, handling_agency).map_err(ServiceError::PermissionDenied)?;
+            let context = Context {
+                max_clock_skew: self.max_clock_skew,
+                ..Context::new(Utc::now(), &self.calendar, &self.green_lane)
+            };
+            let events = decide(&loaded.state, &command, &context)?;
+            let metadata = serde_json::json!({
+                "actor": caller.subject,
+                "role": caller.role.as_str(),
+                "agency": caller.agency,
+                "desk": caller.agency,
+                "command_id": header.command_id.to_string(),
+                "correlation_id": header.correlation_id,
+                "causation_id": header.command_id.to_string(),
+            });
+            let new_events: Vec<NewEvent> = events
+                .iter()
+                .enumerate()
+                .map(|(i, event)| NewEvent {
+                    event_id: event_id(header.command_id, i),
+                    event_type: event.event_type().to_owned(),
+                    schema_version: event.schema_version(),
+                    data: event.to_json(),
+                    metadata: metadata.clone(),
+                    occurred_at: event.occurred_at(),
+                })
+                .collect();
+            let expected = version.map_or(ExpectedVersion::NoStream, ExpectedVersion::Exact);
+            match self.store.append(&stream_id, expected, new_events).await {
+                Ok(result) => {
+                    let state = events.iter().fold(loaded.state, hoso_domain::evolve);
+                    let (_, last) = result.positions.ok_or_else(|| {
+                        ServiceError::Store(StoreError::Io("an append of events reported no position".to_owned()))
+                    })?;
+                    let dossier_id = loaded.dossier_id.unwrap_or(first_id);
+                    return Ok(outcome(
+                        dossier_id,
+                        &state,
+                        result.current_version.unwrap_or(0),
+                        last,
+                        false,
+                    ));
+                }
+                // Another desk wrote first: decide again on the new state, unless the client asked
+                // for a version check (it must see the new state itself).
+                Err(StoreError::Conflict { actual, .. }) => {
+                    if let Some(expected) = header.expected_version
+                        && self.store.event_by_id(first_id).await?.is_none()
+                    {
+                        return Err(ServiceError::Conflict { expected, actual });
+                    }
+                }
+                Err(err) => return Err(err.into()),
+            }
+        }
+        Err(ServiceError::Store(StoreError::Io(format!(
+            "the dossier kept changing while the command was decided ({MAX_ATTEMPTS} attempts)"
+        ))))
+    }
+
+    /// The original outcome of a command already recorded, if it was.
+    async fn recorded_outcome(
+        &self,
+        caller: &Caller,
+        first_id: Uuid,
+        command_id: Uuid,
+        command: &Command,
+        dossier: Option<&DossierKey>,
+    ) -> Result<Option<Outcome>, ServiceError> {
+        let Some(first) = self.store.event_by_id(first_id).await? else {
+            return Ok(None);
+        };
+        let same_dossier = match (dossier, command) {
+            (None, Command::ReceiveDossier(receive)) => {
+                stream_for_receipt("receipt_code", &receive.receipt_code)? == first.stream_id
+            }
+            (Some(key), _) => match self.resolve(key).await {
+                Ok(stream) => stream == first.stream_id,
+                Err(ServiceError::NotFound(_)) => false,
+                Err(err) => return Err(err),
+            },
+            (None, _) => false,
+        };
+        if !same_dossier || first.event_type != command_event_type(command) {
+            return Err(ServiceError::CommandIdReused(format!(
+                "{command_id} was already used for a {} on another dossier or of another kind; \
+                 a new command needs a new UUID",
+                first.event_type
+            )));
+        }
+        let loaded = self.load(&first.stream_id, None).await?;
+        let handling_agency = loaded.state.received.as_ref().map(|r| r.handling_agency.as_str());
+        may_command(caller, command, handling_agency).map_err(ServiceError::PermissionDenied)?;
+        let mine: Vec<&RecordedEvent> = loaded.records[first.version as usize..]
+            .iter()
+            .enumerate()
+            .take_while(|(i, r)| r.event_id == event_id(command_id, *i))
+            .map(|(_, r)| r)
+            .collect();
+        let last = mine.last().copied().unwrap_or(&first);
+        let state = DossierState::fold(&loaded.events[..=last.version as usize]);
+        let dossier_id = loaded.dossier_id.unwrap_or(first_id);
+        Ok(Some(outcome(dossier_id, &state, last.version, last.position, true)))
+    }
+}
+
+fn outcome(dossier_id: Uuid, state: &DossierState, version: u64, position: u64, replayed: bool) -> Outcome {
+    Outcome {
+        dossier_id,
+        receipt_code: state
+            .received
+            .as_ref()
+            .map(|r| r.receipt_code.as_str().to_owned())
+            .unwrap_or_default(),
+        version,
+        position,
+        due_at: state.due_at,
+        status: state.status.map_or(0, |s| s.code()),
+        replayed,
+    }
+}
+
+/// The officer fields of a command come from the caller's token, never from the request.
+fn fill_officer(command: &mut Command, caller: &Caller) {
+    match command {
+        Command::ProcessDossier(c) => c.officer.clone_from(&caller.subject),
+        Command::RequestSupplement(c) => c.officer.clone_from(&caller.subject),
+        Command::RefuseAtIntake(c) => c.officer.clone_from(&caller.subject),
+        _ => {}
+    }
+}
+
+/// The type of the (first) event a command records.
+fn command_event_type(command: &Command) -> &'static str {
+    match command {
+        Command::ReceiveDossier(_) => "DossierReceived",
+        Command::DigitizeDossier(_) => "DossierDigitized",
+        Command::ProcessDossier(_) => "DossierProcessed",
+        Command::IssueEResult(_) => "EResultIssued",
+        Command::PayOnline(_) => "PaidOnline",
+        Command::SendApology(_) => "ApologySent",
+        Command::RequestSupplement(_) => "SupplementRequested",
+        Command::ReceiveSupplement(_) => "SupplementReceived",
+        Command::ReturnResult(_) => "ResultReturned",
+        Command::RateSatisfaction(_) => "SatisfactionRated",
+        Command::Withdraw(_) => "Withdrawn",
+        Command::RefuseAtIntake(_) => "RefusedAtIntake",
+        Command::RecordNationalPortalSync(_) => "SyncedToNationalPortal",
+    }
+}

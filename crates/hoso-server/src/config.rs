@@ -1,0 +1,188 @@
+//! The server's configuration: a TOML file, then environment overrides, then command-line flags.
+//!
+//! Keys (all optional; `deploy/hoso.example.toml` documents each):
+//! `listen` (default `127.0.0.1:50051`), `data_dir` (default `data`), `tokens_file` (without it,
+//! development tokens are created in the data directory), `log_format` (`text` or `json`),
+//! `calendar_files` (extra holiday tables), `max_clock_skew_seconds` (default 300), `shutdown_grace_seconds` (default 20), `[tls]`
+//! (`cert_file`, `key_file`, optional `client_ca_file` for mTLS) and `[[green_lane]]`
+//! (`procedure`, `amount`, `unit`). Environment overrides: `HOSO_LISTEN`, `HOSO_DATA_DIR`,
+//! `HOSO_TOKENS_FILE`, `HOSO_LOG_FORMAT`. Relative paths are relative to the working directory.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use hoso_domain::{BusinessCalendar, GreenLane, ProcedureCode, StatutoryTime, TimeUnit};
+use serde::Deserialize;
+
+/// How log lines are written (to standard error).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object a line, for log collectors.
+    Json,
+}
+
+/// TLS settings; without them the server speaks plaintext HTTP/2.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// The server's certificate chain, PEM.
+    pub cert_file: PathBuf,
+    /// The server's private key, PEM.
+    pub key_file: PathBuf,
+    /// When set, clients must present a certificate signed by this CA (mutual TLS).
+    pub client_ca_file: Option<PathBuf>,
+}
+
+/// One green-lane procedure and its shortened statutory time.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GreenLaneEntry {
+    /// Procedure code, `d.dddddd`.
+    pub procedure: String,
+    /// The shortened time's amount.
+    pub amount: u32,
+    /// Its unit: `working_days`, `working_hours` or `calendar_days`.
+    pub unit: TimeUnit,
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// Directory of the embedded store (and of development tokens).
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// Bearer-token hashes and the officers they stand for.
+    #[serde(default)]
+    pub tokens_file: Option<PathBuf>,
+    /// Log format.
+    #[serde(default)]
+    pub log_format: LogFormat,
+    /// Extra holiday tables, one JSON file per year.
+    #[serde(default)]
+    pub calendar_files: Vec<PathBuf>,
+    /// How far in the future a desk's `occurred_at` may be, in seconds.
+    #[serde(default = "default_skew")]
+    pub max_clock_skew_seconds: u32,
+    /// How long a shutdown waits for requests in flight and open connections, in seconds,
+    /// before it closes them.
+    #[serde(default = "default_grace")]
+    pub shutdown_grace_seconds: u32,
+    /// TLS, optional.
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
+    /// Green-lane procedures.
+    #[serde(default)]
+    pub green_lane: Vec<GreenLaneEntry>,
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 50051))
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("data")
+}
+
+fn default_skew() -> u32 {
+    300
+}
+
+fn default_grace() -> u32 {
+    20
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: default_listen(),
+            data_dir: default_data_dir(),
+            tokens_file: None,
+            log_format: LogFormat::Text,
+            calendar_files: Vec::new(),
+            max_clock_skew_seconds: default_skew(),
+            shutdown_grace_seconds: default_grace(),
+            tls: None,
+            green_lane: Vec::new(),
+        }
+    }
+}
+
+impl Config {
+    /// Parses a configuration file's text; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<Config> {
+        toml::from_str(text).with_context(|| format!("{origin} is not a valid hoso configuration"))
+    }
+
+    /// Reads the file at `path` (if any), then applies the environment overrides read by `env`.
+    pub fn load(path: Option<&Path>, env: impl Fn(&str) -> Option<String>) -> Result<Config> {
+        let mut config = match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read the configuration file {}", path.display()))?;
+                Config::parse(&text, &path.display().to_string())?
+            }
+            None => Config::default(),
+        };
+        if let Some(listen) = env("HOSO_LISTEN") {
+            config.listen = listen
+                .parse()
+                .with_context(|| format!("HOSO_LISTEN={listen:?} is not an address like 127.0.0.1:50051"))?;
+        }
+        if let Some(dir) = env("HOSO_DATA_DIR") {
+            config.data_dir = PathBuf::from(dir);
+        }
+        if let Some(file) = env("HOSO_TOKENS_FILE") {
+            config.tokens_file = Some(PathBuf::from(file));
+        }
+        if let Some(format) = env("HOSO_LOG_FORMAT") {
+            config.log_format = match format.as_str() {
+                "text" => LogFormat::Text,
+                "json" => LogFormat::Json,
+                other => bail!("HOSO_LOG_FORMAT={other:?} is not a log format; use text or json"),
+            };
+        }
+        Ok(config)
+    }
+
+    /// The working-day calendar: the shipped 2025 and 2026 tables plus `calendar_files`.
+    pub fn calendar(&self) -> Result<BusinessCalendar> {
+        let mut calendar = BusinessCalendar::vietnam();
+        for file in &self.calendar_files {
+            let json = std::fs::read_to_string(file)
+                .with_context(|| format!("cannot read the holiday table {}", file.display()))?;
+            calendar = calendar
+                .with_year_json(&json)
+                .with_context(|| format!("calendar_files: {} is not a usable holiday table", file.display()))?;
+        }
+        Ok(calendar)
+    }
+
+    /// The green lane from `[[green_lane]]`.
+    pub fn green_lane(&self) -> Result<GreenLane> {
+        let mut lane = GreenLane::new();
+        for (i, entry) in self.green_lane.iter().enumerate() {
+            let code = ProcedureCode::parse("procedure", &entry.procedure)
+                .with_context(|| format!("green_lane[{i}].procedure"))?;
+            if entry.amount == 0 {
+                bail!("green_lane[{i}].amount: the shortened time must be at least 1");
+            }
+            lane = lane.with(
+                code,
+                StatutoryTime {
+                    amount: entry.amount,
+                    unit: entry.unit,
+                },
+            );
+        }
+        Ok(lane)
+    }
+}

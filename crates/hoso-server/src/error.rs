@@ -1,0 +1,168 @@
+//! The server's errors and the one function that maps them to gRPC statuses.
+//!
+//! Classified by how a client handles them: a bad request (INVALID_ARGUMENT, with every field in
+//! a `google.rpc.BadRequest`), a broken rule (FAILED_PRECONDITION, with the rule's name as the
+//! `google.rpc.ErrorInfo` reason), a version conflict (ABORTED, with the actual version), an
+//! unknown dossier (NOT_FOUND), a refused caller (UNAUTHENTICATED, PERMISSION_DENIED), a store that
+//! refuses writes (UNAVAILABLE); anything else is INTERNAL, logged and never echoed.
+
+use hoso_api::convert::InvalidRequest;
+use hoso_domain::{DecodeError, DomainError};
+use hoso_store::StoreError;
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+/// The `google.rpc.ErrorInfo` domain of our errors.
+pub const ERROR_DOMAIN: &str = "hoso.v1";
+
+/// Why a request failed.
+#[derive(Debug)]
+pub enum ServiceError {
+    /// Fields are missing or malformed.
+    Invalid(InvalidRequest),
+    /// The domain refused the command.
+    Rule(DomainError),
+    /// No such dossier.
+    NotFound(String),
+    /// The dossier moved on since the version the client expected.
+    Conflict {
+        /// What the client expected.
+        expected: u64,
+        /// The dossier's version now (`None`: not received yet).
+        actual: Option<u64>,
+    },
+    /// The command id was already used by a different command.
+    CommandIdReused(String),
+    /// Missing or unknown token.
+    Unauthenticated(String),
+    /// The caller may not do this.
+    PermissionDenied(String),
+    /// The store failed or refused.
+    Store(StoreError),
+    /// A stored event cannot be read.
+    Decode(DecodeError),
+}
+
+impl From<InvalidRequest> for ServiceError {
+    fn from(err: InvalidRequest) -> Self {
+        ServiceError::Invalid(err)
+    }
+}
+
+impl From<DomainError> for ServiceError {
+    fn from(err: DomainError) -> Self {
+        ServiceError::Rule(err)
+    }
+}
+
+impl From<StoreError> for ServiceError {
+    fn from(err: StoreError) -> Self {
+        ServiceError::Store(err)
+    }
+}
+
+impl From<DecodeError> for ServiceError {
+    fn from(err: DecodeError) -> Self {
+        ServiceError::Decode(err)
+    }
+}
+
+fn bad_request(violations: &[(String, String)]) -> Status {
+    let mut details = ErrorDetails::new();
+    for (field, description) in violations {
+        details.add_bad_request_violation(field.clone(), description.clone());
+    }
+    let message = violations
+        .iter()
+        .map(|(f, d)| format!("{f}: {d}"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    Status::with_error_details(Code::InvalidArgument, message, details)
+}
+
+fn with_reason(code: Code, message: String, reason: &str, metadata: Vec<(&str, String)>) -> Status {
+    let details = ErrorDetails::with_error_info(
+        reason,
+        ERROR_DOMAIN,
+        metadata
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect::<std::collections::HashMap<_, _>>(),
+    );
+    Status::with_error_details(code, message, details)
+}
+
+/// The field a domain error is about, for errors that concern the shape of one field rather than
+/// the dossier's state.
+fn domain_field(err: &DomainError) -> Option<&'static str> {
+    match err {
+        DomainError::InvalidField { field, .. } => Some(field),
+        DomainError::OccurredInFuture { .. } => Some("command.occurred_at"),
+        DomainError::ReceiptDateMismatch { .. } => Some("receipt_code"),
+        _ => None,
+    }
+}
+
+/// Maps an error to the status the client receives. The only place that does.
+pub fn to_status(err: ServiceError) -> Status {
+    match err {
+        ServiceError::Invalid(err) => bad_request(
+            &err.violations
+                .into_iter()
+                .map(|v| (v.field, v.description))
+                .collect::<Vec<_>>(),
+        ),
+        ServiceError::Rule(err) => match domain_field(&err) {
+            Some(field) => {
+                let message = err.to_string();
+                let description = message
+                    .strip_prefix(&format!("{field}: "))
+                    .unwrap_or(&message)
+                    .to_owned();
+                bad_request(&[(field.to_owned(), description)])
+            }
+            None => with_reason(
+                Code::FailedPrecondition,
+                err.to_string(),
+                err.rule(),
+                vec![("rule", err.rule().to_owned())],
+            ),
+        },
+        ServiceError::NotFound(what) => Status::not_found(what),
+        ServiceError::Conflict { expected, actual } => {
+            let actual_text = actual.map_or("none (not received)".to_owned(), |v| v.to_string());
+            with_reason(
+                Code::Aborted,
+                format!(
+                    "the dossier is at version {actual_text}, not the expected version {expected}: \
+                     reload it and decide again"
+                ),
+                "version-conflict",
+                vec![
+                    ("expected_version", expected.to_string()),
+                    ("actual_version", actual.map_or(String::new(), |v| v.to_string())),
+                ],
+            )
+        }
+        ServiceError::CommandIdReused(message) => bad_request(&[("command.command_id".to_owned(), message)]),
+        ServiceError::Unauthenticated(message) => Status::unauthenticated(message),
+        ServiceError::PermissionDenied(message) => Status::permission_denied(message),
+        ServiceError::Store(err) => match err {
+            StoreError::WritesRefused { .. } | StoreError::Closed => {
+                tracing::error!(error = %err, "the store refuses writes");
+                Status::unavailable("the store refuses writes until the server is restarted; retry later")
+            }
+            StoreError::EventTooLarge { .. }
+            | StoreError::TooManyEvents { .. }
+            | StoreError::InvalidStreamId { .. } => Status::invalid_argument(err.to_string()),
+            other => {
+                tracing::error!(error = %other, "store failure");
+                Status::internal("internal error; the operator has been told (see the server log)")
+            }
+        },
+        ServiceError::Decode(err) => {
+            tracing::error!(error = %err, "a stored event cannot be decoded");
+            Status::internal("internal error: a stored event cannot be read; the operator has been told")
+        }
+    }
+}

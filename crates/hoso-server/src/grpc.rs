@@ -1,0 +1,318 @@
+//! The tonic services: thin adapters from `hoso.v1` requests to [`App`] and back.
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use chrono::Utc;
+use hoso_api::convert::{self, IntoDeskCommand, dossier_key, timestamp_to_utc, utc_to_timestamp};
+use hoso_api::pb;
+use hoso_store::{EventStore, VerifyScope};
+use tokio_stream::Stream;
+use tonic::{Request, Response, Status};
+
+use crate::app::{App, Outcome, decode};
+use crate::auth::{Access, Caller, DeskMethod, Role, may_read, role_may};
+use crate::error::{ServiceError, to_status};
+
+/// The authenticated caller the interceptor put in the request's extensions.
+fn caller<T>(request: &Request<T>) -> Result<Caller, Status> {
+    request
+        .extensions()
+        .get::<Caller>()
+        .cloned()
+        .ok_or_else(|| Status::unauthenticated("missing bearer token; send `authorization: Bearer <token>`"))
+}
+
+fn outcome_to_pb(outcome: Outcome) -> pb::CommandOutcome {
+    pb::CommandOutcome {
+        dossier_id: outcome.dossier_id.to_string(),
+        receipt_code: outcome.receipt_code,
+        version: outcome.version,
+        position: outcome.position,
+        due_at: outcome.due_at.map(utc_to_timestamp),
+        status: u32::from(outcome.status),
+        replayed: outcome.replayed,
+    }
+}
+
+/// The desk commands.
+pub struct DeskApi<S> {
+    app: Arc<App<S>>,
+}
+
+impl<S> DeskApi<S> {
+    /// The service over `app`.
+    pub fn new(app: Arc<App<S>>) -> Self {
+        DeskApi { app }
+    }
+}
+
+impl<S: EventStore> DeskApi<S> {
+    async fn run(
+        &self,
+        method: DeskMethod,
+        caller: Caller,
+        request: impl IntoDeskCommand,
+    ) -> Result<pb::CommandOutcome, Status> {
+        let started = std::time::Instant::now();
+        role_may(caller.role, method).map_err(|m| to_status(ServiceError::PermissionDenied(m)))?;
+        let result = match request.into_desk_command() {
+            Ok(command) => self.app.execute(&caller, command).await,
+            Err(invalid) => Err(ServiceError::Invalid(invalid)),
+        };
+        let elapsed_us = started.elapsed().as_micros() as u64;
+        match result {
+            Ok(outcome) => {
+                tracing::info!(
+                    ?method,
+                    actor = %caller.subject,
+                    receipt_code = %outcome.receipt_code,
+                    version = outcome.version,
+                    replayed = outcome.replayed,
+                    elapsed_us,
+                    "command recorded"
+                );
+                Ok(outcome_to_pb(outcome))
+            }
+            Err(err) => {
+                let status = to_status(err);
+                tracing::info!(?method, actor = %caller.subject, code = ?status.code(), elapsed_us, "command refused");
+                Err(status)
+            }
+        }
+    }
+}
+
+macro_rules! desk_methods {
+    ($($method:ident($request:ident) -> $response:ident = $kind:ident;)*) => {
+        #[tonic::async_trait]
+        impl<S: EventStore> pb::desk_service_server::DeskService for DeskApi<S> {
+            async fn receive_dossier(
+                &self,
+                request: Request<pb::ReceiveDossierRequest>,
+            ) -> Result<Response<pb::ReceiveDossierResponse>, Status> {
+                let caller = caller(&request)?;
+                let mut request = request.into_inner();
+                // A desk receives at its own unit unless it says otherwise.
+                if request.receiving_desk.is_empty() && caller.role == Role::DeskOfficer {
+                    request.receiving_desk.clone_from(&caller.agency);
+                }
+                let outcome = self.run(DeskMethod::Receive, caller, request).await?;
+                Ok(Response::new(pb::ReceiveDossierResponse { outcome: Some(outcome) }))
+            }
+            $(
+                async fn $method(&self, request: Request<pb::$request>) -> Result<Response<pb::$response>, Status> {
+                    let caller = caller(&request)?;
+                    let outcome = self.run(DeskMethod::$kind, caller, request.into_inner()).await?;
+                    Ok(Response::new(pb::$response { outcome: Some(outcome) }))
+                }
+            )*
+        }
+    };
+}
+
+desk_methods! {
+    digitize_dossier(DigitizeDossierRequest) -> DigitizeDossierResponse = Digitize;
+    process_dossier(ProcessDossierRequest) -> ProcessDossierResponse = Process;
+    request_supplement(RequestSupplementRequest) -> RequestSupplementResponse = RequestSupplement;
+    receive_supplement(ReceiveSupplementRequest) -> ReceiveSupplementResponse = ReceiveSupplement;
+    issue_e_result(IssueEResultRequest) -> IssueEResultResponse = IssueEResult;
+    record_online_payment(RecordOnlinePaymentRequest) -> RecordOnlinePaymentResponse = RecordOnlinePayment;
+    send_apology(SendApologyRequest) -> SendApologyResponse = SendApology;
+    return_result(ReturnResultRequest) -> ReturnResultResponse = ReturnResult;
+    record_rating(RecordRatingRequest) -> RecordRatingResponse = RecordRating;
+    withdraw_dossier(WithdrawDossierRequest) -> WithdrawDossierResponse = Withdraw;
+    refuse_at_intake(RefuseAtIntakeRequest) -> RefuseAtIntakeResponse = RefuseAtIntake;
+    mark_synced(MarkSyncedRequest) -> MarkSyncedResponse = MarkSynced;
+}
+
+/// Dossier queries.
+pub struct QueryApi<S> {
+    app: Arc<App<S>>,
+}
+
+impl<S> QueryApi<S> {
+    /// The service over `app`.
+    pub fn new(app: Arc<App<S>>) -> Self {
+        QueryApi { app }
+    }
+}
+
+#[tonic::async_trait]
+impl<S: EventStore> pb::dossier_query_service_server::DossierQueryService for QueryApi<S> {
+    async fn get_dossier(
+        &self,
+        request: Request<pb::GetDossierRequest>,
+    ) -> Result<Response<pb::GetDossierResponse>, Status> {
+        let caller = caller(&request)?;
+        may_read(&caller, Access::ReadDossier).map_err(|m| to_status(ServiceError::PermissionDenied(m)))?;
+        let result: Result<pb::Dossier, ServiceError> = async {
+            let key = dossier_key("dossier", request.into_inner().dossier)?;
+            let stream_id = self.app.resolve(&key).await?;
+            let loaded = self.app.load(&stream_id, None).await?;
+            let now = Utc::now();
+            let deadline = loaded
+                .state
+                .deadline_at(now, &self.app.calendar)
+                .map_err(hoso_domain::DomainError::from)?
+                .map(|view| convert::deadline_to_pb(&view, now));
+            let dossier_id = loaded.dossier_id.unwrap_or_default();
+            Ok(convert::dossier_to_pb(
+                dossier_id,
+                loaded.version().unwrap_or(0),
+                &loaded.state,
+                deadline,
+            ))
+        }
+        .await;
+        let dossier = result.map_err(to_status)?;
+        Ok(Response::new(pb::GetDossierResponse { dossier: Some(dossier) }))
+    }
+}
+
+/// Audit: replay and verify.
+pub struct AuditApi<S> {
+    app: Arc<App<S>>,
+}
+
+impl<S> AuditApi<S> {
+    /// The service over `app`.
+    pub fn new(app: Arc<App<S>>) -> Self {
+        AuditApi { app }
+    }
+}
+
+/// A replay's stream of events.
+pub type ReplayStream = Pin<Box<dyn Stream<Item = Result<pb::ReplayDossierResponse, Status>> + Send + 'static>>;
+
+fn metadata_field(metadata: &serde_json::Value, key: &str) -> String {
+    metadata
+        .get(key)
+        .and_then(|v| v.as_str())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[tonic::async_trait]
+impl<S: EventStore> pb::audit_service_server::AuditService for AuditApi<S> {
+    type ReplayDossierStream = ReplayStream;
+
+    async fn replay_dossier(
+        &self,
+        request: Request<pb::ReplayDossierRequest>,
+    ) -> Result<Response<ReplayStream>, Status> {
+        let caller = caller(&request)?;
+        may_read(&caller, Access::Audit).map_err(|m| to_status(ServiceError::PermissionDenied(m)))?;
+        let request = request.into_inner();
+        let result: Result<Vec<Result<pb::ReplayDossierResponse, Status>>, ServiceError> = async {
+            let as_of = match request.as_of.as_ref() {
+                None => None,
+                Some(ts) => Some(timestamp_to_utc(ts).ok_or_else(|| {
+                    ServiceError::Invalid(hoso_api::convert::InvalidRequest {
+                        violations: vec![hoso_api::convert::FieldViolation {
+                            field: "as_of".to_owned(),
+                            description: "not a valid timestamp".to_owned(),
+                        }],
+                    })
+                })?),
+            };
+            let key = dossier_key("dossier", request.dossier)?;
+            let stream_id = self.app.resolve(&key).await?;
+            let loaded = self.app.load(&stream_id, as_of).await?;
+            let dossier_id = loaded.dossier_id.unwrap_or_default();
+            let mut state = hoso_domain::DossierState::new();
+            let mut out = Vec::with_capacity(loaded.records.len());
+            for record in &loaded.records {
+                state = hoso_domain::evolve(state, &decode(record)?);
+                let metadata = record.metadata_json().unwrap_or(serde_json::Value::Null);
+                out.push(Ok(pb::ReplayDossierResponse {
+                    event: Some(pb::RecordedEvent {
+                        stream_id: record.stream_id.clone(),
+                        version: record.version,
+                        position: record.position,
+                        event_id: record.event_id.to_string(),
+                        event_type: record.event_type.clone(),
+                        schema_version: record.schema_version,
+                        data_json: String::from_utf8_lossy(&record.data).into_owned(),
+                        metadata_json: String::from_utf8_lossy(&record.metadata).into_owned(),
+                        occurred_at: Some(utc_to_timestamp(record.occurred_at)),
+                        recorded_at: Some(utc_to_timestamp(record.recorded_at)),
+                        hash: record.hash_hex(),
+                        actor: metadata_field(&metadata, "actor"),
+                        desk: metadata_field(&metadata, "desk"),
+                    }),
+                    dossier_after: Some(convert::dossier_to_pb(dossier_id, record.version, &state, None)),
+                }));
+            }
+            Ok(out)
+        }
+        .await;
+        let items = result.map_err(to_status)?;
+        Ok(Response::new(Box::pin(tokio_stream::iter(items))))
+    }
+
+    async fn verify_chain(
+        &self,
+        request: Request<pb::VerifyChainRequest>,
+    ) -> Result<Response<pb::VerifyChainResponse>, Status> {
+        let caller = caller(&request)?;
+        may_read(&caller, Access::Audit).map_err(|m| to_status(ServiceError::PermissionDenied(m)))?;
+        let request = request.into_inner();
+        let result: Result<pb::VerifyChainResponse, ServiceError> = async {
+            let scope = match request.dossier {
+                None => VerifyScope::All,
+                Some(dossier) => {
+                    let key = dossier_key("dossier", Some(dossier))?;
+                    VerifyScope::Stream(self.app.resolve(&key).await?)
+                }
+            };
+            let report = self.app.store.verify(scope).await?;
+            Ok(pb::VerifyChainResponse {
+                ok: report.first_problem.is_none(),
+                records_checked: report.records_checked,
+                streams_checked: report.streams_checked,
+                first_problem: report.first_problem.map(|p| pb::ChainProblem {
+                    position: p.position,
+                    stream_id: p.stream_id.unwrap_or_default(),
+                    version: p.version,
+                    reason: p.reason,
+                }),
+            })
+        }
+        .await;
+        Ok(Response::new(result.map_err(to_status)?))
+    }
+}
+
+/// Operators' status.
+pub struct AdminApi<S> {
+    app: Arc<App<S>>,
+}
+
+impl<S> AdminApi<S> {
+    /// The service over `app`.
+    pub fn new(app: Arc<App<S>>) -> Self {
+        AdminApi { app }
+    }
+}
+
+#[tonic::async_trait]
+impl<S: EventStore> pb::admin_service_server::AdminService for AdminApi<S> {
+    async fn get_status(
+        &self,
+        request: Request<pb::GetStatusRequest>,
+    ) -> Result<Response<pb::GetStatusResponse>, Status> {
+        let caller = caller(&request)?;
+        may_read(&caller, Access::Status).map_err(|m| to_status(ServiceError::PermissionDenied(m)))?;
+        Ok(Response::new(pb::GetStatusResponse {
+            server_version: env!("CARGO_PKG_VERSION").to_owned(),
+            store_backend: self.app.backend.to_owned(),
+            head_position: self.app.store.head(),
+            started_at: Some(utc_to_timestamp(self.app.started_at)),
+            accepting_writes: self.app.store.write_refusal().is_none(),
+            calendar_years: self.app.calendar.years().collect(),
+            caller: caller.subject,
+            caller_role: caller.role.as_str().to_owned(),
+        }))
+    }
+}

@@ -1,0 +1,255 @@
+//! `hoso-server`: the gRPC server of hoso, as a library the `hoso` binary runs.
+//!
+//! **What it is.** Configuration ([`config`]), bearer-token authentication and the role matrix
+//! ([`auth`]), the command core that runs desk commands through the domain and appends their
+//! events idempotently ([`app`]), the tonic services of `hoso.v1` ([`grpc`]), the one mapping of
+//! errors to gRPC statuses ([`error`]), and [`run`], which wires them with the standard health
+//! and reflection services, TLS, and graceful shutdown.
+//!
+//! **What it is not.** No rules (those are `hoso-domain`'s), no storage format (`hoso-store`'s),
+//! no protobuf definitions (`hoso-api`'s), no command-line parsing (the `hoso` binary's).
+
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod grpc;
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use chrono::{TimeDelta, Utc};
+use hoso_api::pb;
+use hoso_store::{EventStore, SledOptions, SledStore};
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
+use tonic::{Request, Status};
+
+use crate::app::App;
+use crate::auth::{Role, Tokens, new_token, token_entry};
+use crate::config::Config;
+use crate::grpc::{AdminApi, AuditApi, DeskApi, QueryApi};
+
+/// Where the store lives inside the data directory.
+pub fn store_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("store")
+}
+
+/// The development tokens file written when no `tokens_file` is configured.
+pub const DEV_TOKENS: &str = "dev-tokens.txt";
+
+/// The development identities: role, subject and unit.
+const DEV_IDENTITIES: [(Role, &str, &str); 4] = [
+    (Role::DeskOfficer, "dev.desk-officer", "G09.20"),
+    (Role::AgencyOfficer, "dev.agency-officer", "000.00.04.G18"),
+    (Role::Auditor, "dev.auditor", "000.00.00.H00"),
+    (Role::Operator, "dev.operator", "000.00.00.H00"),
+];
+
+/// Loads the configured tokens, or, when none are configured, the development tokens of the
+/// data directory (created on first use: `dev-tokens.toml` with their hashes, and
+/// `dev-tokens.txt`, readable by the owner only, with one `role token` line each).
+pub fn load_tokens(config: &Config) -> Result<Tokens> {
+    if let Some(path) = &config.tokens_file {
+        let tokens = Tokens::load(path)?;
+        if tokens.is_empty() {
+            tracing::warn!(file = %path.display(), "the tokens file has no token: every call will be refused");
+        }
+        return Ok(tokens);
+    }
+    let hashes = config.data_dir.join("dev-tokens.toml");
+    let plain = config.data_dir.join(DEV_TOKENS);
+    if !hashes.exists() {
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("cannot create the data directory {}", config.data_dir.display()))?;
+        let mut toml = String::from("# Development tokens, created because no tokens_file is configured.\n");
+        let mut lines = String::from("# role token (development only; configure tokens_file in production)\n");
+        for (role, subject, agency) in DEV_IDENTITIES {
+            let token = new_token();
+            toml.push_str(&token_entry(&token, subject, role, agency));
+            lines.push_str(&format!("{role} {token}\n"));
+        }
+        write_private(&plain, &lines)?;
+        std::fs::write(&hashes, toml).with_context(|| format!("cannot write {}", hashes.display()))?;
+    }
+    tracing::warn!(
+        tokens = %plain.display(),
+        "no tokens_file is configured: using development tokens (one per role); configure tokens_file in production"
+    );
+    Tokens::load(&hashes)
+}
+
+fn write_private(path: &Path, text: &str) -> Result<()> {
+    use std::io::Write;
+    #[cfg(unix)]
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    file.write_all(text.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Runs the server on the embedded sled store until `shutdown` completes, then stops taking
+/// requests, finishes those in flight, and closes the store. Prints `hoso: serving on ADDR` on
+/// standard output once it accepts connections.
+pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<()> {
+    let calendar = config.calendar()?;
+    let green_lane = config.green_lane()?;
+    let tokens = Arc::new(load_tokens(&config)?);
+    let dir = store_dir(&config.data_dir);
+    let store = tokio::task::spawn_blocking(move || SledStore::open(&dir, SledOptions::default()))
+        .await
+        .context("the store could not be opened")?
+        .with_context(|| format!("cannot open the store in {}", store_dir(&config.data_dir).display()))?;
+    tracing::info!(head = store.head(), data_dir = %config.data_dir.display(), "store opened");
+    let app = Arc::new(App {
+        store: store.clone(),
+        calendar,
+        green_lane,
+        max_clock_skew: TimeDelta::seconds(i64::from(config.max_clock_skew_seconds)),
+        started_at: Utc::now(),
+        backend: "sled",
+    });
+    let result = serve(app, tokens, &config, shutdown).await;
+    let closing = store.clone();
+    tokio::task::spawn_blocking(move || closing.close()).await.ok();
+    tracing::info!("store closed");
+    result
+}
+
+/// Serves `app` until `shutdown` completes.
+pub async fn serve<S: EventStore>(
+    app: Arc<App<S>>,
+    tokens: Arc<Tokens>,
+    config: &Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health
+        .set_service_status("", tonic_health::ServingStatus::Serving)
+        .await;
+    for service in [
+        "hoso.v1.DeskService",
+        "hoso.v1.DossierQueryService",
+        "hoso.v1.AuditService",
+        "hoso.v1.AdminService",
+    ] {
+        health
+            .set_service_status(service, tonic_health::ServingStatus::Serving)
+            .await;
+    }
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(hoso_api::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .context("cannot build the reflection service")?;
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(hoso_api::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()
+        .context("cannot build the reflection service")?;
+
+    let authenticate = move |mut request: Request<()>| -> Result<Request<()>, Status> {
+        let header = request
+            .metadata()
+            .get("authorization")
+            .ok_or_else(|| Status::unauthenticated("missing bearer token; send `authorization: Bearer <token>`"))?;
+        let token = header
+            .to_str()
+            .ok()
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .ok_or_else(|| Status::unauthenticated("the authorization header must be `Bearer <token>`"))?;
+        let caller = tokens
+            .caller(token.trim())
+            .cloned()
+            .ok_or_else(|| Status::unauthenticated("unknown or revoked bearer token"))?;
+        request.extensions_mut().insert(caller);
+        Ok(request)
+    };
+
+    let mut builder = Server::builder();
+    if let Some(tls) = &config.tls {
+        let cert =
+            std::fs::read(&tls.cert_file).with_context(|| format!("tls.cert_file {}", tls.cert_file.display()))?;
+        let key = std::fs::read(&tls.key_file).with_context(|| format!("tls.key_file {}", tls.key_file.display()))?;
+        let mut tls_config = ServerTlsConfig::new().identity(Identity::from_pem(cert, key));
+        if let Some(ca) = &tls.client_ca_file {
+            let ca = std::fs::read(ca).with_context(|| format!("tls.client_ca_file {}", ca.display()))?;
+            tls_config = tls_config.client_ca_root(Certificate::from_pem(ca));
+        }
+        builder = builder
+            .tls_config(tls_config)
+            .context("the TLS settings are not usable")?;
+    }
+    let router = builder
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(pb::desk_service_server::DeskServiceServer::with_interceptor(
+            DeskApi::new(Arc::clone(&app)),
+            authenticate.clone(),
+        ))
+        .add_service(
+            pb::dossier_query_service_server::DossierQueryServiceServer::with_interceptor(
+                QueryApi::new(Arc::clone(&app)),
+                authenticate.clone(),
+            ),
+        )
+        .add_service(pb::audit_service_server::AuditServiceServer::with_interceptor(
+            AuditApi::new(Arc::clone(&app)),
+            authenticate.clone(),
+        ))
+        .add_service(pb::admin_service_server::AdminServiceServer::with_interceptor(
+            AdminApi::new(Arc::clone(&app)),
+            authenticate,
+        ));
+
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, tls = config.tls.is_some(), "serving");
+    println!("hoso: serving on {addr}");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let mut server = tokio::spawn(
+        router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
+            let _ = stopped.await;
+        }),
+    );
+    tokio::select! {
+        result = &mut server => {
+            return result.context("the server task failed")?.context("the server failed");
+        }
+        () = shutdown => {}
+    }
+    tracing::info!("shutting down: no new connections; finishing requests in flight");
+    health
+        .set_service_status("", tonic_health::ServingStatus::NotServing)
+        .await;
+    let _ = stop.send(());
+    let grace = std::time::Duration::from_secs(u64::from(config.shutdown_grace_seconds));
+    match tokio::time::timeout(grace, &mut server).await {
+        Ok(result) => result.context("the server task failed")?.context("the server failed")?,
+        Err(_) => {
+            // A client that keeps its connection open must not hold the shutdown forever. Requests
+            // cut here were not acknowledged; their retries are answered idempotently.
+            tracing::warn!(
+                grace_seconds = grace.as_secs(),
+                "connections still open after the grace period: closing them"
+            );
+            server.abort();
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

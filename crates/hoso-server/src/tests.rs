@@ -1,0 +1,141 @@
+use std::path::Path;
+
+use crate::auth::{Caller, DeskMethod, Role, Tokens, hash_token, may_command, new_token, role_may, token_entry};
+use crate::config::Config;
+
+fn repo_file(path: &str) -> String {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    std::fs::read_to_string(root.join(path)).unwrap()
+}
+
+#[test]
+fn the_shipped_example_configuration_parses_with_the_real_parser() {
+    let config = Config::parse(&repo_file("deploy/hoso.example.toml"), "deploy/hoso.example.toml").unwrap();
+    assert_eq!(config.data_dir, Path::new("/var/lib/hoso"));
+    assert_eq!(config.shutdown_grace_seconds, 20);
+    assert_eq!(config.green_lane.len(), 1);
+    config.green_lane().unwrap();
+    config.calendar().unwrap();
+}
+
+#[test]
+fn the_shipped_example_tokens_parse_with_one_token_per_role() {
+    let tokens = Tokens::parse(&repo_file("deploy/tokens.example.toml"), "deploy/tokens.example.toml").unwrap();
+    assert_eq!(tokens.len(), 4);
+}
+
+#[test]
+fn an_unknown_configuration_key_is_an_error_naming_it() {
+    let err = Config::parse("listen = \"127.0.0.1:1\"\ndata_directory = \"x\"\n", "test.toml").unwrap_err();
+    assert!(format!("{err:#}").contains("data_directory"), "{err:#}");
+}
+
+#[test]
+fn environment_overrides_apply_and_bad_values_are_named() {
+    let env = |key: &str| match key {
+        "HOSO_LISTEN" => Some("0.0.0.0:6000".to_owned()),
+        "HOSO_DATA_DIR" => Some("/srv/hoso".to_owned()),
+        _ => None,
+    };
+    let config = Config::load(None, env).unwrap();
+    assert_eq!(config.listen.port(), 6000);
+    assert_eq!(config.data_dir, Path::new("/srv/hoso"));
+    let err = Config::load(None, |key| (key == "HOSO_LISTEN").then(|| "localhost".to_owned())).unwrap_err();
+    assert!(format!("{err:#}").contains("HOSO_LISTEN"), "{err:#}");
+}
+
+#[test]
+fn a_token_is_known_by_its_hash_only() {
+    let token = new_token();
+    let entry = token_entry(&token, "desk.one", Role::DeskOfficer, "G09.20");
+    assert!(!entry.contains(&token), "the entry holds the hash, not the token");
+    assert!(entry.contains(&hash_token(&token)));
+    let tokens = Tokens::parse(&entry, "entry").unwrap();
+    let caller = tokens.caller(&token).unwrap();
+    assert_eq!((caller.subject.as_str(), caller.role), ("desk.one", Role::DeskOfficer));
+    assert!(tokens.caller(&new_token()).is_none());
+}
+
+#[test]
+fn a_tokens_file_with_a_bad_hash_or_no_agency_is_refused_with_the_entry_named() {
+    let err = Tokens::parse(
+        "[[tokens]]\nsha256 = \"abc\"\nsubject = \"x\"\nrole = \"auditor\"\n",
+        "t",
+    )
+    .unwrap_err();
+    assert!(format!("{err:#}").contains("tokens[0].sha256"), "{err:#}");
+    let entry = token_entry("t", "x", Role::AgencyOfficer, "");
+    let err = Tokens::parse(&entry, "t").unwrap_err();
+    assert!(format!("{err:#}").contains("tokens[0].agency"), "{err:#}");
+}
+
+#[test]
+fn the_role_matrix_gives_each_role_its_duties() {
+    use DeskMethod::*;
+    let all = [
+        Receive,
+        Digitize,
+        Process,
+        RequestSupplement,
+        ReceiveSupplement,
+        IssueEResult,
+        RecordOnlinePayment,
+        SendApology,
+        ReturnResult,
+        RecordRating,
+        Withdraw,
+        RefuseAtIntake,
+        MarkSynced,
+    ];
+    let allowed = |role: Role| -> Vec<DeskMethod> { all.into_iter().filter(|m| role_may(role, *m).is_ok()).collect() };
+    assert_eq!(
+        allowed(Role::DeskOfficer),
+        [
+            Receive,
+            Digitize,
+            RequestSupplement,
+            ReceiveSupplement,
+            RecordOnlinePayment,
+            ReturnResult,
+            RecordRating,
+            Withdraw,
+            RefuseAtIntake,
+            MarkSynced
+        ]
+    );
+    assert_eq!(
+        allowed(Role::AgencyOfficer),
+        [
+            Digitize,
+            Process,
+            RequestSupplement,
+            ReceiveSupplement,
+            IssueEResult,
+            SendApology
+        ]
+    );
+    assert!(allowed(Role::Auditor).is_empty());
+    assert_eq!(allowed(Role::Operator), [MarkSynced]);
+}
+
+#[test]
+fn an_agency_officer_acts_only_on_dossiers_of_their_own_agency() {
+    let officer = Caller {
+        subject: "g18.officer".to_owned(),
+        role: Role::AgencyOfficer,
+        agency: "000.00.04.G18".to_owned(),
+    };
+    let command = hoso_domain::Command::ReceiveSupplement(hoso_domain::command::ReceiveSupplement {
+        occurred_at: chrono::Utc::now(),
+    });
+    assert!(may_command(&officer, &command, Some("000.00.04.G18")).is_ok());
+    let err = may_command(&officer, &command, Some("000.00.05.G18")).unwrap_err();
+    assert!(err.contains("000.00.05.G18"), "{err}");
+    // A desk receives and helps any dossier of the province (boundary-free intake).
+    let desk = Caller {
+        subject: "desk".to_owned(),
+        role: Role::DeskOfficer,
+        agency: "G09.20".to_owned(),
+    };
+    assert!(may_command(&desk, &command, Some("000.00.05.G18")).is_ok());
+}

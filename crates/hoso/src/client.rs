@@ -1,0 +1,247 @@
+//! The client subcommands: connect to a running server with a bearer token and print what it
+//! answers in words an auditor or operator can read.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use chrono::{DateTime, Utc};
+use hoso_api::convert::timestamp_to_utc;
+use hoso_api::pb;
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
+use tonic::{Request, Status};
+
+/// How to reach the server.
+#[derive(clap::Args, Clone)]
+pub(crate) struct ConnectArgs {
+    /// The server's address (https:// for TLS); also HOSO_SERVER.
+    #[arg(long, env = "HOSO_SERVER", default_value = "http://127.0.0.1:50051")]
+    server: String,
+    /// Bearer token; also HOSO_TOKEN (preferred: a flag shows in the process list).
+    #[arg(long, env = "HOSO_TOKEN", hide_env_values = true)]
+    token: String,
+    /// CA certificate (PEM) to trust the server's certificate by, for https://.
+    #[arg(long)]
+    ca_cert: Option<PathBuf>,
+    /// Client certificate (PEM), for servers that require mutual TLS.
+    #[arg(long, requires = "client_key")]
+    client_cert: Option<PathBuf>,
+    /// Client private key (PEM).
+    #[arg(long, requires = "client_cert")]
+    client_key: Option<PathBuf>,
+}
+
+/// `hoso replay`.
+#[derive(clap::Args)]
+pub(crate) struct ReplayArgs {
+    /// The dossier: its receipt code (e.g. G09.20-20260609-0092637) or its id (a UUID).
+    dossier: String,
+    /// Show the dossier as it stood at this recorded-at instant (RFC 3339, e.g. 2026-06-10T17:00:00+07:00).
+    #[arg(long)]
+    as_of: Option<DateTime<Utc>>,
+    /// Print each event as one JSON line (envelope, data and metadata) instead of a table.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    connect: ConnectArgs,
+}
+
+/// `hoso verify`.
+#[derive(clap::Args)]
+pub(crate) struct VerifyArgs {
+    /// One dossier (receipt code or id); without it, the whole log.
+    dossier: Option<String>,
+    #[command(flatten)]
+    connect: ConnectArgs,
+}
+
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+/// Adds the bearer token to every request.
+#[derive(Clone)]
+pub(crate) struct Bearer(MetadataValue<Ascii>);
+
+impl Interceptor for Bearer {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        request.metadata_mut().insert("authorization", self.0.clone());
+        Ok(request)
+    }
+}
+
+type Authorized = InterceptedService<Channel, Bearer>;
+
+async fn connect(args: &ConnectArgs) -> Result<Authorized> {
+    let mut endpoint = Channel::from_shared(args.server.clone())
+        .with_context(|| format!("--server {:?} is not a URL like http://127.0.0.1:50051", args.server))?;
+    if args.server.starts_with("https://") {
+        let mut tls = ClientTlsConfig::new();
+        if let Some(ca) = &args.ca_cert {
+            let pem = std::fs::read(ca).with_context(|| format!("cannot read --ca-cert {}", ca.display()))?;
+            tls = tls.ca_certificate(Certificate::from_pem(pem));
+        }
+        if let (Some(cert), Some(key)) = (&args.client_cert, &args.client_key) {
+            let cert = std::fs::read(cert).with_context(|| format!("cannot read --client-cert {}", cert.display()))?;
+            let key = std::fs::read(key).with_context(|| format!("cannot read --client-key {}", key.display()))?;
+            tls = tls.identity(Identity::from_pem(cert, key));
+        }
+        endpoint = endpoint.tls_config(tls).context("the TLS settings are not usable")?;
+    }
+    let channel = endpoint
+        .connect()
+        .await
+        .with_context(|| format!("cannot reach the server at {}; is `hoso serve` running?", args.server))?;
+    let value = format!("Bearer {}", args.token.trim())
+        .parse()
+        .context("the token holds characters that cannot be sent in a header")?;
+    Ok(InterceptedService::new(channel, Bearer(value)))
+}
+
+fn dossier_ref(text: &str) -> pb::DossierRef {
+    let r#ref = if uuid_like(text) {
+        pb::dossier_ref::Ref::DossierId(text.to_owned())
+    } else {
+        pb::dossier_ref::Ref::ReceiptCode(text.to_owned())
+    };
+    pb::DossierRef { r#ref: Some(r#ref) }
+}
+
+fn uuid_like(text: &str) -> bool {
+    text.len() == 36 && text.chars().all(|c| c.is_ascii_hexdigit() || c == '-')
+}
+
+fn status_error(status: Status) -> anyhow::Error {
+    anyhow::anyhow!("the server answered {:?}: {}", status.code(), status.message())
+}
+
+fn local(ts: Option<&prost_types::Timestamp>) -> String {
+    ts.and_then(timestamp_to_utc)
+        .map(|at| {
+            at.with_timezone(&hoso_domain::calendar::vietnam_offset())
+                .format("%Y-%m-%d %H:%M:%S")
+                .to_string()
+        })
+        .unwrap_or_else(|| "-".to_owned())
+}
+
+pub(crate) async fn replay(args: ReplayArgs) -> Result<()> {
+    let mut client = pb::audit_service_client::AuditServiceClient::new(connect(&args.connect).await?);
+    let request = pb::ReplayDossierRequest {
+        dossier: Some(dossier_ref(&args.dossier)),
+        as_of: args.as_of.map(hoso_api::convert::utc_to_timestamp),
+    };
+    let mut stream = client.replay_dossier(request).await.map_err(status_error)?.into_inner();
+    let mut first = true;
+    while let Some(item) = stream.message().await.map_err(status_error)? {
+        let event = item.event.context("the server sent a replay item without its event")?;
+        let after = item.dossier_after.unwrap_or_default();
+        if args.json {
+            let line = serde_json::json!({
+                "stream_id": event.stream_id,
+                "version": event.version,
+                "position": event.position,
+                "event_id": event.event_id,
+                "event_type": event.event_type,
+                "schema_version": event.schema_version,
+                "occurred_at": local(event.occurred_at.as_ref()),
+                "recorded_at": local(event.recorded_at.as_ref()),
+                "hash": event.hash,
+                "data": serde_json::from_str::<serde_json::Value>(&event.data_json).unwrap_or_default(),
+                "metadata": serde_json::from_str::<serde_json::Value>(&event.metadata_json).unwrap_or_default(),
+                "status_after": after.status,
+            });
+            println!("{line}");
+            continue;
+        }
+        if first {
+            println!("dossier {} ({}), times in UTC+7", after.receipt_code, after.dossier_id);
+            println!(
+                "{:>3} {:>9}  {:<19}  {:<19}  {:<22} {:<20} {:<14} {:<24} hash",
+                "v", "position", "occurred at", "recorded at", "event", "actor", "desk", "status after"
+            );
+            first = false;
+        }
+        println!(
+            "{:>3} {:>9}  {:<19}  {:<19}  {:<22} {:<20} {:<14} {:<24} {}",
+            event.version,
+            event.position,
+            local(event.occurred_at.as_ref()),
+            local(event.recorded_at.as_ref()),
+            event.event_type,
+            event.actor,
+            event.desk,
+            after.status_name,
+            &event.hash[..event.hash.len().min(16)],
+        );
+    }
+    if first && !args.json {
+        println!("no events recorded by then");
+    }
+    Ok(())
+}
+
+pub(crate) async fn verify(args: VerifyArgs) -> Result<()> {
+    let mut client = pb::audit_service_client::AuditServiceClient::new(connect(&args.connect).await?);
+    let request = pb::VerifyChainRequest {
+        dossier: args.dossier.as_deref().map(dossier_ref),
+    };
+    let report = client.verify_chain(request).await.map_err(status_error)?.into_inner();
+    if report.ok {
+        println!(
+            "ok: {} records in {} streams verified; every hash chain matches",
+            report.records_checked, report.streams_checked
+        );
+        return Ok(());
+    }
+    let problem = report.first_problem.unwrap_or_default();
+    bail!(
+        "the log does not verify: record at position {} (stream {}, version {}): {} ({} records checked before it)",
+        problem.position,
+        if problem.stream_id.is_empty() {
+            "unknown"
+        } else {
+            &problem.stream_id
+        },
+        problem.version.map_or("unknown".to_owned(), |v| v.to_string()),
+        problem.reason,
+        report.records_checked
+    )
+}
+
+pub(crate) async fn status(args: ConnectArgs) -> Result<()> {
+    let mut client = pb::admin_service_client::AdminServiceClient::new(connect(&args).await?);
+    let status = client
+        .get_status(pb::GetStatusRequest {})
+        .await
+        .map_err(status_error)?
+        .into_inner();
+    println!("server version    {}", status.server_version);
+    println!("store             {}", status.store_backend);
+    println!("events in the log {}", status.head_position);
+    println!("started at        {} (UTC+7)", local(status.started_at.as_ref()));
+    println!(
+        "accepting writes  {}",
+        if status.accepting_writes {
+            "yes"
+        } else {
+            "NO: the store refuses writes; restart the server"
+        }
+    );
+    println!(
+        "calendar years    {}",
+        status
+            .calendar_years
+            .iter()
+            .map(i32::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!("you are           {} ({})", status.caller, status.caller_role);
+    Ok(())
+}

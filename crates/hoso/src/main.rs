@@ -1,0 +1,160 @@
+//! `hoso`: the one binary of the service.
+//!
+//! `hoso serve` runs the gRPC server on the embedded store; `hoso replay`, `hoso verify` and
+//! `hoso status` are the auditors' and operators' clients of a running server; `hoso token`
+//! creates bearer tokens and their hashes for the tokens file. Arguments are parsed and checked
+//! here, then handed to `hoso-server` or to the generated gRPC clients of `hoso-api`.
+
+mod client;
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use hoso_server::auth::{Role, hash_token, new_token, token_entry};
+use hoso_server::config::{Config, LogFormat};
+
+/// hoso: the life of every administrative-procedure dossier, as a verifiable event log.
+#[derive(Parser)]
+#[command(name = "hoso", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gRPC server on the embedded store (listens on 127.0.0.1:50051 by default).
+    Serve(ServeArgs),
+    /// Print a dossier's history as a table (auditor or operator token).
+    Replay(client::ReplayArgs),
+    /// Verify the hash chain of one dossier or of the whole log (auditor or operator token).
+    Verify(client::VerifyArgs),
+    /// Print the server's status (auditor or operator token).
+    Status(client::ConnectArgs),
+    /// Create bearer tokens for the tokens file.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Configuration file (TOML); also HOSO_CONFIG. Without one, the defaults apply.
+    #[arg(long, env = "HOSO_CONFIG")]
+    config: Option<PathBuf>,
+    /// Address to listen on; overrides the file and HOSO_LISTEN.
+    #[arg(long)]
+    listen: Option<std::net::SocketAddr>,
+    /// Data directory; overrides the file and HOSO_DATA_DIR.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Print a fresh token, and the tokens-file entry (with its hash) to add for it.
+    New {
+        /// desk_officer, agency_officer, auditor or operator.
+        #[arg(long)]
+        role: String,
+        /// The officer's or service account's id (never a citizen's).
+        #[arg(long)]
+        subject: String,
+        /// The officer's unit code (the handling agency for an agency officer).
+        #[arg(long, default_value = "")]
+        agency: String,
+    },
+    /// Read a token from standard input and print its SHA-256, as the tokens file stores it.
+    Hash,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    if let Err(err) = run(cli) {
+        eprintln!("hoso: {err:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Serve(args) => serve(args),
+        Command::Replay(args) => client::runtime()?.block_on(client::replay(args)),
+        Command::Verify(args) => client::runtime()?.block_on(client::verify(args)),
+        Command::Status(args) => client::runtime()?.block_on(client::status(args)),
+        Command::Token(TokenCommand::New { role, subject, agency }) => {
+            let role = Role::parse(&role).with_context(|| {
+                format!("--role {role:?} is not a role; use desk_officer, agency_officer, auditor or operator")
+            })?;
+            if matches!(role, Role::DeskOfficer | Role::AgencyOfficer) && agency.is_empty() {
+                anyhow::bail!("--agency is required for a {role}: the unit code of the officer's desk or agency");
+            }
+            let token = new_token();
+            println!("token (give it to the caller; it is not stored anywhere): {token}");
+            println!();
+            println!("# add to the tokens file:");
+            print!("{}", token_entry(&token, &subject, role, &agency));
+            Ok(())
+        }
+        Command::Token(TokenCommand::Hash) => {
+            let mut token = String::new();
+            std::io::stdin()
+                .read_line(&mut token)
+                .context("cannot read the token from standard input")?;
+            println!("{}", hash_token(token.trim()));
+            Ok(())
+        }
+    }
+}
+
+fn serve(args: ServeArgs) -> Result<()> {
+    let mut config = Config::load(args.config.as_deref(), |key| std::env::var(key).ok())?;
+    if let Some(listen) = args.listen {
+        config.listen = listen;
+    }
+    if let Some(dir) = args.data_dir {
+        config.data_dir = dir;
+    }
+    init_logging(config.log_format);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(hoso_server::run(config, shutdown_signal()))
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("HOSO_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// Completes on SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(term) => term,
+            Err(err) => {
+                tracing::error!(error = %err, "cannot listen for SIGTERM; only Ctrl-C stops the server");
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

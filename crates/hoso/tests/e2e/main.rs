@@ -1,0 +1,10 @@
+//! End-to-end tests: the real `hoso` binary started on a free port with a temporary data
+//! directory, driven by the generated gRPC clients as a desk's software would drive it.
+
+mod harness;
+
+mod auth;
+mod lifecycle;
+mod retries;
+mod rules;
+mod shutdown;
