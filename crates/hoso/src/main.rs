@@ -1,7 +1,8 @@
 //! `hoso`: the one binary of the service.
 //!
 //! `hoso serve` runs the gRPC server on the embedded store; `hoso replay`, `hoso verify` and
-//! `hoso status` are the auditors' and operators' clients of a running server; `hoso token`
+//! `hoso status` are the auditors' and operators' clients of a running server; `hoso call` calls
+//! any method with a JSON request (as grpcurl would, without the proto files); `hoso token`
 //! creates bearer tokens and their hashes for the tokens file. Arguments are parsed and checked
 //! here, then handed to `hoso-server` or to the generated gRPC clients of `hoso-api`.
 
@@ -32,6 +33,8 @@ enum Command {
     Verify(client::VerifyArgs),
     /// Print the server's status (auditor or operator token).
     Status(client::ConnectArgs),
+    /// Call any method of the API with a JSON request, like grpcurl (`hoso call list` lists them).
+    Call(client::CallArgs),
     /// Create bearer tokens for the tokens file.
     #[command(subcommand)]
     Token(TokenCommand),
@@ -82,6 +85,8 @@ fn run(cli: Cli) -> Result<()> {
         Command::Replay(args) => client::runtime()?.block_on(client::replay(args)),
         Command::Verify(args) => client::runtime()?.block_on(client::verify(args)),
         Command::Status(args) => client::runtime()?.block_on(client::status(args)),
+        Command::Call(args) if args.is_list() => client::list_methods(),
+        Command::Call(args) => client::runtime()?.block_on(client::call(args)),
         Command::Token(TokenCommand::New { role, subject, agency }) => {
             let role = Role::parse(&role).with_context(|| {
                 format!("--role {role:?} is not a role; use desk_officer, agency_officer, auditor or operator")

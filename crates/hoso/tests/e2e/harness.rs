@@ -134,6 +134,10 @@ impl Server {
             .unwrap()
     }
 
+    pub(crate) fn token(&self, role: Role) -> &str {
+        &self.tokens[&role]
+    }
+
     pub(crate) fn bearer(&self, role: Option<Role>) -> Bearer {
         Bearer(role.map(|r| format!("Bearer {}", self.tokens[&r]).parse().unwrap()))
     }
