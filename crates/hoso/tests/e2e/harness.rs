@@ -83,8 +83,27 @@ impl Server {
 
     /// A server on `dir` (reused across restarts).
     pub(crate) fn start_in(dir: &Path) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_hoso"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        Server::spawn(dir, None)
+    }
+
+    /// A server on a fresh data directory with this configuration file's text.
+    pub(crate) fn start_with_config(config: &str) -> Server {
+        let temp = tempfile::tempdir().unwrap();
+        let path = temp.path().join("hoso.toml");
+        std::fs::write(&path, config).unwrap();
+        let mut server = Server::spawn(temp.path(), Some(&path));
+        server._temp = Some(temp);
+        server
+    }
+
+    fn spawn(dir: &Path, config: Option<&Path>) -> Server {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_hoso"));
+        command.arg("serve");
+        if let Some(config) = config {
+            command.arg("--config").arg(config);
+        }
+        let mut child = command
+            .args(["--listen", "127.0.0.1:0", "--data-dir"])
             .arg(dir)
             .env_remove("HOSO_CONFIG")
             .env("HOSO_LOG", "warn")

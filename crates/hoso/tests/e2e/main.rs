@@ -9,3 +9,4 @@ mod lifecycle;
 mod retries;
 mod rules;
 mod shutdown;
+mod tls;
