@@ -3,7 +3,8 @@
 //! Keys (all optional; `deploy/hoso.example.toml` documents each):
 //! `listen` (default `127.0.0.1:50051`), `data_dir` (default `data`), `tokens_file` (without it,
 //! development tokens are created in the data directory), `log_format` (`text` or `json`),
-//! `calendar_files` (extra holiday tables), `max_clock_skew_seconds` (default 300), `shutdown_grace_seconds` (default 20), `[tls]`
+//! `calendar_files` (extra holiday tables), `office_hours` (default 08:00-12:00 and 13:00-17:00),
+//! `max_clock_skew_seconds` (default 300), `shutdown_grace_seconds` (default 20), `[tls]`
 //! (`cert_file`, `key_file`, optional `client_ca_file` for mTLS) and `[[green_lane]]`
 //! (`procedure`, `amount`, `unit`). Environment overrides: `HOSO_LISTEN`, `HOSO_DATA_DIR`,
 //! `HOSO_TOKENS_FILE`, `HOSO_LOG_FORMAT`. Relative paths are relative to the working directory.
@@ -12,7 +13,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use hoso_domain::{BusinessCalendar, GreenLane, ProcedureCode, StatutoryTime, TimeUnit};
+use hoso_domain::{BusinessCalendar, GreenLane, OfficeHours, ProcedureCode, StatutoryTime, TimeUnit};
 use serde::Deserialize;
 
 /// How log lines are written (to standard error).
@@ -69,6 +70,10 @@ pub struct Config {
     /// Extra holiday tables, one JSON file per year.
     #[serde(default)]
     pub calendar_files: Vec<PathBuf>,
+    /// Office hours on working days, as `["HH:MM", "HH:MM"]` intervals in local time (UTC+7);
+    /// empty: 08:00-12:00 and 13:00-17:00. The end of the last one is the close of the day.
+    #[serde(default)]
+    pub office_hours: Vec<[String; 2]>,
     /// How far in the future a desk's `occurred_at` may be, in seconds.
     #[serde(default = "default_skew")]
     pub max_clock_skew_seconds: u32,
@@ -108,6 +113,7 @@ impl Default for Config {
             tokens_file: None,
             log_format: LogFormat::Text,
             calendar_files: Vec::new(),
+            office_hours: Vec::new(),
             max_clock_skew_seconds: default_skew(),
             shutdown_grace_seconds: default_grace(),
             tls: None,
@@ -153,9 +159,27 @@ impl Config {
         Ok(config)
     }
 
-    /// The working-day calendar: the shipped 2025 and 2026 tables plus `calendar_files`.
+    /// The working-day calendar: the shipped 2025 and 2026 tables plus `calendar_files`, with
+    /// the configured office hours.
     pub fn calendar(&self) -> Result<BusinessCalendar> {
         let mut calendar = BusinessCalendar::vietnam();
+        if !self.office_hours.is_empty() {
+            let mut intervals = Vec::with_capacity(self.office_hours.len());
+            for (i, [open, close]) in self.office_hours.iter().enumerate() {
+                let time = |text: &str| {
+                    chrono::NaiveTime::parse_from_str(text, "%H:%M")
+                        .with_context(|| format!("office_hours[{i}]: {text:?} is not a time like 08:00"))
+                };
+                intervals.push((time(open)?, time(close)?));
+            }
+            let hours = OfficeHours::new(intervals).context("office_hours")?;
+            let mut custom = BusinessCalendar::new(hours);
+            for year in calendar.years().collect::<Vec<_>>() {
+                let table = calendar.table(year).expect("a listed year has a table").clone();
+                custom = custom.with_year(table).context("office_hours")?;
+            }
+            calendar = custom;
+        }
         for file in &self.calendar_files {
             let json = std::fs::read_to_string(file)
                 .with_context(|| format!("cannot read the holiday table {}", file.display()))?;

@@ -25,6 +25,25 @@ fn the_shipped_example_tokens_parse_with_one_token_per_role() {
 }
 
 #[test]
+fn office_hours_come_from_the_configuration_and_bad_ones_are_named() {
+    let config = Config::parse("office_hours = [[\"07:30\", \"11:30\"], [\"13:30\", \"16:30\"]]\n", "t").unwrap();
+    let calendar = config.calendar().unwrap();
+    assert_eq!(
+        calendar.office_hours().close(),
+        chrono::NaiveTime::from_hms_opt(16, 30, 0).unwrap()
+    );
+    assert_eq!(
+        calendar.years().collect::<Vec<_>>(),
+        [2025, 2026],
+        "the holiday tables stay"
+    );
+    let config = Config::parse("office_hours = [[\"8h\", \"12:00\"]]\n", "t").unwrap();
+    assert!(format!("{:#}", config.calendar().unwrap_err()).contains("office_hours[0]"));
+    let config = Config::parse("office_hours = [[\"12:00\", \"08:00\"]]\n", "t").unwrap();
+    assert!(format!("{:#}", config.calendar().unwrap_err()).contains("office_hours"));
+}
+
+#[test]
 fn an_unknown_configuration_key_is_an_error_naming_it() {
     let err = Config::parse("listen = \"127.0.0.1:1\"\ndata_directory = \"x\"\n", "test.toml").unwrap_err();
     assert!(format!("{err:#}").contains("data_directory"), "{err:#}");
