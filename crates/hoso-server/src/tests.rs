@@ -158,3 +158,134 @@ fn an_agency_officer_acts_only_on_dossiers_of_their_own_agency() {
     };
     assert!(may_command(&desk, &command, Some("000.00.05.G18")).is_ok());
 }
+
+mod bad_input {
+    //! Whatever a client sends, the answer is a status it can act on: never a panic, never
+    //! INTERNAL.
+
+    use std::sync::Arc;
+
+    use chrono::{TimeDelta, Utc};
+    use hoso_api::convert::IntoDeskCommand;
+    use hoso_api::pb;
+    use hoso_store::MemoryStore;
+    use proptest::prelude::*;
+
+    use crate::app::App;
+    use crate::auth::{Caller, Role};
+    use crate::error::to_status;
+
+    fn app() -> App<MemoryStore> {
+        App {
+            store: MemoryStore::new(),
+            calendar: hoso_domain::BusinessCalendar::vietnam(),
+            green_lane: hoso_domain::GreenLane::new(),
+            max_clock_skew: TimeDelta::minutes(5),
+            started_at: Utc::now(),
+            backend: "memory",
+        }
+    }
+
+    fn text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just(String::new()),
+            Just("G09.20-20260609-0092637".to_owned()),
+            Just("000.00.04.G18".to_owned()),
+            Just("1.001234".to_owned()),
+            Just("ab".repeat(32)),
+            Just("5f0e3a1c-8d7b-4e2f-9a6c-1b2d3e4f5a6b".to_owned()),
+            "\\PC{0,40}",
+            Just("x".repeat(300)),
+        ]
+    }
+
+    fn timestamp() -> impl Strategy<Value = Option<prost_types::Timestamp>> {
+        prop_oneof![
+            Just(None),
+            (any::<i64>(), any::<i32>()).prop_map(|(seconds, nanos)| Some(prost_types::Timestamp { seconds, nanos })),
+            (1_700_000_000i64..1_800_000_000).prop_map(|seconds| Some(prost_types::Timestamp { seconds, nanos: 0 })),
+        ]
+    }
+
+    fn header() -> impl Strategy<Value = Option<pb::CommandHeader>> {
+        (text(), any::<Option<u64>>(), text(), timestamp()).prop_map(|(id, expected, correlation, at)| {
+            let command_id = if id.len() % 2 == 0 {
+                uuid::Uuid::new_v4().to_string()
+            } else {
+                id
+            };
+            Some(pb::CommandHeader {
+                command_id,
+                expected_version: expected,
+                correlation_id: correlation,
+                occurred_at: at,
+            })
+        })
+    }
+
+    fn dossier() -> impl Strategy<Value = Option<pb::DossierRef>> {
+        prop_oneof![
+            Just(None),
+            text().prop_map(|code| Some(pb::DossierRef {
+                r#ref: Some(pb::dossier_ref::Ref::ReceiptCode(code))
+            })),
+            text().prop_map(|id| Some(pb::DossierRef {
+                r#ref: Some(pb::dossier_ref::Ref::DossierId(id))
+            })),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+
+        #[test]
+        fn random_requests_are_answered_with_an_actionable_status(
+            receipt in (header(), text(), text(), text(), any::<u32>(), any::<i32>(), any::<i64>(), text(), any::<i32>(), text()),
+            payment in (header(), dossier(), any::<i64>(), any::<i32>(), text()),
+            apology in (header(), dossier(), text(), timestamp(), text()),
+            sync in (header(), dossier(), any::<u32>()),
+        ) {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let app = Arc::new(app());
+            let desk = Caller { subject: "desk".to_owned(), role: Role::DeskOfficer, agency: "G09.20".to_owned() };
+            let agency = Caller { subject: "agency".to_owned(), role: Role::AgencyOfficer, agency: "000.00.04.G18".to_owned() };
+            let (h, code, proc_code, name, amount, unit, fee, handling, channel, applicant) = receipt;
+            let requests: Vec<(Caller, Result<hoso_api::convert::DeskCommand, _>)> = vec![
+                (desk.clone(), pb::ReceiveDossierRequest {
+                    command: h,
+                    receipt_code: code,
+                    procedure: Some(pb::Procedure {
+                        code: proc_code,
+                        name,
+                        statutory_time: Some(pb::StatutoryTime { amount, unit }),
+                        full_online_eligible: true,
+                        paper_result: false,
+                        fee_vnd: fee,
+                    }),
+                    receiving_desk: "G09.20".to_owned(),
+                    handling_agency: handling,
+                    channel,
+                    applicant_ref: applicant,
+                }.into_desk_command()),
+                (desk.clone(), pb::RecordOnlinePaymentRequest {
+                    command: payment.0, dossier: payment.1, amount_vnd: payment.2, gateway: payment.3, transaction_ref: payment.4,
+                }.into_desk_command()),
+                (agency, pb::SendApologyRequest {
+                    command: apology.0, dossier: apology.1, reason: apology.2, new_appointment_at: apology.3, letter_number: apology.4,
+                }.into_desk_command()),
+                (desk, pb::MarkSyncedRequest { command: sync.0, dossier: sync.1, status: sync.2 }.into_desk_command()),
+            ];
+            for (caller, request) in requests {
+                let result = match request {
+                    Ok(command) => runtime.block_on(app.execute(&caller, command)),
+                    Err(invalid) => Err(crate::error::ServiceError::Invalid(invalid)),
+                };
+                if let Err(err) = result {
+                    let status = to_status(err);
+                    prop_assert_ne!(status.code(), tonic::Code::Internal, "{}", status.message());
+                    prop_assert!(!status.message().is_empty());
+                }
+            }
+        }
+    }
+}
