@@ -1,9 +1,12 @@
 //! Project automation, run as `cargo xtask <task>`.
 //!
-//! - `test`: every test of the workspace, with every feature the test binaries need. This is
-//!   the README's test command; it needs nothing installed by hand.
+//! - `test`: every test of the workspace, with every feature the test binaries need, then the
+//!   Python tests (`tests/deploy`, and `tests/python`: a client generated from `proto/` against
+//!   the real server binary, and `buf lint`) in a virtual environment at `target/pyenv`. This is
+//!   the README's test command; it needs nothing installed by hand but Rust and `python3`.
 //! - `ci`: what `.ci/run` runs: formatting and lint checks, then `test`.
 
+use std::path::Path;
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
@@ -36,18 +39,75 @@ fn run() -> Result<()> {
     }
 }
 
-/// Runs the whole test suite, with cargo-nextest when it is installed and `cargo test`
-/// otherwise.
+/// Runs the whole test suite: the Rust tests, with cargo-nextest when it is installed and
+/// `cargo test` otherwise, then the Python tests.
 fn test() -> Result<()> {
     let has_nextest = Command::new("cargo")
         .args(["nextest", "--version"])
         .output()
         .is_ok_and(|out| out.status.success());
     if has_nextest {
-        cargo(&["nextest", "run", "--workspace", "--all-features", "--no-fail-fast"])
+        cargo(&["nextest", "run", "--workspace", "--all-features", "--no-fail-fast"])?;
     } else {
-        cargo(&["test", "--workspace", "--all-features", "--no-fail-fast"])
+        cargo(&["test", "--workspace", "--all-features", "--no-fail-fast"])?;
     }
+    python_tests()
+}
+
+/// Builds the server binary, sets up `target/pyenv` (pip runs only when
+/// `tests/python/requirements.txt` differs from the copy stamped in the venv), then runs
+/// pytest on `tests/deploy` and `tests/python` against the binary.
+fn python_tests() -> Result<()> {
+    cargo(&["build", "-p", "hoso"])?;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .context("the xtask crate has no parent directory")?;
+    let target = match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => std::path::absolute(dir).context("cannot resolve CARGO_TARGET_DIR")?,
+        None => root.join("target"),
+    };
+    let venv = target.join("pyenv");
+    let python = venv.join("bin").join("python");
+    if !python.exists() {
+        step(
+            "create the Python venv",
+            Command::new("python3").arg("-m").arg("venv").arg(&venv),
+        )?;
+    }
+    let requirements = root.join("tests/python/requirements.txt");
+    let wanted =
+        std::fs::read_to_string(&requirements).with_context(|| format!("cannot read {}", requirements.display()))?;
+    let stamp = venv.join(".requirements");
+    if std::fs::read_to_string(&stamp).ok().as_deref() != Some(wanted.as_str()) {
+        step(
+            "pip install the Python test requirements",
+            Command::new(venv.join("bin").join("pip"))
+                .args(["install", "--quiet", "-r"])
+                .arg(&requirements),
+        )?;
+        std::fs::write(&stamp, &wanted).with_context(|| format!("cannot write {}", stamp.display()))?;
+    }
+    let hoso_bin = target.join("debug").join("hoso");
+    step(
+        "the Python tests (pytest tests/deploy tests/python)",
+        Command::new(&python)
+            .args(["-m", "pytest", "-q", "tests/deploy", "tests/python"])
+            .env("HOSO_BIN", &hoso_bin)
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            .current_dir(root),
+    )
+}
+
+/// Runs a command other than cargo, a step named `name` in messages.
+fn step(name: &str, command: &mut Command) -> Result<()> {
+    eprintln!("xtask: {name}");
+    let status = command
+        .status()
+        .with_context(|| format!("{name}: cannot start {command:?}"))?;
+    if !status.success() {
+        bail!("{name} failed ({status})");
+    }
+    Ok(())
 }
 
 fn cargo(args: &[&str]) -> Result<()> {
