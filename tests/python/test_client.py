@@ -169,13 +169,13 @@ def lifecycle(pb, server):
             stub.RecordRating,
             desk,
             desk_pb.RecordRatingRequest(
-                command=header(pb, 30 * hour), dossier=ref, rating=desk_pb.SATISFACTION_SATISFIED
+                command=header(pb, 30 * hour), dossier=ref, rating=pb.dossier.SATISFACTION_SATISFIED
             ),
         ),
         (
             stub.MarkSynced,
             operator,
-            desk_pb.MarkSyncedRequest(command=header(pb, 31 * hour), dossier=ref, status=10),
+            desk_pb.MarkSyncedRequest(command=header(pb, 31 * hour), dossier=ref, status=pb.dossier.DOSSIER_STATUS_RESULT_RETURNED),
         ),
     ]
     outcomes = []
@@ -189,7 +189,7 @@ def lifecycle(pb, server):
 def test_a_dossier_lives_its_whole_life(pb, server, lifecycle):
     code, outcomes = lifecycle
     receipt = outcomes[0]
-    assert receipt.status == 2, "received"
+    assert receipt.status == pb.dossier.DOSSIER_STATUS_RECEIVED
     # Received Tuesday 9 June 2026 with 3 working days: due Friday 12 June, 17:00 (UTC+7).
     assert to_utc(receipt.due_at).isoformat() == "2026-06-12T10:00:00+00:00"
     assert [o.version for o in outcomes] == list(range(11))
@@ -197,7 +197,7 @@ def test_a_dossier_lives_its_whole_life(pb, server, lifecycle):
     assert positions == sorted(set(positions)), positions
     assert all(not o.replayed and o.receipt_code == code for o in outcomes)
     assert all(o.dossier_id == receipt.dossier_id for o in outcomes)
-    assert outcomes[-1].status == 10, "result returned"
+    assert outcomes[-1].status == pb.dossier.DOSSIER_STATUS_RESULT_RETURNED
 
     # The supplement pause (9 June 08:50 to 10 June 08:30: 1 working day) moved the due date.
     query = pb.dossier_grpc.DossierQueryServiceStub(server.channel())
@@ -208,10 +208,10 @@ def test_a_dossier_lives_its_whole_life(pb, server, lifecycle):
     ).dossier
     assert dossier.receipt_code == code
     assert dossier.version == 10
-    assert dossier.status == 10, "result returned"
+    assert dossier.status == pb.dossier.DOSSIER_STATUS_RESULT_RETURNED
     assert dossier.channel == pb.dossier.CHANNEL_ONLINE
     assert dossier.paid_online_vnd == 50_000
-    assert dossier.rating == "satisfied"
+    assert dossier.satisfaction == pb.dossier.SATISFACTION_SATISFIED
     assert list(dossier.missing_components) == []
     assert to_utc(dossier.due_at).isoformat() == "2026-06-15T10:00:00+00:00", "moved by 1 day"
     assert dossier.deadline.state == pb.dossier.DEADLINE_STATE_FINISHED_ON_TIME

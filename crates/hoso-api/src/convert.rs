@@ -587,7 +587,7 @@ pub fn dossier_to_pb(
     let mut out = pb::Dossier {
         dossier_id: dossier_id.to_string(),
         version,
-        status: state.status.map_or(0, |s| u32::from(s.code())),
+        status: state.status.map_or(0, |s| i32::from(s.code())),
         status_name: state.status.map(|s| s.to_string()).unwrap_or_default(),
         due_at: ts(state.due_at),
         deadline,
@@ -605,10 +605,10 @@ pub fn dossier_to_pb(
         result_digitized: state.result_digitized,
         apologies: state.n_apologies,
         promised_at: ts(state.promised_at),
-        rating: match state.rating {
-            Some(Satisfaction::Satisfied) => "satisfied".to_owned(),
-            Some(Satisfaction::Unsatisfied) => "unsatisfied".to_owned(),
-            None => String::new(),
+        satisfaction: match state.rating {
+            Some(Satisfaction::Satisfied) => pb::Satisfaction::Satisfied.into(),
+            Some(Satisfaction::Unsatisfied) => pb::Satisfaction::Unsatisfied.into(),
+            None => pb::Satisfaction::Unspecified.into(),
         },
         syncs: state.n_syncs,
         last_occurred_at: ts(state.last_occurred_at),

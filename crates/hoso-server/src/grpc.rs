@@ -30,7 +30,7 @@ fn outcome_to_pb(outcome: Outcome) -> pb::CommandOutcome {
         version: outcome.version,
         position: outcome.position,
         due_at: outcome.due_at.map(utc_to_timestamp),
-        status: u32::from(outcome.status),
+        status: i32::from(outcome.status),
         replayed: outcome.replayed,
     }
 }

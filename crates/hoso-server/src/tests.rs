@@ -243,7 +243,7 @@ mod bad_input {
             receipt in (header(), text(), text(), text(), any::<u32>(), any::<i32>(), any::<i64>(), text(), any::<i32>(), text()),
             payment in (header(), dossier(), any::<i64>(), any::<i32>(), text()),
             apology in (header(), dossier(), text(), timestamp(), text()),
-            sync in (header(), dossier(), any::<u32>()),
+            sync in (header(), dossier(), any::<i32>()),
         ) {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             let app = Arc::new(app());

@@ -404,7 +404,7 @@ pub(crate) fn refuse(code: &str, minutes: i64) -> pb::RefuseAtIntakeRequest {
     }
 }
 
-pub(crate) fn sync(code: &str, minutes: i64, status: u32) -> pb::MarkSyncedRequest {
+pub(crate) fn sync(code: &str, minutes: i64, status: i32) -> pb::MarkSyncedRequest {
     pb::MarkSyncedRequest {
         command: header(minutes),
         dossier: by_code(code),

@@ -131,7 +131,7 @@ async fn a_dossier_lives_its_whole_life_on_each_channel() {
         assert_eq!(by_id.channel, channel as i32);
         assert_eq!(by_id.version, 10);
         assert_eq!(by_id.paid_online_vnd, 50_000);
-        assert_eq!(by_id.rating, "satisfied");
+        assert_eq!(by_id.satisfaction, pb::Satisfaction::Satisfied as i32);
         assert!(by_id.missing_components.is_empty());
         let due = hoso_api::convert::timestamp_to_utc(by_id.due_at.as_ref().unwrap()).unwrap();
         assert_eq!(

@@ -194,6 +194,19 @@ async fn broken_rules_are_failed_precondition_with_the_rule_named() {
         "payment-needs-fee",
     );
 
+    // A year without a holiday table cannot have a due date: the operator must load it.
+    let mut old = receive_request("G09.20-20240610-0000001", pb::Channel::InPerson, OWN_AGENCY, 0);
+    old.command.as_mut().unwrap().occurred_at = Some(hoso_api::convert::utc_to_timestamp(
+        chrono::DateTime::parse_from_rfc3339("2024-06-10T09:00:00+07:00")
+            .unwrap()
+            .into(),
+    ));
+    assert_refused(
+        desk.receive_dossier(old).await,
+        Code::FailedPrecondition,
+        "calendar-loaded",
+    );
+
     // A withdrawn dossier is closed.
     desk.withdraw_dossier(withdraw(&free, 20)).await.unwrap();
     assert_refused(
