@@ -11,6 +11,7 @@ const FILES: &[&str] = &[
     "hoso/v1/desk.proto",
     "hoso/v1/audit.proto",
     "hoso/v1/admin.proto",
+    "hoso/v1/reports.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

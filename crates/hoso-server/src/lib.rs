@@ -14,6 +14,8 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod grpc;
+pub mod projection;
+pub mod reports;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -141,6 +143,7 @@ pub async fn serve<S: EventStore>(
         "hoso.v1.DossierQueryService",
         "hoso.v1.AuditService",
         "hoso.v1.AdminService",
+        "hoso.v1.ReportsService",
     ] {
         health
             .set_service_status(service, tonic_health::ServingStatus::Serving)
@@ -175,6 +178,8 @@ pub async fn serve<S: EventStore>(
         Ok(request)
     };
 
+    let projection = projection::Projection::new();
+    let follower = tokio::spawn(Arc::clone(&projection).follow(app.store.clone()));
     let mut builder = Server::builder();
     if let Some(tls) = &config.tls {
         let cert =
@@ -209,6 +214,10 @@ pub async fn serve<S: EventStore>(
         ))
         .add_service(pb::admin_service_server::AdminServiceServer::with_interceptor(
             AdminApi::new(Arc::clone(&app)),
+            authenticate.clone(),
+        ))
+        .add_service(pb::reports_service_server::ReportsServiceServer::with_interceptor(
+            reports::ReportsApi::new(Arc::clone(&app), projection),
             authenticate,
         ));
 
@@ -226,6 +235,7 @@ pub async fn serve<S: EventStore>(
     );
     tokio::select! {
         result = &mut server => {
+            follower.abort();
             return result.context("the server task failed")?.context("the server failed");
         }
         () = shutdown => {}
@@ -248,6 +258,7 @@ pub async fn serve<S: EventStore>(
             server.abort();
         }
     }
+    follower.abort();
     Ok(())
 }
 

@@ -6,6 +6,7 @@ mod harness;
 mod auth;
 mod cli;
 mod lifecycle;
+mod reports;
 mod retries;
 mod rules;
 mod shutdown;

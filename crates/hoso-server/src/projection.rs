@@ -1,0 +1,156 @@
+//! The live projection: the dossier read model kept up to date from the store's subscription,
+//! and rebuilt from the whole log on demand beside the live one, then swapped in.
+//!
+//! The model lives in memory and is rebuilt from position 0 when the server starts (the log is
+//! the only state; nothing can be counted twice or skipped because every event is applied once,
+//! in `$all` order, and an event out of order stops the projection). Queries wait until the
+//! model has applied everything that was durable when they arrived, so a figure never misses an
+//! event recorded by its cut-off.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use hoso_projections::Dossiers;
+use hoso_store::{EventStore, Position};
+use tokio::sync::{RwLock, RwLockReadGuard, watch};
+
+/// Progress of a rebuild.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RebuildProgress {
+    /// Events applied so far.
+    pub done: Position,
+    /// Events to apply.
+    pub total: Position,
+    /// Rate so far.
+    pub events_per_second: f64,
+    /// Estimated time left.
+    pub seconds_left: f64,
+    /// Whether the rebuilt model has been swapped in.
+    pub swapped: bool,
+}
+
+/// The live projection.
+pub struct Projection {
+    model: RwLock<Dossiers>,
+    applied: watch::Sender<Position>,
+    rebuilding: AtomicBool,
+}
+
+impl Projection {
+    /// An empty projection; call [`Projection::follow`] to keep it up to date.
+    pub fn new() -> Arc<Projection> {
+        Arc::new(Projection {
+            model: RwLock::new(Dossiers::new()),
+            applied: watch::channel(0).0,
+            rebuilding: AtomicBool::new(false),
+        })
+    }
+
+    /// Follows the store from the model's checkpoint, forever (until the store closes or an
+    /// event cannot be applied, which is logged).
+    pub async fn follow<S: EventStore>(self: Arc<Self>, store: S) {
+        let from = self.model.read().await.checkpoint();
+        let mut subscription = store.subscribe_all(from);
+        loop {
+            let record = match subscription.next().await {
+                Ok(record) => record,
+                Err(err) => {
+                    tracing::warn!(error = %err, "the projection stopped following the log");
+                    return;
+                }
+            };
+            let mut model = self.model.write().await;
+            // After a rebuild was swapped in, the model may already hold this event.
+            if record.position < model.checkpoint() {
+                continue;
+            }
+            if let Err(err) = model.apply(&record) {
+                tracing::error!(error = %err, "the projection cannot apply an event; rebuild it");
+                return;
+            }
+            let applied = model.checkpoint();
+            drop(model);
+            self.applied.send_replace(applied);
+        }
+    }
+
+    /// The events applied so far.
+    pub fn applied(&self) -> Position {
+        *self.applied.borrow()
+    }
+
+    /// Whether a rebuild is running.
+    pub fn is_rebuilding(&self) -> bool {
+        self.rebuilding.load(Ordering::SeqCst)
+    }
+
+    /// The model once it has applied every event before `position`; `Err(applied)` if it has
+    /// not within `patience`.
+    pub async fn read_at(
+        &self,
+        position: Position,
+        patience: Duration,
+    ) -> Result<RwLockReadGuard<'_, Dossiers>, Position> {
+        let mut applied = self.applied.subscribe();
+        let caught_up =
+            tokio::time::timeout(patience, async { applied.wait_for(|&p| p >= position).await.is_ok() }).await;
+        if caught_up == Ok(true) {
+            Ok(self.model.read().await)
+        } else {
+            Err(self.applied())
+        }
+    }
+
+    /// Rebuilds the model from the whole log beside the live one, reporting progress, then
+    /// swaps it in. Refused while another rebuild runs.
+    pub async fn rebuild<S: EventStore>(
+        &self,
+        store: &S,
+        mut progress: impl FnMut(RebuildProgress),
+    ) -> Result<(), String> {
+        if self.rebuilding.swap(true, Ordering::SeqCst) {
+            return Err("a rebuild is already running".to_owned());
+        }
+        let result = async {
+            let started = Instant::now();
+            let report = |done: Position, total: Position, swapped: bool| {
+                let seconds = started.elapsed().as_secs_f64().max(1e-9);
+                let rate = done as f64 / seconds;
+                RebuildProgress {
+                    done,
+                    total,
+                    events_per_second: rate,
+                    seconds_left: if rate > 0.0 {
+                        total.saturating_sub(done) as f64 / rate
+                    } else {
+                        0.0
+                    },
+                    swapped,
+                }
+            };
+            let mut fresh = Dossiers::new();
+            fresh
+                .catch_up(store, |done, total| progress(report(done, total, false)))
+                .await
+                .map_err(|err| err.to_string())?;
+            // The last events, under the write lock, so that nothing lands between the catch-up
+            // and the swap.
+            let mut live = self.model.write().await;
+            let position = fresh.catch_up(store, |_, _| {}).await.map_err(|err| err.to_string())?;
+            *live = fresh;
+            drop(live);
+            self.applied.send_replace(position);
+            progress(report(position, position, true));
+            Ok(())
+        }
+        .await;
+        self.rebuilding.store(false, Ordering::SeqCst);
+        result
+    }
+
+    /// The number of dossiers in the model.
+    pub async fn dossiers(&self) -> usize {
+        self.model.read().await.histories().len()
+    }
+}

@@ -1,0 +1,233 @@
+//! The `hoso.v1.ReportsService`: figures from the live projection.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{NaiveDate, Utc};
+use hoso_api::convert::{timestamp_to_utc, utc_to_timestamp};
+use hoso_api::pb;
+use hoso_projections::figures::{self, Figures, OnTime, Ratio, hundredths_text};
+use hoso_projections::{Period, PeriodError};
+use hoso_store::EventStore;
+use tokio_stream::Stream;
+use tonic::{Request, Response, Status};
+
+use crate::app::App;
+use crate::auth::{Caller, Role};
+use crate::projection::Projection;
+
+/// How long a query waits for the projection to apply what was durable when it arrived.
+const PATIENCE: Duration = Duration::from_secs(10);
+
+/// The reports service.
+pub struct ReportsApi<S> {
+    app: Arc<App<S>>,
+    projection: Arc<Projection>,
+}
+
+impl<S> ReportsApi<S> {
+    /// The service over `app` and its live projection.
+    pub fn new(app: Arc<App<S>>, projection: Arc<Projection>) -> Self {
+        ReportsApi { app, projection }
+    }
+}
+
+fn caller<T>(request: &Request<T>) -> Result<Caller, Status> {
+    request
+        .extensions()
+        .get::<Caller>()
+        .cloned()
+        .ok_or_else(|| Status::unauthenticated("missing bearer token; send `authorization: Bearer <token>`"))
+}
+
+fn invalid(field: &str, description: String) -> Status {
+    crate::error::to_status(crate::error::ServiceError::Invalid(hoso_api::convert::InvalidRequest {
+        violations: vec![hoso_api::convert::FieldViolation {
+            field: field.to_owned(),
+            description,
+        }],
+    }))
+}
+
+/// The period and cut-off of a request.
+pub fn scope(scope: Option<pb::ReportScope>) -> Result<(Period, chrono::DateTime<Utc>), Status> {
+    let scope = scope.unwrap_or_default();
+    let period = if !scope.month.is_empty() {
+        Period::month(&scope.month).map_err(|err| invalid("scope.month", err.to_string()))?
+    } else {
+        let date = |field: &str, text: &str| {
+            NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| {
+                invalid(
+                    field,
+                    format!("{text:?} is not a date like 2025-09-01; or give scope.month"),
+                )
+            })
+        };
+        let start = date("scope.start_date", &scope.start_date)?;
+        let end = date("scope.end_date", &scope.end_date)?;
+        Period::new(start, end).map_err(|err: PeriodError| invalid("scope.end_date", err.to_string()))?
+    };
+    let cutoff = match &scope.cutoff {
+        None => Utc::now(),
+        Some(ts) => timestamp_to_utc(ts).ok_or_else(|| invalid("scope.cutoff", "not a valid timestamp".to_owned()))?,
+    };
+    Ok((period, cutoff))
+}
+
+fn ratio(r: Ratio) -> pb::Ratio {
+    pb::Ratio {
+        numerator: r.numerator,
+        denominator: r.denominator,
+        rate_percent: r.percent_hundredths().map(hundredths_text).unwrap_or_default(),
+    }
+}
+
+fn on_time(o: &OnTime) -> pb::OnTimeFigures {
+    pb::OnTimeFigures {
+        on_time: Some(ratio(o.ratio)),
+        overdue: o.overdue_count(),
+        overdue_receipt_codes: o.overdue.clone(),
+    }
+}
+
+fn group(name: &str, f: &Figures) -> pb::GroupFigures {
+    pb::GroupFigures {
+        group: name.to_owned(),
+        on_time: Some(on_time(&f.on_time)),
+        green_lane_on_time: Some(on_time(&f.green_lane_on_time)),
+        received: f.received,
+        finished: f.finished,
+        approved: f.approved,
+        indicators: f
+            .indicators()
+            .into_iter()
+            .map(|i| pb::Indicator {
+                code: i.code.to_owned(),
+                name_vi: i.name_vi.to_owned(),
+                name_en: i.name_en.to_owned(),
+                measured: i.ratio.is_some(),
+                ratio: i.ratio.map(ratio),
+                rate_percent: i.rate_hundredths.map(hundredths_text).unwrap_or_default(),
+                points: i.points_hundredths.map(hundredths_text).unwrap_or_default(),
+                max_points: i.max_points_hundredths.map(hundredths_text).unwrap_or_default(),
+            })
+            .collect(),
+        apologies: Some(pb::ApologyFigures {
+            sent: f.apologies.sent,
+            overdue_without_letter: f.apologies.overdue_without_letter,
+            promises_kept: Some(ratio(f.apologies.promises_kept)),
+        }),
+    }
+}
+
+/// The report as a message.
+pub fn report_to_pb(report: &figures::Report, position: u64) -> pb::GetIndexFiguresResponse {
+    pb::GetIndexFiguresResponse {
+        start_date: report.period.start.to_string(),
+        end_date: report.period.end.to_string(),
+        cutoff: Some(utc_to_timestamp(report.cutoff)),
+        province: Some(group("province", &report.province)),
+        agencies: report.agencies.iter().map(|(code, f)| group(code, f)).collect(),
+        procedures: report
+            .procedures
+            .iter()
+            .map(|(code, o)| pb::ProcedureFigures {
+                procedure: code.clone(),
+                on_time: Some(on_time(o)),
+            })
+            .collect(),
+        projection_position: position,
+    }
+}
+
+/// A rebuild's progress messages.
+pub type RebuildStream = Pin<Box<dyn Stream<Item = Result<pb::RebuildProjectionsResponse, Status>> + Send + 'static>>;
+
+#[tonic::async_trait]
+impl<S: EventStore> pb::reports_service_server::ReportsService for ReportsApi<S> {
+    type RebuildProjectionsStream = RebuildStream;
+
+    async fn get_index_figures(
+        &self,
+        request: Request<pb::GetIndexFiguresRequest>,
+    ) -> Result<Response<pb::GetIndexFiguresResponse>, Status> {
+        caller(&request)?;
+        let (period, cutoff) = scope(request.into_inner().scope)?;
+        let head = self.app.store.head();
+        let model = self.projection.read_at(head, PATIENCE).await.map_err(|applied| {
+            Status::unavailable(format!(
+                "the projection is catching up ({applied} of {head} events applied); retry shortly"
+            ))
+        })?;
+        let position = model.checkpoint();
+        let report = figures::report(&model, period, cutoff);
+        drop(model);
+        Ok(Response::new(report_to_pb(&report, position)))
+    }
+
+    async fn get_projection_status(
+        &self,
+        request: Request<pb::GetProjectionStatusRequest>,
+    ) -> Result<Response<pb::GetProjectionStatusResponse>, Status> {
+        caller(&request)?;
+        let head = self.app.store.head();
+        let applied = self.projection.applied();
+        Ok(Response::new(pb::GetProjectionStatusResponse {
+            applied_position: applied,
+            head_position: head,
+            lag_events: head.saturating_sub(applied),
+            dossiers: self.projection.dossiers().await as u64,
+            rebuilding: self.projection.is_rebuilding(),
+        }))
+    }
+
+    async fn rebuild_projections(
+        &self,
+        request: Request<pb::RebuildProjectionsRequest>,
+    ) -> Result<Response<RebuildStream>, Status> {
+        let caller = caller(&request)?;
+        if caller.role != Role::Operator {
+            return Err(Status::permission_denied("only operators may rebuild the projections"));
+        }
+        if self.projection.is_rebuilding() {
+            return Err(Status::failed_precondition("a rebuild is already running"));
+        }
+        let (tx, rx) = tokio::sync::mpsc::channel(16);
+        let projection = Arc::clone(&self.projection);
+        let store = self.app.store.clone();
+        tokio::spawn(async move {
+            let to_pb = |p: crate::projection::RebuildProgress| pb::RebuildProjectionsResponse {
+                events_done: p.done,
+                events_total: p.total,
+                events_per_second: p.events_per_second,
+                seconds_left: p.seconds_left,
+                swapped: p.swapped,
+            };
+            let progress_tx = tx.clone();
+            let mut last = None;
+            let result = projection
+                .rebuild(&store, |p| {
+                    if p.swapped {
+                        last = Some(p);
+                    } else {
+                        // A slow or gone client must not stall the rebuild: drop what it cannot take.
+                        let _ = progress_tx.try_send(Ok(to_pb(p)));
+                    }
+                })
+                .await;
+            let end = match (result, last) {
+                (Ok(()), Some(last)) => Ok(to_pb(last)),
+                (Ok(()), None) => Err(Status::internal(
+                    "the rebuild ended without swapping; see the server log",
+                )),
+                (Err(err), _) => {
+                    tracing::error!(error = %err, "the rebuild failed");
+                    Err(Status::internal("the rebuild failed; see the server log"))
+                }
+            };
+            let _ = tx.send(end).await;
+        });
+        Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))))
+    }
+}

@@ -1,0 +1,159 @@
+//! Figures from the live projection: the same as a rebuild, stable for a given cut-off.
+
+use hoso_api::pb;
+use prost::Message;
+use tonic::service::interceptor::InterceptedService;
+
+use crate::harness::*;
+
+type Reports = pb::reports_service_client::ReportsServiceClient<InterceptedService<tonic::transport::Channel, Bearer>>;
+
+async fn reports(server: &Server, role: Role) -> Reports {
+    Reports::new(InterceptedService::new(
+        server.raw_channel().await,
+        server.bearer(Some(role)),
+    ))
+}
+
+fn june(cutoff: Option<prost_types::Timestamp>) -> pb::GetIndexFiguresRequest {
+    pb::GetIndexFiguresRequest {
+        scope: Some(pb::ReportScope {
+            month: "2026-06".to_owned(),
+            cutoff,
+            ..Default::default()
+        }),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn figures_follow_the_log_and_a_cut_off_fixes_them() {
+    let server = Server::start();
+    let mut agency = server.desk(Role::Agency).await;
+    // Received Tue 9 June, due Fri 12 June: one approved on time, one still open (overdue at the
+    // end of June), one approved late.
+    let on_time = received(&server).await;
+    agency
+        .process_dossier(process(&on_time, 60, pb::ProcessingStep::Approved))
+        .await
+        .unwrap();
+    let open = received(&server).await;
+    let late = received(&server).await;
+    agency
+        .process_dossier(process(&late, 60 * 24 * 7, pb::ProcessingStep::Approved))
+        .await
+        .unwrap();
+
+    let mut reports = reports(&server, Role::Auditor).await;
+    let first = reports.get_index_figures(june(None)).await.unwrap().into_inner();
+    let province = first.province.clone().unwrap();
+    let on_time_figures = province.on_time.unwrap();
+    let ratio = on_time_figures.on_time.unwrap();
+    assert_eq!(
+        (ratio.numerator, ratio.denominator, ratio.rate_percent.as_str()),
+        (1, 3, "33.33")
+    );
+    let mut overdue = on_time_figures.overdue_receipt_codes.clone();
+    overdue.sort();
+    let mut expected = vec![open.clone(), late.clone()];
+    expected.sort();
+    assert_eq!(overdue, expected);
+    assert_eq!(first.agencies.len(), 1);
+    assert_eq!(first.agencies[0].group, OWN_AGENCY);
+    let absent: Vec<&str> = province
+        .indicators
+        .iter()
+        .filter(|i| !i.measured)
+        .map(|i| i.code.as_str())
+        .collect();
+    assert_eq!(
+        absent,
+        ["1", "5"],
+        "indicators that need more than dossiers are absent, not zero"
+    );
+
+    // A back-dated approval of the open dossier, recorded after the first report's cut-off.
+    agency
+        .process_dossier(process(&open, 90, pb::ProcessingStep::Approved))
+        .await
+        .unwrap();
+    let again = reports
+        .get_index_figures(june(first.cutoff))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        Message::encode_to_vec(&pb::GetIndexFiguresResponse {
+            projection_position: 0,
+            ..again.clone()
+        }),
+        Message::encode_to_vec(&pb::GetIndexFiguresResponse {
+            projection_position: 0,
+            ..first.clone()
+        }),
+        "the same cut-off gives the same figures"
+    );
+    let now = reports.get_index_figures(june(None)).await.unwrap().into_inner();
+    assert_eq!(
+        now.province
+            .clone()
+            .unwrap()
+            .on_time
+            .unwrap()
+            .on_time
+            .unwrap()
+            .numerator,
+        2
+    );
+
+    // A rebuild reports progress, swaps, and gives the same figures.
+    let mut operator = reports_as_operator(&server).await;
+    let mut progress = operator
+        .rebuild_projections(pb::RebuildProjectionsRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    let mut last = None;
+    while let Some(message) = progress.message().await.unwrap() {
+        last = Some(message);
+    }
+    let last = last.unwrap();
+    assert!(last.swapped && last.events_done == last.events_total, "{last:?}");
+    let rebuilt = reports.get_index_figures(june(now.cutoff)).await.unwrap().into_inner();
+    assert_eq!(rebuilt, now, "the rebuilt projection gives the live one's figures");
+
+    let status = reports
+        .get_projection_status(pb::GetProjectionStatusRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(status.dossiers, 3);
+    assert_eq!(status.applied_position, status.head_position);
+
+    // Only operators rebuild.
+    let status = reports
+        .rebuild_projections(pb::RebuildProjectionsRequest {})
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::PermissionDenied);
+}
+
+async fn reports_as_operator(server: &Server) -> Reports {
+    reports(server, Role::Operator).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bad_period_is_invalid_argument_naming_the_field() {
+    let server = Server::start();
+    let mut reports = reports(&server, Role::Auditor).await;
+    let status = reports
+        .get_index_figures(pb::GetIndexFiguresRequest {
+            scope: Some(pb::ReportScope {
+                month: "2026-13".to_owned(),
+                ..Default::default()
+            }),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::InvalidArgument);
+    assert_eq!(bad_fields(&status), ["scope.month"]);
+}
