@@ -218,7 +218,8 @@ pub(crate) async fn verify(args: VerifyArgs) -> Result<()> {
 }
 
 pub(crate) async fn status(args: ConnectArgs) -> Result<()> {
-    let mut client = pb::admin_service_client::AdminServiceClient::new(connect(&args).await?);
+    let connection = connect(&args).await?;
+    let mut client = pb::admin_service_client::AdminServiceClient::new(connection.clone());
     let status = client
         .get_status(pb::GetStatusRequest {})
         .await
@@ -246,6 +247,20 @@ pub(crate) async fn status(args: ConnectArgs) -> Result<()> {
             .join(", ")
     );
     println!("you are           {} ({})", status.caller, status.caller_role);
+    let mut reports = pb::reports_service_client::ReportsServiceClient::new(connection);
+    let projection = reports
+        .get_projection_status(pb::GetProjectionStatusRequest {})
+        .await
+        .map_err(status_error)?
+        .into_inner();
+    println!(
+        "projection        {} of {} events applied (lag {}), {} dossiers{}",
+        projection.applied_position,
+        projection.head_position,
+        projection.lag_events,
+        projection.dossiers,
+        if projection.rebuilding { ", rebuilding" } else { "" }
+    );
     Ok(())
 }
 
@@ -394,4 +409,138 @@ impl tonic::codec::Decoder for DynamicDecoder {
             .map(Some)
             .map_err(|err| Status::internal(format!("cannot decode the answer: {err}")))
     }
+}
+
+/// `hoso figures`.
+#[derive(clap::Args)]
+pub(crate) struct FiguresArgs {
+    /// The month, `YYYY-MM`.
+    #[arg(long)]
+    month: String,
+    /// Only events recorded at or before this instant count (RFC 3339); default: now. The
+    /// figures printed name the cut-off used: give it again to get the same figures.
+    #[arg(long)]
+    cutoff: Option<DateTime<Utc>>,
+    /// Print the answer as JSON instead of tables.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    connect: ConnectArgs,
+}
+
+pub(crate) async fn rebuild(args: ConnectArgs) -> Result<()> {
+    let mut client = pb::reports_service_client::ReportsServiceClient::new(connect(&args).await?);
+    let mut stream = client
+        .rebuild_projections(pb::RebuildProjectionsRequest {})
+        .await
+        .map_err(status_error)?
+        .into_inner();
+    let bar = indicatif::ProgressBar::new(0).with_style(
+        indicatif::ProgressStyle::with_template("rebuilding [{bar:40}] {pos}/{len} events ({msg})")
+            .context("the progress bar template is wrong")?
+            .progress_chars("#>-"),
+    );
+    while let Some(progress) = stream.message().await.map_err(status_error)? {
+        bar.set_length(progress.events_total);
+        bar.set_position(progress.events_done);
+        bar.set_message(format!(
+            "{:.0} events/s, {:.0} s left",
+            progress.events_per_second, progress.seconds_left
+        ));
+        if progress.swapped {
+            bar.finish_with_message(format!("{:.0} events/s; swapped in", progress.events_per_second));
+            println!(
+                "rebuilt from {} events; the new projection is live",
+                progress.events_total
+            );
+            return Ok(());
+        }
+    }
+    bail!("the server ended the rebuild without swapping the new projection in; see its log")
+}
+
+pub(crate) async fn figures(args: FiguresArgs) -> Result<()> {
+    let mut client = pb::reports_service_client::ReportsServiceClient::new(connect(&args.connect).await?);
+    let request = pb::GetIndexFiguresRequest {
+        scope: Some(pb::ReportScope {
+            month: args.month.clone(),
+            cutoff: args.cutoff.map(hoso_api::convert::utc_to_timestamp),
+            ..Default::default()
+        }),
+    };
+    let figures = client
+        .get_index_figures(request)
+        .await
+        .map_err(status_error)?
+        .into_inner();
+    if args.json {
+        let mut out = serde_json::Serializer::pretty(std::io::stdout());
+        let message = prost_reflect::DynamicMessage::decode(
+            descriptors()?
+                .get_message_by_name("hoso.v1.GetIndexFiguresResponse")
+                .context("the built-in API description lacks GetIndexFiguresResponse")?,
+            prost::Message::encode_to_vec(&figures).as_slice(),
+        )?;
+        message.serialize_with_options(
+            &mut out,
+            &prost_reflect::SerializeOptions::new().skip_default_fields(false),
+        )?;
+        println!();
+        return Ok(());
+    }
+    let cutoff = figures
+        .cutoff
+        .as_ref()
+        .and_then(timestamp_to_utc)
+        .map(|c| c.to_rfc3339())
+        .unwrap_or_default();
+    println!(
+        "index 766 figures, {} to {} (excluded), as of {cutoff}",
+        figures.start_date, figures.end_date
+    );
+    let rate = |r: Option<&pb::Ratio>| match r {
+        Some(r) if r.denominator > 0 => format!("{:>7}% {:>7}/{:<7}", r.rate_percent, r.numerator, r.denominator),
+        Some(_) => format!("{:>25}", "no dossiers"),
+        None => format!("{:>25}", "absent"),
+    };
+    let province = figures.province.unwrap_or_default();
+    println!();
+    println!(
+        "{:<6} {:<40} {:>25} {:>7}",
+        "code", "indicator", "rate (numerator/denominator)", "points"
+    );
+    for indicator in &province.indicators {
+        let ratio = if indicator.measured {
+            indicator.ratio.as_ref()
+        } else {
+            None
+        };
+        let points = if indicator.points.is_empty() {
+            "-".to_owned()
+        } else {
+            format!("{}/{}", indicator.points, indicator.max_points)
+        };
+        println!(
+            "{:<6} {:<40} {} {:>12}",
+            indicator.code,
+            indicator.name_en,
+            rate(ratio),
+            points
+        );
+    }
+    println!();
+    println!(
+        "{:<16} {:>25} {:>8}",
+        "handling agency", "on time (on time/in scope)", "overdue"
+    );
+    for agency in &figures.agencies {
+        let on_time = agency.on_time.clone().unwrap_or_default();
+        println!(
+            "{:<16} {} {:>8}",
+            agency.group,
+            rate(on_time.on_time.as_ref()),
+            on_time.overdue
+        );
+    }
+    Ok(())
 }

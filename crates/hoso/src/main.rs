@@ -33,6 +33,10 @@ enum Command {
     Verify(client::VerifyArgs),
     /// Print the server's status (auditor or operator token).
     Status(client::ConnectArgs),
+    /// Rebuild the projections from the whole log, with a progress bar (operator token).
+    Rebuild(client::ConnectArgs),
+    /// Print a period's index 766 figures as tables (any token).
+    Figures(client::FiguresArgs),
     /// Call any method of the API with a JSON request, like grpcurl (`hoso call list` lists them).
     Call(client::CallArgs),
     /// Create bearer tokens for the tokens file.
@@ -85,6 +89,8 @@ fn run(cli: Cli) -> Result<()> {
         Command::Replay(args) => client::runtime()?.block_on(client::replay(args)),
         Command::Verify(args) => client::runtime()?.block_on(client::verify(args)),
         Command::Status(args) => client::runtime()?.block_on(client::status(args)),
+        Command::Rebuild(args) => client::runtime()?.block_on(client::rebuild(args)),
+        Command::Figures(args) => client::runtime()?.block_on(client::figures(args)),
         Command::Call(args) if args.is_list() => client::list_methods(),
         Command::Call(args) => client::runtime()?.block_on(client::call(args)),
         Command::Token(TokenCommand::New { role, subject, agency }) => {

@@ -69,6 +69,26 @@ async fn the_walkthrough_commands_receive_replay_verify_and_report_refusals() {
     assert!(ok, "{err}");
     assert!(out.contains("events in the log 2"), "{out}");
 
+    assert!(
+        out.contains("projection        2 of 2 events applied (lag 0), 1 dossiers"),
+        "{out}"
+    );
+
+    let (ok, out, err) = hoso(&server, Role::Auditor, &["figures", "--month", "2026-06"]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("Processing on time") && out.contains("100.00%       1/1"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Publication and transparency") && out.contains("absent"),
+        "{out}"
+    );
+
+    let (ok, out, err) = hoso(&server, Role::Operator, &["rebuild"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("rebuilt from 2 events"), "{out}");
+
     let (ok, _, err) = hoso(&server, Role::Desk, &["status"]);
     assert!(!ok && err.contains("PermissionDenied"), "{err}");
 }
