@@ -405,3 +405,374 @@ fn rounding_is_half_away_from_zero_from_the_integers() {
     assert_eq!(ratio(1, 20_000).percent_text(), "0.01%", "0.005% rounds away from zero");
     assert_eq!(ratio(0, 0).percent_text(), "no dossiers");
 }
+
+mod properties {
+    //! For random histories: the live projection (fed event by event while the log grows), a
+    //! rebuild from the whole log, and a straightforward reference computation over the raw
+    //! events give the same figures.
+
+    use std::collections::BTreeMap;
+
+    use chrono::TimeDelta;
+    use hoso_domain::{DossierEvent, Judgement};
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::figures::Ratio;
+
+    #[derive(Debug, Clone)]
+    enum Step {
+        Receive { agency: bool, online: bool, fee: bool },
+        Digitize { reuse: bool },
+        Request,
+        Supply,
+        Approve,
+        Stop,
+        Return,
+        Rate { unsatisfied: bool },
+        Withdraw,
+        Refuse,
+        Pay,
+        EResult,
+        Sync,
+        Apology,
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            3 => (any::<bool>(), any::<bool>(), any::<bool>()).prop_map(|(agency, online, fee)| Step::Receive { agency, online, fee }),
+            1 => any::<bool>().prop_map(|reuse| Step::Digitize { reuse }),
+            1 => Just(Step::Request),
+            1 => Just(Step::Supply),
+            2 => Just(Step::Approve),
+            1 => Just(Step::Stop),
+            1 => Just(Step::Return),
+            1 => any::<bool>().prop_map(|unsatisfied| Step::Rate { unsatisfied }),
+            1 => Just(Step::Withdraw),
+            1 => Just(Step::Refuse),
+            1 => Just(Step::Pay),
+            1 => Just(Step::EResult),
+            1 => Just(Step::Sync),
+            1 => Just(Step::Apology),
+        ]
+    }
+
+    fn command(step: &Step, seq: u32, at: DateTime<Utc>, state: &DossierState) -> Command {
+        match *step {
+            Step::Receive { agency, online, fee } => ReceiveDossier {
+                occurred_at: at,
+                receipt_code: format!(
+                    "G09.20-{}-{seq:07}",
+                    hoso_domain::calendar::to_local(at).format("%Y%m%d")
+                ),
+                procedure: ProcedureInput {
+                    code: "1.001234".into(),
+                    name: "Cấp giấy phép".into(),
+                    statutory_time: StatutoryTime::working_days(3),
+                    full_online_eligible: seq % 2 == 0,
+                    paper_result: seq % 3 != 0,
+                    fee_vnd: if fee { 10_000 } else { 0 },
+                },
+                receiving_desk: "G09.20".into(),
+                handling_agency: if agency { A.into() } else { B.into() },
+                channel: if online { Channel::Online } else { Channel::InPerson },
+                applicant: ApplicantRef(uuid::Uuid::from_u128(u128::from(seq))),
+            }
+            .into(),
+            Step::Digitize { reuse } => DigitizeDossier {
+                occurred_at: at,
+                files: vec![FileInput {
+                    component: "Đơn".into(),
+                    content_hash: "ab".repeat(32),
+                }],
+                reused: if reuse {
+                    vec![ReuseInput {
+                        component: "CCCD".into(),
+                        source: "CSDL".into(),
+                    }]
+                } else {
+                    vec![]
+                },
+                result_digitized: false,
+            }
+            .into(),
+            Step::Request => request_at(at),
+            Step::Supply => ReceiveSupplement { occurred_at: at }.into(),
+            Step::Approve => ProcessDossier {
+                occurred_at: at,
+                step: ProcessingStep::Approved,
+                officer: "cb".into(),
+                to_unit: None,
+                reason: None,
+            }
+            .into(),
+            Step::Stop => ProcessDossier {
+                occurred_at: at,
+                step: ProcessingStep::Stopped,
+                officer: "cb".into(),
+                to_unit: None,
+                reason: Some("thiếu".into()),
+            }
+            .into(),
+            Step::Return => ReturnResult {
+                occurred_at: at,
+                method: ReturnMethod::Online,
+            }
+            .into(),
+            Step::Rate { unsatisfied } => RateSatisfaction {
+                occurred_at: at,
+                rating: if unsatisfied {
+                    Satisfaction::Unsatisfied
+                } else {
+                    Satisfaction::Satisfied
+                },
+            }
+            .into(),
+            Step::Withdraw => Withdraw {
+                occurred_at: at,
+                reason: "rút".into(),
+            }
+            .into(),
+            Step::Refuse => RefuseAtIntake {
+                occurred_at: at,
+                reason: "sai".into(),
+                officer: "cb".into(),
+            }
+            .into(),
+            Step::Pay => PayOnline {
+                occurred_at: at,
+                amount_vnd: 10_000,
+                gateway: PaymentGateway::Provincial,
+                transaction_ref: "TX".into(),
+            }
+            .into(),
+            Step::EResult => IssueEResult {
+                occurred_at: at,
+                result_id: "KQ".into(),
+                content_hash: "cd".repeat(32),
+                signer: "ky".into(),
+            }
+            .into(),
+            Step::Sync => RecordNationalPortalSync {
+                occurred_at: at,
+                status: state.status.unwrap_or(PortalStatus::Received),
+            }
+            .into(),
+            Step::Apology => SendApology {
+                occurred_at: at,
+                reason: "trễ".into(),
+                new_appointment_at: state.due_at.unwrap_or(at) + TimeDelta::days(2),
+                letter_number: "1/XL".into(),
+            }
+            .into(),
+        }
+    }
+
+    fn request_at(at: DateTime<Utc>) -> Command {
+        RequestSupplement {
+            occurred_at: at,
+            missing_components: vec!["Bản vẽ".into()],
+            officer: "cb".into(),
+        }
+        .into()
+    }
+
+    /// What the reference computes, and what is compared.
+    #[derive(Debug, PartialEq, Eq)]
+    struct Summary {
+        on_time: Ratio,
+        overdue: Vec<String>,
+        per_agency: BTreeMap<String, Ratio>,
+        received: u64,
+        finished: u64,
+        approved: u64,
+        online_payment: Ratio,
+        e_result: Ratio,
+        sync: Ratio,
+        reuse: Ratio,
+        satisfaction: Ratio,
+    }
+
+    fn summary(report: &Report) -> Summary {
+        let p = &report.province;
+        let mut overdue = p.on_time.overdue.clone();
+        overdue.sort();
+        Summary {
+            on_time: p.on_time.ratio,
+            overdue,
+            per_agency: report
+                .agencies
+                .iter()
+                .filter(|(_, f)| f.on_time.ratio.denominator > 0)
+                .map(|(a, f)| (a.clone(), f.on_time.ratio))
+                .collect(),
+            received: p.received,
+            finished: p.finished,
+            approved: p.approved,
+            online_payment: p.online_payment,
+            e_result: p.e_result,
+            sync: p.sync,
+            reuse: p.reuse,
+            satisfaction: p.satisfaction,
+        }
+    }
+
+    fn tally(ratio: &mut Ratio, counted: bool) {
+        ratio.denominator += 1;
+        ratio.numerator += u64::from(counted);
+    }
+
+    /// The definitions of `domain.md`, applied to the raw log the plain way.
+    fn reference(records: &[hoso_store::RecordedEvent], period: Period, cutoff: DateTime<Utc>) -> Summary {
+        let (start, end) = (period.start_instant(), period.end_instant());
+        let mut streams: BTreeMap<&str, Vec<DossierEvent>> = BTreeMap::new();
+        for r in records.iter().filter(|r| r.recorded_at <= cutoff) {
+            let event = DossierEvent::from_stored(&r.event_type, r.schema_version, r.data_json().unwrap()).unwrap();
+            streams.entry(&r.stream_id).or_default().push(event);
+        }
+        let mut s = Summary {
+            on_time: Ratio::default(),
+            overdue: vec![],
+            per_agency: BTreeMap::new(),
+            received: 0,
+            finished: 0,
+            approved: 0,
+            online_payment: Ratio::default(),
+            e_result: Ratio::default(),
+            sync: Ratio::default(),
+            reuse: Ratio::default(),
+            satisfaction: Ratio::default(),
+        };
+        let inside = |t: DateTime<Utc>| start <= t && t < end;
+        for (stream, events) in streams {
+            let full = DossierState::fold(&events);
+            let Some(receipt) = full.received.clone() else { continue };
+            if events.iter().any(|e| matches!(e, DossierEvent::RefusedAtIntake(_))) {
+                continue;
+            }
+            let finish = events.iter().find_map(|e| match e {
+                DossierEvent::DossierProcessed(p)
+                    if matches!(p.step, ProcessingStep::Approved | ProcessingStep::Stopped) =>
+                {
+                    Some(p.occurred_at)
+                }
+                DossierEvent::ResultReturned(r) => Some(r.occurred_at),
+                DossierEvent::Withdrawn(w) => Some(w.occurred_at),
+                _ => None,
+            });
+            let state_at = |t: DateTime<Utc>| DossierState::fold(events.iter().filter(|e| e.occurred_at() <= t));
+            if receipt.occurred_at < end && finish.is_none_or(|f| f >= start) {
+                let judging = finish.filter(|f| *f < end).unwrap_or(end);
+                let on_time = state_at(judging).judge_on_time(judging) == Some(Judgement::OnTime);
+                tally(&mut s.on_time, on_time);
+                tally(
+                    s.per_agency
+                        .entry(receipt.handling_agency.as_str().to_owned())
+                        .or_default(),
+                    on_time,
+                );
+                if !on_time {
+                    s.overdue.push(stream.trim_start_matches("dossier-").to_owned());
+                }
+            }
+            if inside(receipt.occurred_at) {
+                s.received += 1;
+                if receipt.procedure.fee_vnd > 0 {
+                    tally(
+                        &mut s.online_payment,
+                        events.iter().any(|e| matches!(e, DossierEvent::PaidOnline(_))),
+                    );
+                }
+                tally(
+                    &mut s.sync,
+                    events
+                        .iter()
+                        .any(|e| matches!(e, DossierEvent::SyncedToNationalPortal(_))),
+                );
+                tally(
+                    &mut s.reuse,
+                    events
+                        .iter()
+                        .any(|e| matches!(e, DossierEvent::DossierDigitized(d) if !d.reused.is_empty())),
+                );
+            }
+            let approved = events.iter().find_map(|e| match e {
+                DossierEvent::DossierProcessed(p) if p.step == ProcessingStep::Approved => Some(p.occurred_at),
+                _ => None,
+            });
+            if approved.is_some_and(inside) {
+                s.approved += 1;
+                if receipt.procedure.paper_result {
+                    tally(
+                        &mut s.e_result,
+                        events.iter().any(|e| matches!(e, DossierEvent::EResultIssued(_))),
+                    );
+                }
+            }
+            if let Some(f) = finish.filter(|f| inside(*f)) {
+                s.finished += 1;
+                let late = state_at(f).judge_on_time(f) != Some(Judgement::OnTime);
+                let unsatisfied = events
+                    .iter()
+                    .any(|e| matches!(e, DossierEvent::SatisfactionRated(r) if r.rating == Satisfaction::Unsatisfied));
+                tally(&mut s.satisfaction, !late && !unsatisfied);
+            }
+        }
+        s.overdue.sort();
+        s
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        #[test]
+        fn live_rebuild_and_reference_agree(
+            steps in proptest::collection::vec((0u32..6, step(), 0i64..(3 * 24 * 60)), 1..60),
+            start_offset in 0i64..(30 * 24 * 60),
+            period_choice in 0usize..3,
+            cut_choice in any::<proptest::sample::Index>(),
+        ) {
+            let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            runtime.block_on(async {
+                let desk = Desk::new();
+                let mut live = Dossiers::new();
+                let mut clocks = [vn("2026-02-20 08:00") + TimeDelta::minutes(start_offset); 6];
+                for (dossier, step, advance) in &steps {
+                    let seq = dossier + 1;
+                    clocks[*dossier as usize] += TimeDelta::minutes(*advance);
+                    let at = clocks[*dossier as usize];
+                    let stream = format!("dossier-G09.20-{}-{seq:07}", hoso_domain::calendar::to_local(clocks[*dossier as usize]).format("%Y%m%d"));
+                    // A dossier keeps the receipt code of its first receipt.
+                    let existing = live.histories().iter().find(|h| h.receipt_code().ends_with(&format!("-{seq:07}"))).map(|h| h.stream_id.clone());
+                    let stream = existing.unwrap_or(stream);
+                    let state = live.get(&stream).map(|h| crate::model::fold(&h.facts)).unwrap_or_default();
+                    let command = command(step, seq, at, &state);
+                    let context = Context::new(vn("2026-11-01 12:00"), &desk.calendar, &desk.green_lane);
+                    let Ok(events) = hoso_domain::decide(&state, &command, &context) else { continue };
+                    let new: Vec<NewEvent> = events.iter().map(|e| NewEvent {
+                        event_id: uuid::Uuid::new_v4(),
+                        event_type: e.event_type().to_owned(),
+                        schema_version: e.schema_version(),
+                        data: e.to_json(),
+                        metadata: serde_json::json!({}),
+                        occurred_at: e.occurred_at(),
+                    }).collect();
+                    let version = live.get(&stream).map(|h| h.facts.len() as u64);
+                    let expected = version.map_or(ExpectedVersion::NoStream, |v| ExpectedVersion::Exact(v - 1));
+                    desk.store.append(&stream, expected, new).await.unwrap();
+                    live.catch_up(&desk.store, |_, _| {}).await.unwrap();
+                }
+                let mut rebuilt = Dossiers::new();
+                rebuilt.catch_up(&desk.store, |_, _| {}).await.unwrap();
+                let records = desk.store.read_all(0, usize::MAX).await.unwrap();
+                let cutoff = if records.is_empty() { Utc::now() } else { records[cut_choice.index(records.len())].recorded_at };
+                let period = [Period::month("2026-02").unwrap(), Period::month("2026-03").unwrap(), Period::new(chrono::NaiveDate::from_ymd_opt(2026, 2, 25).unwrap(), chrono::NaiveDate::from_ymd_opt(2026, 3, 10).unwrap()).unwrap()][period_choice];
+                let from_live = report(&live, period, cutoff);
+                let from_rebuild = report(&rebuilt, period, cutoff);
+                prop_assert_eq!(&from_live, &from_rebuild);
+                prop_assert_eq!(summary(&from_live), reference(&records, period, cutoff));
+                Ok(())
+            })?;
+        }
+    }
+}
