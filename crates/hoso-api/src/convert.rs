@@ -559,7 +559,8 @@ pub fn deadline_state_to_pb(state: DeadlineState) -> pb::DeadlineState {
     }
 }
 
-fn duration_to_pb(delta: TimeDelta) -> prost_types::Duration {
+/// Converts a time span to a duration.
+pub fn duration_to_pb(delta: TimeDelta) -> prost_types::Duration {
     prost_types::Duration {
         seconds: delta.num_seconds(),
         nanos: delta.subsec_nanos(),

@@ -18,6 +18,7 @@
 //! are ordered by code, dossiers by receipt code.
 
 pub mod figures;
+pub mod list;
 pub mod model;
 mod period;
 

@@ -776,3 +776,66 @@ mod properties {
         }
     }
 }
+
+#[tokio::test]
+async fn the_list_filters_and_orders_and_the_board_shows_open_green_lane_dossiers() {
+    use crate::list::{Filter, Order, green_lane_board, list};
+    use hoso_domain::DeadlineState;
+    let mut desk = Desk::new();
+    desk.green_lane = GreenLane::new().with(
+        hoso_domain::ProcedureCode::parse("procedure", "1.001234").unwrap(),
+        StatutoryTime::working_days(1),
+    );
+    desk.receive(1, "2026-03-02 09:00", A, Channel::Online, 0).await;
+    desk.receive(2, "2026-03-03 09:00", B, Channel::InPerson, 0).await;
+    desk.receive(3, "2026-03-04 09:00", A, Channel::InPerson, 0).await;
+    desk.record(3, "2026-03-04", approve("2026-03-04 10:00")).await;
+    let mut dossiers = Dossiers::new();
+    dossiers.catch_up(&desk.store, |_, _| {}).await.unwrap();
+    let calendar = BusinessCalendar::vietnam();
+    // Wed 4 Mar 12:00: D1 (due Tue 3 Mar 17:00) is overdue; D2 is due Wed 4 Mar 17:00: due soon.
+    let now = vn("2026-03-04 12:00");
+    let codes = |rows: Vec<crate::list::Row>| rows.into_iter().map(|r| r.receipt_code).collect::<Vec<_>>();
+    let all = list(&dossiers, &Filter::default(), Order::NewestFirst, now, &calendar).unwrap();
+    assert_eq!(
+        codes(all),
+        [
+            "G09.20-20260304-0000003",
+            "G09.20-20260303-0000002",
+            "G09.20-20260302-0000001"
+        ]
+    );
+    let overdue = Filter {
+        deadline: Some(DeadlineState::Overdue),
+        ..Filter::default()
+    };
+    assert_eq!(
+        codes(list(&dossiers, &overdue, Order::DueFirst, now, &calendar).unwrap()),
+        ["G09.20-20260302-0000001"]
+    );
+    let of_a = Filter {
+        handling_agency: Some(A.to_owned()),
+        channel: Some(Channel::InPerson),
+        ..Filter::default()
+    };
+    assert_eq!(
+        codes(list(&dossiers, &of_a, Order::DueFirst, now, &calendar).unwrap()),
+        ["G09.20-20260304-0000003"]
+    );
+    let board = green_lane_board(&dossiers, now, &calendar).unwrap();
+    assert_eq!(
+        board
+            .iter()
+            .map(|r| (r.receipt_code.as_str(), r.deadline))
+            .collect::<Vec<_>>(),
+        [
+            ("G09.20-20260302-0000001", DeadlineState::Overdue),
+            ("G09.20-20260303-0000002", DeadlineState::DueSoon),
+        ]
+    );
+    assert_eq!(
+        board[1].remaining_working_time,
+        Some(chrono::TimeDelta::hours(4)),
+        "13:00-17:00 left"
+    );
+}

@@ -5,9 +5,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{NaiveDate, Utc};
-use hoso_api::convert::{timestamp_to_utc, utc_to_timestamp};
+use hoso_api::convert::{deadline_state_to_pb, duration_to_pb, timestamp_to_utc, utc_to_timestamp};
 use hoso_api::pb;
+use hoso_domain::{Channel, DeadlineState, PortalStatus};
 use hoso_projections::figures::{self, Figures, OnTime, Ratio, hundredths_text};
+use hoso_projections::list;
 use hoso_projections::{Period, PeriodError};
 use hoso_store::EventStore;
 use tokio_stream::Stream;
@@ -141,12 +143,147 @@ pub fn report_to_pb(report: &figures::Report, position: u64) -> pb::GetIndexFigu
     }
 }
 
+impl<S: EventStore> ReportsApi<S> {
+    /// The model once it has applied every event that was durable when the query arrived.
+    async fn caught_up(&self) -> Result<tokio::sync::RwLockReadGuard<'_, hoso_projections::Dossiers>, Status> {
+        let head = self.app.store.head();
+        self.projection.read_at(head, PATIENCE).await.map_err(|applied| {
+            Status::unavailable(format!(
+                "the projection is catching up ({applied} of {head} events applied); retry shortly"
+            ))
+        })
+    }
+}
+
 /// A rebuild's progress messages.
 pub type RebuildStream = Pin<Box<dyn Stream<Item = Result<pb::RebuildProjectionsResponse, Status>> + Send + 'static>>;
+
+fn row_to_pb(row: list::Row) -> pb::DossierRow {
+    pb::DossierRow {
+        receipt_code: row.receipt_code,
+        handling_agency: row.handling_agency,
+        receiving_desk: row.receiving_desk,
+        procedure: row.procedure,
+        status: i32::from(row.status.code()),
+        channel: i32::from(row.channel.code()),
+        green_lane: row.green_lane,
+        received_at: Some(utc_to_timestamp(row.received_at)),
+        due_at: Some(utc_to_timestamp(row.due_at)),
+        deadline: deadline_state_to_pb(row.deadline).into(),
+        remaining_working_time: row.remaining_working_time.map(duration_to_pb),
+        version: row.version,
+    }
+}
+
+fn filter(request: &pb::ListDossiersRequest) -> Result<list::Filter, Status> {
+    let text = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+    let date = |field: &str, s: &str| -> Result<Option<NaiveDate>, Status> {
+        if s.is_empty() {
+            return Ok(None);
+        }
+        NaiveDate::parse_from_str(s, "%Y-%m-%d")
+            .map(Some)
+            .map_err(|_| invalid(field, format!("{s:?} is not a date like 2025-09-01")))
+    };
+    let code = |field: &str, value: i32, parse: fn(u8) -> bool| -> Result<Option<u8>, Status> {
+        if value == 0 {
+            return Ok(None);
+        }
+        u8::try_from(value)
+            .ok()
+            .filter(|c| parse(*c))
+            .map(Some)
+            .ok_or_else(|| invalid(field, format!("{value} is not a known value")))
+    };
+    let deadline = match pb::DeadlineState::try_from(request.deadline) {
+        Ok(pb::DeadlineState::Unspecified) => None,
+        Ok(pb::DeadlineState::OnTime) => Some(DeadlineState::OnTime),
+        Ok(pb::DeadlineState::DueSoon) => Some(DeadlineState::DueSoon),
+        Ok(pb::DeadlineState::Overdue) => Some(DeadlineState::Overdue),
+        Ok(pb::DeadlineState::FinishedOnTime) => Some(DeadlineState::FinishedOnTime),
+        Ok(pb::DeadlineState::FinishedLate) => Some(DeadlineState::FinishedLate),
+        Err(_) => {
+            return Err(invalid(
+                "deadline",
+                format!("{} is not a deadline state", request.deadline),
+            ));
+        }
+    };
+    Ok(list::Filter {
+        handling_agency: text(&request.handling_agency),
+        receiving_desk: text(&request.receiving_desk),
+        procedure: text(&request.procedure),
+        status: code("status", request.status, |c| PortalStatus::from_code(c).is_some())?
+            .and_then(PortalStatus::from_code),
+        channel: code("channel", request.channel, |c| Channel::from_code(c).is_some())?.and_then(Channel::from_code),
+        green_lane: request.green_lane,
+        deadline,
+        received_from: date("received_from", &request.received_from)?,
+        received_until: date("received_until", &request.received_until)?,
+    })
+}
 
 #[tonic::async_trait]
 impl<S: EventStore> pb::reports_service_server::ReportsService for ReportsApi<S> {
     type RebuildProjectionsStream = RebuildStream;
+
+    async fn list_dossiers(
+        &self,
+        request: Request<pb::ListDossiersRequest>,
+    ) -> Result<Response<pb::ListDossiersResponse>, Status> {
+        caller(&request)?;
+        let request = request.into_inner();
+        let filter = filter(&request)?;
+        let order = match pb::DossierOrder::try_from(request.order) {
+            Ok(pb::DossierOrder::DueFirst) => list::Order::DueFirst,
+            Ok(_) => list::Order::NewestFirst,
+            Err(_) => return Err(invalid("order", format!("{} is not an order", request.order))),
+        };
+        let page_size = match request.page_size {
+            0 => 50,
+            n => n.min(1000),
+        } as usize;
+        let offset: usize = if request.page_token.is_empty() {
+            0
+        } else {
+            request
+                .page_token
+                .parse()
+                .map_err(|_| invalid("page_token", "not a token from a previous page".to_owned()))?
+        };
+        let model = self.caught_up().await?;
+        let rows = list::list(&model, &filter, order, Utc::now(), &self.app.calendar)
+            .map_err(|err| Status::failed_precondition(err.to_string()))?;
+        drop(model);
+        let total = rows.len();
+        let next = offset.saturating_add(page_size);
+        Ok(Response::new(pb::ListDossiersResponse {
+            dossiers: rows.into_iter().skip(offset).take(page_size).map(row_to_pb).collect(),
+            next_page_token: if next < total { next.to_string() } else { String::new() },
+            total: total as u64,
+        }))
+    }
+
+    async fn get_green_lane_board(
+        &self,
+        request: Request<pb::GetGreenLaneBoardRequest>,
+    ) -> Result<Response<pb::GetGreenLaneBoardResponse>, Status> {
+        caller(&request)?;
+        let agency = request.into_inner().handling_agency;
+        let now = Utc::now();
+        let model = self.caught_up().await?;
+        let rows = list::green_lane_board(&model, now, &self.app.calendar)
+            .map_err(|err| Status::failed_precondition(err.to_string()))?;
+        drop(model);
+        Ok(Response::new(pb::GetGreenLaneBoardResponse {
+            dossiers: rows
+                .into_iter()
+                .filter(|r| agency.is_empty() || r.handling_agency == agency)
+                .map(row_to_pb)
+                .collect(),
+            at: Some(utc_to_timestamp(now)),
+        }))
+    }
 
     async fn get_index_figures(
         &self,
@@ -154,12 +291,7 @@ impl<S: EventStore> pb::reports_service_server::ReportsService for ReportsApi<S>
     ) -> Result<Response<pb::GetIndexFiguresResponse>, Status> {
         caller(&request)?;
         let (period, cutoff) = scope(request.into_inner().scope)?;
-        let head = self.app.store.head();
-        let model = self.projection.read_at(head, PATIENCE).await.map_err(|applied| {
-            Status::unavailable(format!(
-                "the projection is catching up ({applied} of {head} events applied); retry shortly"
-            ))
-        })?;
+        let model = self.caught_up().await?;
         let position = model.checkpoint();
         let report = figures::report(&model, period, cutoff);
         drop(model);

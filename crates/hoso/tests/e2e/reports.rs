@@ -157,3 +157,73 @@ async fn a_bad_period_is_invalid_argument_naming_the_field() {
     assert_eq!(status.code(), tonic::Code::InvalidArgument);
     assert_eq!(bad_fields(&status), ["scope.month"]);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_dossier_list_filters_and_pages() {
+    let server = Server::start();
+    let mut agency = server.desk(Role::Agency).await;
+    let first = received(&server).await;
+    let open = received(&server).await;
+    agency
+        .process_dossier(process(&first, 60, pb::ProcessingStep::Approved))
+        .await
+        .unwrap();
+    let mut reports = reports(&server, Role::Agency).await;
+    let all = reports
+        .list_dossiers(pb::ListDossiersRequest {
+            page_size: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((all.total, all.dossiers.len()), (2, 1));
+    let second = reports
+        .list_dossiers(pb::ListDossiersRequest {
+            page_size: 1,
+            page_token: all.next_page_token.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(second.dossiers.len(), 1);
+    assert!(second.next_page_token.is_empty(), "the last page");
+    assert_ne!(all.dossiers[0].receipt_code, second.dossiers[0].receipt_code);
+
+    // Received in June 2026 and still open now: overdue.
+    let overdue = reports
+        .list_dossiers(pb::ListDossiersRequest {
+            deadline: pb::DeadlineState::Overdue.into(),
+            handling_agency: OWN_AGENCY.to_owned(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        overdue
+            .dossiers
+            .iter()
+            .map(|d| d.receipt_code.as_str())
+            .collect::<Vec<_>>(),
+        [open.as_str()]
+    );
+    assert!(overdue.dossiers[0].remaining_working_time.as_ref().unwrap().seconds < 0);
+
+    let status = reports
+        .list_dossiers(pb::ListDossiersRequest {
+            received_from: "June".to_owned(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(bad_fields(&status), ["received_from"]);
+
+    let board = reports
+        .get_green_lane_board(pb::GetGreenLaneBoardRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(board.dossiers.is_empty(), "no green-lane procedure is configured");
+}
