@@ -41,6 +41,41 @@ pub enum ServiceError {
     Store(StoreError),
     /// A stored event cannot be read.
     Decode(DecodeError),
+    /// A command of an imported history broke a rule.
+    ImportRule {
+        /// Its index in the history.
+        index: usize,
+        /// The rule.
+        error: DomainError,
+    },
+    /// An imported dossier's receipt code is taken by another history.
+    ImportConflict(String),
+}
+
+impl ServiceError {
+    /// Names the command of an imported history an error is about: fields get the command's
+    /// path (`commands[3].record_online_payment.amount_vnd`), rules its index.
+    pub fn in_command(self, index: usize, variant: &str) -> ServiceError {
+        let path = |field: &str| format!("commands[{index}].{variant}.{field}");
+        match self {
+            ServiceError::Invalid(mut invalid) => {
+                for v in &mut invalid.violations {
+                    v.field = path(&v.field);
+                }
+                ServiceError::Invalid(invalid)
+            }
+            ServiceError::Rule(error) => match domain_field(&error) {
+                Some(field) => ServiceError::Invalid(InvalidRequest {
+                    violations: vec![hoso_api::convert::FieldViolation {
+                        field: path(field),
+                        description: error.to_string(),
+                    }],
+                }),
+                None => ServiceError::ImportRule { index, error },
+            },
+            other => other,
+        }
+    }
 }
 
 impl From<InvalidRequest> for ServiceError {
@@ -160,6 +195,13 @@ pub fn to_status(err: ServiceError) -> Status {
                 Status::internal("internal error; the operator has been told (see the server log)")
             }
         },
+        ServiceError::ImportRule { index, error } => with_reason(
+            Code::FailedPrecondition,
+            format!("commands[{index}]: {error}"),
+            error.rule(),
+            vec![("rule", error.rule().to_owned()), ("command_index", index.to_string())],
+        ),
+        ServiceError::ImportConflict(message) => Status::already_exists(message),
         ServiceError::Decode(err) => {
             tracing::error!(error = %err, "a stored event cannot be decoded");
             Status::internal("internal error: a stored event cannot be read; the operator has been told")

@@ -315,4 +315,25 @@ impl<S: EventStore> pb::admin_service_server::AdminService for AdminApi<S> {
             caller_role: caller.role.as_str().to_owned(),
         }))
     }
+
+    async fn import_dossier(
+        &self,
+        request: Request<pb::ImportDossierRequest>,
+    ) -> Result<Response<pb::ImportDossierResponse>, Status> {
+        let caller = caller(&request)?;
+        let outcome = self
+            .app
+            .import(&caller, request.into_inner())
+            .await
+            .map_err(to_status)?;
+        if !outcome.already_imported {
+            tracing::info!(actor = %caller.subject, receipt_code = %outcome.receipt_code, events = outcome.events, "dossier imported");
+        }
+        Ok(Response::new(pb::ImportDossierResponse {
+            receipt_code: outcome.receipt_code,
+            dossier_id: outcome.dossier_id.to_string(),
+            events: outcome.events,
+            already_imported: outcome.already_imported,
+        }))
+    }
 }

@@ -544,3 +544,137 @@ pub(crate) async fn figures(args: FiguresArgs) -> Result<()> {
     }
     Ok(())
 }
+
+/// `hoso import`.
+#[derive(clap::Args)]
+pub(crate) struct ImportArgs {
+    /// The NDJSON file: one `hoso.v1.ImportDossierRequest` in JSON a line.
+    file: PathBuf,
+    /// Where to write the lines that were refused, with their line number and reason (NDJSON).
+    #[arg(long, default_value = "import-rejects.ndjson")]
+    rejects: PathBuf,
+    /// Dossiers sent at once.
+    #[arg(long, default_value_t = 8)]
+    parallel: usize,
+    #[command(flatten)]
+    connect: ConnectArgs,
+}
+
+/// Imports every line; returns how many were rejected.
+pub(crate) async fn import(args: ImportArgs) -> Result<u64> {
+    use std::io::{BufRead, Write};
+    let file = std::fs::File::open(&args.file).with_context(|| format!("cannot open {}", args.file.display()))?;
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut lines = std::io::BufReader::new(file);
+    let mut rejects = std::io::BufWriter::new(
+        std::fs::File::create(&args.rejects).with_context(|| format!("cannot create {}", args.rejects.display()))?,
+    );
+    let descriptor = descriptors()?
+        .get_message_by_name("hoso.v1.ImportDossierRequest")
+        .context("the built-in API description lacks ImportDossierRequest")?;
+    let client = pb::admin_service_client::AdminServiceClient::new(connect(&args.connect).await?);
+    let bar = indicatif::ProgressBar::new(size).with_style(
+        indicatif::ProgressStyle::with_template("importing [{bar:40}] {bytes}/{total_bytes} ({msg})")
+            .context("the progress bar template is wrong")?
+            .progress_chars("#>-"),
+    );
+    let (mut imported, mut events, mut present, mut rejected) = (0u64, 0u64, 0u64, 0u64);
+    let mut in_flight = tokio::task::JoinSet::new();
+    let mut line_number = 0u64;
+    let mut read = 0u64;
+    let mut text = String::new();
+    let reject =
+        |rejects: &mut std::io::BufWriter<std::fs::File>, line: u64, receipt: &str, reason: &str| -> Result<()> {
+            let entry = serde_json::json!({ "line": line, "receipt_code": receipt, "reason": reason });
+            writeln!(rejects, "{entry}").context("cannot write the rejects file")
+        };
+    loop {
+        text.clear();
+        let n = lines.read_line(&mut text).context("cannot read the import file")?;
+        if n > 0 {
+            line_number += 1;
+            read += n as u64;
+            if text.trim().is_empty() {
+                continue;
+            }
+            let mut deserializer = serde_json::Deserializer::from_str(text.trim());
+            let parsed = prost_reflect::DynamicMessage::deserialize(descriptor.clone(), &mut deserializer)
+                .and_then(|m| deserializer.end().map(|()| m))
+                .map_err(|err| err.to_string())
+                .and_then(|m| {
+                    <pb::ImportDossierRequest as prost::Message>::decode(prost::Message::encode_to_vec(&m).as_slice())
+                        .map_err(|err| err.to_string())
+                });
+            match parsed {
+                Err(reason) => {
+                    rejected += 1;
+                    reject(
+                        &mut rejects,
+                        line_number,
+                        "",
+                        &format!("not an ImportDossierRequest in JSON: {reason}"),
+                    )?;
+                }
+                Ok(request) => {
+                    let receipt = match request.commands.first().and_then(|c| c.command.as_ref()) {
+                        Some(pb::import_command::Command::ReceiveDossier(r)) => r.receipt_code.clone(),
+                        _ => String::new(),
+                    };
+                    let mut client = client.clone();
+                    in_flight.spawn(async move { (line_number, receipt, client.import_dossier(request).await) });
+                }
+            }
+        }
+        // Keep `parallel` dossiers in flight; at the end, wait for all.
+        while in_flight.len() >= args.parallel.max(1) || (n == 0 && !in_flight.is_empty()) {
+            let (line, receipt, answer) = in_flight
+                .join_next()
+                .await
+                .expect("a task is in flight")
+                .context("an import task failed")?;
+            match answer {
+                Ok(answer) => {
+                    let answer = answer.into_inner();
+                    if answer.already_imported {
+                        present += 1;
+                    } else {
+                        imported += 1;
+                        events += answer.events;
+                    }
+                }
+                Err(status)
+                    if matches!(
+                        status.code(),
+                        tonic::Code::Unavailable | tonic::Code::Unauthenticated | tonic::Code::PermissionDenied
+                    ) =>
+                {
+                    bar.abandon();
+                    rejects.flush().ok();
+                    return Err(status_error(status)).context(format!("the import stopped at line {line}; run it again to continue (imported dossiers are not imported twice)"));
+                }
+                Err(status) => {
+                    rejected += 1;
+                    reject(&mut rejects, line, &receipt, status.message())?;
+                }
+            }
+        }
+        bar.set_position(read);
+        bar.set_message(format!(
+            "{imported} imported, {present} already there, {rejected} rejected"
+        ));
+        if n == 0 {
+            break;
+        }
+    }
+    rejects.flush().context("cannot write the rejects file")?;
+    bar.finish();
+    println!(
+        "imported {imported} dossiers ({events} events); {present} were already there; {rejected} lines rejected{}",
+        if rejected > 0 {
+            format!(" (reasons in {})", args.rejects.display())
+        } else {
+            String::new()
+        }
+    );
+    Ok(rejected)
+}

@@ -37,6 +37,9 @@ enum Command {
     Rebuild(client::ConnectArgs),
     /// Print a period's index 766 figures as tables (any token).
     Figures(client::FiguresArgs),
+    /// Import dossier histories from NDJSON (one dossier a line; see docs/import.md), with a
+    /// progress bar and a rejects file (operator token).
+    Import(client::ImportArgs),
     /// Call any method of the API with a JSON request, like grpcurl (`hoso call list` lists them).
     Call(client::CallArgs),
     /// Create bearer tokens for the tokens file.
@@ -91,6 +94,13 @@ fn run(cli: Cli) -> Result<()> {
         Command::Status(args) => client::runtime()?.block_on(client::status(args)),
         Command::Rebuild(args) => client::runtime()?.block_on(client::rebuild(args)),
         Command::Figures(args) => client::runtime()?.block_on(client::figures(args)),
+        Command::Import(args) => {
+            let rejected = client::runtime()?.block_on(client::import(args))?;
+            if rejected > 0 {
+                std::process::exit(2);
+            }
+            Ok(())
+        }
         Command::Call(args) if args.is_list() => client::list_methods(),
         Command::Call(args) => client::runtime()?.block_on(client::call(args)),
         Command::Token(TokenCommand::New { role, subject, agency }) => {

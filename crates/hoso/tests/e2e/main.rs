@@ -5,6 +5,7 @@ mod harness;
 
 mod auth;
 mod cli;
+mod import;
 mod lifecycle;
 mod reports;
 mod retries;

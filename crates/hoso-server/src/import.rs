@@ -1,0 +1,198 @@
+//! Importing a dossier's history from another system: every command checked by the domain's
+//! rules in order, all of the dossier's events written in one atomic append, idempotently.
+
+use chrono::Utc;
+use hoso_api::convert::{FieldViolation, IntoDeskCommand, InvalidRequest};
+use hoso_api::pb;
+use hoso_api::pb::import_command::Command as Imported;
+use hoso_domain::{Command, Context, DossierState, decide};
+use hoso_store::{EventStore, ExpectedVersion, NewEvent, StoreError, StreamRead};
+use uuid::Uuid;
+
+use crate::app::{App, event_id, stream_for_receipt};
+use crate::auth::{Caller, Role};
+use crate::error::ServiceError;
+
+/// The namespace of import ids: an imported dossier's command ids derive from its receipt code.
+const IMPORT_NAMESPACE: Uuid = Uuid::from_u128(0x6f1c_1a9e_5b7d_4c1e_9a51_2f4f_0d3a_7b10);
+
+/// What an import did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportOutcome {
+    /// The dossier's receipt code.
+    pub receipt_code: String,
+    /// Its id.
+    pub dossier_id: Uuid,
+    /// Events written.
+    pub events: u64,
+    /// Whether it had been imported before.
+    pub already_imported: bool,
+}
+
+fn invalid(field: &str, description: &str) -> ServiceError {
+    ServiceError::Invalid(InvalidRequest {
+        violations: vec![FieldViolation {
+            field: field.to_owned(),
+            description: description.to_owned(),
+        }],
+    })
+}
+
+/// The variant's field name and its conversion, with the header's command id set and the dossier
+/// named by `receipt_code`.
+fn convert(
+    command: Imported,
+    command_id: Uuid,
+    receipt_code: &str,
+) -> (&'static str, Result<hoso_api::convert::DeskCommand, InvalidRequest>) {
+    let header = |h: Option<pb::CommandHeader>| {
+        let mut h = h.unwrap_or_default();
+        h.command_id = command_id.to_string();
+        Some(h)
+    };
+    let dossier = Some(pb::DossierRef {
+        r#ref: Some(pb::dossier_ref::Ref::ReceiptCode(receipt_code.to_owned())),
+    });
+    macro_rules! on_dossier {
+        ($name:literal, $r:expr) => {{
+            let mut r = $r;
+            r.command = header(r.command.take());
+            r.dossier = dossier;
+            ($name, r.into_desk_command())
+        }};
+    }
+    match command {
+        Imported::ReceiveDossier(mut r) => {
+            r.command = header(r.command.take());
+            ("receive_dossier", r.into_desk_command())
+        }
+        Imported::DigitizeDossier(r) => on_dossier!("digitize_dossier", r),
+        Imported::ProcessDossier(r) => on_dossier!("process_dossier", r),
+        Imported::RequestSupplement(r) => on_dossier!("request_supplement", r),
+        Imported::ReceiveSupplement(r) => on_dossier!("receive_supplement", r),
+        Imported::IssueEResult(r) => on_dossier!("issue_e_result", r),
+        Imported::RecordOnlinePayment(r) => on_dossier!("record_online_payment", r),
+        Imported::SendApology(r) => on_dossier!("send_apology", r),
+        Imported::ReturnResult(r) => on_dossier!("return_result", r),
+        Imported::RecordRating(r) => on_dossier!("record_rating", r),
+        Imported::WithdrawDossier(r) => on_dossier!("withdraw_dossier", r),
+        Imported::RefuseAtIntake(r) => on_dossier!("refuse_at_intake", r),
+        Imported::MarkSynced(r) => on_dossier!("mark_synced", r),
+    }
+}
+
+impl<S: EventStore> App<S> {
+    /// Imports one dossier's history (operators only).
+    pub async fn import(
+        &self,
+        caller: &Caller,
+        request: pb::ImportDossierRequest,
+    ) -> Result<ImportOutcome, ServiceError> {
+        if caller.role != Role::Operator {
+            return Err(ServiceError::PermissionDenied(
+                "only operators may import histories".to_owned(),
+            ));
+        }
+        let receipt_code = match request.commands.first().and_then(|c| c.command.as_ref()) {
+            Some(Imported::ReceiveDossier(r)) => r.receipt_code.clone(),
+            _ => {
+                return Err(invalid(
+                    "commands[0]",
+                    "a history starts with its receive_dossier command",
+                ));
+            }
+        };
+        let stream_id = stream_for_receipt("commands[0].receive_dossier.receipt_code", &receipt_code)?;
+        let import_id = Uuid::new_v5(&IMPORT_NAMESPACE, receipt_code.as_bytes());
+        let context = Context {
+            max_clock_skew: self.max_clock_skew,
+            ..Context::new(Utc::now(), &self.calendar, &self.green_lane)
+        };
+        let mut state = DossierState::new();
+        let mut events: Vec<NewEvent> = Vec::new();
+        for (index, imported) in request.commands.into_iter().enumerate() {
+            let command_id = Uuid::new_v5(&import_id, format!("command-{index}").as_bytes());
+            let Some(command) = imported.command else {
+                return Err(invalid(&format!("commands[{index}]"), "empty: give one desk command"));
+            };
+            if index > 0 && matches!(command, Imported::ReceiveDossier(_)) {
+                return Err(invalid(
+                    &format!("commands[{index}]"),
+                    "a history is received once, by its first command",
+                ));
+            }
+            let (variant, converted) = convert(command, command_id, &receipt_code);
+            let mut desk = converted.map_err(|e| ServiceError::Invalid(e).in_command(index, variant))?;
+            let actor = if imported.source_actor.is_empty() {
+                caller.subject.clone()
+            } else {
+                imported.source_actor.clone()
+            };
+            match &mut desk.command {
+                Command::ProcessDossier(c) => c.officer.clone_from(&actor),
+                Command::RequestSupplement(c) => c.officer.clone_from(&actor),
+                Command::RefuseAtIntake(c) => c.officer.clone_from(&actor),
+                _ => {}
+            }
+            let decided = decide(&state, &desk.command, &context)
+                .map_err(|e| ServiceError::Rule(e).in_command(index, variant))?;
+            let metadata = serde_json::json!({
+                "actor": caller.subject,
+                "role": caller.role.as_str(),
+                "agency": caller.agency,
+                "imported_from": request.source,
+                "source_actor": imported.source_actor,
+                "command_id": command_id.to_string(),
+                "correlation_id": import_id.to_string(),
+                "causation_id": command_id.to_string(),
+            });
+            for (i, event) in decided.into_iter().enumerate() {
+                state = hoso_domain::evolve(state, &event);
+                events.push(NewEvent {
+                    event_id: event_id(command_id, i),
+                    event_type: event.event_type().to_owned(),
+                    schema_version: event.schema_version(),
+                    data: event.to_json(),
+                    metadata: metadata.clone(),
+                    occurred_at: event.occurred_at(),
+                });
+            }
+        }
+        let dossier_id = events[0].event_id;
+        // Imported before? Then the stored events must be the start of this history: a history
+        // exported again with more events adds the new ones; anything else is a conflict.
+        let stored = self.store.read_stream(&stream_id, StreamRead::forward()).await?;
+        let same_start = stored.len() <= events.len()
+            && stored
+                .iter()
+                .zip(&events)
+                .all(|(old, new)| old.event_id == new.event_id && old.data_json().is_ok_and(|data| data == new.data));
+        if !same_start {
+            return Err(ServiceError::ImportConflict(format!(
+                "a dossier with receipt code {receipt_code} already exists with another history; nothing was written"
+            )));
+        }
+        let expected = stored
+            .last()
+            .map_or(ExpectedVersion::NoStream, |last| ExpectedVersion::Exact(last.version));
+        let new: Vec<NewEvent> = events.split_off(stored.len());
+        let n_new = new.len() as u64;
+        if n_new > 0 {
+            match self.store.append(&stream_id, expected, new).await {
+                Ok(_) => {}
+                Err(StoreError::Conflict { .. }) => {
+                    return Err(ServiceError::ImportConflict(format!(
+                        "dossier {receipt_code} changed while it was imported; import it again"
+                    )));
+                }
+                Err(err) => return Err(err.into()),
+            }
+        }
+        Ok(ImportOutcome {
+            receipt_code,
+            dossier_id,
+            events: n_new,
+            already_imported: n_new == 0,
+        })
+    }
+}
