@@ -1,7 +1,8 @@
 //! The server's configuration: a TOML file, then environment overrides, then command-line flags.
 //!
 //! Keys (all optional; `deploy/hoso.example.toml` documents each):
-//! `listen` (default `127.0.0.1:50051`), `data_dir` (default `data`), `tokens_file` (without it,
+//! `listen` (default `127.0.0.1:50051`), `metrics_listen` (Prometheus `/metrics`, off by default),
+//! `data_dir` (default `data`), `tokens_file` (without it,
 //! development tokens are created in the data directory), `log_format` (`text` or `json`),
 //! `calendar_files` (extra holiday tables), `office_hours` (default 08:00-12:00 and 13:00-17:00),
 //! `max_clock_skew_seconds` (default 300), `shutdown_grace_seconds` (default 20), `[tls]`
@@ -58,6 +59,9 @@ pub struct Config {
     /// Address to listen on.
     #[serde(default = "default_listen")]
     pub listen: SocketAddr,
+    /// Where to serve Prometheus metrics (`/metrics`, plain HTTP); none when unset.
+    #[serde(default)]
+    pub metrics_listen: Option<SocketAddr>,
     /// Directory of the embedded store (and of development tokens).
     #[serde(default = "default_data_dir")]
     pub data_dir: PathBuf,
@@ -109,6 +113,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             listen: default_listen(),
+            metrics_listen: None,
             data_dir: default_data_dir(),
             tokens_file: None,
             log_format: LogFormat::Text,

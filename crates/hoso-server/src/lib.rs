@@ -15,6 +15,7 @@ pub mod config;
 pub mod error;
 pub mod grpc;
 pub mod import;
+pub mod metrics;
 pub mod projection;
 pub mod reports;
 
@@ -181,6 +182,24 @@ pub async fn serve<S: EventStore>(
 
     let projection = projection::Projection::new();
     let follower = tokio::spawn(Arc::clone(&projection).follow(app.store.clone()));
+    let mut background = Background(vec![follower]);
+    match config.metrics_listen {
+        None => {}
+        Some(addr) => {
+            let listener = TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen for metrics on {addr}"))?;
+            let bound = listener.local_addr()?;
+            tracing::info!(addr = %bound, "metrics on /metrics");
+            println!("hoso: metrics on {bound}");
+            let router = metrics::router(Arc::clone(&app), Arc::clone(&projection));
+            background.0.push(tokio::spawn(async move {
+                if let Err(err) = axum::serve(listener, router).await {
+                    tracing::error!(error = %err, "the metrics server stopped");
+                }
+            }));
+        }
+    }
     let mut builder = Server::builder();
     if let Some(tls) = &config.tls {
         let cert =
@@ -236,7 +255,6 @@ pub async fn serve<S: EventStore>(
     );
     tokio::select! {
         result = &mut server => {
-            follower.abort();
             return result.context("the server task failed")?.context("the server failed");
         }
         () = shutdown => {}
@@ -259,8 +277,18 @@ pub async fn serve<S: EventStore>(
             server.abort();
         }
     }
-    follower.abort();
     Ok(())
+}
+
+/// Background tasks that end with the server: aborted when dropped.
+struct Background(Vec<tokio::task::JoinHandle<()>>);
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        for task in &self.0 {
+            task.abort();
+        }
+    }
 }
 
 #[cfg(test)]

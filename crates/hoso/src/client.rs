@@ -506,8 +506,8 @@ pub(crate) async fn figures(args: FiguresArgs) -> Result<()> {
     let province = figures.province.unwrap_or_default();
     println!();
     println!(
-        "{:<6} {:<40} {:>25} {:>7}",
-        "code", "indicator", "rate (numerator/denominator)", "points"
+        "{:<6} {:<40} {:>25} {:>12}",
+        "code", "indicator", "rate  numerator/denominator", "points"
     );
     for indicator in &province.indicators {
         let ratio = if indicator.measured {

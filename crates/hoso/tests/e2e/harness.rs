@@ -67,6 +67,7 @@ pub(crate) const OTHER_AGENCY: &str = "000.00.05.G18";
 pub(crate) struct Server {
     child: Option<Child>,
     pub(crate) addr: String,
+    pub(crate) metrics_addr: Option<String>,
     dir: PathBuf,
     _temp: Option<tempfile::TempDir>,
     tokens: HashMap<Role, String>,
@@ -112,14 +113,22 @@ impl Server {
             .stderr(Stdio::inherit())
             .spawn()
             .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).unwrap();
-        let addr = line
-            .trim()
-            .strip_prefix("hoso: serving on ")
-            .unwrap_or_else(|| panic!("unexpected first line from the server: {line:?}"))
-            .to_owned();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut metrics_addr = None;
+        let addr = loop {
+            let mut line = String::new();
+            assert!(
+                stdout.read_line(&mut line).unwrap() > 0,
+                "the server exited before serving"
+            );
+            if let Some(addr) = line.trim().strip_prefix("hoso: metrics on ") {
+                metrics_addr = Some(addr.to_owned());
+            } else if let Some(addr) = line.trim().strip_prefix("hoso: serving on ") {
+                break addr.to_owned();
+            } else {
+                panic!("unexpected line from the server: {line:?}");
+            }
+        };
         let tokens = std::fs::read_to_string(dir.join("dev-tokens.txt"))
             .unwrap()
             .lines()
@@ -135,6 +144,7 @@ impl Server {
         Server {
             child: Some(child),
             addr,
+            metrics_addr,
             dir: dir.to_owned(),
             _temp: None,
             tokens,

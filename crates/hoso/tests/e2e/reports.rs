@@ -227,3 +227,30 @@ async fn the_dossier_list_filters_and_pages() {
         .into_inner();
     assert!(board.dossiers.is_empty(), "no green-lane procedure is configured");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_projection_lag_is_a_prometheus_metric() {
+    use std::io::{Read, Write};
+    let server = Server::start_with_config("metrics_listen = \"127.0.0.1:0\"\n");
+    received(&server).await;
+    let addr = server
+        .metrics_addr
+        .clone()
+        .expect("the server printed its metrics address");
+    let body = tokio::task::spawn_blocking(move || {
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        stream.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        response
+    })
+    .await
+    .unwrap();
+    assert!(
+        body.starts_with("HTTP/1.0 200") || body.starts_with("HTTP/1.1 200"),
+        "{body}"
+    );
+    assert!(body.contains("hoso_store_head_position 1"), "{body}");
+    assert!(body.contains("# TYPE hoso_projection_lag_events gauge"), "{body}");
+    assert!(body.contains("hoso_store_accepting_writes 1"), "{body}");
+}

@@ -1,0 +1,728 @@
+//! Tests on a March 2026 province built as in `hoso-projections`' tests: dossiers decided through
+//! `hoso_domain::decide`, appended to the in-memory store, folded by `Dossiers::catch_up` and
+//! reported by `figures::report`; the previous period is February from the same log.
+
+use std::collections::BTreeMap;
+use std::io::Read as _;
+use std::path::Path;
+use std::process::Command as Process;
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use hoso_domain::command::*;
+use hoso_domain::event::{PaymentGateway, ProcessingStep, ReturnMethod, Satisfaction};
+use hoso_domain::{
+    ApplicantRef, BusinessCalendar, Channel, Command, Context, DossierState, GreenLane, PortalStatus, StatutoryTime,
+};
+use hoso_projections::figures::{self, Report};
+use hoso_projections::{Dossiers, Period};
+use hoso_store::{EventStore, ExpectedVersion, MemoryStore, NewEvent, StreamRead};
+use serde_json::Value;
+
+use crate::{DisclosureError, Format, Language, Options, render};
+
+const A: &str = "000.00.04.G18";
+const B: &str = "000.00.05.G18";
+
+fn vn(s: &str) -> DateTime<Utc> {
+    hoso_domain::calendar::from_local(NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M").unwrap())
+}
+
+struct Desk {
+    store: MemoryStore,
+    calendar: BusinessCalendar,
+    green_lane: GreenLane,
+}
+
+impl Desk {
+    fn new() -> Desk {
+        Desk {
+            store: MemoryStore::new(),
+            calendar: BusinessCalendar::vietnam(),
+            green_lane: GreenLane::new(),
+        }
+    }
+
+    /// Decides `command` on dossier `seq` and appends its events.
+    async fn record(&self, seq: u32, received_on: &str, command: Command) {
+        let stream = format!("dossier-G09.20-{}-{seq:07}", received_on.replace('-', ""));
+        let records = self.store.read_stream(&stream, StreamRead::forward()).await.unwrap();
+        let events: Vec<_> = records
+            .iter()
+            .map(|r| {
+                hoso_domain::DossierEvent::from_stored(&r.event_type, r.schema_version, r.data_json().unwrap()).unwrap()
+            })
+            .collect();
+        let state = DossierState::fold(&events);
+        let now = vn("2026-11-01 12:00");
+        let decided = hoso_domain::decide(&state, &command, &Context::new(now, &self.calendar, &self.green_lane))
+            .unwrap_or_else(|err| panic!("{stream}: {err}"));
+        let new: Vec<NewEvent> = decided
+            .iter()
+            .map(|e| NewEvent {
+                event_id: uuid::Uuid::new_v4(),
+                event_type: e.event_type().to_owned(),
+                schema_version: e.schema_version(),
+                data: e.to_json(),
+                metadata: serde_json::json!({}),
+                occurred_at: e.occurred_at(),
+            })
+            .collect();
+        let expected = records
+            .last()
+            .map_or(ExpectedVersion::NoStream, |r| ExpectedVersion::Exact(r.version));
+        self.store.append(&stream, expected, new).await.unwrap();
+    }
+
+    async fn receive(&self, seq: u32, at: &str, agency: &str, channel: Channel, fee_vnd: i64) {
+        let command = ReceiveDossier {
+            occurred_at: vn(at),
+            receipt_code: format!("G09.20-{}-{seq:07}", at[..10].replace('-', "")),
+            procedure: ProcedureInput {
+                code: "1.001234".into(),
+                name: "Cấp giấy phép".into(),
+                statutory_time: StatutoryTime::working_days(3),
+                full_online_eligible: true,
+                paper_result: true,
+                fee_vnd,
+            },
+            receiving_desk: "G09.20".into(),
+            handling_agency: agency.into(),
+            channel,
+            applicant: ApplicantRef(uuid::Uuid::from_u128(u128::from(seq))),
+        };
+        self.record(seq, &at[..10], command.into()).await;
+    }
+
+    async fn report(&self, period: Period, cutoff: DateTime<Utc>) -> Report {
+        let mut dossiers = Dossiers::new();
+        dossiers.catch_up(&self.store, |_, _| {}).await.unwrap();
+        figures::report(&dossiers, period, cutoff)
+    }
+
+    async fn last_recorded_at(&self) -> DateTime<Utc> {
+        let head = self.store.head();
+        self.store.read_all(head - 1, 1).await.unwrap()[0].recorded_at
+    }
+}
+
+fn approve(at: &str) -> Command {
+    ProcessDossier {
+        occurred_at: vn(at),
+        step: ProcessingStep::Approved,
+        officer: "cb".into(),
+        to_unit: None,
+        reason: None,
+    }
+    .into()
+}
+
+fn request(at: &str) -> Command {
+    RequestSupplement {
+        occurred_at: vn(at),
+        missing_components: vec!["Bản vẽ".into()],
+        officer: "cb".into(),
+    }
+    .into()
+}
+
+fn supplied(at: &str) -> Command {
+    ReceiveSupplement { occurred_at: vn(at) }.into()
+}
+
+/// The March 2026 province, as in the module docs of each dossier below.
+async fn march() -> (Desk, DateTime<Utc>) {
+    let desk = Desk::new();
+    let m = "2026-03-02";
+    // D1 (A): received Thu 26 Feb, due Tue 3 Mar 17:00, approved Mon 2 Mar: received before the
+    // period, finished inside it, on time; returned and rated unsatisfied.
+    desk.receive(1, "2026-02-26 09:00", A, Channel::InPerson, 0).await;
+    desk.record(1, "2026-02-26", approve("2026-03-02 10:00")).await;
+    desk.record(
+        1,
+        "2026-02-26",
+        ReturnResult {
+            occurred_at: vn("2026-03-02 15:00"),
+            method: ReturnMethod::AtDesk,
+        }
+        .into(),
+    )
+    .await;
+    desk.record(
+        1,
+        "2026-02-26",
+        RateSatisfaction {
+            occurred_at: vn("2026-03-02 15:05"),
+            rating: Satisfaction::Unsatisfied,
+        }
+        .into(),
+    )
+    .await;
+    // D2 (A, online): received Mon 2 Mar, due Thu 5 Mar; an apology on Wed 4 Mar; still open at
+    // the period's end: overdue. Synced, not digitized.
+    desk.receive(2, "2026-03-02 09:00", A, Channel::Online, 0).await;
+    desk.record(
+        2,
+        m,
+        SendApology {
+            occurred_at: vn("2026-03-04 09:00"),
+            reason: "chờ xác minh".into(),
+            new_appointment_at: vn("2026-03-10 17:00"),
+            letter_number: "1/XL".into(),
+        }
+        .into(),
+    )
+    .await;
+    desk.record(
+        2,
+        m,
+        RecordNationalPortalSync {
+            occurred_at: vn("2026-03-04 10:00"),
+            status: PortalStatus::Received,
+        }
+        .into(),
+    )
+    .await;
+    // D3 (A, online, fee paid online): a paused supplement (Tue 3 to Mon 9 Mar: 4 working days)
+    // moves the due date from Thu 5 to Wed 11 Mar; approved Tue 10 Mar: on time. Digitized with
+    // a reused component, e-result, synced.
+    desk.receive(3, "2026-03-02 09:00", A, Channel::Online, 50_000).await;
+    desk.record(
+        3,
+        m,
+        DigitizeDossier {
+            occurred_at: vn("2026-03-02 09:30"),
+            files: vec![FileInput {
+                component: "Đơn".into(),
+                content_hash: "ab".repeat(32),
+            }],
+            reused: vec![ReuseInput {
+                component: "CCCD".into(),
+                source: "CSDLQG".into(),
+            }],
+            result_digitized: false,
+        }
+        .into(),
+    )
+    .await;
+    desk.record(
+        3,
+        m,
+        PayOnline {
+            occurred_at: vn("2026-03-02 10:00"),
+            amount_vnd: 50_000,
+            gateway: PaymentGateway::NationalPortal,
+            transaction_ref: "TX3".into(),
+        }
+        .into(),
+    )
+    .await;
+    desk.record(3, m, request("2026-03-03 09:00")).await;
+    desk.record(3, m, supplied("2026-03-09 09:00")).await;
+    desk.record(3, m, approve("2026-03-10 10:00")).await;
+    desk.record(
+        3,
+        m,
+        IssueEResult {
+            occurred_at: vn("2026-03-10 11:00"),
+            result_id: "KQ3".into(),
+            content_hash: "cd".repeat(32),
+            signer: "ky".into(),
+        }
+        .into(),
+    )
+    .await;
+    desk.record(
+        3,
+        m,
+        RecordNationalPortalSync {
+            occurred_at: vn("2026-03-10 12:00"),
+            status: PortalStatus::Processed,
+        }
+        .into(),
+    )
+    .await;
+    // D4 (B, fee not paid): a second supplement request makes it overdue although approved on
+    // Wed 4 Mar, before its due date.
+    desk.receive(4, "2026-03-02 09:00", B, Channel::InPerson, 20_000).await;
+    desk.record(4, m, request("2026-03-02 10:00")).await;
+    desk.record(4, m, supplied("2026-03-02 14:00")).await;
+    desk.record(4, m, request("2026-03-02 15:00")).await;
+    desk.record(4, m, supplied("2026-03-02 16:00")).await;
+    desk.record(4, m, approve("2026-03-04 10:00")).await;
+    // D5 (B): withdrawn on Tue 3 Mar: finished, on time.
+    desk.receive(5, "2026-03-02 09:00", B, Channel::InPerson, 0).await;
+    desk.record(
+        5,
+        m,
+        Withdraw {
+            occurred_at: vn("2026-03-03 09:00"),
+            reason: "rút".into(),
+        }
+        .into(),
+    )
+    .await;
+    // D6 (B): received Mon 2 Mar; its approval on Wed 4 Mar is keyed in after the cut-off.
+    desk.receive(6, "2026-03-02 09:00", B, Channel::InPerson, 0).await;
+    // D7 (A): refused at intake: in no figure.
+    desk.receive(7, "2026-03-02 09:00", A, Channel::Online, 0).await;
+    desk.record(
+        7,
+        m,
+        RefuseAtIntake {
+            occurred_at: vn("2026-03-02 09:10"),
+            reason: "sai thẩm quyền".into(),
+            officer: "cb".into(),
+        }
+        .into(),
+    )
+    .await;
+    // D8 (A): received and approved in February: not in March's figures.
+    desk.receive(8, "2026-02-02 09:00", A, Channel::Online, 0).await;
+    desk.record(8, "2026-02-02", approve("2026-02-03 09:00")).await;
+    let cutoff = desk.last_recorded_at().await;
+    desk.record(6, m, approve("2026-03-04 10:00")).await;
+    (desk, cutoff)
+}
+
+/// March 2026 and February 2026, as of the same cut-off.
+async fn reports() -> (Report, Report) {
+    let (desk, cutoff) = march().await;
+    let current = desk.report(Period::month("2026-03").unwrap(), cutoff).await;
+    let previous = desk.report(Period::month("2026-02").unwrap(), cutoff).await;
+    (current, previous)
+}
+
+/// A's display name holds a comma and a quote, to exercise CSV quoting and HTML escaping; B has
+/// none and is shown by its code.
+fn options(format: Format) -> Options {
+    Options {
+        agency_names: BTreeMap::from([(A.to_owned(), "Sở Tư pháp, \"Phòng\" Hộ tịch".to_owned())]),
+        ..Options::new(format, "Thái Nguyên")
+    }
+}
+
+const FORMATS: [Format; 4] = [Format::Json, Format::Csv, Format::Html, Format::Xlsx];
+
+#[tokio::test]
+async fn every_format_gives_the_same_bytes_twice_and_other_bytes_when_a_figure_changes() {
+    let (current, previous) = reports().await;
+    let mut changed = current.clone();
+    changed.agencies.get_mut(B).unwrap().on_time.ratio.numerator += 1;
+    for format in FORMATS {
+        for language in [Language::Vi, Language::En] {
+            let options = Options {
+                language,
+                ..options(format)
+            };
+            let first = render(&current, &previous, &options).unwrap();
+            let second = render(&current.clone(), &previous.clone(), &options.clone()).unwrap();
+            assert!(!first.is_empty());
+            assert!(first == second, "{format:?} {language:?}: two renders differ");
+            let other = render(&changed, &previous, &options).unwrap();
+            assert!(
+                first != other,
+                "{format:?} {language:?}: a changed figure changed nothing"
+            );
+        }
+        let vi = render(&current, &previous, &options(format)).unwrap();
+        let en = render(
+            &current,
+            &previous,
+            &Options {
+                language: Language::En,
+                ..options(format)
+            },
+        )
+        .unwrap();
+        assert!(vi != en, "{format:?}: the language changes nothing");
+        // To look at the output: HOSO_DISCLOSURE_OUT=<dir> keeps each format there.
+        if let Some(out) = std::env::var_os("HOSO_DISCLOSURE_OUT") {
+            let name = format!("report.{}", format!("{format:?}").to_lowercase());
+            std::fs::write(Path::new(&out).join(name), &vi).unwrap();
+        }
+    }
+}
+
+#[tokio::test]
+async fn json_holds_the_hand_known_figures() {
+    let (current, previous) = reports().await;
+    let bytes = render(&current, &previous, &options(Format::Json)).unwrap();
+    let json: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(json["schema"], "hoso-disclosure/1");
+    assert_eq!(json["language"], "vi");
+    assert_eq!(json["province"], "Thái Nguyên");
+    assert_eq!(json["period"]["start"], "2026-03-01");
+    assert_eq!(json["period"]["end"], "2026-04-01");
+    assert_eq!(json["period"]["label"], "Tháng 3/2026");
+    assert_eq!(json["previous_period"]["label"], "Tháng 2/2026");
+    assert!(json["period"]["cutoff"].as_str().unwrap().ends_with("+07:00"));
+    assert!(json["period"]["cutoff_text"].as_str().unwrap().ends_with("(UTC+7)"));
+
+    let indicator = |code: &str| {
+        json["appendix_1"]["indicators"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["code"] == code)
+            .unwrap_or_else(|| panic!("indicator {code}"))
+            .clone()
+    };
+    // On time in March: D1, D3, D5 of D1-D6; in February: D8 and D1 (open, not yet due).
+    let on_time = indicator("2");
+    assert_eq!(on_time["name"], "Tiến độ, kết quả giải quyết (đúng hạn)");
+    assert_eq!(on_time["max_points"], "20.00");
+    assert_eq!(on_time["current"]["status"], "measured");
+    assert_eq!(on_time["current"]["numerator"], 3);
+    assert_eq!(on_time["current"]["denominator"], 6);
+    assert_eq!(on_time["current"]["rate"], "50.00");
+    assert_eq!(on_time["current"]["points"], "10.00");
+    assert_eq!(on_time["current"]["text"], "50.00%");
+    assert_eq!(on_time["previous"]["numerator"], 2);
+    assert_eq!(on_time["previous"]["denominator"], 2);
+    assert_eq!(on_time["previous"]["rate"], "100.00");
+    assert_eq!(on_time["change"]["percentage_points"], "-50.00");
+    assert_eq!(on_time["change"]["points"], "-10.00");
+    // Satisfaction points are capped: 3.33 of 6.
+    assert_eq!(indicator("10")["current"]["points"], "3.33");
+    // Publication needs data beyond dossiers: absent, never zero.
+    let publication = indicator("1");
+    for side in ["current", "previous"] {
+        assert_eq!(publication[side]["status"], "absent");
+        assert_eq!(publication[side]["numerator"], Value::Null);
+        assert_eq!(publication[side]["denominator"], Value::Null);
+        assert_eq!(publication[side]["rate"], Value::Null);
+        assert_eq!(publication[side]["text"], "không có dữ liệu");
+    }
+    assert_eq!(publication["change"]["percentage_points"], Value::Null);
+    // No February dossier had a fee: "no dossiers", and no change to print.
+    let payment = indicator("8.4");
+    assert_eq!(payment["current"]["rate"], "50.00");
+    assert_eq!(payment["previous"]["status"], "no_dossiers");
+    assert_eq!(payment["previous"]["denominator"], 0);
+    assert_eq!(payment["previous"]["rate"], Value::Null);
+    assert_eq!(payment["previous"]["points"], Value::Null);
+    assert_eq!(payment["previous"]["text"], "không có hồ sơ");
+    assert_eq!(payment["change"]["percentage_points"], Value::Null);
+
+    let units = json["appendix_2"]["units"].as_array().unwrap();
+    assert_eq!(units.len(), 2);
+    assert_eq!(units[0]["code"], A);
+    assert_eq!(units[0]["name"], "Sở Tư pháp, \"Phòng\" Hộ tịch");
+    assert_eq!(
+        (&units[0]["in_scope"], &units[0]["on_time"], &units[0]["overdue"]),
+        (&Value::from(3), &Value::from(2), &Value::from(1))
+    );
+    assert_eq!(units[0]["on_time_rate"]["rate"], "66.67");
+    assert_eq!(
+        units[0]["overdue_receipt_codes"],
+        serde_json::json!(["G09.20-20260302-0000002"])
+    );
+    assert_eq!(units[1]["code"], B);
+    assert_eq!(units[1]["name"], B, "no display name: the code");
+    assert_eq!(
+        units[1]["overdue_receipt_codes"],
+        serde_json::json!(["G09.20-20260302-0000004", "G09.20-20260302-0000006"])
+    );
+    assert_eq!(json["appendix_2"]["total"]["overdue"], 3);
+    assert_eq!(json["appendix_2"]["total"]["name"], "Toàn tỉnh");
+
+    let agencies = json["appendix_3"]["agencies"].as_array().unwrap();
+    assert_eq!(agencies.len(), 2);
+    assert_eq!(agencies[0]["apologies"]["sent"], 1);
+    assert_eq!(agencies[0]["apologies"]["overdue_without_letter"], 0);
+    assert_eq!(agencies[1]["apologies"]["overdue_without_letter"], 2, "D4 and D6");
+    assert_eq!(agencies[1]["green_lane_on_time"]["status"], "no_dossiers");
+    assert_eq!(agencies[1]["green_lane_on_time"]["text"], "không có hồ sơ");
+    assert_eq!(agencies[1]["indicators"][1]["figure"]["numerator"], 1);
+    assert_eq!(agencies[1]["indicators"][1]["figure"]["denominator"], 3);
+
+    // No float anywhere: every number is an integer.
+    fn no_floats(value: &Value) {
+        match value {
+            Value::Number(n) => assert!(n.is_u64(), "{n} is not an unsigned integer"),
+            Value::Array(a) => a.iter().for_each(no_floats),
+            Value::Object(o) => o.values().for_each(no_floats),
+            _ => {}
+        }
+    }
+    no_floats(&json);
+
+    let en = render(
+        &current,
+        &previous,
+        &Options {
+            language: Language::En,
+            ..options(Format::Json)
+        },
+    )
+    .unwrap();
+    let en: Value = serde_json::from_slice(&en).unwrap();
+    assert_eq!(en["language"], "en");
+    assert_eq!(en["period"]["label"], "March 2026");
+    assert_eq!(en["appendix_1"]["indicators"][0]["current"]["text"], "not available");
+    assert_eq!(en["appendix_1"]["indicators"][6]["previous"]["text"], "no dossiers");
+}
+
+#[tokio::test]
+async fn csv_parses_into_the_appendix_tables() {
+    let (current, previous) = reports().await;
+    let bytes = render(&current, &previous, &options(Format::Csv)).unwrap();
+    let text = std::str::from_utf8(&bytes).unwrap();
+    let text = text.strip_prefix('\u{feff}').expect("a UTF-8 byte-order mark");
+    assert!(!text.contains("\r\n\r\n\r\n"));
+    let tables: Vec<Vec<csv::StringRecord>> = text
+        .trim_end()
+        .split("\r\n\r\n")
+        .map(|table| {
+            csv::ReaderBuilder::new()
+                .has_headers(false)
+                .from_reader(table.as_bytes())
+                .records()
+                .map(Result::unwrap)
+                .collect()
+        })
+        .collect();
+    assert_eq!(
+        tables.len(),
+        5,
+        "header, appendix I, appendix II, and two per-agency tables"
+    );
+    let cells = |record: &csv::StringRecord| record.iter().map(str::to_owned).collect::<Vec<_>>();
+
+    assert_eq!(cells(&tables[0][2]), ["Tỉnh", "Thái Nguyên"]);
+
+    let appendix_1 = &tables[1];
+    assert_eq!(&appendix_1[0][0], "Mã chỉ số");
+    assert_eq!(appendix_1.len(), 1 + 11);
+    let on_time = appendix_1.iter().find(|r| &r[0] == "2").unwrap();
+    assert_eq!(
+        cells(on_time)[2..],
+        [
+            "20.00", "3", "6", "50.00", "10.00", "2", "2", "100.00", "20.00", "-50.00", "-10.00"
+        ]
+    );
+    let publication = appendix_1.iter().find(|r| &r[0] == "1").unwrap();
+    assert_eq!(&publication[3], "", "absent: no numerator, never 0");
+    assert_eq!(&publication[5], "không có dữ liệu");
+
+    let appendix_2 = &tables[2];
+    assert_eq!(
+        cells(&appendix_2[0]),
+        [
+            "Mã đơn vị",
+            "Đơn vị",
+            "Tổng số hồ sơ phải giải quyết",
+            "Đúng hạn",
+            "Quá hạn",
+            "Tỷ lệ đúng hạn (%)",
+            "Mã hồ sơ quá hạn"
+        ]
+    );
+    assert_eq!(
+        appendix_2.len(),
+        1 + current.agencies.len() + 1,
+        "header, one row per agency, total"
+    );
+    assert_eq!(
+        cells(&appendix_2[1]),
+        [
+            A,
+            "Sở Tư pháp, \"Phòng\" Hộ tịch",
+            "3",
+            "2",
+            "1",
+            "66.67",
+            "G09.20-20260302-0000002"
+        ]
+    );
+    assert_eq!(&appendix_2[2][0], B);
+    assert_eq!(&appendix_2[2][6], "G09.20-20260302-0000004 G09.20-20260302-0000006");
+    assert_eq!(cells(&appendix_2[3])[1..6], ["Toàn tỉnh", "6", "3", "3", "50.00"]);
+
+    assert_eq!(tables[3].len(), 1 + 11 * current.agencies.len());
+    let others = &tables[4];
+    assert_eq!(others.len(), 1 + current.agencies.len());
+    assert_eq!(&others[2][7], "không có hồ sơ", "B has no green-lane dossier");
+    // Every row of a table has as many fields as its header.
+    for table in &tables {
+        assert!(table.iter().all(|r| r.len() == table[0].len()));
+    }
+}
+
+/// Runs headless Chromium with `args`; `None` when it is not installed and not required.
+fn chromium(args: &[String]) -> Option<std::process::Output> {
+    let binary = Path::new("/usr/bin/chromium");
+    if !binary.exists() {
+        assert!(
+            std::env::var_os("HOSO_REQUIRE_CHROMIUM").is_none(),
+            "HOSO_REQUIRE_CHROMIUM is set but /usr/bin/chromium is missing: install the Debian package chromium"
+        );
+        eprintln!(
+            "note: /usr/bin/chromium is missing, the HTML is not checked in a browser (apt-get install chromium)"
+        );
+        return None;
+    }
+    let profile = tempfile::tempdir().unwrap();
+    let output = Process::new(binary)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "chromium failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Some(output)
+}
+
+/// The part of `dom` from the element with `id` to the end of its chart.
+fn chart<'a>(dom: &'a str, id: &str) -> &'a str {
+    let start = dom.find(&format!("id=\"{id}\"")).unwrap_or_else(|| panic!("no #{id}"));
+    let end = start + dom[start..].find("</svg>").unwrap();
+    &dom[start..end]
+}
+
+/// The value labels of a chart's bars, in order.
+fn bar_values(svg: &str) -> Vec<&str> {
+    svg.split("<text class=\"value\"")
+        .skip(1)
+        .map(|s| {
+            let start = s.find('>').unwrap() + 1;
+            &s[start..start + s[start..].find('<').unwrap()]
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn html_renders_in_headless_chromium_with_charts_and_tables() {
+    let (current, previous) = reports().await;
+    let html = render(&current, &previous, &options(Format::Html)).unwrap();
+    let html = String::from_utf8(html).unwrap();
+    // Self-contained: nothing is fetched.
+    for external in ["<link", "<script", "src=", "@import", "url("] {
+        assert!(!html.contains(external), "the page loads {external}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("report.html");
+    std::fs::write(&page, &html).unwrap();
+    let url = format!("file://{}", page.display());
+
+    let Some(output) = chromium(&["--dump-dom".to_owned(), url.clone()]) else {
+        return;
+    };
+    let dom = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(dom.matches("<svg").count(), 2, "two charts");
+    let n_agencies = current.agencies.len();
+    for id in ["chart-on-time", "chart-overdue"] {
+        let svg = chart(&dom, id);
+        assert_eq!(svg.matches("<rect").count(), n_agencies, "{id}: one bar per agency");
+        assert!(svg.contains("aria-label="), "{id}: no aria-label");
+        assert!(svg.contains("<title>"), "{id}: no title");
+    }
+    assert_eq!(bar_values(chart(&dom, "chart-on-time")), ["66.67%", "33.33%"]);
+    assert_eq!(bar_values(chart(&dom, "chart-overdue")), ["1", "2"]);
+    for text in [
+        "id=\"appendix-1-table\"",
+        "id=\"appendix-2-table\"",
+        "Phụ lục I. Bộ chỉ số 766 của tỉnh",
+        "Phụ lục II. Hồ sơ quá hạn theo đơn vị giải quyết",
+        "Phụ lục III. Chỉ số của từng đơn vị",
+        "Tỷ lệ giải quyết đúng hạn theo đơn vị",
+        "Thời điểm chốt số liệu",
+        "không có dữ liệu",
+        "không có hồ sơ",
+        "G09.20-20260302-0000006",
+        "Sở Tư pháp, \"Phòng\" Hộ tịch",
+    ] {
+        assert!(dom.contains(text), "the page lacks {text:?}");
+    }
+    assert_eq!(dom.matches("<article class=\"agency\"").count(), n_agencies);
+
+    let shot = dir.path().join("shot.png");
+    chromium(&[
+        format!("--screenshot={}", shot.display()),
+        "--window-size=1240,1754".to_owned(),
+        url,
+    ]);
+    let png = std::fs::read(&shot).unwrap();
+    assert!(png.len() > 10_000, "a near-empty screenshot: {} bytes", png.len());
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"));
+    // To look at the page: HOSO_DISCLOSURE_OUT=<dir> keeps the page and its screenshot there.
+    if let Some(out) = std::env::var_os("HOSO_DISCLOSURE_OUT") {
+        std::fs::copy(&page, Path::new(&out).join("report.html")).unwrap();
+        std::fs::copy(&shot, Path::new(&out).join("shot.png")).unwrap();
+    }
+}
+
+#[tokio::test]
+async fn xlsx_is_a_zip_with_one_sheet_per_appendix_and_agency_created_at_the_cut_off() {
+    let (mut current, previous) = reports().await;
+    // A cut-off far from now, so that a "now" stamped anywhere would show.
+    current.cutoff = vn("2026-04-01 08:00");
+    let bytes = render(&current, &previous, &options(Format::Xlsx)).unwrap();
+    assert!(bytes.starts_with(b"PK\x03\x04"), "the zip signature");
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+    let mut read = |name: &str| {
+        let mut text = String::new();
+        archive.by_name(name).unwrap().read_to_string(&mut text).unwrap();
+        text
+    };
+    let workbook = read("xl/workbook.xml");
+    let names: Vec<&str> = workbook
+        .split("<sheet name=\"")
+        .skip(1)
+        .map(|s| &s[..s.find('"').unwrap()])
+        .collect();
+    assert_eq!(names, ["Phụ lục I", "Phụ lục II", A, B]);
+    let core = read("docProps/core.xml");
+    assert!(
+        core.contains(">2026-04-01T01:00:00Z</dcterms:created>"),
+        "the creation time is the cut-off: {core}"
+    );
+    let strings = read("xl/sharedStrings.xml");
+    for text in ["không có dữ liệu", "không có hồ sơ", "G09.20-20260302-0000002", "50.00"] {
+        assert!(strings.contains(text), "the workbook lacks {text:?}");
+    }
+
+    let en = render(
+        &current,
+        &previous,
+        &Options {
+            language: Language::En,
+            ..options(Format::Xlsx)
+        },
+    )
+    .unwrap();
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(en)).unwrap();
+    let mut workbook = String::new();
+    archive
+        .by_name("xl/workbook.xml")
+        .unwrap()
+        .read_to_string(&mut workbook)
+        .unwrap();
+    assert!(workbook.contains("<sheet name=\"Appendix I\"") && workbook.contains("<sheet name=\"Appendix II\""));
+}
+
+#[tokio::test]
+async fn a_previous_report_that_is_not_the_period_before_is_refused() {
+    let (current, _) = reports().await;
+    let err = render(&current, &current, &options(Format::Json)).unwrap_err();
+    assert!(matches!(err, DisclosureError::PeriodsNotConsecutive { .. }));
+    assert_eq!(
+        err.to_string(),
+        "the previous period (2026-03-01 to 2026-04-01 (excluded)) does not end where the current period \
+         (2026-03-01 to 2026-04-01 (excluded)) starts"
+    );
+}
