@@ -7,8 +7,9 @@
 //! `calendar_files` (extra holiday tables), `office_hours` (default 08:00-12:00 and 13:00-17:00),
 //! `max_clock_skew_seconds` (default 300), `shutdown_grace_seconds` (default 20), `[tls]`
 //! (`cert_file`, `key_file`, optional `client_ca_file` for mTLS) and `[[green_lane]]`
-//! (`procedure`, `amount`, `unit`). Environment overrides: `HOSO_LISTEN`, `HOSO_DATA_DIR`,
-//! `HOSO_TOKENS_FILE`, `HOSO_LOG_FORMAT`. Relative paths are relative to the working directory.
+//! (`procedure`, `amount`, `unit`), `province_name` and `[agency_names]` (for the disclosure).
+//! Environment overrides: `HOSO_LISTEN`, `HOSO_DATA_DIR`,
+//! `HOSO_TOKENS_FILE`, `HOSO_LOG_FORMAT`, `HOSO_PROVINCE_NAME`. Relative paths are relative to the working directory.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -91,6 +92,12 @@ pub struct Config {
     /// Green-lane procedures.
     #[serde(default)]
     pub green_lane: Vec<GreenLaneEntry>,
+    /// The province's name, as the disclosure's heading shows it (e.g. "Thái Nguyên").
+    #[serde(default)]
+    pub province_name: String,
+    /// Display names of handling agencies in the disclosure, by code.
+    #[serde(default)]
+    pub agency_names: std::collections::BTreeMap<String, String>,
 }
 
 fn default_listen() -> SocketAddr {
@@ -123,6 +130,8 @@ impl Default for Config {
             shutdown_grace_seconds: default_grace(),
             tls: None,
             green_lane: Vec::new(),
+            province_name: String::new(),
+            agency_names: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -153,6 +162,9 @@ impl Config {
         }
         if let Some(file) = env("HOSO_TOKENS_FILE") {
             config.tokens_file = Some(PathBuf::from(file));
+        }
+        if let Some(name) = env("HOSO_PROVINCE_NAME") {
+            config.province_name = name;
         }
         if let Some(format) = env("HOSO_LOG_FORMAT") {
             config.log_format = match format.as_str() {

@@ -237,7 +237,12 @@ pub async fn serve<S: EventStore>(
             authenticate.clone(),
         ))
         .add_service(pb::reports_service_server::ReportsServiceServer::with_interceptor(
-            reports::ReportsApi::new(Arc::clone(&app), projection),
+            reports::ReportsApi::new(
+                Arc::clone(&app),
+                projection,
+                config.province_name.clone(),
+                config.agency_names.clone(),
+            ),
             authenticate,
         ));
 

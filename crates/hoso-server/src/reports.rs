@@ -26,12 +26,24 @@ const PATIENCE: Duration = Duration::from_secs(10);
 pub struct ReportsApi<S> {
     app: Arc<App<S>>,
     projection: Arc<Projection>,
+    province_name: String,
+    agency_names: std::collections::BTreeMap<String, String>,
 }
 
 impl<S> ReportsApi<S> {
-    /// The service over `app` and its live projection.
-    pub fn new(app: Arc<App<S>>, projection: Arc<Projection>) -> Self {
-        ReportsApi { app, projection }
+    /// The service over `app` and its live projection; the names head the disclosure.
+    pub fn new(
+        app: Arc<App<S>>,
+        projection: Arc<Projection>,
+        province_name: String,
+        agency_names: std::collections::BTreeMap<String, String>,
+    ) -> Self {
+        ReportsApi {
+            app,
+            projection,
+            province_name,
+            agency_names,
+        }
     }
 }
 
@@ -261,6 +273,67 @@ impl<S: EventStore> pb::reports_service_server::ReportsService for ReportsApi<S>
             dossiers: rows.into_iter().skip(offset).take(page_size).map(row_to_pb).collect(),
             next_page_token: if next < total { next.to_string() } else { String::new() },
             total: total as u64,
+        }))
+    }
+
+    async fn get_disclosure(
+        &self,
+        request: Request<pb::GetDisclosureRequest>,
+    ) -> Result<Response<pb::GetDisclosureResponse>, Status> {
+        use hoso_disclosure::{Format, Language, Options};
+        caller(&request)?;
+        let request = request.into_inner();
+        let (format, content_type, extension) = match pb::DisclosureFormat::try_from(request.format) {
+            Ok(pb::DisclosureFormat::Json) => (Format::Json, "application/json", "json"),
+            Ok(pb::DisclosureFormat::Csv) => (Format::Csv, "text/csv; charset=utf-8", "csv"),
+            Ok(pb::DisclosureFormat::Html | pb::DisclosureFormat::Unspecified) => {
+                (Format::Html, "text/html; charset=utf-8", "html")
+            }
+            Ok(pb::DisclosureFormat::Xlsx) => (
+                Format::Xlsx,
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                "xlsx",
+            ),
+            Err(_) => return Err(invalid("format", format!("{} is not a format", request.format))),
+        };
+        let language = match request.language.as_str() {
+            "" | "vi" => Language::Vi,
+            "en" => Language::En,
+            other => {
+                return Err(invalid(
+                    "language",
+                    format!("{other:?} is not a language; use vi or en"),
+                ));
+            }
+        };
+        if self.province_name.trim().is_empty() {
+            return Err(Status::failed_precondition(
+                "the server has no province_name in its configuration; the disclosure's heading needs it",
+            ));
+        }
+        let (period, cutoff) = scope(request.scope)?;
+        let model = self.caught_up().await?;
+        let current = figures::report(&model, period, cutoff);
+        let previous = figures::report(&model, period.previous(), cutoff);
+        drop(model);
+        let options = Options {
+            format,
+            language,
+            province_name: self.province_name.clone(),
+            agency_names: self.agency_names.clone(),
+        };
+        let document = hoso_disclosure::render(&current, &previous, &options)
+            .map_err(|err| Status::failed_precondition(err.to_string()))?;
+        let stem = if period.previous().end == period.start && period.start + chrono::Months::new(1) == period.end {
+            period.start.format("%Y-%m").to_string()
+        } else {
+            format!("{}_{}", period.start, period.end)
+        };
+        Ok(Response::new(pb::GetDisclosureResponse {
+            document,
+            content_type: content_type.to_owned(),
+            file_name: format!("cong-khai-{stem}.{extension}"),
+            cutoff: Some(utc_to_timestamp(cutoff)),
         }))
     }
 

@@ -678,3 +678,61 @@ pub(crate) async fn import(args: ImportArgs) -> Result<u64> {
     );
     Ok(rejected)
 }
+
+/// `hoso disclose`.
+#[derive(clap::Args)]
+pub(crate) struct DiscloseArgs {
+    /// The month, `YYYY-MM`.
+    #[arg(long)]
+    month: String,
+    /// Only events recorded at or before this instant count (RFC 3339); default: now. The
+    /// document names the cut-off: give it again to get the same bytes.
+    #[arg(long)]
+    cutoff: Option<DateTime<Utc>>,
+    /// html, csv, json or xlsx.
+    #[arg(long, default_value = "html")]
+    format: String,
+    /// vi (Vietnamese labels) or en.
+    #[arg(long, default_value = "vi")]
+    language: String,
+    /// Where to write it; default: the name the server suggests, in the current directory.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    #[command(flatten)]
+    connect: ConnectArgs,
+}
+
+pub(crate) async fn disclose(args: DiscloseArgs) -> Result<()> {
+    let format = match args.format.as_str() {
+        "html" => pb::DisclosureFormat::Html,
+        "csv" => pb::DisclosureFormat::Csv,
+        "json" => pb::DisclosureFormat::Json,
+        "xlsx" => pb::DisclosureFormat::Xlsx,
+        other => bail!("--format {other:?} is not a format; use html, csv, json or xlsx"),
+    };
+    let mut client = pb::reports_service_client::ReportsServiceClient::new(connect(&args.connect).await?);
+    let request = pb::GetDisclosureRequest {
+        scope: Some(pb::ReportScope {
+            month: args.month.clone(),
+            cutoff: args.cutoff.map(hoso_api::convert::utc_to_timestamp),
+            ..Default::default()
+        }),
+        format: format.into(),
+        language: args.language.clone(),
+    };
+    let answer = client.get_disclosure(request).await.map_err(status_error)?.into_inner();
+    let out = args.out.unwrap_or_else(|| PathBuf::from(&answer.file_name));
+    std::fs::write(&out, &answer.document).with_context(|| format!("cannot write {}", out.display()))?;
+    let cutoff = answer
+        .cutoff
+        .as_ref()
+        .and_then(timestamp_to_utc)
+        .map(|c| c.to_rfc3339())
+        .unwrap_or_default();
+    println!(
+        "wrote {} ({} bytes), figures as of {cutoff}; `--cutoff {cutoff}` gives the same document again",
+        out.display(),
+        answer.document.len()
+    );
+    Ok(())
+}

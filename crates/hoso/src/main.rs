@@ -37,6 +37,8 @@ enum Command {
     Rebuild(client::ConnectArgs),
     /// Print a period's index 766 figures as tables (any token).
     Figures(client::FiguresArgs),
+    /// Publish a month's disclosure as a document (html, csv, json or xlsx; any token).
+    Disclose(client::DiscloseArgs),
     /// Import dossier histories from NDJSON (one dossier a line; see docs/import.md), with a
     /// progress bar and a rejects file (operator token).
     Import(client::ImportArgs),
@@ -94,6 +96,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Status(args) => client::runtime()?.block_on(client::status(args)),
         Command::Rebuild(args) => client::runtime()?.block_on(client::rebuild(args)),
         Command::Figures(args) => client::runtime()?.block_on(client::figures(args)),
+        Command::Disclose(args) => client::runtime()?.block_on(client::disclose(args)),
         Command::Import(args) => {
             let rejected = client::runtime()?.block_on(client::import(args))?;
             if rejected > 0 {

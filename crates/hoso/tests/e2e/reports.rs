@@ -254,3 +254,67 @@ async fn the_projection_lag_is_a_prometheus_metric() {
     assert!(body.contains("# TYPE hoso_projection_lag_events gauge"), "{body}");
     assert!(body.contains("hoso_store_accepting_writes 1"), "{body}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hoso_disclose_writes_the_same_document_for_the_same_cut_off() {
+    let server = Server::start_with_config(
+        "province_name = \"Thái Nguyên\"\n[agency_names]\n\"000.00.04.G18\" = \"Sở Xây dựng\"\n",
+    );
+    received(&server).await;
+    let dir = tempfile::tempdir().unwrap();
+    let disclose = |format: &str, name: &str, cutoff: Option<&str>| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_hoso"));
+        command
+            .args(["disclose", "--month", "2026-06", "--format", format, "--out"])
+            .arg(dir.path().join(name))
+            .env("HOSO_SERVER", format!("http://{}", server.addr))
+            .env("HOSO_TOKEN", server.token(Role::Auditor));
+        if let Some(cutoff) = cutoff {
+            command.args(["--cutoff", cutoff]);
+        }
+        let output = command.output().unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let said = disclose("html", "first.html", None);
+    let cutoff = said
+        .split("as of ")
+        .nth(1)
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    disclose("html", "second.html", Some(&cutoff));
+    let first = std::fs::read(dir.path().join("first.html")).unwrap();
+    assert_eq!(first, std::fs::read(dir.path().join("second.html")).unwrap());
+    let html = String::from_utf8(first).unwrap();
+    assert!(
+        html.contains("<svg") && html.contains("Sở Xây dựng") && html.contains("Tỉnh Thái Nguyên"),
+        "{html}"
+    );
+    disclose("xlsx", "figures.xlsx", Some(&cutoff));
+    assert!(
+        std::fs::read(dir.path().join("figures.xlsx"))
+            .unwrap()
+            .starts_with(b"PK")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_disclosure_needs_the_province_name_configured() {
+    let server = Server::start();
+    let mut reports = reports(&server, Role::Auditor).await;
+    let status = reports
+        .get_disclosure(pb::GetDisclosureRequest {
+            scope: Some(pb::ReportScope {
+                month: "2026-06".to_owned(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::FailedPrecondition);
+    assert!(status.message().contains("province_name"));
+}
