@@ -374,6 +374,35 @@ macro_rules! event_schemas {
                     _ => Err(DecodeError::UnknownEventType { event_type: event_type.to_owned() }),
                 }
             }
+
+            /// Reads stored data from its JSON text: straight into the event when it is at the
+            /// current schema version (the common case, and twice as fast as going through a
+            /// `serde_json::Value`), through [`DossierEvent::from_stored`]'s upcasters otherwise.
+            pub fn from_stored_json(
+                event_type: &str,
+                schema_version: u32,
+                data: &[u8],
+            ) -> Result<DossierEvent, DecodeError> {
+                match event_type {
+                    $($name if schema_version == $version => {
+                        serde_json::from_slice::<$ty>(data)
+                            .map(DossierEvent::$ty)
+                            .map_err(|source| DecodeError::Malformed {
+                                event_type: event_type.to_owned(),
+                                version: $version,
+                                source,
+                            })
+                    })*
+                    _ => {
+                        let value = serde_json::from_slice(data).map_err(|source| DecodeError::Malformed {
+                            event_type: event_type.to_owned(),
+                            version: schema_version,
+                            source,
+                        })?;
+                        DossierEvent::from_stored(event_type, schema_version, value)
+                    }
+                }
+            }
         }
     };
 }

@@ -115,8 +115,7 @@ impl Dossiers {
                 position: record.position,
                 reason,
             };
-            let data = record.data_json().map_err(|err| undecodable(err.to_string()))?;
-            let event = DossierEvent::from_stored(&record.event_type, record.schema_version, data)
+            let event = DossierEvent::from_stored_json(&record.event_type, record.schema_version, &record.data)
                 .map_err(|err| undecodable(err.to_string()))?;
             let fact = Fact {
                 position: record.position,

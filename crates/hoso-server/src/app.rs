@@ -87,16 +87,10 @@ pub struct App<S> {
 
 /// Decodes one stored record into a domain event.
 pub fn decode(record: &RecordedEvent) -> Result<DossierEvent, ServiceError> {
-    let data = record.data_json().map_err(|err| {
-        ServiceError::Store(StoreError::Corrupted {
-            position: record.position,
-            reason: format!("event data is not JSON: {err}"),
-        })
-    })?;
-    Ok(DossierEvent::from_stored(
+    Ok(DossierEvent::from_stored_json(
         &record.event_type,
         record.schema_version,
-        data,
+        &record.data,
     )?)
 }
 

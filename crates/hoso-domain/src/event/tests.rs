@@ -141,11 +141,31 @@ fn golden_files_decode_to_their_events() {
             event.event_type(),
             event.schema_version()
         );
-        let data: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let data: serde_json::Value = serde_json::from_str(&text).unwrap();
         let decoded = DossierEvent::from_stored(event.event_type(), event.schema_version(), data).unwrap();
         assert_eq!(decoded, event, "{path}");
+        let fast = DossierEvent::from_stored_json(event.event_type(), event.schema_version(), text.as_bytes()).unwrap();
+        assert_eq!(fast, event, "{path}, read from its text");
         assert_eq!(decoded.occurred_at(), event.occurred_at());
     }
+}
+
+#[test]
+fn text_of_an_old_schema_version_is_upcast_too() {
+    let path = format!("{}/testdata/PaidOnline.v1.json", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap();
+    let via_value = DossierEvent::from_stored("PaidOnline", 1, serde_json::from_str(&text).unwrap()).unwrap();
+    let via_text = DossierEvent::from_stored_json("PaidOnline", 1, text.as_bytes()).unwrap();
+    assert_eq!(via_text, via_value);
+    assert!(matches!(
+        DossierEvent::from_stored_json("PaidOnline", 2, b"{not json"),
+        Err(crate::DecodeError::Malformed { .. })
+    ));
+    assert!(matches!(
+        DossierEvent::from_stored_json("Nope", 1, b"{}"),
+        Err(crate::DecodeError::UnknownEventType { .. })
+    ));
 }
 
 #[test]
