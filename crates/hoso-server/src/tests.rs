@@ -289,3 +289,70 @@ mod bad_input {
         }
     }
 }
+
+#[tokio::test]
+async fn after_a_disk_error_commands_are_unavailable_and_the_status_says_so() {
+    use hoso_api::convert::IntoDeskCommand;
+    use hoso_api::pb;
+    use hoso_store::{EventStore, SledOptions, SledStore};
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(dir.path(), SledOptions::default()).unwrap();
+    let app = crate::app::App {
+        store: store.clone(),
+        calendar: hoso_domain::BusinessCalendar::vietnam(),
+        green_lane: hoso_domain::GreenLane::new(),
+        max_clock_skew: chrono::TimeDelta::minutes(5),
+        started_at: chrono::Utc::now(),
+        backend: "sled",
+    };
+    let desk = Caller {
+        subject: "desk".to_owned(),
+        role: Role::DeskOfficer,
+        agency: "G09.20".to_owned(),
+    };
+    let receive = |seq: u32| pb::ReceiveDossierRequest {
+        command: Some(pb::CommandHeader {
+            command_id: uuid::Uuid::new_v4().to_string(),
+            occurred_at: Some(hoso_api::convert::utc_to_timestamp(
+                chrono::DateTime::parse_from_rfc3339("2026-06-09T09:00:00+07:00")
+                    .unwrap()
+                    .into(),
+            )),
+            ..Default::default()
+        }),
+        receipt_code: format!("G09.20-20260609-{seq:07}"),
+        procedure: Some(pb::Procedure {
+            code: "1.001234".to_owned(),
+            name: "Cấp phép".to_owned(),
+            statutory_time: Some(pb::StatutoryTime {
+                amount: 3,
+                unit: pb::TimeUnit::WorkingDays.into(),
+            }),
+            ..Default::default()
+        }),
+        receiving_desk: "G09.20".to_owned(),
+        handling_agency: "000.00.04.G18".to_owned(),
+        channel: pb::Channel::Online.into(),
+        applicant_ref: uuid::Uuid::new_v4().to_string(),
+    };
+    app.execute(&desk, receive(1).into_desk_command().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(app.store.write_refusal(), None);
+
+    store.fail_next_flush();
+    for seq in [2, 3] {
+        let err = app
+            .execute(&desk, receive(seq).into_desk_command().unwrap())
+            .await
+            .unwrap_err();
+        let status = crate::error::to_status(err);
+        assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
+        assert!(status.message().contains("restarted"), "{}", status.message());
+    }
+    assert!(
+        app.store.write_refusal().is_some(),
+        "the status RPC reports accepting_writes = false from this"
+    );
+}
