@@ -7,6 +7,7 @@
 //! here, then handed to `hoso-server` or to the generated gRPC clients of `hoso-api`.
 
 mod client;
+mod workload;
 
 use std::path::PathBuf;
 
@@ -37,6 +38,8 @@ enum Command {
     Rebuild(client::ConnectArgs),
     /// Print a period's index 766 figures as tables (any token).
     Figures(client::FiguresArgs),
+    /// Generate a realistic, deterministic province workload in the import format.
+    Gen(workload::GenArgs),
     /// Publish a month's disclosure as a document (html, csv, json or xlsx; any token).
     Disclose(client::DiscloseArgs),
     /// Import dossier histories from NDJSON (one dossier a line; see docs/import.md), with a
@@ -96,6 +99,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Status(args) => client::runtime()?.block_on(client::status(args)),
         Command::Rebuild(args) => client::runtime()?.block_on(client::rebuild(args)),
         Command::Figures(args) => client::runtime()?.block_on(client::figures(args)),
+        Command::Gen(args) => workload::run(args),
         Command::Disclose(args) => client::runtime()?.block_on(client::disclose(args)),
         Command::Import(args) => {
             let rejected = client::runtime()?.block_on(client::import(args))?;

@@ -1,0 +1,100 @@
+use chrono::NaiveDate;
+use hoso_domain::{BusinessCalendar, Channel, Command};
+
+use crate::{Params, Province, Rates, Scale, Workload, import_line};
+
+fn params(seed: u64, months: u32) -> Params {
+    Params {
+        seed,
+        start: NaiveDate::from_ymd_opt(2025, 9, 1).unwrap(),
+        months,
+        scale: Scale::Province,
+        rates: Rates::default(),
+    }
+}
+
+fn first_days(seed: u64, n: usize) -> Vec<crate::Dossier> {
+    let province = Province::new(seed);
+    Workload::new(&province, params(seed, 1), BusinessCalendar::vietnam())
+        .take(n)
+        .collect()
+}
+
+#[test]
+fn the_seed_fixes_every_byte() {
+    let a: Vec<String> = first_days(7, 300).iter().map(|d| import_line(d, "gen")).collect();
+    let b: Vec<String> = first_days(7, 300).iter().map(|d| import_line(d, "gen")).collect();
+    assert_eq!(a, b);
+    let c: Vec<String> = first_days(8, 300).iter().map(|d| import_line(d, "gen")).collect();
+    assert_ne!(a, c);
+}
+
+#[test]
+fn the_province_has_its_agencies_and_catalogue() {
+    let province = Province::new(1);
+    assert_eq!(province.agencies.iter().filter(|a| !a.commune).count(), 20);
+    assert_eq!(province.agencies.iter().filter(|a| a.commune).count(), 90);
+    assert_eq!(province.procedures.len(), 2000);
+    assert!(!province.green_lane_list.is_empty());
+}
+
+#[test]
+fn a_month_has_the_province_s_volume_and_mix() {
+    let province = Province::new(3);
+    let workload = Workload::new(&province, params(3, 1), BusinessCalendar::vietnam());
+    let expected = workload.expected_dossiers();
+    let dossiers: Vec<_> = workload.collect();
+    let n = dossiers.len() as f64;
+    // September 2025 has 20 working days after the 1-2 September holidays.
+    assert!(
+        (n - expected as f64).abs() / (expected as f64) < 0.3,
+        "{n} dossiers, about {expected} expected"
+    );
+    let online = dossiers
+        .iter()
+        .filter(|d| matches!(&d.commands[0].0, Command::ReceiveDossier(r) if r.channel == Channel::Online))
+        .count() as f64;
+    assert!((0.84..0.92).contains(&(online / n)), "online share {}", online / n);
+    // Every dossier starts with its receipt, and nothing arrives in person on a day off.
+    let calendar = BusinessCalendar::vietnam();
+    for dossier in &dossiers {
+        let Command::ReceiveDossier(receipt) = &dossier.commands[0].0 else {
+            panic!("{dossier:?}")
+        };
+        let day = hoso_domain::calendar::to_local(receipt.occurred_at).date();
+        if receipt.channel == Channel::InPerson {
+            assert!(
+                calendar.is_working_day(day).unwrap(),
+                "{} received in person on {day}",
+                dossier.receipt_code
+            );
+        }
+    }
+    let returned = dossiers
+        .iter()
+        .filter(|d| d.commands.iter().any(|(c, _)| matches!(c, Command::ReturnResult(_))))
+        .count();
+    assert!(
+        returned as f64 / n > 0.9,
+        "most dossiers reach their return: {returned} of {n}"
+    );
+}
+
+#[test]
+fn a_line_is_the_import_format() {
+    let dossier = &first_days(5, 1)[0];
+    let line: serde_json::Value = serde_json::from_str(&import_line(dossier, "motcua")).unwrap();
+    assert_eq!(line["source"], "motcua");
+    let commands = line["commands"].as_array().unwrap();
+    assert_eq!(commands.len(), dossier.commands.len());
+    assert_eq!(
+        commands[0]["receive_dossier"]["receipt_code"],
+        dossier.receipt_code.as_str()
+    );
+    assert!(
+        commands[0]["receive_dossier"]["command"]["occurred_at"]
+            .as_str()
+            .unwrap()
+            .ends_with('Z')
+    );
+}

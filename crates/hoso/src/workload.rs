@@ -1,0 +1,111 @@
+//! `hoso gen`: writes a generated province workload as `hoso import` NDJSON.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use chrono::NaiveDate;
+use hoso_gen::{Params, Province, Rates, Scale, Workload, import_line};
+
+/// `hoso gen`.
+#[derive(clap::Args)]
+pub(crate) struct GenArgs {
+    /// Fixes every byte of the output.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Months of arrivals.
+    #[arg(long, default_value_t = 1)]
+    months: u32,
+    /// The first month, `YYYY-MM` (the calendar must hold every year the dossiers live in:
+    /// 2025 and 2026 are shipped).
+    #[arg(long, default_value = "2025-09")]
+    start: String,
+    /// province (about 750,000 dossiers a year) or country (30 times that).
+    #[arg(long, default_value = "province")]
+    scale: String,
+    /// Share of dossiers submitted online, percent.
+    #[arg(long, default_value_t = Rates::default().online)]
+    online: f64,
+    /// Share of dossiers finished on time, percent.
+    #[arg(long, default_value_t = Rates::default().on_time)]
+    on_time: f64,
+    /// The NDJSON file to write.
+    #[arg(long, default_value = "workload.ndjson")]
+    out: PathBuf,
+    /// Also write a server configuration with this province's green lane and name, for a demo.
+    #[arg(long)]
+    config_out: Option<PathBuf>,
+}
+
+pub(crate) fn run(args: GenArgs) -> Result<()> {
+    let start = NaiveDate::parse_from_str(&format!("{}-01", args.start), "%Y-%m-%d")
+        .with_context(|| format!("--start {:?} is not a month like 2025-09", args.start))?;
+    let scale = match args.scale.as_str() {
+        "province" => Scale::Province,
+        "country" => Scale::Country,
+        other => bail!("--scale {other:?} is not a scale; use province or country"),
+    };
+    for (name, value) in [("--online", args.online), ("--on-time", args.on_time)] {
+        if !(0.0..=100.0).contains(&value) {
+            bail!("{name} {value} is not a percentage between 0 and 100");
+        }
+    }
+    let rates = Rates {
+        online: args.online,
+        on_time: args.on_time,
+        ..Rates::default()
+    };
+    let province = Province::new(args.seed);
+    let params = Params {
+        seed: args.seed,
+        start,
+        months: args.months,
+        scale,
+        rates,
+    };
+    let workload = Workload::new(&province, params, hoso_domain::BusinessCalendar::vietnam());
+    let bar = indicatif::ProgressBar::new(workload.expected_dossiers()).with_style(
+        indicatif::ProgressStyle::with_template("generating [{bar:40}] {pos}/~{len} dossiers ({per_sec})")
+            .context("the progress bar template is wrong")?
+            .progress_chars("#>-"),
+    );
+    let file = std::fs::File::create(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
+    let mut out = std::io::BufWriter::new(file);
+    let (mut dossiers, mut commands) = (0u64, 0u64);
+    for dossier in workload {
+        writeln!(out, "{}", import_line(&dossier, "hoso-gen"))
+            .with_context(|| format!("cannot write {}", args.out.display()))?;
+        dossiers += 1;
+        commands += dossier.commands.len() as u64;
+        if dossiers % 1024 == 0 {
+            bar.set_position(dossiers);
+        }
+    }
+    out.flush()
+        .with_context(|| format!("cannot write {}", args.out.display()))?;
+    bar.finish_and_clear();
+    if let Some(path) = &args.config_out {
+        let mut config = String::from(
+            "# A demo server configuration for a workload of `hoso gen`: its green lane and a province name.\nprovince_name = \"Thái Nguyên\"\n",
+        );
+        for (code, time) in &province.green_lane_list {
+            let unit = match time.unit {
+                hoso_domain::TimeUnit::WorkingDays => "working_days",
+                hoso_domain::TimeUnit::WorkingHours => "working_hours",
+                hoso_domain::TimeUnit::CalendarDays => "calendar_days",
+            };
+            config.push_str(&format!(
+                "\n[[green_lane]]\nprocedure = \"{code}\"\namount = {}\nunit = \"{unit}\"\n",
+                time.amount
+            ));
+        }
+        std::fs::write(path, config).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    println!(
+        "wrote {} dossiers ({commands} commands) to {}; import them with `hoso import {}`",
+        dossiers,
+        args.out.display(),
+        args.out.display()
+    );
+    Ok(())
+}
