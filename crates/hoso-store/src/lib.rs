@@ -16,10 +16,14 @@
 mod error;
 mod kv;
 mod log;
+mod memtable;
 mod record;
+mod segment;
 mod sled_kv;
 mod store;
 mod subscription;
+mod verify;
+mod writer;
 
 pub mod conformance;
 
