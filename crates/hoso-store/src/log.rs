@@ -364,10 +364,6 @@ fn recover<S: Segments, K: Kv>(segments: &S, kv: &K) -> Result<Recovered, StoreE
                 position += 1;
             }
             Next::Entry { loc, crc_ok: false, .. } => {
-                let what = "an entry whose CRC does not match";
-                if loc.segment != last {
-                    return Err(damaged(segments, position, loc.segment, loc.offset, what));
-                }
                 // A write cut short by a crash leaves nothing intact behind it.
                 if let Next::Entry { crc_ok: true, .. } = reader.next()? {
                     let what = "an entry whose CRC does not match, followed by intact entries,";
@@ -387,9 +383,23 @@ fn recover<S: Segments, K: Kv>(segments: &S, kv: &K) -> Result<Recovered, StoreE
             }
         }
     };
-    if let Some((segment, offset)) = cut {
-        segments.truncate(segment, offset)?;
+    // Whatever lies past the end (zeros written ahead of the writer, or a torn write) is cut
+    // off, so that nothing stale can ever be read as an entry after new ones.
+    let (end_segment, end_offset) = cut.unwrap_or_else(|| reader.at());
+    drop(reader);
+    if segments.len(end_segment)? > end_offset {
+        segments.truncate(end_segment, end_offset)?;
     }
+    // Segments after a torn tail hold nothing intact (checked above): empty them, and write on
+    // in the last one.
+    let later: Vec<u32> = list.iter().copied().filter(|&s| s > end_segment).collect();
+    for &s in &later {
+        segments.truncate(s, 0)?;
+    }
+    let (segment_now, segment_len) = match later.last() {
+        Some(&last) => (last, 0),
+        None => (end_segment, end_offset),
+    };
     // The tail found may never have been fsync'd (the process died before its group was):
     // make it durable before anything is read or acknowledged on top of it.
     for &s in list.iter().filter(|&&s| s >= segment) {
@@ -399,8 +409,8 @@ fn recover<S: Segments, K: Kv>(segments: &S, kv: &K) -> Result<Recovered, StoreE
         memtable,
         next_position: position,
         last_recorded_at,
-        segment: last,
-        segment_len: segments.len(last)?,
+        segment: segment_now,
+        segment_len,
     })
 }
 
@@ -410,6 +420,7 @@ impl<S: Segments, K: Kv> Log<S, K> {
     pub(crate) fn open(segments: S, kv: K, options: LogOptions) -> Result<Self, StoreError> {
         check_format(&kv)?;
         let recovered = recover(&segments, &kv)?;
+        segments.writing_at(recovered.segment, recovered.segment_len);
         let indexed_through = recovered.memtable.first();
         let (head, _) = watch::channel(recovered.next_position);
         let (indexed, _) = watch::channel(indexed_through);

@@ -158,10 +158,13 @@ impl<S: Segments, K: Kv> Writer<S, K> {
         result
     }
 
-    /// Closes the current segment and starts the next one. The group that did it syncs both.
+    /// Closes the current segment and starts the next one. The closed one is made durable
+    /// first, so that no entry of the next one can be on disk while one before it is not:
+    /// recovery relies on that to tell a torn tail from damage.
     fn roll(&mut self, segments: &mut Vec<u32>) -> Result<(), StoreError> {
         let rolled = self
             .write_out()
+            .and_then(|()| self.core.segments.sync(self.segment))
             .and_then(|()| self.core.segments.create(self.segment + 1));
         if let Err(err) = rolled {
             set_poison(&self.core.poison, &err);

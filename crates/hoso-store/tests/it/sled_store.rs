@@ -21,9 +21,15 @@ fn entry_offsets(bytes: &[u8]) -> Vec<usize> {
     let mut offsets = Vec::new();
     let mut at = 0;
     while at + 8 <= bytes.len() {
+        let len = u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+        if len == 0 {
+            // Zeros: the end of the log (the store keeps some zero-filled ahead of it).
+            break;
+        }
         offsets.push(at);
-        at += 8 + u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+        at += 8 + len;
     }
+    offsets.push(at);
     offsets
 }
 
@@ -224,8 +230,16 @@ fn a_format_1_store_is_refused() {
     );
 }
 
+/// No zeros kept ahead of the writer: the segment ends where the log does.
+fn no_zero_fill() -> SledOptions {
+    SledOptions {
+        zero_fill_ahead_bytes: 0,
+        ..SledOptions::default()
+    }
+}
+
 async fn three_appends(dir: &Path) -> Vec<hoso_store::RecordedEvent> {
-    let store = open(dir);
+    let store = SledStore::open(dir, no_zero_fill()).unwrap();
     for tag in ["a", "b", "c"] {
         store.append("s", ExpectedVersion::Any, vec![event(tag)]).await.unwrap();
     }
@@ -254,7 +268,7 @@ async fn recovery_cuts_a_torn_tail() {
         bytes.extend_from_slice(&tail);
         std::fs::write(&path, bytes).unwrap();
 
-        let store = open(dir.path());
+        let store = SledStore::open(dir.path(), no_zero_fill()).unwrap();
         assert_eq!(store.head(), 3, "tail {tail:?}");
         assert_eq!(store.read_all(0, 10).await.unwrap(), before);
         assert_eq!(
@@ -270,6 +284,43 @@ async fn recovery_cuts_a_torn_tail() {
         let report = store.verify(VerifyScope::All).await.unwrap();
         assert_eq!((report.records_checked, report.first_problem), (4, None));
     }
+}
+
+/// With zeros kept ahead of the writer, a torn append lies in those zeros: it is cut off all
+/// the same, and appends go on after the last intact entry, also after another reopen.
+#[tokio::test]
+async fn recovery_cuts_a_torn_tail_written_into_zeros() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    for tag in ["a", "b", "c"] {
+        store.append("s", ExpectedVersion::Any, vec![event(tag)]).await.unwrap();
+    }
+    let before = store.read_all(0, 10).await.unwrap();
+    store.close();
+    drop(store);
+    let path = segment(dir.path(), 1);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let end = *entry_offsets(&bytes).last().unwrap();
+    assert!(bytes.len() > end, "zeros follow the log");
+    // A torn copy of the first entry: its header and half of its record.
+    let first_len = entry_offsets(&bytes)[1];
+    let torn = bytes[..first_len / 2].to_vec();
+    bytes[end..end + torn.len()].copy_from_slice(&torn);
+    std::fs::write(&path, bytes).unwrap();
+
+    let store = open(dir.path());
+    assert_eq!(store.head(), 3);
+    assert_eq!(store.read_all(0, 10).await.unwrap(), before);
+    store
+        .append("s", ExpectedVersion::Exact(2), vec![event("d")])
+        .await
+        .unwrap();
+    store.close();
+    drop(store);
+    let store = open(dir.path());
+    assert_eq!(store.head(), 4);
+    let report = store.verify(VerifyScope::All).await.unwrap();
+    assert_eq!((report.records_checked, report.first_problem), (4, None));
 }
 
 /// Removes sled's files, keeping only the segments.
