@@ -30,7 +30,7 @@ pub(crate) const MAX_NAME_BYTES: usize = 255;
 /// Stream index entries are read in chunks of this many.
 pub(crate) const CHUNK: usize = 256;
 /// Sequential reads of the segments go through a buffer of this size.
-pub(crate) const SCAN_BUFFER: usize = 4 << 20;
+pub(crate) const SCAN_BUFFER: usize = 1 << 20;
 
 /// How a log is laid out.
 #[derive(Debug, Clone, Copy)]
