@@ -65,7 +65,14 @@ pub(crate) async fn appends(dir: &Path, appenders: usize, batch: usize, duration
     }
     let elapsed = start.elapsed();
     latencies_us.sort_unstable();
+    // Untimed, as PostgreSQL's checkpoint after its run: the indexer catches up and sled is
+    // flushed. Printed, so that a backlog left out of the figures would show.
+    let closing = Instant::now();
     store.close();
+    eprintln!(
+        "  close (indexer catching up, sled flush): {:.2} s",
+        closing.elapsed().as_secs_f64()
+    );
     Ok(AppendFigures {
         appenders,
         batch,
