@@ -165,6 +165,10 @@ pub(crate) trait Kv: Send + Sync + 'static {
     /// Applies all writes atomically: after a crash either all of them are there or none, and
     /// the engine keeps a prefix of the batches applied, in order.
     fn apply(&self, writes: Vec<(Vec<u8>, Vec<u8>)>) -> Result<(), StoreError>;
+    /// Applies the writes one after the other, not atomically: readers may see some before
+    /// others, and after a crash the engine keeps a prefix of them (sled logs every write in
+    /// order and recovers a prefix of its log). Unlike `apply`, it does not block readers.
+    fn insert_in_order(&self, writes: Vec<(Vec<u8>, Vec<u8>)>) -> Result<(), StoreError>;
     /// Makes every batch applied so far durable.
     fn flush(&self) -> Result<(), StoreError>;
     /// True if the engine holds no key at all.
@@ -212,6 +216,10 @@ impl Kv for MemKv {
         let mut map = self.map.write().map_err(|_| poisoned())?;
         map.extend(writes);
         Ok(())
+    }
+
+    fn insert_in_order(&self, writes: Vec<(Vec<u8>, Vec<u8>)>) -> Result<(), StoreError> {
+        self.apply(writes)
     }
 
     fn flush(&self) -> Result<(), StoreError> {

@@ -85,6 +85,13 @@ impl Kv for SledKv {
         Ok(self.db.apply_batch(batch)?)
     }
 
+    fn insert_in_order(&self, writes: Vec<(Vec<u8>, Vec<u8>)>) -> Result<(), StoreError> {
+        for (k, v) in writes {
+            self.db.insert(k, v)?;
+        }
+        Ok(())
+    }
+
     fn flush(&self) -> Result<(), StoreError> {
         self.db.flush()?;
         Ok(())

@@ -528,10 +528,14 @@ impl<S: Segments, K: Kv> Indexer<S, K> {
                     writes.push((kv::sparse_key(position).to_vec(), loc));
                 }
             }
-            writes.push((kv::INDEXED_KEY.to_vec(), end.encode()));
             // Keys in order: neighbouring inserts touch the same leaves.
             writes.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-            self.core.kv.apply(writes)?;
+            // The new end of the index goes last: whatever prefix of these writes sled keeps
+            // after a crash, `indexed_through` never claims an entry it lacks. Not one atomic
+            // batch, because sled blocks every reader (the writer's lookups) for the length
+            // of a batch.
+            writes.push((kv::INDEXED_KEY.to_vec(), end.encode()));
+            self.core.kv.insert_in_order(writes)?;
             self.core.memtable_mut()?.drop_oldest(n);
             self.indexed += n as u64;
             self.core.indexed.send_replace(self.indexed);
