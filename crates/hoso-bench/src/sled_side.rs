@@ -112,6 +112,11 @@ pub(crate) async fn scan(dir: &Path, n: u64) -> Result<(ScanFigures, ScanFigures
     store.close();
     drop(store);
     let bytes = dir_size(dir)? as f64 / n as f64;
+    let log_bytes = dir_size(&dir.join("log"))? as f64 / n as f64;
+    eprintln!(
+        "  disk: {bytes:.0} bytes/event, of which segments {log_bytes:.0} and sled {:.0}",
+        bytes - log_bytes
+    );
 
     // Reopen so the scan starts from what a restarted service has: the files, a cold cache.
     let store = SledStore::open(dir, SledOptions::default())?;
