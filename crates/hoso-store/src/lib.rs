@@ -14,6 +14,7 @@
 //! `docs/design.md` at the root of the repository.
 
 mod error;
+mod filter;
 mod kv;
 mod log;
 mod memtable;

@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::{oneshot, watch};
 use uuid::Uuid;
 
+use crate::filter::IdFilter;
 use crate::kv::{self, Indexed, Kv, StreamEntry};
 use crate::memtable::{Memtable, Recent};
 use crate::record;
@@ -267,6 +268,22 @@ fn check_format<K: Kv>(kv: &K) -> Result<(), StoreError> {
     }
 }
 
+/// A filter of every stored event id: those in the index engine (one pass over its id
+/// index, on open) and those recovery found beyond it.
+fn stored_ids<K: Kv>(kv: &K, memtable: &Memtable) -> Result<IdFilter, StoreError> {
+    let mut ids = IdFilter::new();
+    kv.scan(b"i", b"j", false, |key, _| {
+        if let Ok(id) = Uuid::from_slice(&key[1..]) {
+            ids.insert(id);
+        }
+        Ok(true)
+    })?;
+    for id in memtable.event_ids() {
+        ids.insert(id);
+    }
+    Ok(ids)
+}
+
 /// What recovery found: the end of the log and the index entries the engine lacks.
 struct Recovered {
     memtable: Memtable,
@@ -421,6 +438,7 @@ impl<S: Segments, K: Kv> Log<S, K> {
         check_format(&kv)?;
         let recovered = recover(&segments, &kv)?;
         segments.writing_at(recovered.segment, recovered.segment_len);
+        let ids = stored_ids(&kv, &recovered.memtable)?;
         let indexed_through = recovered.memtable.first();
         let (head, _) = watch::channel(recovered.next_position);
         let (indexed, _) = watch::channel(indexed_through);
@@ -445,6 +463,7 @@ impl<S: Segments, K: Kv> Log<S, K> {
             recovered.segment_len,
             options.segment_bytes,
             to_syncer,
+            ids,
         );
         let syncer = Syncer::new(Arc::clone(&core), Arc::clone(&fail_next_flush), wake.clone());
         let indexer = Indexer::new(Arc::clone(&core), indexed_through);

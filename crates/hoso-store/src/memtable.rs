@@ -129,6 +129,11 @@ impl Memtable {
         Some((position, self.get(position)?.loc))
     }
 
+    /// The event ids held.
+    pub(crate) fn event_ids(&self) -> impl Iterator<Item = Uuid> + '_ {
+        self.recent.iter().map(|r| r.event_id)
+    }
+
     /// Copies of the first `n` entries, for the indexer.
     pub(crate) fn oldest(&self, n: usize) -> Vec<Recent> {
         self.recent.iter().take(n).cloned().collect()

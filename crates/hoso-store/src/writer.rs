@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, TimeDelta, Utc};
 use tokio::sync::oneshot;
 
+use crate::filter::IdFilter;
 use crate::kv::{self, Indexed, Kv};
 use crate::log::{Core, PreparedEvent, Request, truncate_to_micros};
 use crate::memtable::Recent;
@@ -82,6 +83,8 @@ pub(crate) struct Writer<S: Segments, K: Kv> {
     buffer: Vec<u8>,
     segment_bytes: u64,
     to_syncer: mpsc::Sender<Group>,
+    /// Every event id stored: only ids it may hold are looked up.
+    ids: IdFilter,
 }
 
 impl<S: Segments, K: Kv> Writer<S, K> {
@@ -93,6 +96,7 @@ impl<S: Segments, K: Kv> Writer<S, K> {
         written: u64,
         segment_bytes: u64,
         to_syncer: mpsc::Sender<Group>,
+        ids: IdFilter,
     ) -> Self {
         Writer {
             core,
@@ -103,6 +107,7 @@ impl<S: Segments, K: Kv> Writer<S, K> {
             buffer: Vec::with_capacity(1 << 20),
             segment_bytes,
             to_syncer,
+            ids,
         }
     }
 
@@ -245,6 +250,7 @@ impl<S: Segments, K: Kv> Writer<S, K> {
             let crc = crc32fast::hash(record);
             self.buffer[header_at..header_at + 4].copy_from_slice(&len.to_be_bytes());
             self.buffer[header_at + 4..header_at + 8].copy_from_slice(&crc.to_be_bytes());
+            self.ids.insert(event.event_id);
             recents.push(Recent {
                 stream_id: Arc::clone(&stream_id),
                 version,
@@ -288,6 +294,9 @@ impl<S: Segments, K: Kv> Writer<S, K> {
     fn find_retry(&self, request: &Request) -> Result<Option<AppendResult>, StoreError> {
         let mut stored: Vec<(&PreparedEvent, Position, Location)> = Vec::new();
         for event in &request.events {
+            if !self.ids.may_contain(event.event_id) {
+                continue;
+            }
             if let Some((position, loc)) = self.core.event(event.event_id, Position::MAX)? {
                 stored.push((event, position, loc));
             }
