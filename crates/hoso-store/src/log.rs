@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::{oneshot, watch};
 use uuid::Uuid;
 
-use crate::filter::IdFilter;
+use crate::filter::KeyFilter;
 use crate::kv::{self, Indexed, Kv, StreamEntry};
 use crate::memtable::{Memtable, Recent};
 use crate::record;
@@ -268,20 +268,34 @@ fn check_format<K: Kv>(kv: &K) -> Result<(), StoreError> {
     }
 }
 
-/// A filter of every stored event id: those in the index engine (one pass over its id
-/// index, on open) and those recovery found beyond it.
-fn stored_ids<K: Kv>(kv: &K, memtable: &Memtable) -> Result<IdFilter, StoreError> {
-    let mut ids = IdFilter::new();
+/// Filters of every stored event id and stream id: those in the index engine (one pass over
+/// its id and stream indexes, on open) and those recovery found beyond it.
+fn stored_keys<K: Kv>(kv: &K, memtable: &Memtable) -> Result<(KeyFilter, KeyFilter), StoreError> {
+    let mut ids = KeyFilter::new();
     kv.scan(b"i", b"j", false, |key, _| {
         if let Ok(id) = Uuid::from_slice(&key[1..]) {
-            ids.insert(id);
+            ids.insert(&id);
         }
         Ok(true)
     })?;
-    for id in memtable.event_ids() {
-        ids.insert(id);
+    let mut streams = KeyFilter::new();
+    let mut previous = Vec::new();
+    kv.scan(b"s", b"t", false, |key, _| {
+        // `s` ‖ length ‖ stream id ‖ version: one insert per stream, not per version.
+        let name = &key[..key.len().saturating_sub(8)];
+        if name != previous.as_slice() {
+            if let Ok(stream_id) = std::str::from_utf8(name.get(3..).unwrap_or_default()) {
+                streams.insert(stream_id);
+            }
+            previous = name.to_vec();
+        }
+        Ok(true)
+    })?;
+    for (event_id, stream_id) in memtable.ids_and_streams() {
+        ids.insert(&event_id);
+        streams.insert(stream_id);
     }
-    Ok(ids)
+    Ok((ids, streams))
 }
 
 /// What recovery found: the end of the log and the index entries the engine lacks.
@@ -438,7 +452,7 @@ impl<S: Segments, K: Kv> Log<S, K> {
         check_format(&kv)?;
         let recovered = recover(&segments, &kv)?;
         segments.writing_at(recovered.segment, recovered.segment_len);
-        let ids = stored_ids(&kv, &recovered.memtable)?;
+        let filters = stored_keys(&kv, &recovered.memtable)?;
         let indexed_through = recovered.memtable.first();
         let (head, _) = watch::channel(recovered.next_position);
         let (indexed, _) = watch::channel(indexed_through);
@@ -463,7 +477,7 @@ impl<S: Segments, K: Kv> Log<S, K> {
             recovered.segment_len,
             options.segment_bytes,
             to_syncer,
-            ids,
+            filters,
         );
         let syncer = Syncer::new(Arc::clone(&core), Arc::clone(&fail_next_flush), wake.clone());
         let indexer = Indexer::new(Arc::clone(&core), indexed_through);

@@ -129,9 +129,9 @@ impl Memtable {
         Some((position, self.get(position)?.loc))
     }
 
-    /// The event ids held.
-    pub(crate) fn event_ids(&self) -> impl Iterator<Item = Uuid> + '_ {
-        self.recent.iter().map(|r| r.event_id)
+    /// The event ids held, each with its stream id.
+    pub(crate) fn ids_and_streams(&self) -> impl Iterator<Item = (Uuid, &str)> + '_ {
+        self.recent.iter().map(|r| (r.event_id, &*r.stream_id))
     }
 
     /// Copies of the first `n` entries, for the indexer.

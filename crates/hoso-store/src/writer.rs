@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, TimeDelta, Utc};
 use tokio::sync::oneshot;
 
-use crate::filter::IdFilter;
+use crate::filter::KeyFilter;
 use crate::kv::{self, Indexed, Kv};
 use crate::log::{Core, PreparedEvent, Request, truncate_to_micros};
 use crate::memtable::Recent;
@@ -83,8 +83,9 @@ pub(crate) struct Writer<S: Segments, K: Kv> {
     buffer: Vec<u8>,
     segment_bytes: u64,
     to_syncer: mpsc::Sender<Group>,
-    /// Every event id stored: only ids it may hold are looked up.
-    ids: IdFilter,
+    /// Every event id and stream id stored: only those they may hold are looked up.
+    ids: KeyFilter,
+    streams: KeyFilter,
 }
 
 impl<S: Segments, K: Kv> Writer<S, K> {
@@ -96,7 +97,7 @@ impl<S: Segments, K: Kv> Writer<S, K> {
         written: u64,
         segment_bytes: u64,
         to_syncer: mpsc::Sender<Group>,
-        ids: IdFilter,
+        (ids, streams): (KeyFilter, KeyFilter),
     ) -> Self {
         Writer {
             core,
@@ -108,6 +109,7 @@ impl<S: Segments, K: Kv> Writer<S, K> {
             segment_bytes,
             to_syncer,
             ids,
+            streams,
         }
     }
 
@@ -186,7 +188,11 @@ impl<S: Segments, K: Kv> Writer<S, K> {
         if let Some(result) = self.find_retry(request)? {
             return Ok(Outcome::Unchanged(result));
         }
-        let current = self.core.stream_last(&request.stream_id, Position::MAX)?;
+        let current = if self.streams.may_contain(request.stream_id.as_str()) {
+            self.core.stream_last(&request.stream_id, Position::MAX)?
+        } else {
+            None
+        };
         let actual = current.map(|(version, _)| version);
         let matches = match request.expected {
             ExpectedVersion::Any => true,
@@ -218,6 +224,9 @@ impl<S: Segments, K: Kv> Writer<S, K> {
         };
         self.last_recorded_at = Some(recorded_at);
 
+        if current.is_none() {
+            self.streams.insert(request.stream_id.as_str());
+        }
         let stream_id: Arc<str> = Arc::from(request.stream_id.as_str());
         let mut prev_hash = current.map_or(GENESIS_HASH, |(_, entry)| entry.hash);
         let mut version = actual.map_or(0, |v| v + 1);
@@ -250,7 +259,7 @@ impl<S: Segments, K: Kv> Writer<S, K> {
             let crc = crc32fast::hash(record);
             self.buffer[header_at..header_at + 4].copy_from_slice(&len.to_be_bytes());
             self.buffer[header_at + 4..header_at + 8].copy_from_slice(&crc.to_be_bytes());
-            self.ids.insert(event.event_id);
+            self.ids.insert(&event.event_id);
             recents.push(Recent {
                 stream_id: Arc::clone(&stream_id),
                 version,
@@ -294,7 +303,7 @@ impl<S: Segments, K: Kv> Writer<S, K> {
     fn find_retry(&self, request: &Request) -> Result<Option<AppendResult>, StoreError> {
         let mut stored: Vec<(&PreparedEvent, Position, Location)> = Vec::new();
         for event in &request.events {
-            if !self.ids.may_contain(event.event_id) {
+            if !self.ids.may_contain(&event.event_id) {
                 continue;
             }
             if let Some((position, loc)) = self.core.event(event.event_id, Position::MAX)? {
