@@ -18,7 +18,7 @@ use crate::kv::{self, Indexed, Kv, StreamEntry};
 use crate::memtable::{Memtable, Recent};
 use crate::record;
 use crate::segment::{self, Location, Next, SegmentReader, Segments};
-use crate::writer::{Indexer, Syncer, Writer};
+use crate::writer::{Indexer, LogEnd, Syncer, Writer};
 use crate::{
     AppendResult, Direction, ExpectedVersion, Limits, NewEvent, Position, RecordedEvent, StoreError, StreamRead,
     VerifyReport, VerifyScope, Version,
@@ -469,16 +469,13 @@ impl<S: Segments, K: Kv> Log<S, K> {
         let (to_syncer, synced) = mpsc::channel();
         let (wake, woken) = mpsc::channel();
         let fail_next_flush = Arc::new(AtomicBool::new(false));
-        let writer = Writer::new(
-            Arc::clone(&core),
-            recovered.next_position,
-            recovered.last_recorded_at,
-            recovered.segment,
-            recovered.segment_len,
-            options.segment_bytes,
-            to_syncer,
-            filters,
-        );
+        let end = LogEnd {
+            next_position: recovered.next_position,
+            last_recorded_at: recovered.last_recorded_at,
+            segment: recovered.segment,
+            offset: recovered.segment_len,
+        };
+        let writer = Writer::new(Arc::clone(&core), end, options.segment_bytes, to_syncer, filters);
         let syncer = Syncer::new(Arc::clone(&core), Arc::clone(&fail_next_flush), wake.clone());
         let indexer = Indexer::new(Arc::clone(&core), indexed_through);
         let spawn = |name: &str, f: Box<dyn FnOnce() + Send>| {

@@ -88,23 +88,28 @@ pub(crate) struct Writer<S: Segments, K: Kv> {
     streams: KeyFilter,
 }
 
+/// Where the log ends, as recovery found it: where the writer starts.
+pub(crate) struct LogEnd {
+    pub(crate) next_position: Position,
+    pub(crate) last_recorded_at: Option<DateTime<Utc>>,
+    pub(crate) segment: u32,
+    pub(crate) offset: u64,
+}
+
 impl<S: Segments, K: Kv> Writer<S, K> {
     pub(crate) fn new(
         core: Arc<Core<S, K>>,
-        next_position: Position,
-        last_recorded_at: Option<DateTime<Utc>>,
-        segment: u32,
-        written: u64,
+        end: LogEnd,
         segment_bytes: u64,
         to_syncer: mpsc::Sender<Group>,
         (ids, streams): (KeyFilter, KeyFilter),
     ) -> Self {
         Writer {
             core,
-            next_position,
-            last_recorded_at,
-            segment,
-            written,
+            next_position: end.next_position,
+            last_recorded_at: end.last_recorded_at,
+            segment: end.segment,
+            written: end.offset,
             buffer: Vec::with_capacity(1 << 20),
             segment_bytes,
             to_syncer,
