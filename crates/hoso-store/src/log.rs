@@ -71,6 +71,8 @@ pub(crate) struct Core<S: Segments, K: Kv> {
     pub(crate) poison: Mutex<Option<String>>,
     /// The indexer indexes no record at or past this position (a test hook; `u64::MAX`).
     pub(crate) hold_index_at: AtomicU64,
+    /// Signalled whenever the indexer shrinks the memtable or stops.
+    pub(crate) indexer_progress: (Mutex<bool>, std::sync::Condvar),
 }
 
 /// The shared state of one open log.
@@ -464,6 +466,7 @@ impl<S: Segments, K: Kv> Log<S, K> {
             indexed,
             poison: Mutex::new(None),
             hold_index_at: AtomicU64::new(u64::MAX),
+            indexer_progress: (Mutex::new(false), std::sync::Condvar::new()),
         });
         let (tx, rx) = mpsc::channel();
         let (to_syncer, synced) = mpsc::channel();

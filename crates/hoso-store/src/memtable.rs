@@ -51,6 +51,11 @@ impl Memtable {
         self.first
     }
 
+    /// How many positions' entries it holds.
+    pub(crate) fn len(&self) -> usize {
+        self.recent.len()
+    }
+
     /// Adds the entries of the next position.
     pub(crate) fn push(&mut self, recent: Recent) {
         let position = self.first + self.recent.len() as u64;

@@ -33,6 +33,11 @@ const INDEX_BATCH_MAX: usize = 16_384;
 /// for more, so that its batches are large.
 const INDEX_BATCH_MIN: u64 = 2_048;
 const INDEX_WAIT: Duration = Duration::from_millis(20);
+/// The writer takes no new appends while the memtable holds this many records' entries: the
+/// indexer's pace bounds the sustained append rate and the memory the backlog takes.
+const MAX_BACKLOG: usize = 131_072;
+/// How long the writer waits at most between two looks at the backlog.
+const BACKLOG_RECHECK: Duration = Duration::from_millis(50);
 
 pub(crate) fn refused(poison: &Mutex<Option<String>>) -> Option<StoreError> {
     let guard = poison.lock().ok()?;
@@ -121,12 +126,32 @@ impl<S: Segments, K: Kv> Writer<S, K> {
     pub(crate) fn run(mut self, requests: mpsc::Receiver<Request>) {
         let mut group = Vec::with_capacity(MAX_GROUP);
         while let Ok(first) = requests.recv() {
+            self.wait_for_indexer();
             group.push(first);
             group.extend(requests.try_iter().take(MAX_GROUP - 1));
             let done = self.commit_group(&mut group);
             if self.to_syncer.send(done).is_err() {
                 return;
             }
+        }
+    }
+
+    /// Waits while the indexer is `MAX_BACKLOG` records behind (unless it stopped).
+    fn wait_for_indexer(&self) {
+        let (stopped, progress) = &self.core.indexer_progress;
+        loop {
+            let backlog = self.core.memtable().map_or(0, |m| m.len());
+            if backlog < MAX_BACKLOG || refused(&self.core.poison).is_some() {
+                return;
+            }
+            let Ok(guard) = stopped.lock() else {
+                return;
+            };
+            if *guard {
+                return;
+            }
+            // A wake-up between the look above and this wait is caught by the timeout.
+            let _ = progress.wait_timeout(guard, BACKLOG_RECHECK);
         }
     }
 
@@ -483,7 +508,19 @@ impl<S: Segments, K: Kv> Indexer<S, K> {
         self.core.head().min(self.core.hold_index_at.load(Ordering::SeqCst))
     }
 
-    pub(crate) fn run(mut self, wake: mpsc::Receiver<()>) {
+    pub(crate) fn run(self, wake: mpsc::Receiver<()>) {
+        let core = Arc::clone(&self.core);
+        self.index_until_closed(wake);
+        // Let a writer waiting for the backlog to shrink go on (its appends are refused if the
+        // indexer failed).
+        let (stopped, progress) = &core.indexer_progress;
+        if let Ok(mut stopped) = stopped.lock() {
+            *stopped = true;
+        }
+        progress.notify_all();
+    }
+
+    fn index_until_closed(mut self, wake: mpsc::Receiver<()>) {
         loop {
             let mut closed = wake.recv().is_err();
             // While appends flow, let a larger batch build up (bounded by `INDEX_WAIT`).
@@ -562,6 +599,7 @@ impl<S: Segments, K: Kv> Indexer<S, K> {
             self.core.memtable_mut()?.drop_oldest(n);
             self.indexed += n as u64;
             self.core.indexed.send_replace(self.indexed);
+            self.core.indexer_progress.1.notify_all();
         }
     }
 }
