@@ -35,7 +35,7 @@ const INDEX_BATCH_MIN: u64 = 2_048;
 const INDEX_WAIT: Duration = Duration::from_millis(20);
 /// The writer takes no new appends while the memtable holds this many records' entries: the
 /// indexer's pace bounds the sustained append rate and the memory the backlog takes.
-const MAX_BACKLOG: usize = 131_072;
+const MAX_BACKLOG: usize = 32_768;
 /// How long the writer waits at most between two looks at the backlog.
 const BACKLOG_RECHECK: Duration = Duration::from_millis(50);
 
