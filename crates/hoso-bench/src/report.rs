@@ -78,7 +78,7 @@ pub(crate) fn print(
         td.elapsed.as_secs_f64(),
         od.events_per_sec() / td.events_per_sec()
     );
-    println!("\n| disk bytes per event | hoso (sled directory) | PostgreSQL (table + indexes) |");
+    println!("\n| disk bytes per event | hoso (store directory: segments + sled) | PostgreSQL (table + indexes) |");
     println!("|---|---:|---:|");
     println!("| after filling the scan log | {ob:.0} | {tb:.0} |");
 }

@@ -635,13 +635,18 @@ pub async fn racing_appenders_one_winner_per_version<S: EventStore>(store: S) {
     const TASKS: u64 = 16;
     const VERSIONS: u64 = 60;
     let wins = Arc::new(AtomicU64::new(0));
+    // All racers start together: a fast store could otherwise finish every version in the
+    // first task before the last one is even spawned.
+    let start = Arc::new(tokio::sync::Barrier::new(TASKS as usize));
     let mut handles = Vec::new();
     for task in 0..TASKS {
         let store = store.clone();
         let wins = Arc::clone(&wins);
+        let start = Arc::clone(&start);
         handles.push(tokio::spawn(async move {
             let mut mine = Vec::new();
             let mut conflicts = 0u64;
+            start.wait().await;
             loop {
                 let current = store.stream_version("race").await.unwrap();
                 if current.is_some_and(|v| v + 1 >= VERSIONS) {

@@ -14,12 +14,17 @@
 //! `docs/design.md` at the root of the repository.
 
 mod error;
+mod filter;
 mod kv;
 mod log;
+mod memtable;
 mod record;
+mod segment;
 mod sled_kv;
 mod store;
 mod subscription;
+mod verify;
+mod writer;
 
 pub mod conformance;
 

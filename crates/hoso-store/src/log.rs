@@ -1,125 +1,486 @@
-//! The log itself, generic over the key-value engine: validation, the single writer with group
-//! commit, reads capped at the durable head, and verification of the hash chains.
+//! The log itself, generic over where segments and indexes are kept: opening and recovery,
+//! validation, reads capped at the durable head, and the lookups that consult the memtable
+//! first and the index engine second. The writer, syncer and indexer threads are in `writer`,
+//! verification in `verify`.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+#[cfg(feature = "failpoints")]
+use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard, mpsc};
 use std::thread::JoinHandle;
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use tokio::sync::{oneshot, watch};
 use uuid::Uuid;
 
-use crate::kv::{self, Kv};
-use crate::record::{self, GENESIS_HASH, RecordFields};
+use crate::filter::KeyFilter;
+use crate::kv::{self, Indexed, Kv, StreamEntry};
+use crate::memtable::{Memtable, Recent};
+use crate::record;
+use crate::segment::{self, Location, Next, SegmentReader, Segments};
+use crate::writer::{Indexer, LogEnd, Syncer, Writer};
 use crate::{
-    AppendResult, Direction, ExpectedVersion, Limits, NewEvent, Position, Problem, RecordedEvent, StoreError,
-    StreamRead, VerifyReport, VerifyScope, Version,
+    AppendResult, Direction, ExpectedVersion, Limits, NewEvent, Position, RecordedEvent, StoreError, StreamRead,
+    VerifyReport, VerifyScope, Version,
 };
 
 /// The on-disk format this build writes and reads.
-pub(crate) const FORMAT_VERSION: u32 = 1;
+pub(crate) const FORMAT_VERSION: u32 = 2;
 /// Stream ids and event types are at most this many bytes.
 pub(crate) const MAX_NAME_BYTES: usize = 255;
-/// At most this many appends share one flush.
-const MAX_GROUP: usize = 512;
-/// Index entries and records are read from the engine in chunks of this many.
-const CHUNK: usize = 256;
+/// Stream index entries are read in chunks of this many.
+pub(crate) const CHUNK: usize = 256;
+/// Sequential reads of the segments go through a buffer of this size.
+pub(crate) const SCAN_BUFFER: usize = 1 << 20;
 
-/// An event that passed validation, with its JSON already rendered to bytes.
-struct PreparedEvent {
-    event_id: Uuid,
-    event_type: String,
-    schema_version: u32,
-    data: Vec<u8>,
-    metadata: Vec<u8>,
-    occurred_at: DateTime<Utc>,
+/// How a log is laid out.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LogOptions {
+    pub(crate) limits: Limits,
+    /// A segment is closed and the next one started once it holds this many bytes.
+    pub(crate) segment_bytes: u64,
 }
 
-struct Request {
-    stream_id: String,
-    expected: ExpectedVersion,
-    events: Vec<PreparedEvent>,
-    reply: oneshot::Sender<Result<AppendResult, StoreError>>,
+/// An event that passed validation, with its JSON already rendered to bytes.
+pub(crate) struct PreparedEvent {
+    pub(crate) event_id: Uuid,
+    pub(crate) event_type: String,
+    pub(crate) schema_version: u32,
+    pub(crate) data: Vec<u8>,
+    pub(crate) metadata: Vec<u8>,
+    pub(crate) occurred_at: DateTime<Utc>,
+}
+
+pub(crate) struct Request {
+    pub(crate) stream_id: String,
+    pub(crate) expected: ExpectedVersion,
+    pub(crate) events: Vec<PreparedEvent>,
+    pub(crate) reply: oneshot::Sender<Result<AppendResult, StoreError>>,
+}
+
+/// What the log's threads and readers share.
+pub(crate) struct Core<S: Segments, K: Kv> {
+    pub(crate) segments: S,
+    pub(crate) kv: K,
+    pub(crate) memtable: RwLock<Memtable>,
+    /// The next position after the last durable record. Readers never look past it.
+    pub(crate) head: watch::Sender<Position>,
+    /// The next position the index engine does not hold yet.
+    pub(crate) indexed: watch::Sender<Position>,
+    /// Set once a write or flush fails; from then on every append is refused.
+    pub(crate) poison: Mutex<Option<String>>,
+    /// The indexer indexes no record at or past this position (a test hook; `u64::MAX`).
+    pub(crate) hold_index_at: AtomicU64,
+    /// Signalled whenever the indexer shrinks the memtable or stops.
+    pub(crate) indexer_progress: (Mutex<bool>, std::sync::Condvar),
 }
 
 /// The shared state of one open log.
-pub(crate) struct Log<K: Kv> {
-    kv: Arc<K>,
+pub(crate) struct Log<S: Segments, K: Kv> {
+    core: Arc<Core<S, K>>,
     limits: Limits,
-    /// The next position after the last durable record. Readers never look past it.
-    head: watch::Sender<Position>,
     requests: Mutex<Option<mpsc::Sender<Request>>>,
-    /// The writer and the syncer, joined on close (writer first).
+    /// The writer, the syncer and the indexer, joined on close in that order.
     threads: Mutex<Vec<JoinHandle<()>>>,
-    /// Set once a write or flush fails; from then on every append is refused.
-    poison: Arc<Mutex<Option<String>>>,
+    wake_indexer: Mutex<Option<mpsc::Sender<()>>>,
     #[cfg_attr(not(feature = "failpoints"), allow(dead_code))]
     fail_next_flush: Arc<AtomicBool>,
 }
 
-impl<K: Kv> Log<K> {
-    /// Opens a log over `kv`: checks the format, finds the head and starts the writer thread.
-    pub(crate) fn open(kv: K, limits: Limits) -> Result<Self, StoreError> {
-        let kv = Arc::new(kv);
-        match kv.get(kv::FORMAT_KEY)? {
-            Some(bytes) => {
-                let found =
-                    <[u8; 4]>::try_from(&bytes[..])
-                        .map(u32::from_be_bytes)
-                        .map_err(|_| StoreError::Corrupted {
-                            position: 0,
-                            reason: "the format version record is damaged".to_owned(),
-                        })?;
-                if found != FORMAT_VERSION {
-                    return Err(StoreError::UnsupportedFormat {
-                        found,
-                        supported: FORMAT_VERSION,
-                    });
+pub(crate) fn lock_poisoned() -> StoreError {
+    StoreError::Io("a store lock was poisoned by a panic".to_owned())
+}
+
+impl<S: Segments, K: Kv> Core<S, K> {
+    pub(crate) fn memtable(&self) -> Result<RwLockReadGuard<'_, Memtable>, StoreError> {
+        self.memtable.read().map_err(|_| lock_poisoned())
+    }
+
+    pub(crate) fn memtable_mut(&self) -> Result<RwLockWriteGuard<'_, Memtable>, StoreError> {
+        self.memtable.write().map_err(|_| lock_poisoned())
+    }
+
+    pub(crate) fn head(&self) -> Position {
+        *self.head.borrow()
+    }
+
+    /// The version and index entry of a stream's last record below `below`. The memtable is
+    /// consulted first: the indexer removes entries from it only after the engine has them.
+    pub(crate) fn stream_last(
+        &self,
+        stream_id: &str,
+        below: Position,
+    ) -> Result<Option<(Version, StreamEntry)>, StoreError> {
+        if let Some(found) = self.memtable()?.stream_last(stream_id, below) {
+            return Ok(Some(found));
+        }
+        let prefix = kv::stream_prefix(stream_id);
+        let mut found = None;
+        self.kv.scan(
+            &kv::stream_key(&prefix, 0),
+            &kv::stream_key(&prefix, u64::MAX),
+            true,
+            |key, value| {
+                let entry = StreamEntry::decode(value).ok_or_else(|| damaged_stream_entry(stream_id))?;
+                if entry.position >= below {
+                    return Ok(true);
                 }
+                found = Some((kv::version_of_stream_key(key).unwrap_or(0), entry));
+                Ok(false)
+            },
+        )?;
+        Ok(found)
+    }
+
+    /// The index entry of one stream version below `below`.
+    pub(crate) fn stream_entry(
+        &self,
+        stream_id: &str,
+        version: Version,
+        below: Position,
+    ) -> Result<Option<StreamEntry>, StoreError> {
+        if let Some(found) = self.memtable()?.stream_entry(stream_id, version, below) {
+            return Ok(Some(found));
+        }
+        let key = kv::stream_key(&kv::stream_prefix(stream_id), version);
+        match self.kv.get(&key)? {
+            Some(value) => {
+                let entry = StreamEntry::decode(&value).ok_or_else(|| damaged_stream_entry(stream_id))?;
+                Ok((entry.position < below).then_some(entry))
             }
-            None if kv.is_empty()? => {
-                kv.apply(vec![(kv::FORMAT_KEY.to_vec(), FORMAT_VERSION.to_be_bytes().to_vec())])?;
-                kv.write_out()?;
-                kv.sync()?;
-            }
-            None => {
-                return Err(StoreError::Corrupted {
+            None => Ok(None),
+        }
+    }
+
+    /// Up to `limit` index entries of a stream's versions in `[lo, hi)` below `below`, in
+    /// version order (descending if `reverse`). Fewer than `limit` means there are no more.
+    pub(crate) fn stream_entries(
+        &self,
+        stream_id: &str,
+        lo: Version,
+        hi: Version,
+        reverse: bool,
+        limit: usize,
+        below: Position,
+    ) -> Result<Vec<(Version, StreamEntry)>, StoreError> {
+        // The memtable first, all of the range: an entry the indexer moves meanwhile is found
+        // in the engine, and one found in both is the same entry.
+        let recent = self.memtable()?.stream_range(stream_id, lo, hi, below);
+        let prefix = kv::stream_prefix(stream_id);
+        let mut merged = std::collections::BTreeMap::new();
+        let mut kept = 0;
+        if lo < hi {
+            self.kv.scan(
+                &kv::stream_key(&prefix, lo),
+                &kv::stream_key(&prefix, hi),
+                reverse,
+                |key, value| {
+                    let entry = StreamEntry::decode(value).ok_or_else(|| damaged_stream_entry(stream_id))?;
+                    if entry.position < below {
+                        merged.insert(kv::version_of_stream_key(key).unwrap_or(0), entry);
+                        kept += 1;
+                    }
+                    Ok(kept < limit)
+                },
+            )?;
+        }
+        merged.extend(recent);
+        let out: Vec<_> = if reverse {
+            merged.into_iter().rev().take(limit).collect()
+        } else {
+            merged.into_iter().take(limit).collect()
+        };
+        Ok(out)
+    }
+
+    /// The position and location of an event id below `below`.
+    pub(crate) fn event(&self, event_id: Uuid, below: Position) -> Result<Option<(Position, Location)>, StoreError> {
+        if let Some(found) = self.memtable()?.event(event_id, below) {
+            return Ok(Some(found));
+        }
+        match self.kv.get(&kv::event_id_key(event_id))? {
+            Some(value) => {
+                let (position, loc) = kv::parse_id_entry(&value).ok_or_else(|| StoreError::Corrupted {
                     position: 0,
-                    reason: "the database holds data but no hoso format version: it was not written by hoso".to_owned(),
+                    reason: format!("event id index entry of {event_id} is damaged"),
+                })?;
+                Ok((position < below).then_some((position, loc)))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Where to start reading to reach `from`: a position at or before it and the segment
+    /// and offset of its entry.
+    fn start_of(&self, from: Position) -> Result<(Position, u32, u64), StoreError> {
+        if let Some(loc) = self.memtable()?.location(from) {
+            return Ok((from, loc.segment, loc.offset));
+        }
+        let mut found = None;
+        self.kv
+            .scan(&kv::sparse_key(0), &kv::sparse_key(from + 1), true, |key, value| {
+                let position = kv::parse_u64(&key[1..]).unwrap_or(u64::MAX);
+                found = Some((position, Location::decode(value)));
+                Ok(false)
+            })?;
+        match found {
+            Some((position, Some(loc))) if position <= from => Ok((position, loc.segment, loc.offset)),
+            _ => Err(StoreError::Corrupted {
+                position: from,
+                reason: "the sparse position index has no entry at or before this position".to_owned(),
+            }),
+        }
+    }
+}
+
+fn damaged_stream_entry(stream_id: &str) -> StoreError {
+    StoreError::Corrupted {
+        position: 0,
+        reason: format!("a stream index entry of {stream_id} is damaged"),
+    }
+}
+
+/// Checks the format version, or writes it into a new store.
+fn check_format<K: Kv>(kv: &K) -> Result<(), StoreError> {
+    match kv.get(kv::FORMAT_KEY)? {
+        Some(bytes) => {
+            let found = <[u8; 4]>::try_from(&bytes[..])
+                .map(u32::from_be_bytes)
+                .map_err(|_| StoreError::Corrupted {
+                    position: 0,
+                    reason: "the format version record is damaged".to_owned(),
+                })?;
+            if found != FORMAT_VERSION {
+                return Err(StoreError::UnsupportedFormat {
+                    found,
+                    supported: FORMAT_VERSION,
                 });
             }
+            Ok(())
         }
+        // A new store, or one whose index was lost: the index is rebuilt from the segments.
+        None if kv.is_empty()? => {
+            kv.apply(vec![(kv::FORMAT_KEY.to_vec(), FORMAT_VERSION.to_be_bytes().to_vec())])?;
+            kv.flush()
+        }
+        None => Err(StoreError::Corrupted {
+            position: 0,
+            reason: "the database holds data but no hoso format version: it was not written by hoso".to_owned(),
+        }),
+    }
+}
 
-        // The last record tells where the log ends and the latest recorded_at. Every append
-        // is one atomic batch, so whatever the engine recovered is a prefix of whole appends.
-        let mut last: Option<RecordedEvent> = None;
-        kv.scan(&kv::event_key(0), &kv::event_key(u64::MAX), true, |key, value| {
-            let position = kv::parse_u64(&key[1..]).unwrap_or(u64::MAX);
-            last = Some(record::decode(position, value)?);
-            Ok(false)
-        })?;
-        let next_position = last.as_ref().map_or(0, |r| r.position + 1);
-        let last_recorded_at = last.map(|r| r.recorded_at);
+/// Filters of every stored event id and stream id: those in the index engine (one pass over
+/// its id and stream indexes, on open) and those recovery found beyond it.
+fn stored_keys<K: Kv>(kv: &K, memtable: &Memtable) -> Result<(KeyFilter, KeyFilter), StoreError> {
+    let mut ids = KeyFilter::new();
+    kv.scan(b"i", b"j", false, |key, _| {
+        if let Ok(id) = Uuid::from_slice(&key[1..]) {
+            ids.insert(&id);
+        }
+        Ok(true)
+    })?;
+    let mut streams = KeyFilter::new();
+    let mut previous = Vec::new();
+    kv.scan(b"s", b"t", false, |key, _| {
+        // `s` ‖ length ‖ stream id ‖ version: one insert per stream, not per version.
+        let name = &key[..key.len().saturating_sub(8)];
+        if name != previous.as_slice() {
+            if let Ok(stream_id) = std::str::from_utf8(name.get(3..).unwrap_or_default()) {
+                streams.insert(stream_id);
+            }
+            previous = name.to_vec();
+        }
+        Ok(true)
+    })?;
+    for (event_id, stream_id) in memtable.ids_and_streams() {
+        ids.insert(&event_id);
+        streams.insert(stream_id);
+    }
+    Ok((ids, streams))
+}
 
-        let (head, _) = watch::channel(next_position);
+/// What recovery found: the end of the log and the index entries the engine lacks.
+struct Recovered {
+    memtable: Memtable,
+    next_position: Position,
+    last_recorded_at: Option<DateTime<Utc>>,
+    segment: u32,
+    segment_len: u64,
+}
+
+fn damaged<S: Segments>(segments: &S, position: Position, segment: u32, offset: u64, what: &str) -> StoreError {
+    StoreError::Corrupted {
+        position,
+        reason: format!(
+            "{what} at byte {offset} of {}, before the end of the log",
+            segments.name(segment)
+        ),
+    }
+}
+
+/// Scans the segments from where the index ends to the end of the log, CRC-checking every
+/// entry. A torn or zero entry at the end of the last segment is an append that was never
+/// acknowledged and is cut off; damage anywhere else refuses the open.
+fn recover<S: Segments, K: Kv>(segments: &S, kv: &K) -> Result<Recovered, StoreError> {
+    let indexed = match kv.get(kv::INDEXED_KEY)? {
+        Some(bytes) => Some(Indexed::decode(&bytes).ok_or_else(|| StoreError::Corrupted {
+            position: 0,
+            reason: "the index end record is damaged".to_owned(),
+        })?),
+        None => None,
+    };
+    let mut list = segments.list()?;
+    for pair in list.windows(2) {
+        if pair[1] != pair[0] + 1 {
+            return Err(StoreError::Corrupted {
+                position: 0,
+                reason: format!("segment {} is missing from the log", segments.name(pair[0] + 1)),
+            });
+        }
+    }
+    if list.is_empty() {
+        if let Some(indexed) = indexed.filter(|i| i.next_position > 0) {
+            return Err(StoreError::Corrupted {
+                position: 0,
+                reason: format!(
+                    "the index holds {} records but the log has no segment",
+                    indexed.next_position
+                ),
+            });
+        }
+        segments.create(1)?;
+        list.push(1);
+    }
+    let last = *list.last().expect("not empty");
+    let (mut position, (segment, offset), mut last_recorded_at) = match indexed {
+        Some(i) => (i.next_position, i.resume, i.last_recorded_at),
+        None => (0, (list[0], 0), None),
+    };
+    if !list.contains(&segment) || offset > segments.len(segment)? {
+        return Err(StoreError::Corrupted {
+            position,
+            reason: format!(
+                "the index ends at byte {offset} of {}, past the end of the log",
+                segments.name(segment)
+            ),
+        });
+    }
+    let mut memtable = Memtable::new(position);
+    let mut reader = SegmentReader::new(segments, segment, offset, SCAN_BUFFER);
+    let cut = loop {
+        match reader.next()? {
+            Next::End => break None,
+            Next::Entry {
+                loc,
+                record,
+                crc_ok: true,
+            } => {
+                let record = record::decode(position, record).map_err(|err| {
+                    let what = match err {
+                        StoreError::Corrupted { reason, .. } => {
+                            format!("an intact entry that is not a record ({reason})")
+                        }
+                        other => other.to_string(),
+                    };
+                    damaged(segments, position, loc.segment, loc.offset, &what)
+                })?;
+                last_recorded_at = Some(record.recorded_at);
+                memtable.push(Recent {
+                    stream_id: Arc::from(record.stream_id.as_str()),
+                    version: record.version,
+                    event_id: record.event_id,
+                    loc,
+                    hash: record.hash,
+                    recorded_at: record.recorded_at,
+                });
+                position += 1;
+            }
+            Next::Entry { loc, crc_ok: false, .. } => {
+                // A write cut short by a crash leaves nothing intact behind it.
+                if let Next::Entry { crc_ok: true, .. } = reader.next()? {
+                    let what = "an entry whose CRC does not match, followed by intact entries,";
+                    return Err(damaged(segments, position, loc.segment, loc.offset, what));
+                }
+                break Some((loc.segment, loc.offset));
+            }
+            Next::Incomplete {
+                segment,
+                offset,
+                reason,
+            } => {
+                if segment != last {
+                    return Err(damaged(segments, position, segment, offset, reason));
+                }
+                break Some((segment, offset));
+            }
+        }
+    };
+    // Whatever lies past the end (zeros written ahead of the writer, or a torn write) is cut
+    // off, so that nothing stale can ever be read as an entry after new ones.
+    let (end_segment, end_offset) = cut.unwrap_or_else(|| reader.at());
+    drop(reader);
+    if segments.len(end_segment)? > end_offset {
+        segments.truncate(end_segment, end_offset)?;
+    }
+    // Segments after a torn tail hold nothing intact (checked above): empty them, and write on
+    // in the last one.
+    let later: Vec<u32> = list.iter().copied().filter(|&s| s > end_segment).collect();
+    for &s in &later {
+        segments.truncate(s, 0)?;
+    }
+    let (segment_now, segment_len) = match later.last() {
+        Some(&last) => (last, 0),
+        None => (end_segment, end_offset),
+    };
+    // The tail found may never have been fsync'd (the process died before its group was):
+    // make it durable before anything is read or acknowledged on top of it.
+    for &s in list.iter().filter(|&&s| s >= segment) {
+        segments.sync(s)?;
+    }
+    Ok(Recovered {
+        memtable,
+        next_position: position,
+        last_recorded_at,
+        segment: segment_now,
+        segment_len,
+    })
+}
+
+impl<S: Segments, K: Kv> Log<S, K> {
+    /// Opens a log: checks the format, recovers the end of the log and starts the writer,
+    /// syncer and indexer threads.
+    pub(crate) fn open(segments: S, kv: K, options: LogOptions) -> Result<Self, StoreError> {
+        check_format(&kv)?;
+        let recovered = recover(&segments, &kv)?;
+        segments.writing_at(recovered.segment, recovered.segment_len);
+        let filters = stored_keys(&kv, &recovered.memtable)?;
+        let indexed_through = recovered.memtable.first();
+        let (head, _) = watch::channel(recovered.next_position);
+        let (indexed, _) = watch::channel(indexed_through);
+        let core = Arc::new(Core {
+            segments,
+            kv,
+            memtable: RwLock::new(recovered.memtable),
+            head,
+            indexed,
+            poison: Mutex::new(None),
+            hold_index_at: AtomicU64::new(u64::MAX),
+            indexer_progress: (Mutex::new(false), std::sync::Condvar::new()),
+        });
         let (tx, rx) = mpsc::channel();
         let (to_syncer, synced) = mpsc::channel();
-        let poison = Arc::new(Mutex::new(None));
+        let (wake, woken) = mpsc::channel();
         let fail_next_flush = Arc::new(AtomicBool::new(false));
-        let writer = Writer {
-            kv: Arc::clone(&kv),
-            poison: Arc::clone(&poison),
-            next_position,
-            last_recorded_at,
-            to_syncer,
+        let end = LogEnd {
+            next_position: recovered.next_position,
+            last_recorded_at: recovered.last_recorded_at,
+            segment: recovered.segment,
+            offset: recovered.segment_len,
         };
-        let syncer = Syncer {
-            kv: Arc::clone(&kv),
-            head: head.clone(),
-            poison: Arc::clone(&poison),
-            fail_next_flush: Arc::clone(&fail_next_flush),
-        };
+        let writer = Writer::new(Arc::clone(&core), end, options.segment_bytes, to_syncer, filters);
+        let syncer = Syncer::new(Arc::clone(&core), Arc::clone(&fail_next_flush), wake.clone());
+        let indexer = Indexer::new(Arc::clone(&core), indexed_through);
         let spawn = |name: &str, f: Box<dyn FnOnce() + Send>| {
             std::thread::Builder::new()
                 .name(name.to_owned())
@@ -128,28 +489,30 @@ impl<K: Kv> Log<K> {
         };
         let syncer = spawn("hoso-store-sync", Box::new(move || syncer.run(synced)))?;
         let writer = spawn("hoso-store-writer", Box::new(move || writer.run(rx)))?;
+        let indexer = spawn("hoso-store-index", Box::new(move || indexer.run(woken)))?;
+        // Index whatever recovery found in the segments beyond the index.
+        let _ = wake.send(());
         Ok(Log {
-            kv,
-            limits,
-            head,
+            core,
+            limits: options.limits,
             requests: Mutex::new(Some(tx)),
-            threads: Mutex::new(vec![writer, syncer]),
-            poison,
+            threads: Mutex::new(vec![writer, syncer, indexer]),
+            wake_indexer: Mutex::new(Some(wake)),
             fail_next_flush,
         })
     }
 
     pub(crate) fn head(&self) -> Position {
-        *self.head.borrow()
+        self.core.head()
     }
 
     pub(crate) fn watch_head(&self) -> watch::Receiver<Position> {
-        self.head.subscribe()
+        self.core.head.subscribe()
     }
 
     /// Why appends are refused (the first write or fsync failure), `None` while they are accepted.
     pub(crate) fn write_refusal(&self) -> Option<String> {
-        match self.poison.lock() {
+        match self.core.poison.lock() {
             Ok(poison) => poison.clone(),
             Err(_) => Some(lock_poisoned().to_string()),
         }
@@ -161,13 +524,30 @@ impl<K: Kv> Log<K> {
         self.fail_next_flush.store(true, Ordering::SeqCst);
     }
 
+    /// Keeps the indexer from indexing any record at or past `position` (`u64::MAX`: none).
+    #[cfg(feature = "failpoints")]
+    pub(crate) fn hold_indexer_at(&self, position: Position) {
+        self.core.hold_index_at.store(position, Ordering::SeqCst);
+        if let Ok(wake) = self.wake_indexer.lock()
+            && let Some(wake) = wake.as_ref()
+        {
+            let _ = wake.send(());
+        }
+    }
+
+    /// A watch of the next position the index engine does not hold yet.
+    #[cfg(feature = "failpoints")]
+    pub(crate) fn watch_indexed(&self) -> watch::Receiver<Position> {
+        self.core.indexed.subscribe()
+    }
+
     pub(crate) async fn append(
         &self,
         stream_id: &str,
         expected: ExpectedVersion,
         events: Vec<NewEvent>,
     ) -> Result<AppendResult, StoreError> {
-        if let Some(first_failure) = self.poison.lock().map_err(|_| lock_poisoned())?.clone() {
+        if let Some(first_failure) = self.core.poison.lock().map_err(|_| lock_poisoned())?.clone() {
             return Err(StoreError::WritesRefused { first_failure });
         }
         check_name(stream_id).map_err(|reason| StoreError::InvalidStreamId { reason })?;
@@ -231,51 +611,24 @@ impl<K: Kv> Log<K> {
     pub(crate) fn read_stream(&self, stream_id: &str, read: &StreamRead) -> Result<Vec<RecordedEvent>, StoreError> {
         check_name(stream_id).map_err(|reason| StoreError::InvalidStreamId { reason })?;
         let head = self.head();
-        let prefix = kv::stream_prefix(stream_id);
-        let (start, end, reverse) = match read.direction {
-            Direction::Forward => (
-                kv::stream_key(&prefix, read.from),
-                kv::stream_key(&prefix, u64::MAX),
-                false,
-            ),
-            Direction::Backward => (
-                kv::stream_key(&prefix, 0),
-                kv::stream_key(&prefix, read.from.saturating_add(1)),
-                true,
-            ),
+        let reverse = read.direction == Direction::Backward;
+        let (mut lo, mut hi) = match read.direction {
+            Direction::Forward => (read.from, u64::MAX),
+            Direction::Backward => (0, read.from.saturating_add(1)),
         };
         // With an "as of" cut-off the count applies after filtering, so index entries are read
-        // in chunks until enough records are found. Records are fetched between chunks, never
-        // while the engine is being scanned.
+        // in chunks until enough records are found.
         let mut out = Vec::new();
         if read.max_count == 0 {
             return Ok(out);
         }
-        let (mut start, mut end) = (start, end);
         loop {
-            let mut positions = Vec::with_capacity(CHUNK);
-            let mut visited = 0;
-            let mut last_version = None;
-            self.kv.scan(&start, &end, reverse, |key, value| {
-                let (position, _) = kv::parse_stream_entry(value).ok_or_else(|| damaged_stream_entry(stream_id))?;
-                visited += 1;
-                last_version = kv::version_of_stream_key(key);
-                if position < head {
-                    positions.push(position);
-                }
-                Ok(visited < CHUNK)
-            })?;
-            for position in positions {
-                let bytes = self
-                    .kv
-                    .get(&kv::event_key(position))?
-                    .ok_or_else(|| StoreError::Corrupted {
-                        position,
-                        reason: format!("stream {stream_id} points to a record that is missing"),
-                    })?;
+            let entries = self.core.stream_entries(stream_id, lo, hi, reverse, CHUNK, head)?;
+            for &(_, entry) in &entries {
+                let bytes = segment::read_record(&self.core.segments, entry.position, entry.loc)?;
                 if let Some(cutoff) = read.as_of {
                     let recorded_at = record::peek_recorded_at(&bytes).ok_or_else(|| StoreError::Corrupted {
-                        position,
+                        position: entry.position,
                         reason: "record is truncated".to_owned(),
                     })?;
                     if recorded_at > cutoff {
@@ -286,17 +639,17 @@ impl<K: Kv> Log<K> {
                         return Ok(out);
                     }
                 }
-                out.push(record::decode(position, &bytes)?);
+                out.push(record::decode(entry.position, &bytes)?);
                 if out.len() >= read.max_count {
                     return Ok(out);
                 }
             }
-            match last_version {
-                Some(version) if visited == CHUNK => {
+            match entries.last() {
+                Some(&(version, _)) if entries.len() == CHUNK => {
                     if reverse {
-                        end = kv::stream_key(&prefix, version);
+                        hi = version;
                     } else {
-                        start = kv::stream_key(&prefix, version.saturating_add(1));
+                        lo = version.saturating_add(1);
                     }
                 }
                 _ => return Ok(out),
@@ -307,9 +660,10 @@ impl<K: Kv> Log<K> {
     pub(crate) fn stream_version(&self, stream_id: &str) -> Result<Option<Version>, StoreError> {
         check_name(stream_id).map_err(|reason| StoreError::InvalidStreamId { reason })?;
         let head = self.head();
-        Ok(stream_head(&*self.kv, stream_id, Some(head))?.map(|(version, _)| version))
+        Ok(self.core.stream_last(stream_id, head)?.map(|(version, _)| version))
     }
 
+    /// Streams the segments from the nearest indexed position at or before `from`.
     pub(crate) fn read_all(&self, from: Position, max_count: usize) -> Result<Vec<RecordedEvent>, StoreError> {
         let head = self.head();
         let end = from.saturating_add(max_count as u64).min(head);
@@ -317,48 +671,71 @@ impl<K: Kv> Log<K> {
         if from >= end {
             return Ok(out);
         }
-        self.kv
-            .scan(&kv::event_key(from), &kv::event_key(end), false, |key, value| {
-                let position = kv::parse_u64(&key[1..]).unwrap_or(u64::MAX);
-                out.push(record::decode(position, value)?);
-                Ok(true)
-            })?;
+        let (mut position, segment, offset) = self.core.start_of(from)?;
+        let buffer = ((end - position) as usize)
+            .saturating_mul(1024)
+            .clamp(64 << 10, SCAN_BUFFER);
+        let mut reader = SegmentReader::new(&self.core.segments, segment, offset, buffer);
+        while position < end {
+            match reader.next()? {
+                Next::Entry { loc, record, crc_ok } => {
+                    if position >= from {
+                        if !crc_ok {
+                            return Err(StoreError::Corrupted {
+                                position,
+                                reason: format!(
+                                    "the entry at byte {} of {} does not match its CRC",
+                                    loc.offset,
+                                    self.core.segments.name(loc.segment)
+                                ),
+                            });
+                        }
+                        out.push(record::decode(position, record)?);
+                    }
+                    position += 1;
+                }
+                Next::Incomplete {
+                    segment,
+                    offset,
+                    reason,
+                } => {
+                    return Err(StoreError::Corrupted {
+                        position,
+                        reason: format!("{reason} at byte {offset} of {}", self.core.segments.name(segment)),
+                    });
+                }
+                Next::End => {
+                    return Err(StoreError::Corrupted {
+                        position,
+                        reason: "the log ends before its durable head".to_owned(),
+                    });
+                }
+            }
+        }
         Ok(out)
     }
 
     pub(crate) fn event_by_id(&self, event_id: Uuid) -> Result<Option<RecordedEvent>, StoreError> {
-        let Some(bytes) = self.kv.get(&kv::event_id_key(event_id))? else {
+        let Some((position, loc)) = self.core.event(event_id, self.head())? else {
             return Ok(None);
         };
-        let position = kv::parse_u64(&bytes).ok_or_else(|| StoreError::Corrupted {
-            position: 0,
-            reason: format!("event id index entry of {event_id} is damaged"),
-        })?;
-        if position >= self.head() {
-            return Ok(None);
-        }
-        let bytes = self
-            .kv
-            .get(&kv::event_key(position))?
-            .ok_or_else(|| StoreError::Corrupted {
-                position,
-                reason: format!("event id {event_id} points to a record that is missing"),
-            })?;
+        let bytes = segment::read_record(&self.core.segments, position, loc)?;
         record::decode(position, &bytes).map(Some)
     }
 
     pub(crate) fn verify(&self, scope: &VerifyScope) -> Result<VerifyReport, StoreError> {
         let head = self.head();
         match scope {
-            VerifyScope::All => verify_all(&*self.kv, head),
+            VerifyScope::All => crate::verify::verify_all(&self.core, head),
             VerifyScope::Stream(stream_id) => {
                 check_name(stream_id).map_err(|reason| StoreError::InvalidStreamId { reason })?;
-                verify_stream(&*self.kv, stream_id, head)
+                crate::verify::verify_stream(&self.core, stream_id, head)
             }
         }
     }
 
-    /// Stops the writer after it has answered every queued append.
+    /// Stops the writer after it has answered every queued append, lets the indexer index
+    /// everything durable, and flushes the index engine.
     pub(crate) fn close(&self) {
         if let Ok(mut requests) = self.requests.lock() {
             requests.take();
@@ -368,30 +745,32 @@ impl<K: Kv> Log<K> {
             .lock()
             .map(|mut t| std::mem::take(&mut *t))
             .unwrap_or_default();
+        if threads.is_empty() {
+            return;
+        }
+        let mut threads = threads.into_iter();
+        // The writer, then the syncer: every queued append is answered.
+        for handle in threads.by_ref().take(2) {
+            let _ = handle.join();
+        }
+        // The indexer ends once the last wake-up sender is gone, after a last batch.
+        if let Ok(mut wake) = self.wake_indexer.lock() {
+            wake.take();
+        }
         for handle in threads {
             let _ = handle.join();
         }
+        let _ = self.core.kv.flush();
     }
 }
 
-impl<K: Kv> Drop for Log<K> {
+impl<S: Segments, K: Kv> Drop for Log<S, K> {
     fn drop(&mut self) {
         self.close();
     }
 }
 
-fn damaged_stream_entry(stream_id: &str) -> StoreError {
-    StoreError::Corrupted {
-        position: 0,
-        reason: format!("a stream index entry of {stream_id} is damaged"),
-    }
-}
-
-fn lock_poisoned() -> StoreError {
-    StoreError::Io("a store lock was poisoned by a panic".to_owned())
-}
-
-fn truncate_to_micros(at: DateTime<Utc>) -> DateTime<Utc> {
+pub(crate) fn truncate_to_micros(at: DateTime<Utc>) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(at.timestamp_micros()).unwrap_or(at)
 }
 
@@ -410,518 +789,4 @@ fn check_name(name: &str) -> Result<(), String> {
         return Err("it contains a control character".to_owned());
     }
     Ok(())
-}
-
-/// The version and hash of a stream's last record, ignoring records at or past `head`.
-fn stream_head<K: Kv>(
-    kv: &K,
-    stream_id: &str,
-    head: Option<Position>,
-) -> Result<Option<(Version, [u8; 32])>, StoreError> {
-    let prefix = kv::stream_prefix(stream_id);
-    let mut found = None;
-    kv.scan(
-        &kv::stream_key(&prefix, 0),
-        &kv::stream_key(&prefix, u64::MAX),
-        true,
-        |key, value| {
-            let (position, hash) = kv::parse_stream_entry(value).ok_or_else(|| damaged_stream_entry(stream_id))?;
-            if head.is_some_and(|head| position >= head) {
-                return Ok(true);
-            }
-            found = Some((kv::version_of_stream_key(key).unwrap_or(0), hash));
-            Ok(false)
-        },
-    )?;
-    Ok(found)
-}
-
-/// The single writer: drains queued appends, applies each as one atomic batch (visible to
-/// later appends at once), hands the group's writes to the operating system and passes the
-/// group on to the syncer, then goes on with the next group while the syncer fsyncs.
-struct Writer<K: Kv> {
-    kv: Arc<K>,
-    poison: Arc<Mutex<Option<String>>>,
-    next_position: Position,
-    last_recorded_at: Option<DateTime<Utc>>,
-    to_syncer: mpsc::Sender<Group>,
-}
-
-type Answer = (
-    oneshot::Sender<Result<AppendResult, StoreError>>,
-    Result<AppendResult, StoreError>,
-);
-
-/// A group of answered appends waiting for its writes to become durable.
-struct Group {
-    /// The durable head once this group is synced.
-    next_position: Position,
-    /// Whether the group wrote anything (else no fsync is needed for it).
-    wrote: bool,
-    answers: Vec<Answer>,
-}
-
-enum Outcome {
-    /// Nothing to write: an empty append, or a retry of events already stored.
-    Unchanged(AppendResult),
-    Write(Vec<(Vec<u8>, Vec<u8>)>, AppendResult),
-}
-
-fn refused(poison: &Mutex<Option<String>>) -> Option<StoreError> {
-    let guard = poison.lock().ok()?;
-    guard.as_ref().map(|first_failure| StoreError::WritesRefused {
-        first_failure: first_failure.clone(),
-    })
-}
-
-fn set_poison(poison: &Mutex<Option<String>>, err: &StoreError) {
-    if let Ok(mut poison) = poison.lock()
-        && poison.is_none()
-    {
-        *poison = Some(err.to_string());
-    }
-}
-
-impl<K: Kv> Writer<K> {
-    fn run(mut self, requests: mpsc::Receiver<Request>) {
-        let mut group = Vec::with_capacity(MAX_GROUP);
-        while let Ok(first) = requests.recv() {
-            group.push(first);
-            group.extend(requests.try_iter().take(MAX_GROUP - 1));
-            let done = self.commit_group(&mut group);
-            if self.to_syncer.send(done).is_err() {
-                return;
-            }
-        }
-    }
-
-    fn commit_group(&mut self, group: &mut Vec<Request>) -> Group {
-        let mut answers = Vec::with_capacity(group.len());
-        let mut wrote = false;
-        for request in group.drain(..) {
-            let answer = match refused(&self.poison) {
-                Some(err) => Err(err),
-                None => match self.plan(&request) {
-                    Ok(Outcome::Unchanged(result)) => Ok(result),
-                    Ok(Outcome::Write(writes, result)) => match self.kv.apply(writes) {
-                        Ok(()) => {
-                            wrote = true;
-                            self.next_position = result.positions.map_or(self.next_position, |(_, last)| last + 1);
-                            Ok(result)
-                        }
-                        Err(err) => {
-                            set_poison(&self.poison, &err);
-                            Err(err)
-                        }
-                    },
-                    Err(err) => Err(err),
-                },
-            };
-            answers.push((request.reply, answer));
-        }
-        if wrote && let Err(err) = self.kv.write_out() {
-            set_poison(&self.poison, &err);
-        }
-        Group {
-            next_position: self.next_position,
-            wrote,
-            answers,
-        }
-    }
-
-    fn plan(&mut self, request: &Request) -> Result<Outcome, StoreError> {
-        let kv = &*self.kv;
-        // A retry of an append that was already stored gets the original answer.
-        if let Some(result) = self.find_retry(request)? {
-            return Ok(Outcome::Unchanged(result));
-        }
-        let current = stream_head(kv, &request.stream_id, None)?;
-        let actual = current.map(|(version, _)| version);
-        let matches = match request.expected {
-            ExpectedVersion::Any => true,
-            ExpectedVersion::NoStream => actual.is_none(),
-            ExpectedVersion::StreamExists => actual.is_some(),
-            ExpectedVersion::Exact(v) => actual == Some(v),
-        };
-        if !matches {
-            return Err(StoreError::Conflict {
-                stream: request.stream_id.clone(),
-                expected: request.expected,
-                actual,
-            });
-        }
-        if request.events.is_empty() {
-            return Ok(Outcome::Unchanged(AppendResult {
-                current_version: actual,
-                positions: None,
-            }));
-        }
-
-        let now = truncate_to_micros(Utc::now());
-        let recorded_at = match self.last_recorded_at {
-            Some(last) if now <= last => last + TimeDelta::microseconds(1),
-            _ => now,
-        };
-        self.last_recorded_at = Some(recorded_at);
-
-        let prefix = kv::stream_prefix(&request.stream_id);
-        let mut prev_hash = current.map_or(GENESIS_HASH, |(_, hash)| hash);
-        let mut version = actual.map_or(0, |v| v + 1);
-        let first_position = self.next_position;
-        let mut position = first_position;
-        let mut writes = Vec::with_capacity(request.events.len() * 3);
-        for event in &request.events {
-            let (bytes, hash) = record::encode(
-                &RecordFields {
-                    position,
-                    version,
-                    event_id: event.event_id,
-                    recorded_at,
-                    occurred_at: event.occurred_at,
-                    schema_version: event.schema_version,
-                    stream_id: &request.stream_id,
-                    event_type: &event.event_type,
-                    data: &event.data,
-                    metadata: &event.metadata,
-                },
-                &prev_hash,
-            );
-            writes.push((kv::event_key(position).to_vec(), bytes));
-            writes.push((kv::stream_key(&prefix, version), kv::stream_entry(position, &hash)));
-            writes.push((
-                kv::event_id_key(event.event_id).to_vec(),
-                position.to_be_bytes().to_vec(),
-            ));
-            prev_hash = hash;
-            version += 1;
-            position += 1;
-        }
-        Ok(Outcome::Write(
-            writes,
-            AppendResult {
-                current_version: Some(version - 1),
-                positions: Some((first_position, position - 1)),
-            },
-        ))
-    }
-
-    /// If the request's event ids are already stored, checks that it is an exact retry and
-    /// returns what the original append returned.
-    fn find_retry(&self, request: &Request) -> Result<Option<AppendResult>, StoreError> {
-        let kv = &*self.kv;
-        let mut stored = Vec::new();
-        for event in &request.events {
-            if let Some(bytes) = kv.get(&kv::event_id_key(event.event_id))? {
-                let position = kv::parse_u64(&bytes).ok_or_else(|| StoreError::Corrupted {
-                    position: 0,
-                    reason: format!("event id index entry of {} is damaged", event.event_id),
-                })?;
-                stored.push((event, position));
-            }
-        }
-        let Some(&(first_event, first_position)) = stored.first() else {
-            return Ok(None);
-        };
-        if stored.len() != request.events.len() {
-            return Err(StoreError::EventIdReused {
-                event_id: first_event.event_id,
-                reason: "the append mixes events already stored with new ones".to_owned(),
-            });
-        }
-        let mut last = None;
-        for (i, (event, position)) in stored.into_iter().enumerate() {
-            let bytes = kv.get(&kv::event_key(position))?.ok_or_else(|| StoreError::Corrupted {
-                position,
-                reason: format!("event id {} points to a record that is missing", event.event_id),
-            })?;
-            let record = record::decode(position, &bytes)?;
-            let differs = |what: &str| {
-                Err(StoreError::EventIdReused {
-                    event_id: event.event_id,
-                    reason: what.to_owned(),
-                })
-            };
-            if record.stream_id != request.stream_id {
-                return differs(&format!("it is stored in stream {}", record.stream_id));
-            }
-            if position != first_position + i as u64 {
-                return differs("it was stored by a different append");
-            }
-            if record.event_type != event.event_type {
-                return differs(&format!("it is stored with event type {}", record.event_type));
-            }
-            if record.schema_version != event.schema_version {
-                return differs(&format!("it is stored with schema version {}", record.schema_version));
-            }
-            if record.data != event.data {
-                return differs("its data differs from the stored event");
-            }
-            if record.metadata != event.metadata {
-                return differs("its metadata differs from the stored event");
-            }
-            if record.occurred_at != event.occurred_at {
-                return differs("its occurred_at differs from the stored event");
-            }
-            last = Some(record);
-        }
-        // The original append may have carried more events than this retry: then it is not
-        // the same append. Every append has its own recorded_at, so a neighbour of the same
-        // stream with the same recorded_at was written by the same append.
-        let last = last.expect("stored is not empty");
-        let neighbours = [first_position.checked_sub(1), last.position.checked_add(1)];
-        for position in neighbours.into_iter().flatten() {
-            let Some(bytes) = kv.get(&kv::event_key(position))? else {
-                continue;
-            };
-            let neighbour = record::decode(position, &bytes)?;
-            if neighbour.stream_id == last.stream_id && neighbour.recorded_at == last.recorded_at {
-                return Err(StoreError::EventIdReused {
-                    event_id: first_event.event_id,
-                    reason: "it was stored by an append with more events".to_owned(),
-                });
-            }
-        }
-        Ok(Some(AppendResult {
-            current_version: Some(last.version),
-            positions: Some((first_position, last.position)),
-        }))
-    }
-}
-
-/// The syncer: fsyncs once for every group that arrived while the previous fsync ran, then
-/// moves the durable head and answers the callers, in order. Answers that wrote nothing wait
-/// too, because they may rest on earlier appends that are not durable yet.
-struct Syncer<K: Kv> {
-    kv: Arc<K>,
-    head: watch::Sender<Position>,
-    poison: Arc<Mutex<Option<String>>>,
-    fail_next_flush: Arc<AtomicBool>,
-}
-
-impl<K: Kv> Syncer<K> {
-    fn run(self, groups: mpsc::Receiver<Group>) {
-        while let Ok(first) = groups.recv() {
-            let mut ready = vec![first];
-            ready.extend(groups.try_iter());
-            let wrote = ready.iter().any(|g| g.wrote);
-            // A group that was handed out after a failure must not be acknowledged either.
-            let synced = if let Some(err) = refused(&self.poison).filter(|_| wrote) {
-                Err(err)
-            } else if !wrote {
-                Ok(())
-            } else if self.fail_next_flush.swap(false, Ordering::SeqCst) {
-                Err(StoreError::Io("injected fsync failure".to_owned()))
-            } else {
-                self.kv.sync()
-            };
-            let failure = match synced {
-                Ok(()) => {
-                    let next_position = ready.last().map_or(0, |g| g.next_position);
-                    if next_position > *self.head.borrow() {
-                        self.head.send_replace(next_position);
-                    }
-                    None
-                }
-                Err(err) => {
-                    set_poison(&self.poison, &err);
-                    refused(&self.poison)
-                }
-            };
-            for group in ready {
-                for (reply, mut answer) in group.answers {
-                    if let Some(err) = &failure
-                        && group.wrote
-                        && answer.is_ok()
-                    {
-                        answer = Err(match err {
-                            StoreError::WritesRefused { first_failure } => StoreError::WritesRefused {
-                                first_failure: first_failure.clone(),
-                            },
-                            other => StoreError::Io(other.to_string()),
-                        });
-                    }
-                    // A caller that gave up waiting is not an error: its append stands.
-                    let _ = reply.send(answer);
-                }
-            }
-        }
-    }
-}
-
-fn problem(
-    position: Position,
-    stream_id: Option<&str>,
-    version: Option<Version>,
-    reason: impl Into<String>,
-) -> Problem {
-    Problem {
-        position,
-        stream_id: stream_id.map(str::to_owned),
-        version,
-        reason: reason.into(),
-    }
-}
-
-/// Walks `$all` in order: positions gap-free, each record intact, each stream's versions
-/// consecutive and chained, and both indexes pointing at the record.
-fn verify_all<K: Kv>(kv: &K, head: Position) -> Result<VerifyReport, StoreError> {
-    let mut streams: HashMap<String, (Version, [u8; 32])> = HashMap::new();
-    let mut expected = 0;
-    while expected < head {
-        // Records are copied out a chunk at a time so that the index checks never run while
-        // the engine is being scanned.
-        let end = expected.saturating_add(CHUNK as u64).min(head);
-        let mut chunk = Vec::with_capacity(CHUNK);
-        kv.scan(&kv::event_key(expected), &kv::event_key(end), false, |key, value| {
-            chunk.push((kv::parse_u64(&key[1..]).unwrap_or(u64::MAX), value.to_vec()));
-            Ok(true)
-        })?;
-        for (position, bytes) in chunk {
-            if position != expected {
-                let reason = format!("no record at this position (the next one is at {position})");
-                return Ok(report(expected, &streams, problem(expected, None, None, reason)));
-            }
-            let chain = |stream_id: &str| streams.get(stream_id).copied().unwrap_or((0, GENESIS_HASH));
-            match check_record(kv, position, &bytes, chain)? {
-                Ok(record) => {
-                    streams.insert(record.stream_id, (record.version + 1, record.hash));
-                }
-                Err(p) => return Ok(report(expected, &streams, p)),
-            }
-            expected += 1;
-        }
-        if expected < end {
-            let reason = "record missing before the end of the log";
-            return Ok(report(expected, &streams, problem(expected, None, None, reason)));
-        }
-    }
-    Ok(VerifyReport {
-        records_checked: expected,
-        streams_checked: streams.len() as u64,
-        first_problem: None,
-    })
-}
-
-fn report<V>(checked: u64, streams: &HashMap<String, V>, p: Problem) -> VerifyReport {
-    VerifyReport {
-        records_checked: checked,
-        streams_checked: streams.len() as u64,
-        first_problem: Some(p),
-    }
-}
-
-/// Walks one stream through its index.
-fn verify_stream<K: Kv>(kv: &K, stream_id: &str, head: Position) -> Result<VerifyReport, StoreError> {
-    let prefix = kv::stream_prefix(stream_id);
-    let mut entries = Vec::new();
-    kv.scan(
-        &kv::stream_key(&prefix, 0),
-        &kv::stream_key(&prefix, u64::MAX),
-        false,
-        |key, value| {
-            entries.push((kv::version_of_stream_key(key), kv::parse_stream_entry(value)));
-            Ok(true)
-        },
-    )?;
-    let mut next = (0, GENESIS_HASH);
-    let mut checked = 0;
-    for (version, entry) in entries {
-        let Some((position, _)) = entry else {
-            let p = problem(0, Some(stream_id), version, "stream index entry is damaged");
-            return Ok(VerifyReport {
-                records_checked: checked,
-                streams_checked: 1,
-                first_problem: Some(p),
-            });
-        };
-        if position >= head {
-            break;
-        }
-        let Some(bytes) = kv.get(&kv::event_key(position))? else {
-            let p = problem(
-                position,
-                Some(stream_id),
-                version,
-                "the stream index points to a missing record",
-            );
-            return Ok(VerifyReport {
-                records_checked: checked,
-                streams_checked: 1,
-                first_problem: Some(p),
-            });
-        };
-        match check_record(kv, position, &bytes, |_| next)? {
-            Ok(record) if record.stream_id == stream_id => {
-                next = (record.version + 1, record.hash);
-                checked += 1;
-            }
-            Ok(record) => {
-                let p = problem(
-                    position,
-                    Some(stream_id),
-                    version,
-                    format!("the record belongs to stream {}", record.stream_id),
-                );
-                return Ok(VerifyReport {
-                    records_checked: checked,
-                    streams_checked: 1,
-                    first_problem: Some(p),
-                });
-            }
-            Err(p) => {
-                return Ok(VerifyReport {
-                    records_checked: checked,
-                    streams_checked: 1,
-                    first_problem: Some(p),
-                });
-            }
-        }
-    }
-    Ok(VerifyReport {
-        records_checked: checked,
-        streams_checked: u64::from(checked > 0),
-        first_problem: None,
-    })
-}
-
-/// Checks one stored record against the chain state of its stream (`chain` gives the
-/// expected version and the previous hash) and against both indexes.
-fn check_record<K: Kv>(
-    kv: &K,
-    position: Position,
-    bytes: &[u8],
-    chain: impl FnOnce(&str) -> (Version, [u8; 32]),
-) -> Result<Result<RecordedEvent, Problem>, StoreError> {
-    let record = match record::decode(position, bytes) {
-        Ok(record) => record,
-        Err(StoreError::Corrupted { reason, .. }) => return Ok(Err(problem(position, None, None, reason))),
-        Err(other) => return Err(other),
-    };
-    let stream = Some(record.stream_id.as_str());
-    let (expected_version, prev_hash) = chain(&record.stream_id);
-    if record.version != expected_version {
-        let reason = format!(
-            "version {} follows version {} of its stream",
-            record.version,
-            expected_version as i128 - 1
-        );
-        return Ok(Err(problem(position, stream, Some(record.version), reason)));
-    }
-    let (body, stored_hash) = record::split_hash(bytes).expect("decoded records hold a hash");
-    if record::chain_hash(&prev_hash, body) != stored_hash {
-        let reason = "the record's bytes do not match its hash (altered or damaged)";
-        return Ok(Err(problem(position, stream, Some(record.version), reason)));
-    }
-    let prefix = kv::stream_prefix(&record.stream_id);
-    let index = kv.get(&kv::stream_key(&prefix, record.version))?;
-    if index.as_deref().and_then(kv::parse_stream_entry) != Some((position, stored_hash)) {
-        let reason = "the stream index does not point to this record";
-        return Ok(Err(problem(position, stream, Some(record.version), reason)));
-    }
-    let by_id = kv.get(&kv::event_id_key(record.event_id))?;
-    if by_id.as_deref().and_then(kv::parse_u64) != Some(position) {
-        let reason = "the event id index does not point to this record";
-        return Ok(Err(problem(position, stream, Some(record.version), reason)));
-    }
-    Ok(Ok(record))
 }

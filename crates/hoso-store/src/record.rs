@@ -1,6 +1,7 @@
 //! The record envelope: how one event is laid out in bytes and chained to its predecessor.
 //!
-//! Layout of format version 1 (all integers big-endian):
+//! Layout of the record in format versions 1 and 2 (all integers big-endian); format 2 moved
+//! records out of the key-value engine into segment files but kept their bytes:
 //!
 //! | field | bytes |
 //! |---|---|
@@ -42,10 +43,35 @@ pub(crate) struct RecordFields<'a> {
     pub(crate) metadata: &'a [u8],
 }
 
-/// Encodes a record and returns its bytes and its chain hash.
-pub(crate) fn encode(fields: &RecordFields<'_>, prev_hash: &[u8; HASH_LEN]) -> (Vec<u8>, [u8; HASH_LEN]) {
-    let len = 1
-        + 8 * 4
+/// Appends a record's encoding to `out` and returns its chain hash.
+pub(crate) fn encode_into(fields: &RecordFields<'_>, prev_hash: &[u8; HASH_LEN], out: &mut Vec<u8>) -> [u8; HASH_LEN] {
+    let start = out.len();
+    out.reserve(encoded_len(fields));
+    out.push(LAYOUT_TAG);
+    out.extend_from_slice(&fields.position.to_be_bytes());
+    out.extend_from_slice(&fields.version.to_be_bytes());
+    out.extend_from_slice(fields.event_id.as_bytes());
+    out.extend_from_slice(&fields.recorded_at.timestamp_micros().to_be_bytes());
+    out.extend_from_slice(&fields.occurred_at.timestamp_micros().to_be_bytes());
+    out.extend_from_slice(&fields.schema_version.to_be_bytes());
+    // Lengths were checked against the limits before encoding, so these casts do not truncate.
+    out.extend_from_slice(&(fields.stream_id.len() as u16).to_be_bytes());
+    out.extend_from_slice(fields.stream_id.as_bytes());
+    out.extend_from_slice(&(fields.event_type.len() as u16).to_be_bytes());
+    out.extend_from_slice(fields.event_type.as_bytes());
+    out.extend_from_slice(&(fields.data.len() as u32).to_be_bytes());
+    out.extend_from_slice(fields.data);
+    out.extend_from_slice(&(fields.metadata.len() as u32).to_be_bytes());
+    out.extend_from_slice(fields.metadata);
+    let hash = chain_hash(prev_hash, &out[start..]);
+    out.extend_from_slice(&hash);
+    debug_assert_eq!(out.len() - start, encoded_len(fields));
+    hash
+}
+
+/// The length of a record's encoding.
+pub(crate) fn encoded_len(fields: &RecordFields<'_>) -> usize {
+    1 + 8 * 4
         + 16
         + 4
         + 2
@@ -56,28 +82,7 @@ pub(crate) fn encode(fields: &RecordFields<'_>, prev_hash: &[u8; HASH_LEN]) -> (
         + fields.data.len()
         + 4
         + fields.metadata.len()
-        + HASH_LEN;
-    let mut buf = Vec::with_capacity(len);
-    buf.push(LAYOUT_TAG);
-    buf.extend_from_slice(&fields.position.to_be_bytes());
-    buf.extend_from_slice(&fields.version.to_be_bytes());
-    buf.extend_from_slice(fields.event_id.as_bytes());
-    buf.extend_from_slice(&fields.recorded_at.timestamp_micros().to_be_bytes());
-    buf.extend_from_slice(&fields.occurred_at.timestamp_micros().to_be_bytes());
-    buf.extend_from_slice(&fields.schema_version.to_be_bytes());
-    // Lengths were checked against the limits before encoding, so these casts do not truncate.
-    buf.extend_from_slice(&(fields.stream_id.len() as u16).to_be_bytes());
-    buf.extend_from_slice(fields.stream_id.as_bytes());
-    buf.extend_from_slice(&(fields.event_type.len() as u16).to_be_bytes());
-    buf.extend_from_slice(fields.event_type.as_bytes());
-    buf.extend_from_slice(&(fields.data.len() as u32).to_be_bytes());
-    buf.extend_from_slice(fields.data);
-    buf.extend_from_slice(&(fields.metadata.len() as u32).to_be_bytes());
-    buf.extend_from_slice(fields.metadata);
-    let hash = chain_hash(prev_hash, &buf);
-    buf.extend_from_slice(&hash);
-    debug_assert_eq!(buf.len(), len);
-    (buf, hash)
+        + HASH_LEN
 }
 
 /// The chain hash of a record body given its predecessor's hash.

@@ -7,7 +7,8 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 use crate::kv::{Kv, MemKv};
-use crate::log::Log;
+use crate::log::{Log, LogOptions};
+use crate::segment::{FileSegments, MemSegments, Segments};
 use crate::sled_kv::SledKv;
 use crate::{
     AppendResult, EventStore, ExpectedVersion, Limits, NewEvent, Position, RecordedEvent, StoreError, StreamRead,
@@ -15,9 +16,9 @@ use crate::{
 };
 
 /// Runs a read that may touch many records off the async worker threads.
-async fn blocking<K: Kv, T: Send + 'static>(
-    log: &Arc<Log<K>>,
-    f: impl FnOnce(&Log<K>) -> Result<T, StoreError> + Send + 'static,
+async fn blocking<S: Segments, K: Kv, T: Send + 'static>(
+    log: &Arc<Log<S, K>>,
+    f: impl FnOnce(&Log<S, K>) -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, StoreError> {
     let log = Arc::clone(log);
     tokio::task::spawn_blocking(move || f(&log))
@@ -79,7 +80,7 @@ macro_rules! delegate_event_store {
 /// keeps every rule the durable store keeps (it shares its code above the engine).
 #[derive(Clone)]
 pub struct MemoryStore {
-    log: Arc<Log<MemKv>>,
+    log: Arc<Log<MemSegments, MemKv>>,
 }
 
 impl MemoryStore {
@@ -90,7 +91,12 @@ impl MemoryStore {
 
     /// An empty store with the given limits.
     pub fn with_limits(limits: Limits) -> Self {
-        let log = Log::open(MemKv::default(), limits).expect("an empty in-memory log always opens");
+        let options = LogOptions {
+            limits,
+            segment_bytes: DEFAULT_SEGMENT_BYTES,
+        };
+        let log =
+            Log::open(MemSegments::default(), MemKv::default(), options).expect("an empty in-memory log always opens");
         MemoryStore { log: Arc::new(log) }
     }
 }
@@ -108,38 +114,62 @@ delegate_event_store!(MemoryStore);
 pub struct SledOptions {
     /// Request limits.
     pub limits: Limits,
-    /// sled's page cache, in bytes. Default 512 MiB.
+    /// sled's page cache (it holds the indexes only), in bytes. Default 512 MiB.
     pub cache_capacity_bytes: u64,
+    /// A segment file is closed and the next one started once it holds this many bytes.
+    /// Default 256 MiB. Segments are never deleted: together they are the log.
+    pub segment_bytes: u64,
+    /// How many bytes past the end of the log are kept zero-filled in the background, so
+    /// that appends overwrite zeros instead of growing the file (fdatasync is then cheaper).
+    /// Default 16 MiB; 0 switches it off.
+    pub zero_fill_ahead_bytes: u64,
 }
+
+/// The size at which a segment is closed, unless configured otherwise.
+const DEFAULT_SEGMENT_BYTES: u64 = 256 << 20;
 
 impl Default for SledOptions {
     fn default() -> Self {
         SledOptions {
             limits: Limits::default(),
             cache_capacity_bytes: 512 << 20,
+            segment_bytes: DEFAULT_SEGMENT_BYTES,
+            zero_fill_ahead_bytes: 16 << 20,
         }
     }
 }
 
-/// The durable event store on an embedded sled database in one directory.
+/// The durable event store in one directory: the records in append-only segment files
+/// (`log/`), the indexes in an embedded sled database beside them.
 ///
-/// Appends go through one writer thread that commits every queued append as its own atomic
-/// batch and then fsyncs once for the whole group before answering any of them.
+/// Appends go through one writer thread that encodes every queued append into one buffer,
+/// writes it to the current segment and fsyncs once for the whole group before answering any
+/// of them. A background indexer moves their index entries to sled afterwards.
 #[derive(Clone)]
 pub struct SledStore {
-    log: Arc<Log<SledKv>>,
+    log: Arc<Log<FileSegments, SledKv>>,
 }
 
 impl SledStore {
     /// Opens (or creates) the store in directory `path`.
     pub fn open(path: impl AsRef<Path>, options: SledOptions) -> Result<Self, StoreError> {
-        let kv = SledKv::open(path.as_ref(), options.cache_capacity_bytes)?;
+        let path = path.as_ref();
+        let kv = SledKv::open(path, options.cache_capacity_bytes)?;
+        let segments = FileSegments::open(
+            &path.join("log"),
+            options.zero_fill_ahead_bytes,
+            options.segment_bytes.max(1),
+        )?;
+        let options = LogOptions {
+            limits: options.limits,
+            segment_bytes: options.segment_bytes.max(1),
+        };
         Ok(SledStore {
-            log: Arc::new(Log::open(kv, options.limits)?),
+            log: Arc::new(Log::open(segments, kv, options)?),
         })
     }
 
-    /// Answers the queued appends, flushes and stops the writer. Later appends through any
+    /// Answers the queued appends, stops the writer, indexes what is left and flushes sled. Later appends through any
     /// clone fail with [`StoreError::Closed`]; the files are released once every clone is
     /// dropped.
     pub fn close(&self) {
@@ -150,6 +180,20 @@ impl SledStore {
     #[cfg(feature = "failpoints")]
     pub fn fail_next_flush(&self) {
         self.log.fail_next_flush();
+    }
+
+    /// Keeps the background indexer from indexing any record at or past `position` until
+    /// called again (`Position::MAX` releases it), to test reads and recovery while it lags.
+    /// Appends stall once the backlog reaches the writer's bound (32,768 records).
+    #[cfg(feature = "failpoints")]
+    pub fn hold_indexer_at(&self, position: Position) {
+        self.log.hold_indexer_at(position);
+    }
+
+    /// A watch of the first position whose index entries sled does not hold yet.
+    #[cfg(feature = "failpoints")]
+    pub fn watch_indexed(&self) -> watch::Receiver<Position> {
+        self.log.watch_indexed()
     }
 }
 

@@ -1,11 +1,36 @@
 //! What only the durable store has: its files survive a reopen, they carry a format version,
-//! and tampering with them is found by `verify`.
+//! recovery cuts a torn tail and refuses damage before it, the index is rebuilt from the
+//! segments, and tampering with them is found by `verify`.
+
+use std::path::{Path, PathBuf};
 
 use hoso_store::conformance::event;
 use hoso_store::{EventStore, ExpectedVersion, SledOptions, SledStore, StoreError, StreamRead, VerifyScope};
 
-fn open(path: &std::path::Path) -> SledStore {
+fn open(path: &Path) -> SledStore {
     SledStore::open(path, SledOptions::default()).unwrap()
+}
+
+/// The path of one segment file: the records themselves, raw.
+fn segment(dir: &Path, sequence: u32) -> PathBuf {
+    dir.join("log").join(format!("{sequence:010}.segment"))
+}
+
+/// The offsets of the entries of a segment, from their length headers.
+fn entry_offsets(bytes: &[u8]) -> Vec<usize> {
+    let mut offsets = Vec::new();
+    let mut at = 0;
+    while at + 8 <= bytes.len() {
+        let len = u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+        if len == 0 {
+            // Zeros: the end of the log (the store keeps some zero-filled ahead of it).
+            break;
+        }
+        offsets.push(at);
+        at += 8 + len;
+    }
+    offsets.push(at);
+    offsets
 }
 
 #[tokio::test]
@@ -74,14 +99,14 @@ fn unknown_format_version_is_refused() {
             err,
             StoreError::UnsupportedFormat {
                 found: 99,
-                supported: 1
+                supported: 2
             }
         ),
         "{err:?}"
     );
     assert_eq!(
         err.to_string(),
-        "the store on disk has format version 99; this build reads format version 1 only"
+        "the store on disk has format version 99; this build reads format version 2 only"
     );
 }
 
@@ -99,8 +124,8 @@ fn a_foreign_sled_database_is_refused() {
     assert!(err.to_string().contains("not written by hoso"), "{err}");
 }
 
-/// Flips one byte of one stored record behind the store's back: `verify` names that record,
-/// whole-store and per stream, and reading it still works (verification is the alarm).
+/// Flips one byte of one stored record in its segment file behind the store's back: `verify`
+/// names that record, whole-store and per stream.
 #[tokio::test]
 async fn tampering_with_one_byte_is_found_and_named() {
     let dir = tempfile::tempdir().unwrap();
@@ -120,15 +145,12 @@ async fn tampering_with_one_byte_is_found_and_named() {
     drop(store);
 
     {
-        let db = sled::open(dir.path()).unwrap();
-        let mut key = vec![b'e'];
-        key.extend_from_slice(&17u64.to_be_bytes());
-        let mut bytes = db.get(&key).unwrap().expect("record 17 is stored").to_vec();
-        // A byte inside the JSON data: "e17" becomes "e18".
-        let at = bytes.windows(3).position(|w| w == b"e17").expect("tag in the data");
-        bytes[at + 2] = b'8';
-        db.insert(key, bytes).unwrap();
-        db.flush().unwrap();
+        let path = segment(dir.path(), 1);
+        let mut bytes = std::fs::read(&path).unwrap();
+        // A byte inside the JSON data of record 17: "e17" becomes "e18".
+        let at = bytes.windows(5).position(|w| w == b"\"e17\"").expect("tag in the data");
+        bytes[at + 3] = b'8';
+        std::fs::write(&path, bytes).unwrap();
     }
 
     let store = open(dir.path());
@@ -154,7 +176,8 @@ async fn tampering_with_one_byte_is_found_and_named() {
     assert_eq!(clean.first_problem, None);
 }
 
-/// A record whose length field is damaged does not decode: `verify` names it too.
+/// An entry whose length field is damaged does not decode: `verify` names it, and reading it
+/// is refused rather than answered with damaged data.
 #[tokio::test]
 async fn a_truncated_record_is_found() {
     let dir = tempfile::tempdir().unwrap();
@@ -166,12 +189,12 @@ async fn a_truncated_record_is_found() {
     store.close();
     drop(store);
     {
-        let db = sled::open(dir.path()).unwrap();
-        let mut key = vec![b'e'];
-        key.extend_from_slice(&1u64.to_be_bytes());
-        let bytes = db.get(&key).unwrap().unwrap().to_vec();
-        db.insert(key, &bytes[..bytes.len() - 10]).unwrap();
-        db.flush().unwrap();
+        let path = segment(dir.path(), 1);
+        let mut bytes = std::fs::read(&path).unwrap();
+        let at = entry_offsets(&bytes)[1];
+        let len = u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap());
+        bytes[at..at + 4].copy_from_slice(&(len - 10).to_be_bytes());
+        std::fs::write(&path, bytes).unwrap();
     }
     let store = open(dir.path());
     let problem = store
@@ -183,4 +206,235 @@ async fn a_truncated_record_is_found() {
     assert_eq!(problem.position, 1);
     let err = store.read_all(0, 10).await.unwrap_err();
     assert!(matches!(err, StoreError::Corrupted { position: 1, .. }), "{err:?}");
+}
+
+#[test]
+fn a_format_1_store_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(open(dir.path()));
+    {
+        let db = sled::open(dir.path()).unwrap();
+        db.insert(b"mformat", &1u32.to_be_bytes()).unwrap();
+        db.flush().unwrap();
+    }
+    let err = SledStore::open(dir.path(), SledOptions::default())
+        .err()
+        .expect("refused");
+    assert!(
+        matches!(err, StoreError::UnsupportedFormat { found: 1, supported: 2 }),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "the store on disk has format version 1; this build reads format version 2 only"
+    );
+}
+
+/// No zeros kept ahead of the writer: the segment ends where the log does.
+fn no_zero_fill() -> SledOptions {
+    SledOptions {
+        zero_fill_ahead_bytes: 0,
+        ..SledOptions::default()
+    }
+}
+
+async fn three_appends(dir: &Path) -> Vec<hoso_store::RecordedEvent> {
+    let store = SledStore::open(dir, no_zero_fill()).unwrap();
+    for tag in ["a", "b", "c"] {
+        store.append("s", ExpectedVersion::Any, vec![event(tag)]).await.unwrap();
+    }
+    let all = store.read_all(0, 10).await.unwrap();
+    store.close();
+    all
+}
+
+/// A write cut short by a crash leaves part of an entry (or zeros) at the end of the last
+/// segment: that append was never acknowledged, so recovery cuts it off and goes on.
+#[tokio::test]
+async fn recovery_cuts_a_torn_tail() {
+    for tail in [
+        b"\x00\x00\x01".to_vec(),
+        vec![0u8; 4096],
+        // A header promising more bytes than follow.
+        [&500u32.to_be_bytes()[..], &[7u8; 4], &[b'x'; 100]].concat(),
+        // A whole entry whose CRC does not match (its last page never reached the disk).
+        [&40u32.to_be_bytes()[..], &[7u8; 4], &[0u8; 40]].concat(),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let before = three_appends(dir.path()).await;
+        let path = segment(dir.path(), 1);
+        let intact_len = std::fs::metadata(&path).unwrap().len();
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes.extend_from_slice(&tail);
+        std::fs::write(&path, bytes).unwrap();
+
+        let store = SledStore::open(dir.path(), no_zero_fill()).unwrap();
+        assert_eq!(store.head(), 3, "tail {tail:?}");
+        assert_eq!(store.read_all(0, 10).await.unwrap(), before);
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().len(),
+            intact_len,
+            "the torn tail is cut off"
+        );
+        let result = store
+            .append("s", ExpectedVersion::Exact(2), vec![event("d")])
+            .await
+            .unwrap();
+        assert_eq!(result.positions, Some((3, 3)));
+        let report = store.verify(VerifyScope::All).await.unwrap();
+        assert_eq!((report.records_checked, report.first_problem), (4, None));
+    }
+}
+
+/// With zeros kept ahead of the writer, a torn append lies in those zeros: it is cut off all
+/// the same, and appends go on after the last intact entry, also after another reopen.
+#[tokio::test]
+async fn recovery_cuts_a_torn_tail_written_into_zeros() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    for tag in ["a", "b", "c"] {
+        store.append("s", ExpectedVersion::Any, vec![event(tag)]).await.unwrap();
+    }
+    let before = store.read_all(0, 10).await.unwrap();
+    store.close();
+    drop(store);
+    let path = segment(dir.path(), 1);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let end = *entry_offsets(&bytes).last().unwrap();
+    assert!(bytes.len() > end, "zeros follow the log");
+    // A torn copy of the first entry: its header and half of its record.
+    let first_len = entry_offsets(&bytes)[1];
+    let torn = bytes[..first_len / 2].to_vec();
+    bytes[end..end + torn.len()].copy_from_slice(&torn);
+    std::fs::write(&path, bytes).unwrap();
+
+    let store = open(dir.path());
+    assert_eq!(store.head(), 3);
+    assert_eq!(store.read_all(0, 10).await.unwrap(), before);
+    store
+        .append("s", ExpectedVersion::Exact(2), vec![event("d")])
+        .await
+        .unwrap();
+    store.close();
+    drop(store);
+    let store = open(dir.path());
+    assert_eq!(store.head(), 4);
+    let report = store.verify(VerifyScope::All).await.unwrap();
+    assert_eq!((report.records_checked, report.first_problem), (4, None));
+}
+
+/// Removes sled's files, keeping only the segments.
+fn remove_index(dir: &Path) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_name() == "log" {
+            continue;
+        }
+        if entry.file_type().unwrap().is_dir() {
+            std::fs::remove_dir_all(entry.path()).unwrap();
+        } else {
+            std::fs::remove_file(entry.path()).unwrap();
+        }
+    }
+}
+
+/// The segments are the log; sled holds only what can be rebuilt from them.
+#[tokio::test]
+async fn the_index_is_rebuilt_from_the_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = SledOptions {
+        segment_bytes: 4096,
+        ..SledOptions::default()
+    };
+    let store = SledStore::open(dir.path(), options).unwrap();
+    let mut ids = Vec::new();
+    for i in 0..60 {
+        let e = event(&format!("e{i}"));
+        ids.push(e.event_id);
+        store
+            .append(&format!("s{}", i % 7), ExpectedVersion::Any, vec![e])
+            .await
+            .unwrap();
+    }
+    let before = store.read_all(0, 100).await.unwrap();
+    store.close();
+    drop(store);
+    assert!(segment(dir.path(), 3).exists(), "several segments were written");
+
+    remove_index(dir.path());
+    let store = SledStore::open(dir.path(), options).unwrap();
+    assert_eq!(store.head(), 60);
+    assert_eq!(store.read_all(0, 100).await.unwrap(), before);
+    assert_eq!(store.read_all(37, 5).await.unwrap(), before[37..42]);
+    for (i, id) in ids.iter().enumerate() {
+        let found = store.event_by_id(*id).await.unwrap().expect("indexed");
+        assert_eq!(found.position, i as u64);
+    }
+    let s3 = store.read_stream("s3", StreamRead::backward()).await.unwrap();
+    // s3 got events 3, 10, ..., 59.
+    assert_eq!(s3.len(), 9);
+    assert_eq!(s3[0].version, 8);
+    assert_eq!(s3[0].position, 59);
+    let report = store.verify(VerifyScope::All).await.unwrap();
+    assert_eq!((report.records_checked, report.first_problem), (60, None));
+}
+
+/// Damage anywhere but at the end of the last segment is not a torn write: the store refuses
+/// to open and says where.
+#[tokio::test]
+async fn damage_before_the_end_refuses_the_open() {
+    let dir = tempfile::tempdir().unwrap();
+    three_appends(dir.path()).await;
+    // Without its index the whole log is scanned on open.
+    remove_index(dir.path());
+    let path = segment(dir.path(), 1);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let at = entry_offsets(&bytes)[1];
+    bytes[at + 30] ^= 0x01;
+    std::fs::write(&path, bytes).unwrap();
+
+    let err = SledStore::open(dir.path(), SledOptions::default())
+        .err()
+        .expect("refused");
+    match &err {
+        StoreError::Corrupted { position, reason } => {
+            assert_eq!(*position, 1);
+            assert!(reason.contains(&format!("at byte {at} of ")), "{reason}");
+            assert!(reason.contains("0000000001.segment"), "{reason}");
+        }
+        other => panic!("expected corruption, got {other:?}"),
+    }
+}
+
+/// A damaged entry in a segment that is not the last one is corruption too.
+#[tokio::test]
+async fn a_torn_entry_in_an_earlier_segment_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = SledOptions {
+        segment_bytes: 1024,
+        ..SledOptions::default()
+    };
+    let store = SledStore::open(dir.path(), options).unwrap();
+    for i in 0..12 {
+        store
+            .append("s", ExpectedVersion::Any, vec![event(&format!("e{i}"))])
+            .await
+            .unwrap();
+    }
+    store.close();
+    drop(store);
+    remove_index(dir.path());
+    let path = segment(dir.path(), 1);
+    let len = std::fs::metadata(&path).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(len - 5)
+        .unwrap();
+    let err = SledStore::open(dir.path(), options).err().expect("refused");
+    assert!(
+        matches!(&err, StoreError::Corrupted { reason, .. } if reason.contains("0000000001.segment")),
+        "{err:?}"
+    );
 }

@@ -1,0 +1,111 @@
+//! Bloom filters of every stored event id and stream id, so that the writer looks one up in
+//! the index only when it may be stored already: fresh event ids (almost all of them) and new
+//! streams skip the lookup on the acknowledgement path.
+
+use uuid::Uuid;
+
+/// Bits per id and probes per lookup: about 1% false positives.
+const BITS_PER_ID: u64 = 10;
+const PROBES: u64 = 7;
+/// Ids the first filter is sized for; each further one is twice as large as the last.
+const FIRST_CAPACITY: u64 = 1 << 16;
+
+/// A growing Bloom filter: a series of filters, each sized for twice the keys of the previous.
+pub(crate) struct KeyFilter {
+    filters: Vec<Filter>,
+}
+
+struct Filter {
+    bits: Vec<u64>,
+    /// Number of bits minus one (a power of two).
+    mask: u64,
+    ids: u64,
+    capacity: u64,
+}
+
+impl Filter {
+    fn new(capacity: u64) -> Self {
+        let n_bits = (capacity * BITS_PER_ID).next_power_of_two();
+        Filter {
+            bits: vec![0; (n_bits / 64) as usize],
+            mask: n_bits - 1,
+            ids: 0,
+            capacity,
+        }
+    }
+
+    fn probes(&self, (h1, h2): (u64, u64)) -> impl Iterator<Item = u64> + '_ {
+        (0..PROBES).map(move |i| h1.wrapping_add(i.wrapping_mul(h2)) & self.mask)
+    }
+}
+
+/// Two hashes of a key, for double hashing.
+pub(crate) trait FilterKey {
+    fn hashes(&self) -> (u64, u64);
+}
+
+impl FilterKey for Uuid {
+    fn hashes(&self) -> (u64, u64) {
+        let bytes = self.as_bytes();
+        let h1 = mix(u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes")));
+        let h2 = mix(u64::from_le_bytes(bytes[8..].try_into().expect("8 bytes")) ^ h1) | 1;
+        (h1, h2)
+    }
+}
+
+impl FilterKey for str {
+    fn hashes(&self) -> (u64, u64) {
+        // FNV-1a, then mixed: fixed, so the filter does not depend on a random seed.
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for &b in self.as_bytes() {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        let h1 = mix(h);
+        (h1, mix(h1 ^ 0x9e37_79b9_7f4a_7c15) | 1)
+    }
+}
+
+/// splitmix64's finalizer: spreads ids that differ in few bits (time-ordered ones) apart.
+fn mix(mut x: u64) -> u64 {
+    x ^= x >> 30;
+    x = x.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x ^= x >> 27;
+    x = x.wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+impl KeyFilter {
+    pub(crate) fn new() -> Self {
+        KeyFilter {
+            filters: vec![Filter::new(FIRST_CAPACITY)],
+        }
+    }
+
+    pub(crate) fn insert<Key: FilterKey + ?Sized>(&mut self, key: &Key) {
+        let hashes = key.hashes();
+        let last = self.filters.last().expect("one filter at least");
+        if last.ids >= last.capacity {
+            let capacity = last.capacity * 2;
+            self.filters.push(Filter::new(capacity));
+        }
+        let filter = self.filters.last_mut().expect("one filter at least");
+        let probes: Vec<u64> = filter.probes(hashes).collect();
+        for bit in probes {
+            filter.bits[(bit / 64) as usize] |= 1 << (bit % 64);
+        }
+        filter.ids += 1;
+    }
+
+    /// False if the key was certainly never inserted.
+    pub(crate) fn may_contain<Key: FilterKey + ?Sized>(&self, key: &Key) -> bool {
+        let hashes = key.hashes();
+        self.filters.iter().any(|filter| {
+            filter
+                .probes(hashes)
+                .all(|bit| filter.bits[(bit / 64) as usize] & (1 << (bit % 64)) != 0)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

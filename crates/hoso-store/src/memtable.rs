@@ -1,0 +1,168 @@
+//! The memtable: index entries of the records the background indexer has not yet put into
+//! the index engine.
+//!
+//! The writer adds the entries of every append as soon as it has encoded it (so later appends
+//! see it at once); readers look here first and then in the engine, ignoring entries at or
+//! past the durable head. The indexer writes the oldest entries to the engine and only then
+//! removes them from here, so a lookup that misses here finds the entry in the engine.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::kv::StreamEntry;
+use crate::segment::Location;
+use crate::{Position, Version};
+
+/// One record's index entries.
+#[derive(Debug, Clone)]
+pub(crate) struct Recent {
+    pub(crate) stream_id: Arc<str>,
+    pub(crate) version: Version,
+    pub(crate) event_id: Uuid,
+    pub(crate) loc: Location,
+    pub(crate) hash: [u8; 32],
+    pub(crate) recorded_at: DateTime<Utc>,
+}
+
+/// Index entries of the positions `first..first + recent.len()`, in position order.
+pub(crate) struct Memtable {
+    first: Position,
+    recent: VecDeque<Recent>,
+    streams: HashMap<Arc<str>, BTreeMap<Version, Position>>,
+    ids: HashMap<Uuid, Position>,
+}
+
+impl Memtable {
+    /// An empty memtable whose first entry will be that of `first`.
+    pub(crate) fn new(first: Position) -> Self {
+        Memtable {
+            first,
+            recent: VecDeque::new(),
+            streams: HashMap::new(),
+            ids: HashMap::new(),
+        }
+    }
+
+    /// The first position held (everything before it is in the engine).
+    pub(crate) fn first(&self) -> Position {
+        self.first
+    }
+
+    /// How many positions' entries it holds.
+    pub(crate) fn len(&self) -> usize {
+        self.recent.len()
+    }
+
+    /// Adds the entries of the next position.
+    pub(crate) fn push(&mut self, recent: Recent) {
+        let position = self.first + self.recent.len() as u64;
+        self.streams
+            .entry(Arc::clone(&recent.stream_id))
+            .or_default()
+            .insert(recent.version, position);
+        self.ids.insert(recent.event_id, position);
+        self.recent.push_back(recent);
+    }
+
+    fn get(&self, position: Position) -> Option<&Recent> {
+        self.recent
+            .get(usize::try_from(position.checked_sub(self.first)?).ok()?)
+    }
+
+    fn entry(&self, position: Position) -> Option<StreamEntry> {
+        self.get(position).map(|r| StreamEntry {
+            position,
+            loc: r.loc,
+            hash: r.hash,
+        })
+    }
+
+    /// The location of the record at `position`, if held here.
+    pub(crate) fn location(&self, position: Position) -> Option<Location> {
+        self.get(position).map(|r| r.loc)
+    }
+
+    /// The last entry of a stream below `below`.
+    pub(crate) fn stream_last(&self, stream_id: &str, below: Position) -> Option<(Version, StreamEntry)> {
+        let versions = self.streams.get(stream_id)?;
+        versions
+            .iter()
+            .rev()
+            .find(|(_, p)| **p < below)
+            .and_then(|(v, p)| Some((*v, self.entry(*p)?)))
+    }
+
+    /// The entry of one stream version, below `below`.
+    pub(crate) fn stream_entry(&self, stream_id: &str, version: Version, below: Position) -> Option<StreamEntry> {
+        let position = *self.streams.get(stream_id)?.get(&version)?;
+        if position >= below {
+            return None;
+        }
+        self.entry(position)
+    }
+
+    /// The entries of a stream's versions in `[lo, hi)` below `below`, in version order.
+    pub(crate) fn stream_range(
+        &self,
+        stream_id: &str,
+        lo: Version,
+        hi: Version,
+        below: Position,
+    ) -> Vec<(Version, StreamEntry)> {
+        let Some(versions) = self.streams.get(stream_id) else {
+            return Vec::new();
+        };
+        if lo >= hi {
+            return Vec::new();
+        }
+        versions
+            .range(lo..hi)
+            .filter(|(_, p)| **p < below)
+            .filter_map(|(v, p)| Some((*v, self.entry(*p)?)))
+            .collect()
+    }
+
+    /// The position and location of an event id, below `below`.
+    pub(crate) fn event(&self, event_id: Uuid, below: Position) -> Option<(Position, Location)> {
+        let position = *self.ids.get(&event_id)?;
+        if position >= below {
+            return None;
+        }
+        Some((position, self.get(position)?.loc))
+    }
+
+    /// The event ids held, each with its stream id.
+    pub(crate) fn ids_and_streams(&self) -> impl Iterator<Item = (Uuid, &str)> + '_ {
+        self.recent.iter().map(|r| (r.event_id, &*r.stream_id))
+    }
+
+    /// Copies of the first `n` entries, for the indexer.
+    pub(crate) fn oldest(&self, n: usize) -> Vec<Recent> {
+        self.recent.iter().take(n).cloned().collect()
+    }
+
+    /// Forgets the first `n` entries, which the engine now holds.
+    pub(crate) fn drop_oldest(&mut self, n: usize) {
+        for _ in 0..n {
+            let Some(recent) = self.recent.pop_front() else {
+                break;
+            };
+            let position = self.first;
+            self.first += 1;
+            if let Some(versions) = self.streams.get_mut(&recent.stream_id) {
+                if versions.get(&recent.version) == Some(&position) {
+                    versions.remove(&recent.version);
+                }
+                if versions.is_empty() {
+                    self.streams.remove(&recent.stream_id);
+                }
+            }
+            if self.ids.get(&recent.event_id) == Some(&position) {
+                self.ids.remove(&recent.event_id);
+            }
+        }
+    }
+}

@@ -1,0 +1,600 @@
+//! The log's own files: append-only segments of framed records, and reading them back.
+//!
+//! Segments are `<store>/log/<sequence>.segment`, the sequence starting at 1 and written with
+//! ten digits so that names sort in log order. A segment is a series of entries
+//! `u32 record length ‖ u32 CRC-32 of the record ‖ record` (big-endian), the record being the
+//! encoding of `record`. Records follow each other in `$all` order, across segments; nothing
+//! is ever rewritten or deleted, except a torn tail that recovery cuts off.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::{self, File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
+use std::thread::JoinHandle;
+
+use crate::{Position, StoreError};
+
+/// Bytes before each record: its length and its CRC-32.
+pub(crate) const ENTRY_HEADER: usize = 8;
+
+/// Where a record is: its segment, the offset of its entry in the segment, and its length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Location {
+    pub(crate) segment: u32,
+    pub(crate) offset: u64,
+    pub(crate) len: u32,
+}
+
+impl Location {
+    /// Encoded size: segment (u32) ‖ offset (u64) ‖ length (u32).
+    pub(crate) const BYTES: usize = 16;
+
+    pub(crate) fn encode_into(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.segment.to_be_bytes());
+        out.extend_from_slice(&self.offset.to_be_bytes());
+        out.extend_from_slice(&self.len.to_be_bytes());
+    }
+
+    pub(crate) fn decode(bytes: &[u8]) -> Option<Location> {
+        if bytes.len() != Self::BYTES {
+            return None;
+        }
+        Some(Location {
+            segment: u32::from_be_bytes(bytes[0..4].try_into().ok()?),
+            offset: u64::from_be_bytes(bytes[4..12].try_into().ok()?),
+            len: u32::from_be_bytes(bytes[12..16].try_into().ok()?),
+        })
+    }
+
+    /// The offset just past this entry.
+    pub(crate) fn end(&self) -> u64 {
+        self.offset + ENTRY_HEADER as u64 + u64::from(self.len)
+    }
+}
+
+/// Checks one entry's header against `record`: the CRC-32 matches.
+fn crc_matches(header: &[u8], record: &[u8]) -> bool {
+    header.len() >= ENTRY_HEADER && header[4..8] == crc32fast::hash(record).to_be_bytes()
+}
+
+/// The segment files of one log: created, appended to, synced and read by offset.
+pub(crate) trait Segments: Send + Sync + 'static {
+    /// The sequences of every segment, in order.
+    fn list(&self) -> Result<Vec<u32>, StoreError>;
+    /// Whether the segment exists.
+    fn exists(&self, segment: u32) -> bool;
+    /// The segment's length in bytes.
+    fn len(&self, segment: u32) -> Result<u64, StoreError>;
+    /// Creates an empty segment whose name is durable once this returns.
+    fn create(&self, segment: u32) -> Result<(), StoreError>;
+    /// Writes `bytes` at `offset` (the writer only ever writes at the end).
+    fn write_at(&self, segment: u32, offset: u64, bytes: &[u8]) -> Result<(), StoreError>;
+    /// Makes everything written to the segment durable (fdatasync).
+    fn sync(&self, segment: u32) -> Result<(), StoreError>;
+    /// Reads from `offset` into `buf` as far as the segment goes; returns the bytes read.
+    fn read_at(&self, segment: u32, offset: u64, buf: &mut [u8]) -> Result<usize, StoreError>;
+    /// Cuts the segment to `len` bytes, durably.
+    fn truncate(&self, segment: u32, len: u64) -> Result<(), StoreError>;
+    /// The segment's name, for error messages.
+    fn name(&self, segment: u32) -> String;
+    /// Tells where the writer's next entry goes: the bytes past it may be zero-filled ahead
+    /// of the writer, so that its writes do not grow the file.
+    fn writing_at(&self, segment: u32, offset: u64);
+}
+
+fn io(context: impl std::fmt::Display) -> impl FnOnce(std::io::Error) -> StoreError {
+    move |err| StoreError::Io(format!("{context}: {err}"))
+}
+
+/// Segments as files in one directory, with a background thread that keeps the bytes
+/// ahead of the writer zero-filled (as PostgreSQL does with its WAL): `fdatasync` after a
+/// write that grows a file also has to commit the file's new size, which costs about twice
+/// as much on the disks we measured.
+pub(crate) struct FileSegments {
+    inner: Arc<Files>,
+    zero_filler: Mutex<Option<JoinHandle<()>>>,
+}
+
+struct Files {
+    dir: PathBuf,
+    files: RwLock<HashMap<u32, Arc<File>>>,
+    space: Mutex<Space>,
+    changed: Condvar,
+    /// How far ahead of the writer to keep zeros (0: not at all).
+    ahead: u64,
+    /// No zeros are written past this offset (the segment size).
+    limit: u64,
+}
+
+/// Where the writer is and how far the zeros go.
+#[derive(Default)]
+struct Space {
+    /// The writer has said where it writes.
+    active: bool,
+    segment: u32,
+    /// The end of what the writer has written or is writing.
+    reserved: u64,
+    /// Everything from `reserved` to here is zeros on stable storage.
+    zeroed: u64,
+    /// A range being zero-filled: the writer does not write into it meanwhile.
+    zeroing: Option<(u32, u64, u64)>,
+    closed: bool,
+}
+
+/// Zeros are written in pieces of this size, so the writer never waits long for one.
+const ZERO_CHUNK: u64 = 1 << 20;
+
+impl FileSegments {
+    /// Opens the segment directory; `ahead` bytes past the writer are kept zero-filled, up to
+    /// `limit` bytes into a segment.
+    pub(crate) fn open(dir: &Path, ahead: u64, limit: u64) -> Result<Self, StoreError> {
+        fs::create_dir_all(dir).map_err(io(format!("cannot create {}", dir.display())))?;
+        let inner = Arc::new(Files {
+            dir: dir.to_owned(),
+            files: RwLock::new(HashMap::new()),
+            space: Mutex::new(Space::default()),
+            changed: Condvar::new(),
+            ahead,
+            limit,
+        });
+        let zero_filler = if ahead > 0 {
+            let files = Arc::clone(&inner);
+            let handle = std::thread::Builder::new()
+                .name("hoso-store-zero".to_owned())
+                .spawn(move || files.zero_fill_ahead())
+                .map_err(io("cannot start the zero-fill thread"))?;
+            Some(handle)
+        } else {
+            None
+        };
+        Ok(FileSegments {
+            inner,
+            zero_filler: Mutex::new(zero_filler),
+        })
+    }
+}
+
+impl Drop for FileSegments {
+    fn drop(&mut self) {
+        if let Ok(mut space) = self.inner.space.lock() {
+            space.closed = true;
+        }
+        self.inner.changed.notify_all();
+        if let Ok(mut handle) = self.zero_filler.lock()
+            && let Some(handle) = handle.take()
+        {
+            let _ = handle.join();
+        }
+    }
+}
+
+impl Files {
+    fn path(&self, segment: u32) -> PathBuf {
+        self.dir.join(format!("{segment:010}.segment"))
+    }
+
+    fn file(&self, segment: u32) -> Result<Arc<File>, StoreError> {
+        if let Some(file) = self.files.read().map_err(|_| poisoned())?.get(&segment) {
+            return Ok(Arc::clone(file));
+        }
+        let path = self.path(segment);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .map_err(io(format!("cannot open segment {}", path.display())))?;
+        let file = Arc::new(file);
+        self.files
+            .write()
+            .map_err(|_| poisoned())?
+            .insert(segment, Arc::clone(&file));
+        Ok(file)
+    }
+
+    /// The zero-fill thread: whenever fewer than half of `ahead` bytes past the writer are
+    /// zeros, writes and fsyncs the next piece of zeros.
+    fn zero_fill_ahead(&self) {
+        let Ok(mut space) = self.space.lock() else {
+            return;
+        };
+        loop {
+            if space.closed {
+                return;
+            }
+            let from = space.zeroed.max(space.reserved);
+            let target = (space.reserved + self.ahead).min(self.limit);
+            if space.active && space.zeroed < space.reserved + self.ahead / 2 && from < target {
+                let to = target.min(from + ZERO_CHUNK);
+                let segment = space.segment;
+                space.zeroing = Some((segment, from, to));
+                drop(space);
+                let zeros = vec![0u8; (to - from) as usize];
+                let done = self.file(segment).and_then(|f| {
+                    f.write_all_at(&zeros, from)
+                        .and_then(|()| f.sync_data())
+                        .map_err(io("zero-fill"))
+                });
+                let Ok(next) = self.space.lock() else {
+                    return;
+                };
+                space = next;
+                space.zeroing = None;
+                if space.segment == segment {
+                    if done.is_ok() {
+                        space.zeroed = to;
+                    } else {
+                        // Not a failure of the log: its writes just grow the file again.
+                        space.active = false;
+                    }
+                }
+                self.changed.notify_all();
+                continue;
+            }
+            let Ok(next) = self.changed.wait(space) else {
+                return;
+            };
+            space = next;
+        }
+    }
+}
+
+fn poisoned() -> StoreError {
+    StoreError::Io("a segment lock was poisoned by a panic".to_owned())
+}
+
+impl Segments for FileSegments {
+    fn list(&self) -> Result<Vec<u32>, StoreError> {
+        let mut out = Vec::new();
+        for entry in fs::read_dir(&self.inner.dir).map_err(io(format!("cannot read {}", self.inner.dir.display())))? {
+            let entry = entry.map_err(io(format!("cannot read {}", self.inner.dir.display())))?;
+            if let Some(sequence) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.strip_suffix(".segment"))
+                .and_then(|n| n.parse().ok())
+            {
+                out.push(sequence);
+            }
+        }
+        out.sort_unstable();
+        Ok(out)
+    }
+
+    fn exists(&self, segment: u32) -> bool {
+        self.inner.files.read().is_ok_and(|files| files.contains_key(&segment)) || self.inner.path(segment).exists()
+    }
+
+    fn len(&self, segment: u32) -> Result<u64, StoreError> {
+        let file = self.inner.file(segment)?;
+        let meta = file
+            .metadata()
+            .map_err(io(format!("cannot stat {}", self.name(segment))))?;
+        Ok(meta.len())
+    }
+
+    fn create(&self, segment: u32) -> Result<(), StoreError> {
+        let path = self.inner.path(segment);
+        let file = OpenOptions::new()
+            .create_new(true)
+            .read(true)
+            .write(true)
+            .open(&path)
+            .map_err(io(format!("cannot create segment {}", path.display())))?;
+        // The new file's name must be durable before anything in it is acknowledged.
+        File::open(&self.inner.dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io(format!("cannot sync directory {}", self.inner.dir.display())))?;
+        self.inner
+            .files
+            .write()
+            .map_err(|_| poisoned())?
+            .insert(segment, Arc::new(file));
+        self.writing_at(segment, 0);
+        Ok(())
+    }
+
+    fn write_at(&self, segment: u32, offset: u64, bytes: &[u8]) -> Result<(), StoreError> {
+        let end = offset + bytes.len() as u64;
+        {
+            let mut space = self.inner.space.lock().map_err(|_| poisoned())?;
+            // Never write where zeros are being written.
+            while space
+                .zeroing
+                .is_some_and(|(s, from, to)| s == segment && from < end && offset < to)
+            {
+                space = self.inner.changed.wait(space).map_err(|_| poisoned())?;
+            }
+            if space.segment == segment && end > space.reserved {
+                space.reserved = end;
+                self.inner.changed.notify_all();
+            }
+        }
+        self.inner
+            .file(segment)?
+            .write_all_at(bytes, offset)
+            .map_err(io(format!("cannot write segment {}", self.name(segment))))
+    }
+
+    fn sync(&self, segment: u32) -> Result<(), StoreError> {
+        self.inner
+            .file(segment)?
+            .sync_data()
+            .map_err(io(format!("cannot fsync segment {}", self.name(segment))))
+    }
+
+    fn read_at(&self, segment: u32, offset: u64, buf: &mut [u8]) -> Result<usize, StoreError> {
+        let file = self.inner.file(segment)?;
+        let mut done = 0;
+        while done < buf.len() {
+            match file.read_at(&mut buf[done..], offset + done as u64) {
+                Ok(0) => break,
+                Ok(n) => done += n,
+                Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(err) => return Err(io(format!("cannot read segment {}", self.name(segment)))(err)),
+            }
+        }
+        Ok(done)
+    }
+
+    fn truncate(&self, segment: u32, len: u64) -> Result<(), StoreError> {
+        let file = self.inner.file(segment)?;
+        file.set_len(len)
+            .and_then(|()| file.sync_all())
+            .map_err(io(format!("cannot truncate segment {}", self.name(segment))))
+    }
+
+    fn name(&self, segment: u32) -> String {
+        self.inner.path(segment).display().to_string()
+    }
+
+    fn writing_at(&self, segment: u32, offset: u64) {
+        let len = self.len(segment).unwrap_or(offset);
+        if let Ok(mut space) = self.inner.space.lock() {
+            space.active = true;
+            space.segment = segment;
+            space.reserved = offset;
+            space.zeroed = len.max(offset);
+        }
+        self.inner.changed.notify_all();
+    }
+}
+
+/// Segments held in memory, for `MemoryStore`: the same entries, nothing survives the process.
+#[derive(Default)]
+pub(crate) struct MemSegments {
+    segments: RwLock<BTreeMap<u32, Vec<u8>>>,
+}
+
+impl Segments for MemSegments {
+    fn list(&self) -> Result<Vec<u32>, StoreError> {
+        Ok(self.segments.read().map_err(|_| poisoned())?.keys().copied().collect())
+    }
+
+    fn exists(&self, segment: u32) -> bool {
+        self.segments.read().is_ok_and(|s| s.contains_key(&segment))
+    }
+
+    fn len(&self, segment: u32) -> Result<u64, StoreError> {
+        let segments = self.segments.read().map_err(|_| poisoned())?;
+        Ok(segments.get(&segment).map_or(0, |s| s.len() as u64))
+    }
+
+    fn create(&self, segment: u32) -> Result<(), StoreError> {
+        self.segments
+            .write()
+            .map_err(|_| poisoned())?
+            .insert(segment, Vec::new());
+        Ok(())
+    }
+
+    fn write_at(&self, segment: u32, offset: u64, bytes: &[u8]) -> Result<(), StoreError> {
+        let mut segments = self.segments.write().map_err(|_| poisoned())?;
+        let data = segments.entry(segment).or_default();
+        let offset = offset as usize;
+        if data.len() < offset + bytes.len() {
+            data.resize(offset + bytes.len(), 0);
+        }
+        data[offset..offset + bytes.len()].copy_from_slice(bytes);
+        Ok(())
+    }
+
+    fn sync(&self, _segment: u32) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    fn read_at(&self, segment: u32, offset: u64, buf: &mut [u8]) -> Result<usize, StoreError> {
+        let segments = self.segments.read().map_err(|_| poisoned())?;
+        let Some(data) = segments.get(&segment) else {
+            return Ok(0);
+        };
+        let start = (offset as usize).min(data.len());
+        let n = buf.len().min(data.len() - start);
+        buf[..n].copy_from_slice(&data[start..start + n]);
+        Ok(n)
+    }
+
+    fn truncate(&self, segment: u32, len: u64) -> Result<(), StoreError> {
+        if let Some(data) = self.segments.write().map_err(|_| poisoned())?.get_mut(&segment) {
+            data.truncate(len as usize);
+        }
+        Ok(())
+    }
+
+    fn name(&self, segment: u32) -> String {
+        format!("in-memory segment {segment}")
+    }
+
+    fn writing_at(&self, _segment: u32, _offset: u64) {}
+}
+
+/// Reads one record by its location and checks its entry header and CRC.
+pub(crate) fn read_record<S: Segments>(segments: &S, position: Position, loc: Location) -> Result<Vec<u8>, StoreError> {
+    let (mut bytes, crc_ok) = read_entry(segments, position, loc)?;
+    if !crc_ok {
+        return Err(StoreError::Corrupted {
+            position,
+            reason: format!(
+                "the entry at byte {} of {} does not match its CRC",
+                loc.offset,
+                segments.name(loc.segment)
+            ),
+        });
+    }
+    bytes.drain(..ENTRY_HEADER);
+    Ok(bytes)
+}
+
+/// Reads one entry (header and record) by its location; the flag says whether the length and
+/// CRC in the header match the record.
+pub(crate) fn read_entry<S: Segments>(
+    segments: &S,
+    position: Position,
+    loc: Location,
+) -> Result<(Vec<u8>, bool), StoreError> {
+    let mut bytes = vec![0; ENTRY_HEADER + loc.len as usize];
+    let n = segments.read_at(loc.segment, loc.offset, &mut bytes)?;
+    if n < bytes.len() {
+        return Err(StoreError::Corrupted {
+            position,
+            reason: format!(
+                "the entry at byte {} of {} is cut short",
+                loc.offset,
+                segments.name(loc.segment)
+            ),
+        });
+    }
+    let ok = bytes[0..4] == loc.len.to_be_bytes() && crc_matches(&bytes[..ENTRY_HEADER], &bytes[ENTRY_HEADER..]);
+    Ok((bytes, ok))
+}
+
+/// What a sequential read found next.
+pub(crate) enum Next<'r> {
+    /// A whole entry; its CRC may not match (`crc_ok`).
+    Entry {
+        loc: Location,
+        record: &'r [u8],
+        crc_ok: bool,
+    },
+    /// The bytes here are not a whole entry: part of a header, or a length that runs past
+    /// the end of the segment.
+    Incomplete {
+        segment: u32,
+        offset: u64,
+        reason: &'static str,
+    },
+    /// The log ends here: zeros or the end of the file, and no later segment.
+    End,
+}
+
+/// Reads entries one after the other, across segments, through a large buffer.
+pub(crate) struct SegmentReader<'s, S: Segments> {
+    segments: &'s S,
+    segment: u32,
+    /// Offset in the segment of `buf[0]`.
+    base: u64,
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    /// The segment's end has been reached: no more bytes after `end`.
+    eof: bool,
+    chunk: usize,
+}
+
+impl<'s, S: Segments> SegmentReader<'s, S> {
+    pub(crate) fn new(segments: &'s S, segment: u32, offset: u64, chunk: usize) -> Self {
+        SegmentReader {
+            segments,
+            segment,
+            base: offset,
+            buf: Vec::new(),
+            start: 0,
+            end: 0,
+            eof: false,
+            chunk,
+        }
+    }
+
+    /// Makes at least `n` bytes available after `start` if the segment has them; returns how
+    /// many are available.
+    fn fill(&mut self, n: usize) -> Result<usize, StoreError> {
+        while self.end - self.start < n && !self.eof {
+            if self.start > 0 {
+                self.buf.copy_within(self.start..self.end, 0);
+                self.base += self.start as u64;
+                self.end -= self.start;
+                self.start = 0;
+            }
+            let want = n.max(self.chunk);
+            if self.buf.len() < want {
+                self.buf.resize(want, 0);
+            }
+            let offset = self.base + self.end as u64;
+            let read = self.segments.read_at(self.segment, offset, &mut self.buf[self.end..])?;
+            if read == 0 {
+                self.eof = true;
+            }
+            self.end += read;
+        }
+        Ok(self.end - self.start)
+    }
+
+    /// The segment and offset of the next entry.
+    pub(crate) fn at(&self) -> (u32, u64) {
+        (self.segment, self.base + self.start as u64)
+    }
+
+    pub(crate) fn next(&mut self) -> Result<Next<'_>, StoreError> {
+        loop {
+            let available = self.fill(ENTRY_HEADER)?;
+            let header = &self.buf[self.start..self.start + available.min(ENTRY_HEADER)];
+            if header.iter().all(|&b| b == 0) && (available == 0 || available >= ENTRY_HEADER || self.eof) {
+                // The segment's entries end here (zeros, or the end of the file): go on with
+                // the next segment, if there is one. The writer starts one only after this
+                // one is complete on stable storage.
+                if self.segments.exists(self.segment + 1) {
+                    self.segment += 1;
+                    self.base = 0;
+                    self.start = 0;
+                    self.end = 0;
+                    self.eof = false;
+                    continue;
+                }
+                return Ok(Next::End);
+            }
+            let (segment, offset) = self.at();
+            if available < ENTRY_HEADER {
+                return Ok(Next::Incomplete {
+                    segment,
+                    offset,
+                    reason: "a partial entry header",
+                });
+            }
+            let len = u32::from_be_bytes(header[0..4].try_into().expect("4 bytes"));
+            if len == 0 {
+                return Ok(Next::Incomplete {
+                    segment,
+                    offset,
+                    reason: "an entry of length zero with a checksum",
+                });
+            }
+            let total = ENTRY_HEADER + len as usize;
+            if self.fill(total)? < total {
+                return Ok(Next::Incomplete {
+                    segment,
+                    offset,
+                    reason: "an entry that runs past the end of the segment",
+                });
+            }
+            let entry = &self.buf[self.start..self.start + total];
+            let crc_ok = crc_matches(&entry[..ENTRY_HEADER], &entry[ENTRY_HEADER..]);
+            self.start += total;
+            let loc = Location { segment, offset, len };
+            return Ok(Next::Entry {
+                loc,
+                record: &self.buf[self.start - total + ENTRY_HEADER..self.start],
+                crc_ok,
+            });
+        }
+    }
+}

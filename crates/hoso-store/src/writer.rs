@@ -1,0 +1,605 @@
+//! The three threads of an open log.
+//!
+//! - The **writer** drains queued appends, checks each (retry, expected version), encodes and
+//!   chains its records into one buffer for the whole group, adds their index entries to the
+//!   memtable (so later appends see them at once), writes the buffer to the current segment
+//!   with one `write`, and hands the group to the syncer.
+//! - The **syncer** fdatasyncs once for every group that arrived while its previous fsync ran,
+//!   moves the durable head, answers the callers in order, and wakes the indexer.
+//! - The **indexer** writes the index entries of durable records to the index engine in large
+//!   atomic batches, with the new end of the index, and then drops them from the memtable.
+//!   Nothing on the acknowledgement path waits for it.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, TimeDelta, Utc};
+use tokio::sync::oneshot;
+
+use crate::filter::KeyFilter;
+use crate::kv::{self, Indexed, Kv};
+use crate::log::{Core, PreparedEvent, Request, truncate_to_micros};
+use crate::memtable::Recent;
+use crate::record::{self, GENESIS_HASH, RecordFields};
+use crate::segment::{self, ENTRY_HEADER, Location, Segments};
+use crate::{AppendResult, ExpectedVersion, Position, StoreError};
+
+/// At most this many appends share one write and one fsync.
+const MAX_GROUP: usize = 512;
+/// The indexer writes at most this many records' entries in one engine batch.
+const INDEX_BATCH_MAX: usize = 16_384;
+/// While fewer records than this wait to be indexed, the indexer waits up to `INDEX_WAIT`
+/// for more, so that its batches are large.
+const INDEX_BATCH_MIN: u64 = 2_048;
+const INDEX_WAIT: Duration = Duration::from_millis(20);
+/// The writer takes no new appends while the memtable holds this many records' entries: the
+/// indexer's pace bounds the sustained append rate and the memory the backlog takes.
+const MAX_BACKLOG: usize = 32_768;
+/// How long the writer waits at most between two looks at the backlog.
+const BACKLOG_RECHECK: Duration = Duration::from_millis(50);
+
+pub(crate) fn refused(poison: &Mutex<Option<String>>) -> Option<StoreError> {
+    let guard = poison.lock().ok()?;
+    guard.as_ref().map(|first_failure| StoreError::WritesRefused {
+        first_failure: first_failure.clone(),
+    })
+}
+
+pub(crate) fn set_poison(poison: &Mutex<Option<String>>, err: &StoreError) {
+    if let Ok(mut poison) = poison.lock()
+        && poison.is_none()
+    {
+        *poison = Some(err.to_string());
+    }
+}
+
+type Answer = (
+    oneshot::Sender<Result<AppendResult, StoreError>>,
+    Result<AppendResult, StoreError>,
+);
+
+/// A group of answered appends waiting for its writes to become durable.
+pub(crate) struct Group {
+    /// The durable head once this group is synced.
+    next_position: Position,
+    /// Whether the group wrote anything (else no fsync is needed for it).
+    wrote: bool,
+    /// The segments it wrote to (two when it started a new segment).
+    segments: Vec<u32>,
+    answers: Vec<Answer>,
+}
+
+enum Outcome {
+    /// Nothing to write: an empty append, or a retry of events already stored.
+    Unchanged(AppendResult),
+    /// Encoded into the group's buffer.
+    Written(AppendResult),
+}
+
+pub(crate) struct Writer<S: Segments, K: Kv> {
+    core: Arc<Core<S, K>>,
+    next_position: Position,
+    last_recorded_at: Option<DateTime<Utc>>,
+    /// The segment being written and how many bytes of it are written out.
+    segment: u32,
+    written: u64,
+    /// The group's entries, to be written at `written`.
+    buffer: Vec<u8>,
+    segment_bytes: u64,
+    to_syncer: mpsc::Sender<Group>,
+    /// Every event id and stream id stored: only those they may hold are looked up.
+    ids: KeyFilter,
+    streams: KeyFilter,
+}
+
+/// Where the log ends, as recovery found it: where the writer starts.
+pub(crate) struct LogEnd {
+    pub(crate) next_position: Position,
+    pub(crate) last_recorded_at: Option<DateTime<Utc>>,
+    pub(crate) segment: u32,
+    pub(crate) offset: u64,
+}
+
+impl<S: Segments, K: Kv> Writer<S, K> {
+    pub(crate) fn new(
+        core: Arc<Core<S, K>>,
+        end: LogEnd,
+        segment_bytes: u64,
+        to_syncer: mpsc::Sender<Group>,
+        (ids, streams): (KeyFilter, KeyFilter),
+    ) -> Self {
+        Writer {
+            core,
+            next_position: end.next_position,
+            last_recorded_at: end.last_recorded_at,
+            segment: end.segment,
+            written: end.offset,
+            buffer: Vec::with_capacity(1 << 20),
+            segment_bytes,
+            to_syncer,
+            ids,
+            streams,
+        }
+    }
+
+    pub(crate) fn run(mut self, requests: mpsc::Receiver<Request>) {
+        let mut group = Vec::with_capacity(MAX_GROUP);
+        while let Ok(first) = requests.recv() {
+            self.wait_for_indexer();
+            group.push(first);
+            group.extend(requests.try_iter().take(MAX_GROUP - 1));
+            let done = self.commit_group(&mut group);
+            if self.to_syncer.send(done).is_err() {
+                return;
+            }
+        }
+    }
+
+    /// Waits while the indexer is `MAX_BACKLOG` records behind (unless it stopped).
+    fn wait_for_indexer(&self) {
+        let (stopped, progress) = &self.core.indexer_progress;
+        loop {
+            let backlog = self.core.memtable().map_or(0, |m| m.len());
+            if backlog < MAX_BACKLOG || refused(&self.core.poison).is_some() {
+                return;
+            }
+            let Ok(guard) = stopped.lock() else {
+                return;
+            };
+            if *guard {
+                return;
+            }
+            // A wake-up between the look above and this wait is caught by the timeout.
+            let _ = progress.wait_timeout(guard, BACKLOG_RECHECK);
+        }
+    }
+
+    fn commit_group(&mut self, group: &mut Vec<Request>) -> Group {
+        let mut answers = Vec::with_capacity(group.len());
+        let mut wrote = false;
+        let mut segments = vec![self.segment];
+        for request in group.drain(..) {
+            let answer = match refused(&self.core.poison) {
+                Some(err) => Err(err),
+                None => match self.plan(&request, &mut segments) {
+                    Ok(Outcome::Unchanged(result)) => Ok(result),
+                    Ok(Outcome::Written(result)) => {
+                        wrote = true;
+                        Ok(result)
+                    }
+                    Err(err) => Err(err),
+                },
+            };
+            answers.push((request.reply, answer));
+        }
+        if let Err(err) = self.write_out() {
+            set_poison(&self.core.poison, &err);
+        }
+        Group {
+            next_position: self.next_position,
+            wrote,
+            segments,
+            answers,
+        }
+    }
+
+    /// Writes the buffered entries at the end of the current segment (no fsync yet).
+    fn write_out(&mut self) -> Result<(), StoreError> {
+        if self.buffer.is_empty() {
+            return Ok(());
+        }
+        let result = self.core.segments.write_at(self.segment, self.written, &self.buffer);
+        self.written += self.buffer.len() as u64;
+        self.buffer.clear();
+        result
+    }
+
+    /// Closes the current segment and starts the next one. The closed one is made durable
+    /// first, so that no entry of the next one can be on disk while one before it is not:
+    /// recovery relies on that to tell a torn tail from damage.
+    fn roll(&mut self, segments: &mut Vec<u32>) -> Result<(), StoreError> {
+        let rolled = self
+            .write_out()
+            .and_then(|()| self.core.segments.sync(self.segment))
+            .and_then(|()| self.core.segments.create(self.segment + 1));
+        if let Err(err) = rolled {
+            set_poison(&self.core.poison, &err);
+            return Err(err);
+        }
+        self.segment += 1;
+        self.written = 0;
+        segments.push(self.segment);
+        Ok(())
+    }
+
+    fn plan(&mut self, request: &Request, segments: &mut Vec<u32>) -> Result<Outcome, StoreError> {
+        // A retry of an append that was already stored gets the original answer.
+        if let Some(result) = self.find_retry(request)? {
+            return Ok(Outcome::Unchanged(result));
+        }
+        let current = if self.streams.may_contain(request.stream_id.as_str()) {
+            self.core.stream_last(&request.stream_id, Position::MAX)?
+        } else {
+            None
+        };
+        let actual = current.map(|(version, _)| version);
+        let matches = match request.expected {
+            ExpectedVersion::Any => true,
+            ExpectedVersion::NoStream => actual.is_none(),
+            ExpectedVersion::StreamExists => actual.is_some(),
+            ExpectedVersion::Exact(v) => actual == Some(v),
+        };
+        if !matches {
+            return Err(StoreError::Conflict {
+                stream: request.stream_id.clone(),
+                expected: request.expected,
+                actual,
+            });
+        }
+        if request.events.is_empty() {
+            return Ok(Outcome::Unchanged(AppendResult {
+                current_version: actual,
+                positions: None,
+            }));
+        }
+        if self.written + self.buffer.len() as u64 >= self.segment_bytes {
+            self.roll(segments)?;
+        }
+
+        let now = truncate_to_micros(Utc::now());
+        let recorded_at = match self.last_recorded_at {
+            Some(last) if now <= last => last + TimeDelta::microseconds(1),
+            _ => now,
+        };
+        self.last_recorded_at = Some(recorded_at);
+
+        if current.is_none() {
+            self.streams.insert(request.stream_id.as_str());
+        }
+        let stream_id: Arc<str> = Arc::from(request.stream_id.as_str());
+        let mut prev_hash = current.map_or(GENESIS_HASH, |(_, entry)| entry.hash);
+        let mut version = actual.map_or(0, |v| v + 1);
+        let first_position = self.next_position;
+        let mut position = first_position;
+        let mut recents = Vec::with_capacity(request.events.len());
+        for event in &request.events {
+            let offset = self.written + self.buffer.len() as u64;
+            let header_at = self.buffer.len();
+            self.buffer.extend_from_slice(&[0; ENTRY_HEADER]);
+            let hash = record::encode_into(
+                &RecordFields {
+                    position,
+                    version,
+                    event_id: event.event_id,
+                    recorded_at,
+                    occurred_at: event.occurred_at,
+                    schema_version: event.schema_version,
+                    stream_id: &request.stream_id,
+                    event_type: &event.event_type,
+                    data: &event.data,
+                    metadata: &event.metadata,
+                },
+                &prev_hash,
+                &mut self.buffer,
+            );
+            let record = &self.buffer[header_at + ENTRY_HEADER..];
+            // Records are limited to a few MiB by `Limits`, far below 4 GiB.
+            let len = record.len() as u32;
+            let crc = crc32fast::hash(record);
+            self.buffer[header_at..header_at + 4].copy_from_slice(&len.to_be_bytes());
+            self.buffer[header_at + 4..header_at + 8].copy_from_slice(&crc.to_be_bytes());
+            self.ids.insert(&event.event_id);
+            recents.push(Recent {
+                stream_id: Arc::clone(&stream_id),
+                version,
+                event_id: event.event_id,
+                loc: Location {
+                    segment: self.segment,
+                    offset,
+                    len,
+                },
+                hash,
+                recorded_at,
+            });
+            prev_hash = hash;
+            version += 1;
+            position += 1;
+        }
+        {
+            let mut memtable = self.core.memtable_mut()?;
+            for recent in recents {
+                memtable.push(recent);
+            }
+        }
+        self.next_position = position;
+        Ok(Outcome::Written(AppendResult {
+            current_version: Some(version - 1),
+            positions: Some((first_position, position - 1)),
+        }))
+    }
+
+    /// A stored record's bytes: from the group's buffer if not written out yet.
+    fn record_bytes(&self, position: Position, loc: Location) -> Result<Vec<u8>, StoreError> {
+        if loc.segment == self.segment && loc.offset >= self.written {
+            let start = (loc.offset - self.written) as usize + ENTRY_HEADER;
+            return Ok(self.buffer[start..start + loc.len as usize].to_vec());
+        }
+        segment::read_record(&self.core.segments, position, loc)
+    }
+
+    /// If the request's event ids are already stored, checks that it is an exact retry and
+    /// returns what the original append returned.
+    fn find_retry(&self, request: &Request) -> Result<Option<AppendResult>, StoreError> {
+        let mut stored: Vec<(&PreparedEvent, Position, Location)> = Vec::new();
+        for event in &request.events {
+            if !self.ids.may_contain(&event.event_id) {
+                continue;
+            }
+            if let Some((position, loc)) = self.core.event(event.event_id, Position::MAX)? {
+                stored.push((event, position, loc));
+            }
+        }
+        let Some(&(first_event, first_position, _)) = stored.first() else {
+            return Ok(None);
+        };
+        if stored.len() != request.events.len() {
+            return Err(StoreError::EventIdReused {
+                event_id: first_event.event_id,
+                reason: "the append mixes events already stored with new ones".to_owned(),
+            });
+        }
+        let mut records = Vec::with_capacity(stored.len());
+        for (i, (event, position, loc)) in stored.into_iter().enumerate() {
+            let record = record::decode(position, &self.record_bytes(position, loc)?)?;
+            let differs = |what: &str| {
+                Err(StoreError::EventIdReused {
+                    event_id: event.event_id,
+                    reason: what.to_owned(),
+                })
+            };
+            if record.stream_id != request.stream_id {
+                return differs(&format!("it is stored in stream {}", record.stream_id));
+            }
+            if position != first_position + i as u64 {
+                return differs("it was stored by a different append");
+            }
+            if record.event_type != event.event_type {
+                return differs(&format!("it is stored with event type {}", record.event_type));
+            }
+            if record.schema_version != event.schema_version {
+                return differs(&format!("it is stored with schema version {}", record.schema_version));
+            }
+            if record.data != event.data {
+                return differs("its data differs from the stored event");
+            }
+            if record.metadata != event.metadata {
+                return differs("its metadata differs from the stored event");
+            }
+            if record.occurred_at != event.occurred_at {
+                return differs("its occurred_at differs from the stored event");
+            }
+            records.push(record);
+        }
+        // The original append may have carried more events than this retry: then it is not
+        // the same append. Every append has its own recorded_at, so the stream's neighbouring
+        // version at the neighbouring position with the same recorded_at was written by it.
+        let first = records.first().expect("stored is not empty");
+        let last = records.last().expect("stored is not empty");
+        let neighbours = [
+            first.version.checked_sub(1).zip(first.position.checked_sub(1)),
+            last.version.checked_add(1).zip(last.position.checked_add(1)),
+        ];
+        for (version, position) in neighbours.into_iter().flatten() {
+            let Some(entry) = self.core.stream_entry(&last.stream_id, version, Position::MAX)? else {
+                continue;
+            };
+            if entry.position != position {
+                continue;
+            }
+            let neighbour = record::decode(position, &self.record_bytes(position, entry.loc)?)?;
+            if neighbour.recorded_at == last.recorded_at {
+                return Err(StoreError::EventIdReused {
+                    event_id: first_event.event_id,
+                    reason: "it was stored by an append with more events".to_owned(),
+                });
+            }
+        }
+        Ok(Some(AppendResult {
+            current_version: Some(last.version),
+            positions: Some((first.position, last.position)),
+        }))
+    }
+}
+
+/// The syncer: fsyncs once for every group that arrived while the previous fsync ran, then
+/// moves the durable head and answers the callers, in order. Answers that wrote nothing wait
+/// too, because they may rest on earlier appends that are not durable yet.
+pub(crate) struct Syncer<S: Segments, K: Kv> {
+    core: Arc<Core<S, K>>,
+    fail_next_flush: Arc<AtomicBool>,
+    wake_indexer: mpsc::Sender<()>,
+}
+
+impl<S: Segments, K: Kv> Syncer<S, K> {
+    pub(crate) fn new(core: Arc<Core<S, K>>, fail_next_flush: Arc<AtomicBool>, wake_indexer: mpsc::Sender<()>) -> Self {
+        Syncer {
+            core,
+            fail_next_flush,
+            wake_indexer,
+        }
+    }
+
+    fn sync(&self, ready: &[Group]) -> Result<(), StoreError> {
+        let mut segments: Vec<u32> = ready.iter().flat_map(|g| g.segments.iter().copied()).collect();
+        segments.sort_unstable();
+        segments.dedup();
+        for segment in segments {
+            self.core.segments.sync(segment)?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn run(self, groups: mpsc::Receiver<Group>) {
+        while let Ok(first) = groups.recv() {
+            let mut ready = vec![first];
+            ready.extend(groups.try_iter());
+            let wrote = ready.iter().any(|g| g.wrote);
+            // A group that was handed out after a failure must not be acknowledged either.
+            let synced = if let Some(err) = refused(&self.core.poison).filter(|_| wrote) {
+                Err(err)
+            } else if !wrote {
+                Ok(())
+            } else if self.fail_next_flush.swap(false, Ordering::SeqCst) {
+                Err(StoreError::Io("injected fsync failure".to_owned()))
+            } else {
+                self.sync(&ready)
+            };
+            let failure = match synced {
+                Ok(()) => {
+                    let next_position = ready.last().map_or(0, |g| g.next_position);
+                    if next_position > self.core.head() {
+                        self.core.head.send_replace(next_position);
+                    }
+                    None
+                }
+                Err(err) => {
+                    set_poison(&self.core.poison, &err);
+                    refused(&self.core.poison)
+                }
+            };
+            for group in ready {
+                for (reply, mut answer) in group.answers {
+                    if let Some(err) = &failure
+                        && group.wrote
+                        && answer.is_ok()
+                    {
+                        answer = Err(match err {
+                            StoreError::WritesRefused { first_failure } => StoreError::WritesRefused {
+                                first_failure: first_failure.clone(),
+                            },
+                            other => StoreError::Io(other.to_string()),
+                        });
+                    }
+                    // A caller that gave up waiting is not an error: its append stands.
+                    let _ = reply.send(answer);
+                }
+            }
+            if failure.is_none() && wrote {
+                let _ = self.wake_indexer.send(());
+            }
+        }
+    }
+}
+
+/// The indexer: moves the index entries of durable records from the memtable to the engine.
+pub(crate) struct Indexer<S: Segments, K: Kv> {
+    core: Arc<Core<S, K>>,
+    indexed: Position,
+}
+
+impl<S: Segments, K: Kv> Indexer<S, K> {
+    pub(crate) fn new(core: Arc<Core<S, K>>, indexed: Position) -> Self {
+        Indexer { core, indexed }
+    }
+
+    /// The first position it may not index yet: the durable head, or the test hold.
+    fn target(&self) -> Position {
+        self.core.head().min(self.core.hold_index_at.load(Ordering::SeqCst))
+    }
+
+    pub(crate) fn run(self, wake: mpsc::Receiver<()>) {
+        let core = Arc::clone(&self.core);
+        self.index_until_closed(wake);
+        // Let a writer waiting for the backlog to shrink go on (its appends are refused if the
+        // indexer failed).
+        let (stopped, progress) = &core.indexer_progress;
+        if let Ok(mut stopped) = stopped.lock() {
+            *stopped = true;
+        }
+        progress.notify_all();
+    }
+
+    fn index_until_closed(mut self, wake: mpsc::Receiver<()>) {
+        loop {
+            let mut closed = wake.recv().is_err();
+            // While appends flow, let a larger batch build up (bounded by `INDEX_WAIT`).
+            let deadline = Instant::now() + INDEX_WAIT;
+            while !closed && self.target().saturating_sub(self.indexed) < INDEX_BATCH_MIN {
+                let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                    break;
+                };
+                match wake.recv_timeout(left) {
+                    Ok(()) => {}
+                    Err(mpsc::RecvTimeoutError::Timeout) => break,
+                    Err(mpsc::RecvTimeoutError::Disconnected) => closed = true,
+                }
+            }
+            while wake.try_recv().is_ok() {}
+            if let Err(err) = self.index_durable() {
+                // The log is intact and reads go on from the memtable, but it would grow
+                // without bound: refuse writes until a reopen re-indexes from the segments.
+                let err = StoreError::Io(format!("the indexer failed: {err}"));
+                set_poison(&self.core.poison, &err);
+                return;
+            }
+            if closed {
+                return;
+            }
+        }
+    }
+
+    fn index_durable(&mut self) -> Result<(), StoreError> {
+        loop {
+            let target = self.target();
+            if self.indexed >= target {
+                return Ok(());
+            }
+            let n = ((target - self.indexed) as usize).min(INDEX_BATCH_MAX);
+            let batch = self.core.memtable()?.oldest(n);
+            let n = batch.len();
+            let Some(last) = batch.last() else {
+                return Ok(());
+            };
+            let end = Indexed {
+                next_position: self.indexed + n as u64,
+                resume: (last.loc.segment, last.loc.end()),
+                last_recorded_at: Some(last.recorded_at),
+            };
+            let mut writes = Vec::with_capacity(n * 2 + n / kv::SPARSE as usize + 2);
+            for (i, recent) in batch.iter().enumerate() {
+                let position = self.indexed + i as u64;
+                let entry = kv::StreamEntry {
+                    position,
+                    loc: recent.loc,
+                    hash: recent.hash,
+                };
+                writes.push((
+                    kv::stream_key(&kv::stream_prefix(&recent.stream_id), recent.version),
+                    entry.encode(),
+                ));
+                writes.push((
+                    kv::event_id_key(recent.event_id).to_vec(),
+                    kv::id_entry(position, recent.loc),
+                ));
+                if position.is_multiple_of(kv::SPARSE) {
+                    let mut loc = Vec::with_capacity(Location::BYTES);
+                    recent.loc.encode_into(&mut loc);
+                    writes.push((kv::sparse_key(position).to_vec(), loc));
+                }
+            }
+            // Keys in order: neighbouring inserts touch the same leaves.
+            writes.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+            // The new end of the index goes last: whatever prefix of these writes sled keeps
+            // after a crash, `indexed_through` never claims an entry it lacks. Not one atomic
+            // batch, because sled blocks every reader (the writer's lookups) for the length
+            // of a batch.
+            writes.push((kv::INDEXED_KEY.to_vec(), end.encode()));
+            self.core.kv.insert_in_order(writes)?;
+            self.core.memtable_mut()?.drop_oldest(n);
+            self.indexed += n as u64;
+            self.core.indexed.send_replace(self.indexed);
+            self.core.indexer_progress.1.notify_all();
+        }
+    }
+}
