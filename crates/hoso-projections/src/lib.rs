@@ -18,6 +18,8 @@
 //! are ordered by code, dossiers by receipt code.
 
 pub mod figures;
+#[cfg(any(test, feature = "fixtures"))]
+pub mod fixtures;
 pub mod list;
 pub mod model;
 mod period;
