@@ -15,7 +15,7 @@ use crate::auth::{Access, Caller, DeskMethod, Role, may_read, role_may};
 use crate::error::{ServiceError, to_status};
 
 /// The authenticated caller the interceptor put in the request's extensions.
-fn caller<T>(request: &Request<T>) -> Result<Caller, Status> {
+pub(crate) fn caller<T>(request: &Request<T>) -> Result<Caller, Status> {
     request
         .extensions()
         .get::<Caller>()

@@ -16,7 +16,8 @@ use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
 use crate::app::App;
-use crate::auth::{Caller, Role};
+use crate::auth::Role;
+use crate::grpc::caller;
 use crate::projection::Projection;
 
 /// How long a query waits for the projection to apply what was durable when it arrived.
@@ -45,14 +46,6 @@ impl<S> ReportsApi<S> {
             agency_names,
         }
     }
-}
-
-fn caller<T>(request: &Request<T>) -> Result<Caller, Status> {
-    request
-        .extensions()
-        .get::<Caller>()
-        .cloned()
-        .ok_or_else(|| Status::unauthenticated("missing bearer token; send `authorization: Bearer <token>`"))
 }
 
 fn invalid(field: &str, description: String) -> Status {
