@@ -255,6 +255,17 @@ command_from!(
 );
 
 impl Command {
+    /// Sets the officer of the commands that record one (a processing step, a supplement
+    /// request, a refusal at intake): the caller's account, never what a request body says.
+    pub fn set_officer(&mut self, officer: &str) {
+        match self {
+            Command::ProcessDossier(c) => c.officer = officer.to_owned(),
+            Command::RequestSupplement(c) => c.officer = officer.to_owned(),
+            Command::RefuseAtIntake(c) => c.officer = officer.to_owned(),
+            _ => {}
+        }
+    }
+
     /// The business time the command says the fact occurred at.
     pub fn occurred_at(&self) -> DateTime<Utc> {
         match self {

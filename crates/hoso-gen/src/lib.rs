@@ -654,12 +654,7 @@ impl<'a> Life<'a> {
 
     /// Decides `command` (its officer being `actor`); keeps it if the domain accepts it.
     fn run(&mut self, mut command: Command, actor: &str) {
-        match &mut command {
-            Command::ProcessDossier(c) => c.officer = actor.to_owned(),
-            Command::RequestSupplement(c) => c.officer = actor.to_owned(),
-            Command::RefuseAtIntake(c) => c.officer = actor.to_owned(),
-            _ => {}
-        }
+        command.set_officer(actor);
         // Generated histories are in the past of any real run: decide as of the far future.
         let now = from_local(
             NaiveDate::from_ymd_opt(2100, 1, 1)

@@ -151,7 +151,7 @@ impl<S: EventStore> App<S> {
             dossier,
             mut command,
         } = desk;
-        fill_officer(&mut command, caller);
+        command.set_officer(&caller.subject);
         let first_id = event_id(header.command_id, 0);
         for _ in 0..MAX_ATTEMPTS {
             if let Some(outcome) = self
@@ -295,16 +295,6 @@ fn outcome(dossier_id: Uuid, state: &DossierState, version: u64, position: u64, 
         due_at: state.due_at,
         status: state.status.map_or(0, |s| s.code()),
         replayed,
-    }
-}
-
-/// The officer fields of a command come from the caller's token, never from the request.
-fn fill_officer(command: &mut Command, caller: &Caller) {
-    match command {
-        Command::ProcessDossier(c) => c.officer.clone_from(&caller.subject),
-        Command::RequestSupplement(c) => c.officer.clone_from(&caller.subject),
-        Command::RefuseAtIntake(c) => c.officer.clone_from(&caller.subject),
-        _ => {}
     }
 }
 

@@ -222,6 +222,23 @@ pub enum DeskMethod {
 }
 
 impl DeskMethod {
+    /// Every desk method, in the order of the service.
+    pub const ALL: [DeskMethod; 13] = [
+        DeskMethod::Receive,
+        DeskMethod::Digitize,
+        DeskMethod::Process,
+        DeskMethod::RequestSupplement,
+        DeskMethod::ReceiveSupplement,
+        DeskMethod::IssueEResult,
+        DeskMethod::RecordOnlinePayment,
+        DeskMethod::SendApology,
+        DeskMethod::ReturnResult,
+        DeskMethod::RecordRating,
+        DeskMethod::Withdraw,
+        DeskMethod::RefuseAtIntake,
+        DeskMethod::MarkSynced,
+    ];
+
     /// The method that records `command`.
     pub fn of(command: &Command) -> DeskMethod {
         match command {

@@ -5,7 +5,7 @@ use chrono::Utc;
 use hoso_api::convert::{FieldViolation, IntoDeskCommand, InvalidRequest};
 use hoso_api::pb;
 use hoso_api::pb::import_command::Command as Imported;
-use hoso_domain::{Command, Context, DossierState, decide};
+use hoso_domain::{Context, DossierState, decide};
 use hoso_store::{EventStore, ExpectedVersion, NewEvent, StoreError, StreamRead};
 use uuid::Uuid;
 
@@ -128,12 +128,7 @@ impl<S: EventStore> App<S> {
             } else {
                 imported.source_actor.clone()
             };
-            match &mut desk.command {
-                Command::ProcessDossier(c) => c.officer.clone_from(&actor),
-                Command::RequestSupplement(c) => c.officer.clone_from(&actor),
-                Command::RefuseAtIntake(c) => c.officer.clone_from(&actor),
-                _ => {}
-            }
+            desk.command.set_officer(&actor);
             let decided = decide(&state, &desk.command, &context)
                 .map_err(|e| ServiceError::Rule(e).in_command(index, variant))?;
             let metadata = serde_json::json!({

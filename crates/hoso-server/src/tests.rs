@@ -91,21 +91,7 @@ fn a_tokens_file_with_a_bad_hash_or_no_agency_is_refused_with_the_entry_named() 
 #[test]
 fn the_role_matrix_gives_each_role_its_duties() {
     use DeskMethod::*;
-    let all = [
-        Receive,
-        Digitize,
-        Process,
-        RequestSupplement,
-        ReceiveSupplement,
-        IssueEResult,
-        RecordOnlinePayment,
-        SendApology,
-        ReturnResult,
-        RecordRating,
-        Withdraw,
-        RefuseAtIntake,
-        MarkSynced,
-    ];
+    let all = DeskMethod::ALL;
     let allowed = |role: Role| -> Vec<DeskMethod> { all.into_iter().filter(|m| role_may(role, *m).is_ok()).collect() };
     assert_eq!(
         allowed(Role::DeskOfficer),
