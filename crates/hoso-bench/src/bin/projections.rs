@@ -1,7 +1,8 @@
 //! `cargo run -p hoso-bench --release --bin projections`: the projection benchmark of issue #5.
 //!
-//! Fills a fresh sled store with a province-year of dossiers (750,000 by default, about 7
-//! events each, every event decided by the domain's own rules), then measures, in one run:
+//! Fills a fresh sled store with a province-year of dossiers from `hoso-gen` (2025, about
+//! 750,000 dossiers and 7 events each, every event decided by the domain's own rules), then
+//! measures, in one run:
 //! - the full rebuild rate of the dossier read model from `$all` (events/s), and the memory it
 //!   holds (resident set growth) and the process's peak;
 //! - the time to compute one month's index 766 figures for the province and every agency.
@@ -12,13 +13,9 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use clap::Parser;
-use hoso_domain::command::*;
-use hoso_domain::event::{PaymentGateway, ProcessingStep, ReturnMethod, Satisfaction};
-use hoso_domain::{
-    ApplicantRef, BusinessCalendar, Channel, Command, Context as Decision, DossierState, GreenLane, StatutoryTime,
-};
+use hoso_domain::{BusinessCalendar, Command, Context as Decision, DossierState, GreenLane};
 use hoso_projections::figures::report;
 use hoso_projections::{Dossiers, Period};
 use hoso_store::{EventStore, ExpectedVersion, NewEvent, SledOptions, SledStore};
@@ -26,9 +23,9 @@ use hoso_store::{EventStore, ExpectedVersion, NewEvent, SledOptions, SledStore};
 /// The projection benchmark.
 #[derive(Parser)]
 struct Args {
-    /// Dossiers to generate (a province receives about 750,000 a year).
-    #[arg(long, default_value_t = 750_000)]
-    dossiers: u64,
+    /// The seed of the generated province (`hoso gen --seed`).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
     /// Concurrent appenders while filling the store.
     #[arg(long, default_value_t = 16)]
     appenders: u64,
@@ -37,187 +34,17 @@ struct Args {
     dir: Option<PathBuf>,
 }
 
-/// A small deterministic generator (xorshift64*): the same seed gives the same province.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-}
-
-const AGENCIES: [&str; 8] = [
-    "000.00.04.G18",
-    "000.00.05.G18",
-    "000.00.06.G18",
-    "000.00.07.G18",
-    "000.00.08.G18",
-    "000.00.09.G18",
-    "000.00.10.G18",
-    "000.00.11.G18",
-];
-
-/// One dossier's commands, oldest first.
-fn dossier(seq: u64, rng: &mut Rng) -> Vec<Command> {
-    let day = rng.below(360) as i64;
-    let received = hoso_domain::calendar::from_local(
-        NaiveDate::from_ymd_opt(2025, 1, 2)
-            .unwrap()
-            .and_hms_opt(8, 0, 0)
-            .unwrap()
-            + TimeDelta::days(day)
-            + TimeDelta::minutes(rng.below(8 * 60) as i64),
-    );
-    let fee = if rng.chance(40) { 50_000 } else { 0 };
-    let mut at = received;
-    let mut step = |rng: &mut Rng, hours: u64| -> DateTime<Utc> {
-        at += TimeDelta::minutes(10 + rng.below(hours * 60) as i64);
-        at
-    };
-    let mut commands: Vec<Command> = vec![
-        ReceiveDossier {
-            occurred_at: received,
-            receipt_code: format!(
-                "G09.20-{}-{:07}",
-                hoso_domain::calendar::to_local(received).format("%Y%m%d"),
-                seq % 10_000_000
-            ),
-            procedure: ProcedureInput {
-                code: format!("1.{:06}", rng.below(2000)),
-                name: "Thủ tục hành chính".into(),
-                statutory_time: StatutoryTime::working_days(3 + rng.below(10) as u32),
-                full_online_eligible: rng.chance(70),
-                paper_result: rng.chance(60),
-                fee_vnd: fee,
-            },
-            receiving_desk: "G09.20".into(),
-            handling_agency: AGENCIES[rng.below(AGENCIES.len() as u64) as usize].into(),
-            channel: if rng.chance(87) {
-                Channel::Online
-            } else {
-                Channel::InPerson
-            },
-            applicant: ApplicantRef(uuid::Uuid::from_u64_pair(seq, rng.next())),
-        }
-        .into(),
-    ];
-    commands.push(
-        DigitizeDossier {
-            occurred_at: step(rng, 2),
-            files: vec![FileInput {
-                component: "Đơn".into(),
-                content_hash: "ab".repeat(32),
-            }],
-            reused: if rng.chance(80) {
-                vec![ReuseInput {
-                    component: "CCCD".into(),
-                    source: "CSDLQG".into(),
-                }]
-            } else {
-                vec![]
-            },
-            result_digitized: false,
-        }
-        .into(),
-    );
-    if rng.chance(10) {
-        commands.push(
-            RequestSupplement {
-                occurred_at: step(rng, 8),
-                missing_components: vec!["Bản vẽ".into()],
-                officer: "cb".into(),
-            }
-            .into(),
-        );
-        commands.push(
-            ReceiveSupplement {
-                occurred_at: step(rng, 48),
-            }
-            .into(),
-        );
-    }
-    if fee > 0 && rng.chance(85) {
-        commands.push(
-            PayOnline {
-                occurred_at: step(rng, 4),
-                amount_vnd: fee,
-                gateway: PaymentGateway::NationalPortal,
-                transaction_ref: format!("TX{seq}"),
-            }
-            .into(),
-        );
-    }
-    if rng.chance(3) {
-        commands.push(
-            Withdraw {
-                occurred_at: step(rng, 24),
-                reason: "rút".into(),
-            }
-            .into(),
-        );
-        return commands;
-    }
-    let process = |at, step| ProcessDossier {
-        occurred_at: at,
-        step,
-        officer: "cb".into(),
-        to_unit: None,
-        reason: None,
-    };
-    commands.push(process(step(rng, 24), ProcessingStep::Appraised).into());
-    // About 95% finish within their statutory time.
-    let hours = if rng.chance(95) { 16 } else { 24 * 20 };
-    commands.push(process(step(rng, hours), ProcessingStep::Approved).into());
-    if rng.chance(84) {
-        commands.push(
-            IssueEResult {
-                occurred_at: step(rng, 2),
-                result_id: format!("KQ{seq}"),
-                content_hash: "cd".repeat(32),
-                signer: "ky".into(),
-            }
-            .into(),
-        );
-    }
-    commands.push(
-        ReturnResult {
-            occurred_at: step(rng, 24),
-            method: ReturnMethod::Online,
-        }
-        .into(),
-    );
-    if rng.chance(60) {
-        let rating = if rng.chance(96) {
-            Satisfaction::Satisfied
-        } else {
-            Satisfaction::Unsatisfied
-        };
-        commands.push(
-            RateSatisfaction {
-                occurred_at: step(rng, 24),
-                rating,
-            }
-            .into(),
-        );
-    }
-    commands
-}
-
 /// The events of one dossier, decided by the domain.
-fn events(commands: &[Command], calendar: &BusinessCalendar, lane: &GreenLane, now: DateTime<Utc>) -> Vec<NewEvent> {
+fn events(
+    commands: &[(Command, String)],
+    calendar: &BusinessCalendar,
+    lane: &GreenLane,
+    now: DateTime<Utc>,
+) -> Vec<NewEvent> {
     let context = Decision::new(now, calendar, lane);
     let mut state = DossierState::new();
     let mut out = Vec::new();
-    for command in commands {
+    for (command, _) in commands {
         let Ok(decided) = hoso_domain::decide(&state, command, &context) else {
             continue;
         };
@@ -259,32 +86,49 @@ async fn run(args: Args) -> Result<()> {
     let store = SledStore::open(&dir, SledOptions::default())
         .with_context(|| format!("cannot open a store in {}", dir.display()))?;
     let calendar = BusinessCalendar::vietnam();
-    let lane = GreenLane::new();
     let now = Utc::now();
 
-    eprintln!("filling the store with {} dossiers ...", args.dossiers);
+    let province = hoso_gen::Province::new(args.seed);
+    let params = hoso_gen::Params {
+        seed: args.seed,
+        start: NaiveDate::from_ymd_opt(2025, 1, 1).expect("a date"),
+        months: 12,
+        scale: hoso_gen::Scale::Province,
+        rates: hoso_gen::Rates::default(),
+    };
+    eprintln!(
+        "filling the store with a province-year of `hoso gen --seed {}` ...",
+        args.seed
+    );
     let started = Instant::now();
+    let (tx, rx) = tokio::sync::mpsc::channel::<(String, Vec<NewEvent>)>(4096);
+    let rx = std::sync::Arc::new(tokio::sync::Mutex::new(rx));
     let mut tasks = tokio::task::JoinSet::new();
-    for appender in 0..args.appenders {
-        let store = store.clone();
-        let (calendar, lane) = (calendar.clone(), lane.clone());
-        let (n, step) = (args.dossiers, args.appenders);
+    for _ in 0..args.appenders {
+        let (store, rx) = (store.clone(), std::sync::Arc::clone(&rx));
         tasks.spawn(async move {
-            let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ (appender + 1));
-            let mut seq = appender;
-            while seq < n {
-                let commands = dossier(seq, &mut rng);
-                let events = events(&commands, &calendar, &lane, now);
-                let Some(Command::ReceiveDossier(receipt)) = commands.first() else {
-                    unreachable!()
+            loop {
+                let next = rx.lock().await.recv().await;
+                let Some((stream, events)) = next else {
+                    return anyhow::Ok(());
                 };
-                let stream = format!("dossier-{}", receipt.receipt_code);
                 store.append(&stream, ExpectedVersion::NoStream, events).await?;
-                seq += step;
             }
-            anyhow::Ok(())
         });
     }
+    let (calendar_, lane) = (calendar.clone(), province.green_lane.clone());
+    let producer = tokio::task::spawn_blocking(move || {
+        for dossier in hoso_gen::Workload::new(&province, params, calendar_.clone()) {
+            let events = events(&dossier.commands, &calendar_, &lane, now);
+            if tx
+                .blocking_send((format!("dossier-{}", dossier.receipt_code), events))
+                .is_err()
+            {
+                break;
+            }
+        }
+    });
+    producer.await?;
     while let Some(result) = tasks.join_next().await {
         result??;
     }
