@@ -251,7 +251,7 @@ pub fn evolve(mut state: DossierState, event: &DossierEvent) -> DossierState {
     match event {
         DossierEvent::DossierReceived(event) => {
             state.due_at = Some(event.due_at);
-            state.received = Some(Arc::new(event.clone()));
+            state.received = Some(Arc::clone(event));
             state.status = Some(PortalStatus::Received);
         }
         DossierEvent::DossierDigitized(event) => {

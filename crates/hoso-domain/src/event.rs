@@ -11,6 +11,9 @@
 //! No event holds personal data: the applicant appears only as an [`ApplicantRef`]; officers
 //! appear by account identifier. Free-text fields (reasons) must not name the applicant.
 
+use std::borrow::Borrow;
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -283,8 +286,9 @@ pub struct SyncedToNationalPortal {
 /// Every event a dossier stream may hold.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DossierEvent {
-    /// See [`DossierReceived`].
-    DossierReceived(DossierReceived),
+    /// See [`DossierReceived`]. Shared: it is by far the largest event, and every state folded
+    /// from it keeps it, so folding a history never copies it.
+    DossierReceived(Arc<DossierReceived>),
     /// See [`DossierDigitized`].
     DossierDigitized(DossierDigitized),
     /// See [`DossierProcessed`].
@@ -324,7 +328,7 @@ macro_rules! event_schemas {
             }
             impl From<$ty> for DossierEvent {
                 fn from(event: $ty) -> DossierEvent {
-                    DossierEvent::$ty(event)
+                    DossierEvent::$ty(event.into())
                 }
             }
         )*
@@ -350,7 +354,9 @@ macro_rules! event_schemas {
 
             /// The persisted data, at the current schema version.
             pub fn to_json(&self) -> serde_json::Value {
-                let res = match self { $(DossierEvent::$ty(event) => serde_json::to_value(event),)* };
+                let res = match self {
+                    $(DossierEvent::$ty(event) => serde_json::to_value(Borrow::<$ty>::borrow(event)),)*
+                };
                 res.expect("event structs have string keys only and always serialize")
             }
 
@@ -364,7 +370,7 @@ macro_rules! event_schemas {
                     $($name => {
                         let data = upcast::to_current(event_type, schema_version, $version, data)?;
                         serde_json::from_value::<$ty>(data)
-                            .map(DossierEvent::$ty)
+                            .map(DossierEvent::from)
                             .map_err(|source| DecodeError::Malformed {
                                 event_type: event_type.to_owned(),
                                 version: $version,
@@ -386,7 +392,7 @@ macro_rules! event_schemas {
                 match event_type {
                     $($name if schema_version == $version => {
                         serde_json::from_slice::<$ty>(data)
-                            .map(DossierEvent::$ty)
+                            .map(DossierEvent::from)
                             .map_err(|source| DecodeError::Malformed {
                                 event_type: event_type.to_owned(),
                                 version: $version,
