@@ -16,8 +16,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use hoso_domain::event::ProcessingStep;
-use hoso_domain::{Channel, DossierEvent, DossierState, Judgement};
+use hoso_domain::{Channel, DossierState, Judgement};
 
 use crate::model::{Dossiers, History, fold, fold_until};
 use crate::period::Period;
@@ -32,6 +31,11 @@ pub struct Ratio {
 }
 
 impl Ratio {
+    fn merge(&mut self, other: Ratio) {
+        self.numerator += other.numerator;
+        self.denominator += other.denominator;
+    }
+
     fn count(&mut self, counted: bool) {
         self.denominator += 1;
         self.numerator += u64::from(counted);
@@ -98,6 +102,11 @@ pub struct OnTime {
 }
 
 impl OnTime {
+    fn merge(&mut self, other: OnTime) {
+        self.ratio.merge(other.ratio);
+        self.overdue.extend(other.overdue);
+    }
+
     fn add(&mut self, judged: &Judged) {
         self.ratio.count(judged.on_time);
         if !judged.on_time {
@@ -177,7 +186,55 @@ pub struct Indicator {
     pub points_hundredths: Option<u64>,
 }
 
+impl Apologies {
+    fn merge(&mut self, other: Apologies) {
+        let Apologies {
+            sent,
+            overdue_without_letter,
+            promises_kept,
+        } = other;
+        self.sent += sent;
+        self.overdue_without_letter += overdue_without_letter;
+        self.promises_kept.merge(promises_kept);
+    }
+}
+
 impl Figures {
+    /// Adds another part's figures (every field: the destructuring makes a new field a compile
+    /// error here until it is added up too).
+    fn merge(&mut self, other: Figures) {
+        let Figures {
+            on_time,
+            green_lane_on_time,
+            received,
+            finished,
+            approved,
+            online_submission,
+            full_online,
+            online_payment,
+            e_result,
+            digitized_of_synced,
+            sync,
+            reuse,
+            satisfaction,
+            apologies,
+        } = other;
+        self.on_time.merge(on_time);
+        self.green_lane_on_time.merge(green_lane_on_time);
+        self.received += received;
+        self.finished += finished;
+        self.approved += approved;
+        self.online_submission.merge(online_submission);
+        self.full_online.merge(full_online);
+        self.online_payment.merge(online_payment);
+        self.e_result.merge(e_result);
+        self.digitized_of_synced.merge(digitized_of_synced);
+        self.sync.merge(sync);
+        self.reuse.merge(reuse);
+        self.satisfaction.merge(satisfaction);
+        self.apologies.merge(apologies);
+    }
+
     /// The index 766 indicators, in the table's order; those that need data beyond dossiers are
     /// listed as absent.
     pub fn indicators(&self) -> Vec<Indicator> {
@@ -380,43 +437,32 @@ struct Contribution {
     apologies_sent: u64,
 }
 
+/// What one dossier adds to the period's figures; `None` when nothing. The caller has passed
+/// over the dossiers whose [`crate::model::Span`] rules them out.
 fn contribution(history: &History, period: &Period, cutoff: DateTime<Utc>) -> Option<Contribution> {
-    let facts = history.recorded_by(cutoff);
-    let first = facts.first()?;
     let (start, end) = (period.start_instant(), period.end_instant());
-    // Received after the period: nothing of it can count.
-    if first.event.occurred_at() >= end {
-        return None;
-    }
-    // Finished (or refused) before the period: nothing of it can count either (its receipt,
-    // approval and finish all came before the start, and nothing but a rating or a sync follows
-    // a finish). Found by a scan, without folding: most of a year's dossiers leave here.
-    let finished_before = facts.iter().find_map(|f| match &f.event {
-        DossierEvent::DossierProcessed(p) if matches!(p.step, ProcessingStep::Approved | ProcessingStep::Stopped) => {
-            Some(p.occurred_at)
-        }
-        DossierEvent::ResultReturned(_) | DossierEvent::Withdrawn(_) | DossierEvent::RefusedAtIntake(_) => {
-            Some(f.event.occurred_at())
-        }
-        _ => None,
-    });
-    if finished_before.is_some_and(|f| f < start) {
-        return None;
-    }
-    let state = fold(facts);
+    let facts = history.recorded_by(cutoff);
+    // Everything recorded by the cut-off: the state kept as the facts arrived, without a fold.
+    let state = if facts.len() == history.facts.len() {
+        history.state().clone()
+    } else {
+        fold(facts)
+    };
     let received = state.received.clone()?;
     if state.refused_at.is_some() {
         return None;
     }
     let finish = state.finished_at();
     let in_scope = received.occurred_at < end && finish.is_none_or(|f| f >= start);
-    let judged = in_scope.then(|| {
-        let judged_at = match finish {
-            Some(f) if f < end => f,
-            _ => end,
-        };
-        let then = fold_until(facts, judged_at);
-        Judged {
+    // The state at the finish when the dossier finished in the period (the on-time judgement and
+    // the satisfaction figure both look at it), else at the period's end.
+    let judged_at = match finish {
+        Some(f) if f < end => f,
+        _ => end,
+    };
+    let then = (in_scope || finish.is_some_and(|f| period.contains(f))).then(|| fold_until(facts, judged_at));
+    let judged = match (&then, in_scope) {
+        (Some(then), true) => Some(Judged {
             receipt_code: history.receipt_code().to_owned(),
             handling_agency: received.handling_agency.as_str().to_owned(),
             procedure: received.procedure.code.as_str().to_owned(),
@@ -427,11 +473,14 @@ fn contribution(history: &History, period: &Period, cutoff: DateTime<Utc>) -> Op
             on_time: then.judge_on_time(judged_at) == Some(Judgement::OnTime),
             supplement_requests: then.n_supplement_requests,
             apologies: then.n_apologies,
-        }
-    });
+        }),
+        _ => None,
+    };
+    // A finish in the period is before its end, so `then` is the state at the finish.
     let finished_late = finish
         .filter(|f| period.contains(*f))
-        .map(|f| fold_until(facts, f).judge_on_time(f) != Some(Judgement::OnTime));
+        .zip(then.as_ref())
+        .map(|(f, then)| then.judge_on_time(f) != Some(Judgement::OnTime));
     let apologies_sent = facts
         .iter()
         .filter(|f| {
@@ -449,40 +498,102 @@ fn contribution(history: &History, period: &Period, cutoff: DateTime<Utc>) -> Op
 }
 
 /// Computes every figure of `period` from the events recorded at or before `cutoff`.
+///
+/// The dossiers are independent, so they are split over the cores, each part adding up its own
+/// report; the parts are then added together and every list sorted by receipt code, which makes
+/// the report independent of the order the dossiers arrived in.
 pub fn report(dossiers: &Dossiers, period: Period, cutoff: DateTime<Utc>) -> Report {
-    let mut report = Report {
-        period,
-        cutoff,
-        province: Figures::default(),
-        agencies: BTreeMap::new(),
-        procedures: BTreeMap::new(),
-        judged: Vec::new(),
-    };
-    let mut contributions: Vec<(String, Contribution)> = dossiers
-        .histories()
-        .iter()
-        .filter_map(|h| contribution(h, &period, cutoff).map(|c| (h.receipt_code().to_owned(), c)))
-        .collect();
-    // Receipt-code order makes every list, and so every report, independent of arrival order.
-    contributions.sort_by(|a, b| a.0.cmp(&b.0));
-    for (_, c) in &contributions {
-        let received = c.state.received.as_ref().expect("contributions are received dossiers");
-        add(&mut report.province, c);
-        add(
-            report
-                .agencies
-                .entry(received.handling_agency.as_str().to_owned())
-                .or_default(),
-            c,
-        );
-        if let Some(judged) = &c.judged {
-            report
-                .procedures
-                .entry(judged.procedure.clone())
-                .or_default()
-                .add(judged);
-            report.judged.push(judged.clone());
+    let (histories, spans) = (dossiers.histories(), dossiers.spans());
+    let (start, end, cut) = (
+        period.start_instant().timestamp_micros(),
+        period.end_instant().timestamp_micros(),
+        cutoff.timestamp_micros(),
+    );
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    let chunk = histories.len().div_ceil(threads).max(1);
+    let parts: Vec<Report> = std::thread::scope(|scope| {
+        let workers: Vec<_> = histories
+            .chunks(chunk)
+            .zip(spans.chunks(chunk))
+            .map(|(histories, spans)| {
+                scope.spawn(move || {
+                    let mut part = Report::empty(period, cutoff);
+                    for (history, _) in histories
+                        .iter()
+                        .zip(spans)
+                        .filter(|(_, span)| span.may_count(start, end, cut))
+                    {
+                        if let Some(contribution) = contribution(history, &period, cutoff) {
+                            part.add(contribution);
+                        }
+                    }
+                    part
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("a figures thread panicked"))
+            .collect()
+    });
+    let mut report = Report::empty(period, cutoff);
+    for part in parts {
+        report.merge(part);
+    }
+    report.sort();
+    report
+}
+
+impl Report {
+    fn empty(period: Period, cutoff: DateTime<Utc>) -> Report {
+        Report {
+            period,
+            cutoff,
+            province: Figures::default(),
+            agencies: BTreeMap::new(),
+            procedures: BTreeMap::new(),
+            judged: Vec::new(),
         }
     }
-    report
+
+    fn add(&mut self, mut c: Contribution) {
+        let received = c.state.received.as_ref().expect("contributions are received dossiers");
+        add(&mut self.province, &c);
+        add(group(&mut self.agencies, received.handling_agency.as_str()), &c);
+        if let Some(judged) = c.judged.take() {
+            group(&mut self.procedures, &judged.procedure).add(&judged);
+            self.judged.push(judged);
+        }
+    }
+
+    fn merge(&mut self, part: Report) {
+        self.province.merge(part.province);
+        for (code, figures) in part.agencies {
+            group(&mut self.agencies, &code).merge(figures);
+        }
+        for (code, on_time) in part.procedures {
+            group(&mut self.procedures, &code).merge(on_time);
+        }
+        self.judged.extend(part.judged);
+    }
+
+    /// Puts every list in receipt-code order.
+    fn sort(&mut self) {
+        self.judged.sort_unstable_by(|a, b| a.receipt_code.cmp(&b.receipt_code));
+        for figures in std::iter::once(&mut self.province).chain(self.agencies.values_mut()) {
+            figures.on_time.overdue.sort_unstable();
+            figures.green_lane_on_time.overdue.sort_unstable();
+        }
+        for on_time in self.procedures.values_mut() {
+            on_time.overdue.sort_unstable();
+        }
+    }
+}
+
+/// The entry of `code` in `groups`, made on first use (without allocating the key every time).
+fn group<'a, T: Default>(groups: &'a mut BTreeMap<String, T>, code: &str) -> &'a mut T {
+    if !groups.contains_key(code) {
+        groups.insert(code.to_owned(), T::default());
+    }
+    groups.get_mut(code).expect("inserted above")
 }

@@ -4,7 +4,7 @@ use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use hoso_domain::calendar::to_local;
 use hoso_domain::{BusinessCalendar, CalendarError, Channel, DeadlineState, PortalStatus};
 
-use crate::model::{Dossiers, fold};
+use crate::model::Dossiers;
 
 /// How the list is ordered.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -79,7 +79,7 @@ pub fn list(
 ) -> Result<Vec<Row>, CalendarError> {
     let mut rows = Vec::new();
     for history in dossiers.histories() {
-        let state = fold(&history.facts);
+        let state = history.state();
         let (Some(received), Some(status)) = (state.received.clone(), state.status) else {
             continue;
         };

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
+use hoso_domain::event::ProcessingStep;
 use hoso_domain::{DossierEvent, DossierState};
 use hoso_store::{EventStore, Position, RecordedEvent, StoreError};
 
@@ -49,15 +50,39 @@ pub struct Fact {
 /// non-decreasing along a stream (the store assigns the first in commit order; the domain refuses
 /// an `occurred_at` before the previous event's), so "what was recorded by a cut-off" and "what
 /// had happened by an instant" are both prefixes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct History {
     /// The stream, `dossier-<receipt code>`.
     pub stream_id: String,
     /// Its events.
     pub facts: Vec<Fact>,
+    /// The state folded from every fact, kept as facts arrive.
+    state: DossierState,
 }
 
+impl PartialEq for History {
+    fn eq(&self, other: &History) -> bool {
+        // Everything else is derived from the facts.
+        self.stream_id == other.stream_id && self.facts == other.facts
+    }
+}
+
+impl Eq for History {}
+
 impl History {
+    fn new(stream_id: String) -> History {
+        History {
+            stream_id,
+            facts: Vec::with_capacity(8),
+            state: DossierState::new(),
+        }
+    }
+
+    fn push(&mut self, fact: Fact) {
+        self.state = hoso_domain::evolve(std::mem::take(&mut self.state), &fact.event);
+        self.facts.push(fact);
+    }
+
     /// The events recorded at or before `cutoff`.
     pub fn recorded_by(&self, cutoff: DateTime<Utc>) -> &[Fact] {
         let n = self.facts.partition_point(|f| f.recorded_at <= cutoff);
@@ -67,6 +92,64 @@ impl History {
     /// The receipt code (the stream id without its prefix).
     pub fn receipt_code(&self) -> &str {
         self.stream_id.strip_prefix(STREAM_PREFIX).unwrap_or(&self.stream_id)
+    }
+
+    /// The state folded from every fact (the dossier as it stands now).
+    pub fn state(&self) -> &DossierState {
+        &self.state
+    }
+}
+
+/// When a dossier's first event and its first closing event (approval, stop, return, withdrawal
+/// or refusal at intake) occurred and were recorded, in microseconds since the Unix epoch
+/// (`i64::MAX` for no closing event yet): what a period's figures need to pass over a dossier
+/// without touching its history. Nothing but a rating or a sync can follow a closing event, so
+/// a period that starts after it gets nothing from the dossier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    /// When the first event occurred.
+    pub first_occurred: i64,
+    /// When the first event was recorded.
+    pub first_recorded: i64,
+    /// When the first closing event occurred.
+    pub closing_occurred: i64,
+    /// When the first closing event was recorded.
+    pub closing_recorded: i64,
+}
+
+impl Span {
+    fn new(fact: &Fact) -> Span {
+        Span {
+            first_occurred: fact.event.occurred_at().timestamp_micros(),
+            first_recorded: fact.recorded_at.timestamp_micros(),
+            closing_occurred: i64::MAX,
+            closing_recorded: i64::MAX,
+        }
+    }
+
+    fn push(&mut self, fact: &Fact) {
+        if self.closing_occurred == i64::MAX && closes(&fact.event) {
+            self.closing_occurred = fact.event.occurred_at().timestamp_micros();
+            self.closing_recorded = fact.recorded_at.timestamp_micros();
+        }
+    }
+
+    /// Whether anything of the dossier, as recorded by `cutoff` (microseconds), can count in a
+    /// period from `start` to `end`: something was recorded, it was received before the end, and
+    /// it had not closed before the start.
+    pub fn may_count(&self, start: i64, end: i64, cutoff: i64) -> bool {
+        self.first_recorded <= cutoff
+            && self.first_occurred < end
+            && !(self.closing_occurred < start && self.closing_recorded <= cutoff)
+    }
+}
+
+/// Whether an event ends a dossier's processing.
+fn closes(event: &DossierEvent) -> bool {
+    match event {
+        DossierEvent::DossierProcessed(p) => matches!(p.step, ProcessingStep::Approved | ProcessingStep::Stopped),
+        DossierEvent::ResultReturned(_) | DossierEvent::Withdrawn(_) | DossierEvent::RefusedAtIntake(_) => true,
+        _ => false,
     }
 }
 
@@ -83,11 +166,54 @@ pub fn fold_until(facts: &[Fact], instant: DateTime<Utc>) -> DossierState {
     fold(&facts[..n])
 }
 
+/// A record of `$all` made ready for [`Dossiers`]: the event decoded when it belongs to a dossier.
+struct Decoded {
+    position: Position,
+    recorded_at: DateTime<Utc>,
+    stream_id: String,
+    event: Option<DossierEvent>,
+}
+
+fn decode(record: RecordedEvent) -> Result<Decoded, ProjectionError> {
+    let event =
+        if record.stream_id.starts_with(STREAM_PREFIX) {
+            let event = DossierEvent::from_stored_json(&record.event_type, record.schema_version, &record.data)
+                .map_err(|err| ProjectionError::Undecodable {
+                    position: record.position,
+                    reason: err.to_string(),
+                })?;
+            Some(event)
+        } else {
+            None
+        };
+    Ok(Decoded {
+        position: record.position,
+        recorded_at: record.recorded_at,
+        stream_id: record.stream_id,
+        event,
+    })
+}
+
+fn decode_batch(batch: Vec<RecordedEvent>) -> Result<Vec<Decoded>, ProjectionError> {
+    batch.into_iter().map(decode).collect()
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Every dossier's history, folded from `$all` in order.
 #[derive(Debug, Clone, Default)]
 pub struct Dossiers {
-    by_stream: HashMap<String, usize>,
+    by_stream: HashMap<String, usize, foldhash::fast::RandomState>,
     histories: Vec<History>,
+    /// One per history, in the same order, kept apart so that a scan over them stays small.
+    spans: Vec<Span>,
     next_position: Position,
 }
 
@@ -104,34 +230,44 @@ impl Dossiers {
 
     /// Applies the next event of `$all`.
     pub fn apply(&mut self, record: &RecordedEvent) -> Result<(), ProjectionError> {
-        if record.position != self.next_position {
+        self.check_order(record.position)?;
+        self.apply_decoded(decode(record.clone())?)
+    }
+
+    fn check_order(&self, position: Position) -> Result<(), ProjectionError> {
+        if position != self.next_position {
             return Err(ProjectionError::OutOfOrder {
                 expected: self.next_position,
-                given: record.position,
+                given: position,
             });
         }
-        if record.stream_id.starts_with(STREAM_PREFIX) {
-            let undecodable = |reason: String| ProjectionError::Undecodable {
-                position: record.position,
-                reason,
-            };
-            let event = DossierEvent::from_stored_json(&record.event_type, record.schema_version, &record.data)
-                .map_err(|err| undecodable(err.to_string()))?;
+        Ok(())
+    }
+
+    fn apply_decoded(&mut self, decoded: Decoded) -> Result<(), ProjectionError> {
+        self.check_order(decoded.position)?;
+        if let Some(event) = decoded.event {
             let fact = Fact {
-                position: record.position,
-                recorded_at: record.recorded_at,
+                position: decoded.position,
+                recorded_at: decoded.recorded_at,
                 event,
             };
-            match self.by_stream.get(&record.stream_id) {
-                Some(&i) => self.histories[i].facts.push(fact),
-                None => {
-                    self.by_stream.insert(record.stream_id.clone(), self.histories.len());
-                    self.histories.push(History {
-                        stream_id: record.stream_id.clone(),
-                        facts: vec![fact],
-                    });
+            let i = match self.by_stream.get(&decoded.stream_id) {
+                Some(&i) => {
+                    self.spans[i].push(&fact);
+                    i
                 }
-            }
+                None => {
+                    let i = self.histories.len();
+                    self.by_stream.insert(decoded.stream_id.clone(), i);
+                    self.histories.push(History::new(decoded.stream_id));
+                    let mut span = Span::new(&fact);
+                    span.push(&fact);
+                    self.spans.push(span);
+                    i
+                }
+            };
+            self.histories[i].push(fact);
         }
         self.next_position += 1;
         Ok(())
@@ -139,31 +275,65 @@ impl Dossiers {
 
     /// Applies every event from the checkpoint to the store's head, in batches, reporting
     /// `(applied so far, head)` after each batch. Returns the new checkpoint.
+    ///
+    /// A reader task runs ahead of the caller: it reads batches from the store and decodes each on
+    /// a blocking thread (several at once), while the caller applies the decoded batches one by
+    /// one, in `$all` order.
     pub async fn catch_up<S: EventStore>(
         &mut self,
         store: &S,
         mut progress: impl FnMut(Position, Position),
     ) -> Result<Position, ProjectionError> {
-        const BATCH: usize = 4096;
-        loop {
-            let head = store.head();
-            if self.next_position >= head {
-                return Ok(self.next_position);
+        type Decoding = tokio::task::JoinHandle<Result<Vec<Decoded>, ProjectionError>>;
+        const BATCH: usize = 16384;
+        const AHEAD: usize = 3;
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<(Decoding, Position), StoreError>>(AHEAD);
+        let (reader_store, mut next_read) = (store.clone(), self.next_position);
+        let reader = tokio::spawn(async move {
+            loop {
+                let head = reader_store.head();
+                if next_read >= head {
+                    return;
+                }
+                let batch = match reader_store.read_all(next_read, BATCH).await {
+                    Ok(batch) if batch.is_empty() => return,
+                    Ok(batch) => batch,
+                    Err(err) => {
+                        let _ = tx.send(Err(err)).await;
+                        return;
+                    }
+                };
+                next_read += batch.len() as Position;
+                let decoding = tokio::task::spawn_blocking(move || decode_batch(batch));
+                if tx.send(Ok((decoding, head))).await.is_err() {
+                    return;
+                }
             }
-            let batch = store.read_all(self.next_position, BATCH).await?;
-            if batch.is_empty() {
-                return Ok(self.next_position);
+        });
+        // Stops the reader if this future is dropped or returns early.
+        let _reader = AbortOnDrop(reader);
+        while let Some(next) = rx.recv().await {
+            let (decoding, head) = next?;
+            let decoded = decoding.await.map_err(|err| ProjectionError::Undecodable {
+                position: self.next_position,
+                reason: format!("the decoding thread failed: {err}"),
+            })??;
+            for record in decoded {
+                self.apply_decoded(record)?;
             }
-            for record in &batch {
-                self.apply(record)?;
-            }
-            progress(self.next_position, head);
+            progress(self.next_position, head.max(self.next_position));
         }
+        Ok(self.next_position)
     }
 
     /// Every dossier, in the order first seen.
     pub fn histories(&self) -> &[History] {
         &self.histories
+    }
+
+    /// Every dossier's [`Span`], in the order of [`Dossiers::histories`].
+    pub fn spans(&self) -> &[Span] {
+        &self.spans
     }
 
     /// One dossier by its stream.
