@@ -18,6 +18,10 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
+/// The allocator the `hoso` binary uses.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Benchmarks of hoso against the PostgreSQL baseline.
 #[derive(Parser)]
 #[command(name = "hoso-bench")]

@@ -49,7 +49,41 @@ impl Projection {
 
     /// Follows the store from the model's checkpoint, forever (until the store closes or an
     /// event cannot be applied, which is logged).
+    ///
+    /// An empty model first catches up with the whole log in batches, beside the live one
+    /// (which keeps answering status queries), logging its progress; it is then swapped in and
+    /// follows the subscription event by event.
     pub async fn follow<S: EventStore>(self: Arc<Self>, store: S) {
+        if self.model.read().await.checkpoint() == 0 && store.head() > 0 {
+            let started = Instant::now();
+            let mut last = Instant::now();
+            let mut fresh = Dossiers::new();
+            let caught_up = fresh
+                .catch_up(&store, |done, total| {
+                    if last.elapsed() >= Duration::from_secs(2) {
+                        last = Instant::now();
+                        tracing::info!(done, total, "the projection is catching up with the log");
+                    }
+                })
+                .await;
+            if let Err(err) = caught_up {
+                tracing::error!(error = %err, "the projection cannot catch up with the log; rebuild it");
+                return;
+            }
+            let mut live = self.model.write().await;
+            // A rebuild may have been swapped in meanwhile, further ahead.
+            if live.checkpoint() < fresh.checkpoint() {
+                *live = fresh;
+            }
+            let applied = live.checkpoint();
+            drop(live);
+            self.applied.send_replace(applied);
+            tracing::info!(
+                events = applied,
+                seconds = started.elapsed().as_secs_f64(),
+                "the projection caught up with the log"
+            );
+        }
         let from = self.model.read().await.checkpoint();
         let mut subscription = store.subscribe_all(from);
         loop {

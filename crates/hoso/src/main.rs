@@ -16,6 +16,11 @@ use clap::{Parser, Subcommand};
 use hoso_server::auth::{Role, hash_token, new_token, token_entry};
 use hoso_server::config::{Config, LogFormat};
 
+/// mimalloc instead of glibc's malloc: the read model is millions of small allocations made on
+/// one thread and freed on another, where glibc's arenas cost twice the time (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// hoso: the life of every administrative-procedure dossier, as a verifiable event log.
 #[derive(Parser)]
 #[command(name = "hoso", version)]

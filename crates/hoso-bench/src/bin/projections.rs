@@ -10,6 +10,10 @@
 //! Not part of the test suite: run by hand, figures go to `BENCHMARKS.md`.
 
 use std::path::PathBuf;
+
+/// The allocator the `hoso` binary uses.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -32,6 +36,10 @@ struct Args {
     /// Where the store is created (a directory on the disk being measured).
     #[arg(long)]
     dir: Option<PathBuf>,
+    /// Use this store and keep it afterwards: filled on the first run, reused as it is by the
+    /// next ones (to measure the rebuild again without filling again).
+    #[arg(long, conflicts_with = "dir")]
+    keep: Option<PathBuf>,
 }
 
 /// The events of one dossier, decided by the domain.
@@ -82,58 +90,65 @@ fn main() -> Result<()> {
 
 async fn run(args: Args) -> Result<()> {
     let base = args.dir.clone().unwrap_or_else(std::env::temp_dir);
-    let dir = base.join(format!("hoso-bench-projections-{}", std::process::id()));
+    let dir = args
+        .keep
+        .clone()
+        .unwrap_or_else(|| base.join(format!("hoso-bench-projections-{}", std::process::id())));
     let store = SledStore::open(&dir, SledOptions::default())
         .with_context(|| format!("cannot open a store in {}", dir.display()))?;
     let calendar = BusinessCalendar::vietnam();
     let now = Utc::now();
 
-    let province = hoso_gen::Province::new(args.seed);
-    let params = hoso_gen::Params {
-        seed: args.seed,
-        start: NaiveDate::from_ymd_opt(2025, 1, 1).expect("a date"),
-        months: 12,
-        scale: hoso_gen::Scale::Province,
-        rates: hoso_gen::Rates::default(),
-    };
-    eprintln!(
-        "filling the store with a province-year of `hoso gen --seed {}` ...",
-        args.seed
-    );
-    let started = Instant::now();
-    let (tx, rx) = tokio::sync::mpsc::channel::<(String, Vec<NewEvent>)>(4096);
-    let rx = std::sync::Arc::new(tokio::sync::Mutex::new(rx));
-    let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..args.appenders {
-        let (store, rx) = (store.clone(), std::sync::Arc::clone(&rx));
-        tasks.spawn(async move {
-            loop {
-                let next = rx.lock().await.recv().await;
-                let Some((stream, events)) = next else {
-                    return anyhow::Ok(());
-                };
-                store.append(&stream, ExpectedVersion::NoStream, events).await?;
+    if store.head() > 0 {
+        eprintln!("reusing the {} events already in {}", store.head(), dir.display());
+    } else {
+        let province = hoso_gen::Province::new(args.seed);
+        let params = hoso_gen::Params {
+            seed: args.seed,
+            start: NaiveDate::from_ymd_opt(2025, 1, 1).expect("a date"),
+            months: 12,
+            scale: hoso_gen::Scale::Province,
+            rates: hoso_gen::Rates::default(),
+        };
+        eprintln!(
+            "filling the store with a province-year of `hoso gen --seed {}` ...",
+            args.seed
+        );
+        let started = Instant::now();
+        let (tx, rx) = tokio::sync::mpsc::channel::<(String, Vec<NewEvent>)>(4096);
+        let rx = std::sync::Arc::new(tokio::sync::Mutex::new(rx));
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..args.appenders {
+            let (store, rx) = (store.clone(), std::sync::Arc::clone(&rx));
+            tasks.spawn(async move {
+                loop {
+                    let next = rx.lock().await.recv().await;
+                    let Some((stream, events)) = next else {
+                        return anyhow::Ok(());
+                    };
+                    store.append(&stream, ExpectedVersion::NoStream, events).await?;
+                }
+            });
+        }
+        let (calendar_, lane) = (calendar.clone(), province.green_lane.clone());
+        let producer = tokio::task::spawn_blocking(move || {
+            for dossier in hoso_gen::Workload::new(&province, params, calendar_.clone()) {
+                let events = events(&dossier.commands, &calendar_, &lane, now);
+                if tx
+                    .blocking_send((format!("dossier-{}", dossier.receipt_code), events))
+                    .is_err()
+                {
+                    break;
+                }
             }
         });
-    }
-    let (calendar_, lane) = (calendar.clone(), province.green_lane.clone());
-    let producer = tokio::task::spawn_blocking(move || {
-        for dossier in hoso_gen::Workload::new(&province, params, calendar_.clone()) {
-            let events = events(&dossier.commands, &calendar_, &lane, now);
-            if tx
-                .blocking_send((format!("dossier-{}", dossier.receipt_code), events))
-                .is_err()
-            {
-                break;
-            }
+        producer.await?;
+        while let Some(result) = tasks.join_next().await {
+            result??;
         }
-    });
-    producer.await?;
-    while let Some(result) = tasks.join_next().await {
-        result??;
+        eprintln!("  {} events in {:.1} s", store.head(), started.elapsed().as_secs_f64());
     }
     let head = store.head();
-    eprintln!("  {head} events in {:.1} s", started.elapsed().as_secs_f64());
 
     let before = memory_kib("VmRSS:");
     let started = Instant::now();
@@ -188,6 +203,8 @@ async fn run(args: Args) -> Result<()> {
     drop(model);
     store.close();
     drop(store);
-    let _ = std::fs::remove_dir_all(&dir);
+    if args.keep.is_none() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
     Ok(())
 }
