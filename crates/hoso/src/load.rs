@@ -98,6 +98,15 @@ pub(crate) struct LoadArgs {
     /// The handling agency of --agency-token's officer, e.g. 000.00.04.G18.
     #[arg(long)]
     agency: Option<String>,
+    /// Measure replays instead of writes: write one dossier of this many events, then replay it
+    /// (AuditService.ReplayDossier) from --clients clients, one replay after the other, for
+    /// --duration, and report the replay latency. Needs an auditor's or operator's token.
+    #[arg(long, conflicts_with = "rate")]
+    replay: Option<usize>,
+    /// An auditor's or operator's token, for --replay, when --tokens has none (also
+    /// HOSO_AUDITOR_TOKEN).
+    #[arg(long, env = "HOSO_AUDITOR_TOKEN", hide_env_values = true)]
+    auditor_token: Option<String>,
     /// --token or HOSO_TOKEN is the desk officer's token, when --tokens has none.
     #[command(flatten)]
     connect: ConnectArgs,
@@ -106,12 +115,15 @@ pub(crate) struct LoadArgs {
 /// The officers the load acts as.
 struct Credentials {
     desk: String,
+    /// An auditor's or operator's token, for replays.
+    auditor: Option<String>,
     /// (agency code, token).
     agencies: Vec<(String, String)>,
 }
 
 fn credentials(args: &LoadArgs) -> Result<Credentials> {
     let mut desk: Option<String> = None;
+    let mut auditor: Option<String> = args.auditor_token.clone();
     let mut agencies: Vec<(String, String)> = Vec::new();
     if let Some(path) = &args.tokens {
         let text = std::fs::read_to_string(path).with_context(|| format!("cannot read --tokens {}", path.display()))?;
@@ -147,7 +159,9 @@ fn credentials(args: &LoadArgs) -> Result<Credentials> {
                         })?;
                     agencies.push((agency, (*token).to_owned()));
                 }
-                [role, _] | [role, _, _] if hoso_server::auth::Role::parse(role).is_some() => {}
+                ["auditor" | "operator", token] | ["auditor" | "operator", token, _] => {
+                    auditor.get_or_insert_with(|| (*token).to_owned());
+                }
                 _ => bail!(
                     "{} line {n}: expected `<role> <token> [<agency code>]` with role desk_officer or agency_officer",
                     path.display()
@@ -179,7 +193,11 @@ fn credentials(args: &LoadArgs) -> Result<Credentials> {
         hoso_domain::AgencyCode::parse("agency", agency)
             .map_err(|err| anyhow::anyhow!("the agency officer's agency: {err}"))?;
     }
-    Ok(Credentials { desk, agencies })
+    Ok(Credentials {
+        desk,
+        auditor,
+        agencies,
+    })
 }
 
 /// Parses `60s`, `2m`, `500ms`, `1h` or a number of seconds.
@@ -636,6 +654,9 @@ async fn drive(
         agency_names: plan.agencies.clone(),
     });
 
+    if let Some(events) = args.replay {
+        return replay(&args, &credentials, &plan, conns, duration, clients, events).await;
+    }
     let mode = match args.rate {
         Some(rate) => format!("open loop at {rate} commands/s"),
         None => format!("closed loop with {clients} clients"),
@@ -736,6 +757,127 @@ async fn drive(
         print!("{}", summary.to_text());
     }
     Ok(summary.refused > 0)
+}
+
+/// `--replay`: writes one dossier of `events` events, then replays it from `clients` clients.
+async fn replay(
+    args: &LoadArgs,
+    credentials: &Credentials,
+    plan: &Plan,
+    mut conns: Vec<Conn>,
+    duration: Option<Duration>,
+    clients: usize,
+    events: usize,
+) -> Result<bool> {
+    let auditor = credentials.auditor.as_deref().context(
+        "--replay needs an auditor's or operator's token: an `auditor` line in --tokens, or --auditor-token",
+    )?;
+    let dossier = plan.replay_dossier(events);
+    for step in &dossier.steps {
+        send(&mut conns[0], step)
+            .await
+            .map_err(client::status_error)
+            .with_context(|| format!("cannot write the dossier to replay ({})", dossier.receipt_code))?;
+    }
+    let stats = Arc::new(Mutex::new(Stats::new()));
+    let stop = Instant::now() + duration.unwrap_or(Duration::from_secs(10));
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..clients {
+        let mut audit = pb::audit_service_client::AuditServiceClient::new(InterceptedService::new(
+            client::channel(&args.connect).await?,
+            client::bearer(auditor)?,
+        ));
+        let (stats, code) = (Arc::clone(&stats), dossier.receipt_code.clone());
+        tasks.spawn(async move {
+            while Instant::now() < stop {
+                let started = Instant::now();
+                let request = pb::ReplayDossierRequest {
+                    dossier: Some(pb::DossierRef {
+                        r#ref: Some(pb::dossier_ref::Ref::ReceiptCode(code.clone())),
+                    }),
+                    as_of: None,
+                };
+                let mut n = 0;
+                let answer = async {
+                    let mut stream = audit.replay_dossier(request).await?.into_inner();
+                    while stream.message().await?.is_some() {
+                        n += 1;
+                    }
+                    Ok::<(), Status>(())
+                }
+                .await;
+                let mut stats = stats.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                match answer {
+                    Ok(()) if n == events => stats.acknowledged(started.elapsed(), 0, false),
+                    Ok(()) => {
+                        return Err(anyhow::anyhow!(
+                            "the replay of {code} gave {n} events; it was written with {events}"
+                        ));
+                    }
+                    Err(status) => {
+                        stats.error(status.code());
+                        if matches!(
+                            status.code(),
+                            tonic::Code::Unauthenticated | tonic::Code::PermissionDenied
+                        ) {
+                            return Err(client::status_error(status).context("the auditor's token was refused"));
+                        }
+                    }
+                }
+            }
+            Ok(())
+        });
+    }
+    let started = Instant::now();
+    while let Some(result) = tasks.join_next().await {
+        result.context("a replay client failed")??;
+    }
+    let summary = stats
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .summary(started.elapsed());
+    let mode = format!(
+        "replays of one {events}-event dossier with {clients} client{}",
+        if clients == 1 { "" } else { "s" }
+    );
+    if args.json {
+        let full = summary.to_json();
+        let json = serde_json::json!({
+            "mode": mode,
+            "receipt_code": dossier.receipt_code,
+            "replays": summary.commands,
+            "seconds": full["seconds"],
+            "replays_per_second": full["commands_per_second"],
+            "latency": full["latency"],
+            "errors": full["errors"],
+        });
+        println!("{json}");
+    } else {
+        println!("hoso load: {mode} ({})", dossier.receipt_code);
+        println!(
+            "replays    {} in {:.1} s ({:.0}/s)",
+            summary.commands, summary.seconds, summary.commands_per_second
+        );
+        if let Some(q) = &summary.latency {
+            println!(
+                "latency    p50 {:.3} ms  p99 {:.3} ms  p99.9 {:.3} ms  max {:.3} ms",
+                stats::ms(q.p50),
+                stats::ms(q.p99),
+                stats::ms(q.p999),
+                stats::ms(q.max)
+            );
+        }
+        let errors: Vec<String> = summary.errors.iter().map(|(c, n)| format!("{c} {n}")).collect();
+        println!(
+            "errors     {}",
+            if errors.is_empty() {
+                "none".to_owned()
+            } else {
+                errors.join(", ")
+            }
+        );
+    }
+    Ok(false)
 }
 
 #[cfg(test)]

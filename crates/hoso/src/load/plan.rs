@@ -166,6 +166,58 @@ impl Plan {
         }
     }
 
+    /// One dossier of exactly `events` events (a receipt, then digitizations), for replay
+    /// measurements: received on Monday 6 January 2025 at the province desk, handled by the first
+    /// agency, with a sequence number no generated dossier reaches.
+    pub(crate) fn replay_dossier(&self, events: usize) -> Planned {
+        use hoso_domain::command::{DigitizeDossier, FileInput, ProcedureInput, ReceiveDossier};
+        let at = hoso_domain::calendar::from_local(
+            NaiveDate::from_ymd_opt(2025, 1, 6)
+                .expect("a date")
+                .and_hms_opt(9, 0, 0)
+                .expect("a time"),
+        );
+        let mut commands: Vec<Command> = vec![
+            ReceiveDossier {
+                occurred_at: at,
+                receipt_code: run_receipt_code(&format!("{}-20250106-9999999", hoso_gen::PROVINCE_DESK), &self.run_id),
+                procedure: ProcedureInput {
+                    code: "1.001234".to_owned(),
+                    name: "Cấp giấy phép xây dựng".to_owned(),
+                    statutory_time: hoso_domain::StatutoryTime::working_days(15),
+                    full_online_eligible: true,
+                    paper_result: true,
+                    fee_vnd: 50_000,
+                },
+                receiving_desk: hoso_gen::PROVINCE_DESK.to_owned(),
+                handling_agency: self.agencies.first().cloned().unwrap_or_default(),
+                channel: hoso_domain::Channel::Online,
+                applicant: hoso_domain::ApplicantRef(Uuid::new_v5(&LOAD_NAMESPACE, self.run_id.as_bytes())),
+            }
+            .into(),
+        ];
+        for i in 1..events.max(1) {
+            commands.push(
+                DigitizeDossier {
+                    occurred_at: at + chrono::TimeDelta::minutes(i as i64),
+                    files: vec![FileInput {
+                        component: format!("Thành phần {i}"),
+                        content_hash: format!("{i:064x}"),
+                    }],
+                    reused: vec![],
+                    result_digitized: false,
+                }
+                .into(),
+            );
+        }
+        let commands = commands.into_iter().map(|c| (c, String::new())).collect();
+        let generated = hoso_gen::Dossier {
+            receipt_code: format!("{}-20250106-9999999", hoso_gen::PROVINCE_DESK),
+            commands,
+        };
+        self.plan(u64::MAX, generated)
+    }
+
     fn plan(&self, index: u64, dossier: hoso_gen::Dossier) -> Planned {
         let receipt_code = run_receipt_code(&dossier.receipt_code, &self.run_id);
         let mut agency = index as usize % self.agencies.len().max(1);

@@ -50,6 +50,7 @@ fn a_development_tokens_file_gives_the_desk_and_the_agency_with_its_unit() {
     let found = credentials(&args(&["--tokens", tokens.to_str().unwrap()])).unwrap();
     assert_eq!(found.desk, "hoso_desk");
     assert_eq!(found.agencies, [("000.00.04.G18".to_owned(), "hoso_agency".to_owned())]);
+    assert_eq!(found.auditor.as_deref(), Some("hoso_auditor"), "for --replay");
 }
 
 #[test]

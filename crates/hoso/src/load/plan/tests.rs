@@ -139,3 +139,34 @@ fn the_workload_ends_early_enough_for_every_life_to_be_past_and_in_the_calendar(
     assert!(months_until(start, date(2025, 4, 30), &calendar).is_err());
     assert!(months_until(date(2020, 1, 1), date(2026, 1, 1), &calendar).is_err());
 }
+
+#[test]
+fn the_replay_dossier_has_exactly_the_events_asked_for_and_the_domain_accepts_them() {
+    let plan = plan("T2", &["000.00.04.G18"], 0);
+    let dossier = plan.replay_dossier(20);
+    assert_eq!(dossier.steps.len(), 20);
+    assert!(
+        dossier.receipt_code.ends_with("-20250106-9999999"),
+        "{}",
+        dossier.receipt_code
+    );
+    let calendar = BusinessCalendar::vietnam();
+    let green_lane = GreenLane::new();
+    let context = Context::new(
+        Utc.with_ymd_and_hms(2100, 1, 1, 0, 0, 0).unwrap(),
+        &calendar,
+        &green_lane,
+    );
+    let mut state = DossierState::new();
+    let mut events = 0;
+    for step in dossier.steps {
+        let mut command = to_command(step.request).command;
+        command.set_officer("mc.test");
+        for event in hoso_domain::decide(&state, &command, &context).unwrap() {
+            state = hoso_domain::evolve(std::mem::take(&mut state), &event);
+            events += 1;
+        }
+    }
+    assert_eq!(events, 20);
+    assert!(dossiers(&plan).is_empty(), "a limit of 0 sends no generated dossier");
+}
