@@ -548,6 +548,143 @@ desk_command!(pb::MarkSyncedRequest, |r, occurred_at, errors| {
     Command::RecordNationalPortalSync(RecordNationalPortalSync { occurred_at, status })
 });
 
+/// A domain command as the desk request that records it (the inverse of [`IntoDeskCommand`]),
+/// with `header` and, for every command but a receipt, the dossier named by `dossier`. Officers
+/// named in the command are dropped: the server takes the officer from the caller's token.
+pub fn command_to_pb(
+    command: &Command,
+    header: pb::CommandHeader,
+    dossier: Option<pb::DossierRef>,
+) -> pb::import_command::Command {
+    use pb::import_command::Command as Request;
+    let command_header = Some(header);
+    match command {
+        Command::ReceiveDossier(c) => Request::ReceiveDossier(pb::ReceiveDossierRequest {
+            command: command_header,
+            receipt_code: c.receipt_code.clone(),
+            procedure: Some(pb::Procedure {
+                code: c.procedure.code.clone(),
+                name: c.procedure.name.clone(),
+                statutory_time: Some(statutory_time_to_pb(c.procedure.statutory_time)),
+                full_online_eligible: c.procedure.full_online_eligible,
+                paper_result: c.procedure.paper_result,
+                fee_vnd: c.procedure.fee_vnd,
+            }),
+            receiving_desk: c.receiving_desk.clone(),
+            handling_agency: c.handling_agency.clone(),
+            channel: match c.channel {
+                Channel::InPerson => pb::Channel::InPerson,
+                Channel::Online => pb::Channel::Online,
+                Channel::Postal => pb::Channel::Postal,
+            }
+            .into(),
+            applicant_ref: c.applicant.0.to_string(),
+        }),
+        Command::DigitizeDossier(c) => Request::DigitizeDossier(pb::DigitizeDossierRequest {
+            command: command_header,
+            dossier,
+            files: c
+                .files
+                .iter()
+                .map(|f| pb::ComponentFile {
+                    component: f.component.clone(),
+                    content_hash: f.content_hash.clone(),
+                })
+                .collect(),
+            reused: c
+                .reused
+                .iter()
+                .map(|r| pb::ReusedComponent {
+                    component: r.component.clone(),
+                    source: r.source.clone(),
+                })
+                .collect(),
+            result_digitized: c.result_digitized,
+        }),
+        Command::ProcessDossier(c) => Request::ProcessDossier(pb::ProcessDossierRequest {
+            command: command_header,
+            dossier,
+            step: match c.step {
+                ProcessingStep::Transferred => pb::ProcessingStep::Transferred,
+                ProcessingStep::Appraised => pb::ProcessingStep::Appraised,
+                ProcessingStep::Approved => pb::ProcessingStep::Approved,
+                ProcessingStep::Stopped => pb::ProcessingStep::Stopped,
+            }
+            .into(),
+            to_unit: c.to_unit.clone().unwrap_or_default(),
+            reason: c.reason.clone().unwrap_or_default(),
+        }),
+        Command::RequestSupplement(c) => Request::RequestSupplement(pb::RequestSupplementRequest {
+            command: command_header,
+            dossier,
+            missing_components: c.missing_components.clone(),
+        }),
+        Command::ReceiveSupplement(_) => Request::ReceiveSupplement(pb::ReceiveSupplementRequest {
+            command: command_header,
+            dossier,
+        }),
+        Command::IssueEResult(c) => Request::IssueEResult(pb::IssueEResultRequest {
+            command: command_header,
+            dossier,
+            result_id: c.result_id.clone(),
+            content_hash: c.content_hash.clone(),
+            signer: c.signer.clone(),
+        }),
+        Command::PayOnline(c) => Request::RecordOnlinePayment(pb::RecordOnlinePaymentRequest {
+            command: command_header,
+            dossier,
+            amount_vnd: c.amount_vnd,
+            gateway: match c.gateway {
+                PaymentGateway::NationalPortal => pb::PaymentGateway::NationalPortal,
+                PaymentGateway::Provincial => pb::PaymentGateway::Provincial,
+            }
+            .into(),
+            transaction_ref: c.transaction_ref.clone(),
+        }),
+        Command::SendApology(c) => Request::SendApology(pb::SendApologyRequest {
+            command: command_header,
+            dossier,
+            reason: c.reason.clone(),
+            new_appointment_at: Some(utc_to_timestamp(c.new_appointment_at)),
+            letter_number: c.letter_number.clone(),
+        }),
+        Command::ReturnResult(c) => Request::ReturnResult(pb::ReturnResultRequest {
+            command: command_header,
+            dossier,
+            method: match c.method {
+                ReturnMethod::AtDesk => pb::ReturnMethod::AtDesk,
+                ReturnMethod::ByPost => pb::ReturnMethod::ByPost,
+                ReturnMethod::Online => pb::ReturnMethod::Online,
+            }
+            .into(),
+        }),
+        Command::RateSatisfaction(c) => Request::RecordRating(pb::RecordRatingRequest {
+            command: command_header,
+            dossier,
+            rating: match c.rating {
+                Satisfaction::Satisfied => pb::Satisfaction::Satisfied,
+                Satisfaction::Unsatisfied => pb::Satisfaction::Unsatisfied,
+            }
+            .into(),
+        }),
+        Command::Withdraw(c) => Request::WithdrawDossier(pb::WithdrawDossierRequest {
+            command: command_header,
+            dossier,
+            reason: c.reason.clone(),
+        }),
+        Command::RefuseAtIntake(c) => Request::RefuseAtIntake(pb::RefuseAtIntakeRequest {
+            command: command_header,
+            dossier,
+            reason: c.reason.clone(),
+        }),
+        Command::RecordNationalPortalSync(c) => Request::MarkSynced(pb::MarkSyncedRequest {
+            command: command_header,
+            dossier,
+            status: i32::from(c.status.code()),
+        }),
+    }
+}
+
 /// The deadline state as a message value.
 pub fn deadline_state_to_pb(state: DeadlineState) -> pb::DeadlineState {
     match state {

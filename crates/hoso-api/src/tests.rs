@@ -146,3 +146,140 @@ fn the_descriptor_set_holds_every_service_for_reflection() {
         );
     }
 }
+
+/// One command of every kind, with officers left empty (requests carry none).
+fn one_of_each() -> Vec<hoso_domain::Command> {
+    use hoso_domain::command::*;
+    use hoso_domain::event::{PaymentGateway, ProcessingStep, ReturnMethod, Satisfaction};
+    let at = Utc.with_ymd_and_hms(2026, 6, 9, 2, 0, 0).unwrap();
+    vec![
+        ReceiveDossier {
+            occurred_at: at,
+            receipt_code: "G09.20-20260609-0092637".to_owned(),
+            procedure: ProcedureInput {
+                code: "1.001234".to_owned(),
+                name: "Cấp giấy phép xây dựng".to_owned(),
+                statutory_time: hoso_domain::StatutoryTime::working_hours(12),
+                full_online_eligible: true,
+                paper_result: false,
+                fee_vnd: 50_000,
+            },
+            receiving_desk: "G09.20".to_owned(),
+            handling_agency: "000.00.04.G18".to_owned(),
+            channel: hoso_domain::Channel::Postal,
+            applicant: hoso_domain::ApplicantRef(uuid::Uuid::from_u128(7)),
+        }
+        .into(),
+        DigitizeDossier {
+            occurred_at: at,
+            files: vec![FileInput {
+                component: "Đơn".to_owned(),
+                content_hash: "ab".repeat(32),
+            }],
+            reused: vec![ReuseInput {
+                component: "Căn cước".to_owned(),
+                source: "CSDLQG về dân cư".to_owned(),
+            }],
+            result_digitized: true,
+        }
+        .into(),
+        ProcessDossier {
+            occurred_at: at,
+            step: ProcessingStep::Stopped,
+            officer: String::new(),
+            to_unit: Some("000.00.05.G18".to_owned()),
+            reason: Some("không đủ điều kiện".to_owned()),
+        }
+        .into(),
+        RequestSupplement {
+            occurred_at: at,
+            missing_components: vec!["Bản vẽ".to_owned(), "Bản sao".to_owned()],
+            officer: String::new(),
+        }
+        .into(),
+        ReceiveSupplement { occurred_at: at }.into(),
+        IssueEResult {
+            occurred_at: at,
+            result_id: "KQ-1".to_owned(),
+            content_hash: "cd".repeat(32),
+            signer: "signer.g18".to_owned(),
+        }
+        .into(),
+        PayOnline {
+            occurred_at: at,
+            amount_vnd: 70_000,
+            gateway: PaymentGateway::Provincial,
+            transaction_ref: "TT1".to_owned(),
+        }
+        .into(),
+        SendApology {
+            occurred_at: at,
+            reason: "cần xác minh".to_owned(),
+            new_appointment_at: at + chrono::TimeDelta::days(3),
+            letter_number: "15/XL".to_owned(),
+        }
+        .into(),
+        ReturnResult {
+            occurred_at: at,
+            method: ReturnMethod::ByPost,
+        }
+        .into(),
+        RateSatisfaction {
+            occurred_at: at,
+            rating: Satisfaction::Unsatisfied,
+        }
+        .into(),
+        Withdraw {
+            occurred_at: at,
+            reason: "công dân rút".to_owned(),
+        }
+        .into(),
+        RefuseAtIntake {
+            occurred_at: at,
+            reason: "không thuộc thẩm quyền".to_owned(),
+            officer: String::new(),
+        }
+        .into(),
+        RecordNationalPortalSync {
+            occurred_at: at,
+            status: hoso_domain::PortalStatus::ResultReturned,
+        }
+        .into(),
+    ]
+}
+
+#[test]
+fn every_command_converts_to_its_request_and_back_unchanged() {
+    use crate::convert::command_to_pb;
+    use pb::import_command::Command as Request;
+    let header = header().unwrap();
+    let dossier = Some(pb::DossierRef {
+        r#ref: Some(pb::dossier_ref::Ref::ReceiptCode("G09.20-20260609-0092637".to_owned())),
+    });
+    for command in one_of_each() {
+        let request = command_to_pb(&command, header.clone(), dossier.clone());
+        let back = match request {
+            Request::ReceiveDossier(r) => r.into_desk_command(),
+            Request::DigitizeDossier(r) => r.into_desk_command(),
+            Request::ProcessDossier(r) => r.into_desk_command(),
+            Request::RequestSupplement(r) => r.into_desk_command(),
+            Request::ReceiveSupplement(r) => r.into_desk_command(),
+            Request::IssueEResult(r) => r.into_desk_command(),
+            Request::RecordOnlinePayment(r) => r.into_desk_command(),
+            Request::SendApology(r) => r.into_desk_command(),
+            Request::ReturnResult(r) => r.into_desk_command(),
+            Request::RecordRating(r) => r.into_desk_command(),
+            Request::WithdrawDossier(r) => r.into_desk_command(),
+            Request::RefuseAtIntake(r) => r.into_desk_command(),
+            Request::MarkSynced(r) => r.into_desk_command(),
+        }
+        .unwrap_or_else(|err| panic!("{command:?} does not convert back: {err}"));
+        assert_eq!(back.command, command);
+        assert_eq!(back.header.expected_version, Some(3));
+        let expected_key = match command {
+            hoso_domain::Command::ReceiveDossier(_) => None,
+            _ => Some(DossierKey::ReceiptCode("G09.20-20260609-0092637".to_owned())),
+        };
+        assert_eq!(back.dossier, expected_key);
+    }
+}

@@ -28,7 +28,7 @@ use chrono::{TimeDelta, Utc};
 use hoso_api::pb;
 use hoso_store::{EventStore, SledOptions, SledStore};
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 use tonic::{Request, Status};
 
@@ -253,11 +253,13 @@ pub async fn serve<S: EventStore>(
     tracing::info!(%addr, tls = config.tls.is_some(), "serving");
     println!("hoso: serving on {addr}");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let mut server = tokio::spawn(
-        router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
-            let _ = stopped.await;
-        }),
-    );
+    // TCP_NODELAY on every connection: with Nagle's algorithm, the small frames of a streamed
+    // answer (a replay) wait for the client's delayed ACK, 40 ms each. The builder's own
+    // tcp_nodelay setting does not apply to an incoming stream we bind ourselves.
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let mut server = tokio::spawn(router.serve_with_incoming_shutdown(incoming, async {
+        let _ = stopped.await;
+    }));
     tokio::select! {
         result = &mut server => {
             return result.context("the server task failed")?.context("the server failed");

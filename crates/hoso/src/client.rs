@@ -75,9 +75,22 @@ impl Interceptor for Bearer {
     }
 }
 
-type Authorized = InterceptedService<Channel, Bearer>;
+pub(crate) type Authorized = InterceptedService<Channel, Bearer>;
 
-async fn connect(args: &ConnectArgs) -> Result<Authorized> {
+impl ConnectArgs {
+    /// The bearer token given by --token or HOSO_TOKEN.
+    pub(crate) fn token(&self) -> Option<&str> {
+        self.token.as_deref()
+    }
+
+    /// The server's address as given.
+    pub(crate) fn server(&self) -> &str {
+        &self.server
+    }
+}
+
+/// A new connection to the server (each call opens its own HTTP/2 connection).
+pub(crate) async fn channel(args: &ConnectArgs) -> Result<Channel> {
     let mut endpoint = Channel::from_shared(args.server.clone())
         .with_context(|| format!("--server {:?} is not a URL like http://127.0.0.1:50051", args.server))?;
     if args.server.starts_with("https://") {
@@ -93,17 +106,27 @@ async fn connect(args: &ConnectArgs) -> Result<Authorized> {
         }
         endpoint = endpoint.tls_config(tls).context("the TLS settings are not usable")?;
     }
-    let channel = endpoint
+    endpoint
         .connect()
         .await
-        .with_context(|| format!("cannot reach the server at {}; is `hoso serve` running?", args.server))?;
-    let token = args.token.as_deref().context(
-        "no bearer token: set HOSO_TOKEN (or --token); `hoso token new` makes one, and a server without a tokens_file writes development tokens to <data dir>/dev-tokens.txt",
-    )?;
+        .with_context(|| format!("cannot reach the server at {}; is `hoso serve` running?", args.server))
+}
+
+/// The interceptor that sends `token`.
+pub(crate) fn bearer(token: &str) -> Result<Bearer> {
     let value = format!("Bearer {}", token.trim())
         .parse()
         .context("the token holds characters that cannot be sent in a header")?;
-    Ok(InterceptedService::new(channel, Bearer(value)))
+    Ok(Bearer(value))
+}
+
+/// The hint given when no token is at hand.
+pub(crate) const NO_TOKEN: &str = "no bearer token: set HOSO_TOKEN (or --token); `hoso token new` makes one, and a server without a tokens_file writes development tokens to <data dir>/dev-tokens.txt";
+
+async fn connect(args: &ConnectArgs) -> Result<Authorized> {
+    let channel = channel(args).await?;
+    let token = args.token.as_deref().context(NO_TOKEN)?;
+    Ok(InterceptedService::new(channel, bearer(token)?))
 }
 
 fn dossier_ref(text: &str) -> pb::DossierRef {
@@ -119,7 +142,7 @@ fn uuid_like(text: &str) -> bool {
     text.len() == 36 && text.chars().all(|c| c.is_ascii_hexdigit() || c == '-')
 }
 
-fn status_error(status: Status) -> anyhow::Error {
+pub(crate) fn status_error(status: Status) -> anyhow::Error {
     anyhow::anyhow!("the server answered {:?}: {}", status.code(), status.message())
 }
 

@@ -3,10 +3,12 @@
 //! `hoso serve` runs the gRPC server on the embedded store; `hoso replay`, `hoso verify` and
 //! `hoso status` are the auditors' and operators' clients of a running server; `hoso call` calls
 //! any method with a JSON request (as grpcurl would, without the proto files); `hoso token`
-//! creates bearer tokens and their hashes for the tokens file. Arguments are parsed and checked
+//! creates bearer tokens and their hashes for the tokens file; `hoso gen` and `hoso load` make a
+//! province's workload and drive a server with it. Arguments are parsed and checked
 //! here, then handed to `hoso-server` or to the generated gRPC clients of `hoso-api`.
 
 mod client;
+mod load;
 mod workload;
 
 use std::path::PathBuf;
@@ -50,6 +52,10 @@ enum Command {
     /// Import dossier histories from NDJSON (one dossier a line; see docs/import.md), with a
     /// progress bar and a rejects file (operator token).
     Import(client::ImportArgs),
+    /// Drive a running server with generated dossier lives (closed loop with --clients, open loop
+    /// with --rate) and report throughput, latency percentiles and errors (desk and agency
+    /// officers' tokens: --tokens <data dir>/dev-tokens.txt).
+    Load(load::LoadArgs),
     /// Call any method of the API with a JSON request, like grpcurl (`hoso call list` lists them).
     Call(client::CallArgs),
     /// Create bearer tokens for the tokens file.
@@ -109,6 +115,12 @@ fn run(cli: Cli) -> Result<()> {
         Command::Import(args) => {
             let rejected = client::runtime()?.block_on(client::import(args))?;
             if rejected > 0 {
+                std::process::exit(2);
+            }
+            Ok(())
+        }
+        Command::Load(args) => {
+            if load::run(args)? {
                 std::process::exit(2);
             }
             Ok(())

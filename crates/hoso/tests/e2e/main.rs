@@ -5,6 +5,7 @@ mod harness;
 
 mod auth;
 mod cli;
+mod crash_load;
 mod import;
 mod lifecycle;
 mod reports;
