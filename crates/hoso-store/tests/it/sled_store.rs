@@ -99,14 +99,14 @@ fn unknown_format_version_is_refused() {
             err,
             StoreError::UnsupportedFormat {
                 found: 99,
-                supported: 2
+                supported: 3
             }
         ),
         "{err:?}"
     );
     assert_eq!(
         err.to_string(),
-        "the store on disk has format version 99; this build reads format version 2 only"
+        "the store on disk has format version 99; this build reads format version 3 only"
     );
 }
 
@@ -208,26 +208,29 @@ async fn a_truncated_record_is_found() {
     assert!(matches!(err, StoreError::Corrupted { position: 1, .. }), "{err:?}");
 }
 
+/// Formats 1 (records in sled) and 2 (an index entry per event in sled) have no migration.
 #[test]
-fn a_format_1_store_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    drop(open(dir.path()));
-    {
-        let db = sled::open(dir.path()).unwrap();
-        db.insert(b"mformat", &1u32.to_be_bytes()).unwrap();
-        db.flush().unwrap();
+fn earlier_formats_are_refused() {
+    for format in [1u32, 2] {
+        let dir = tempfile::tempdir().unwrap();
+        drop(open(dir.path()));
+        {
+            let db = sled::open(dir.path()).unwrap();
+            db.insert(b"mformat", &format.to_be_bytes()).unwrap();
+            db.flush().unwrap();
+        }
+        let err = SledStore::open(dir.path(), SledOptions::default())
+            .err()
+            .expect("refused");
+        assert!(
+            matches!(err, StoreError::UnsupportedFormat { found, supported: 3 } if found == format),
+            "{err:?}"
+        );
+        assert_eq!(
+            err.to_string(),
+            format!("the store on disk has format version {format}; this build reads format version 3 only")
+        );
     }
-    let err = SledStore::open(dir.path(), SledOptions::default())
-        .err()
-        .expect("refused");
-    assert!(
-        matches!(err, StoreError::UnsupportedFormat { found: 1, supported: 2 }),
-        "{err:?}"
-    );
-    assert_eq!(
-        err.to_string(),
-        "the store on disk has format version 1; this build reads format version 2 only"
-    );
 }
 
 /// No zeros kept ahead of the writer: the segment ends where the log does.
