@@ -65,28 +65,45 @@ impl StreamRun {
         value.extend_from_slice(&self.last_hash);
         value
     }
+}
 
-    pub(crate) fn decode(value: &[u8]) -> Option<StreamRun> {
+/// A stream index value as stored, read in place: looking up one version costs the same
+/// however long the run is.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RunView<'a> {
+    entries: &'a [u8],
+    last_hash: &'a [u8],
+}
+
+impl<'a> RunView<'a> {
+    pub(crate) fn new(value: &'a [u8]) -> Option<RunView<'a>> {
         let count = u32::from_be_bytes(value.get(..4)?.try_into().ok()?) as usize;
         if count == 0 || value.len() != 4 + count * RUN_ENTRY + 32 {
             return None;
         }
-        let entries = value[4..4 + count * RUN_ENTRY]
-            .chunks_exact(RUN_ENTRY)
-            .map(|e| Some((parse_u64(&e[..8])?, Location::decode(&e[8..])?)))
-            .collect::<Option<Vec<_>>>()?;
-        Some(StreamRun {
-            entries,
-            last_hash: value[value.len() - 32..].try_into().ok()?,
-        })
+        let (entries, last_hash) = value[4..].split_at(count * RUN_ENTRY);
+        Some(RunView { entries, last_hash })
     }
 
-    /// The entry of version `version` of a run whose first version is `first`.
+    /// How many versions the run holds.
+    pub(crate) fn len(&self) -> u64 {
+        (self.entries.len() / RUN_ENTRY) as u64
+    }
+
+    /// The entry of version `version` of the run, whose first version is `first`.
     pub(crate) fn entry(&self, first: Version, version: Version) -> Option<StreamEntry> {
         let i = usize::try_from(version.checked_sub(first)?).ok()?;
-        let &(position, loc) = self.entries.get(i)?;
-        let hash = (i + 1 == self.entries.len()).then_some(self.last_hash);
-        Some(StreamEntry { position, loc, hash })
+        let bytes = self.entries.get(i * RUN_ENTRY..(i + 1) * RUN_ENTRY)?;
+        let hash = if (i + 1) * RUN_ENTRY == self.entries.len() {
+            Some(self.last_hash.try_into().ok()?)
+        } else {
+            None
+        };
+        Some(StreamEntry {
+            position: parse_u64(&bytes[..8])?,
+            loc: Location::decode(&bytes[8..])?,
+            hash,
+        })
     }
 }
 

@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use crate::filter::KeyFilter;
 use crate::idtable::{self, IdTable};
-use crate::kv::{self, Indexed, Kv, StreamEntry, StreamRun};
+use crate::kv::{self, Indexed, Kv, RunView, StreamEntry};
 use crate::memtable::{Memtable, Recent};
 use crate::record;
 use crate::segment::{self, Location, Next, SegmentReader, Segments};
@@ -120,7 +120,7 @@ impl<S: Segments, K: Kv> Core<S, K> {
         lo: Version,
         hi: Version,
         reverse: bool,
-        mut visit: impl FnMut(Version, &StreamRun) -> bool,
+        mut visit: impl FnMut(Version, RunView<'_>) -> bool,
     ) -> Result<(), StoreError> {
         if lo >= hi {
             return Ok(());
@@ -128,23 +128,25 @@ impl<S: Segments, K: Kv> Core<S, K> {
         let prefix = kv::stream_prefix(stream_id);
         // The run that holds `lo` may start before it: start from that run's key.
         let mut start = lo;
-        self.kv.scan(
-            &kv::stream_key(&prefix, 0),
-            &kv::stream_key(&prefix, lo.saturating_add(1)),
-            true,
-            |key, _| {
-                start = kv::version_of_stream_key(key).unwrap_or(lo);
-                Ok(false)
-            },
-        )?;
+        if lo > 0 {
+            self.kv.scan(
+                &kv::stream_key(&prefix, 0),
+                &kv::stream_key(&prefix, lo.saturating_add(1)),
+                true,
+                |key, _| {
+                    start = kv::version_of_stream_key(key).unwrap_or(lo);
+                    Ok(false)
+                },
+            )?;
+        }
         self.kv.scan(
             &kv::stream_key(&prefix, start),
             &kv::stream_key(&prefix, hi),
             reverse,
             |key, value| {
                 let first = kv::version_of_stream_key(key).unwrap_or(0);
-                let run = StreamRun::decode(value).ok_or_else(|| damaged_stream_entry(stream_id))?;
-                Ok(visit(first, &run))
+                let run = RunView::new(value).ok_or_else(|| damaged_stream_entry(stream_id))?;
+                Ok(visit(first, run))
             },
         )
     }
@@ -161,8 +163,8 @@ impl<S: Segments, K: Kv> Core<S, K> {
         }
         let mut found = None;
         self.stream_runs(stream_id, 0, u64::MAX, true, |first, run| {
-            for i in (0..run.entries.len()).rev() {
-                let version = first + i as u64;
+            for i in (0..run.len()).rev() {
+                let version = first + i;
                 if let Some(entry) = run.entry(first, version).filter(|e| e.position < below) {
                     found = Some((version, entry));
                     return false;
@@ -208,7 +210,9 @@ impl<S: Segments, K: Kv> Core<S, K> {
         let mut merged = std::collections::BTreeMap::new();
         let mut kept = 0;
         self.stream_runs(stream_id, lo, hi, reverse, |first, run| {
-            let versions = (0..run.entries.len() as u64).map(|i| first + i);
+            // Only the versions of the run in the range: a long run is not walked whole.
+            let from = lo.max(first);
+            let mut versions = from..hi.min(first + run.len()).max(from);
             let mut keep = |version: Version| {
                 if (lo..hi).contains(&version)
                     && let Some(entry) = run.entry(first, version).filter(|e| e.position < below)
@@ -221,7 +225,7 @@ impl<S: Segments, K: Kv> Core<S, K> {
             if reverse {
                 versions.rev().all(&mut keep)
             } else {
-                versions.into_iter().all(&mut keep)
+                versions.all(&mut keep)
             }
         })?;
         merged.extend(recent);
@@ -237,35 +241,36 @@ impl<S: Segments, K: Kv> Core<S, K> {
     /// id tables, newest first (the indexer adds a table before it drops its ids from the
     /// memtable).
     pub(crate) fn event(&self, event_id: Uuid, below: Position) -> Result<Option<(Position, Location)>, StoreError> {
-        let position = match self.memtable()?.event(event_id, below) {
-            Some((position, Some(loc))) => return Ok(Some((position, loc))),
-            Some((position, None)) => Some(position),
-            None => None,
-        };
-        let position = match position {
-            Some(position) => position,
-            None => {
-                let tables = self.id_tables.read().map_err(|_| lock_poisoned())?;
-                let mut found = None;
-                for table in tables.iter().rev() {
-                    if let Some(position) = table.lookup(event_id)? {
-                        found = Some(position);
-                        break;
-                    }
-                }
-                match found {
-                    Some(position) if position < below => position,
-                    _ => return Ok(None),
-                }
+        match self.event_position(event_id, below)? {
+            (Some(position), Some(loc)) => Ok(Some((position, loc))),
+            (Some(position), None) => Ok(Some((position, self.locate(position)?))),
+            (None, _) => Ok(None),
+        }
+    }
+
+    /// The position of an event id below `below`, with its location if the memtable has it.
+    pub(crate) fn event_position(
+        &self,
+        event_id: Uuid,
+        below: Position,
+    ) -> Result<(Option<Position>, Option<Location>), StoreError> {
+        if let Some((position, loc)) = self.memtable()?.event(event_id, below) {
+            return Ok((Some(position), loc));
+        }
+        let tables = self.id_tables.read().map_err(|_| lock_poisoned())?;
+        for table in tables.iter().rev() {
+            if let Some(position) = table.lookup(event_id)? {
+                return Ok(((position < below).then_some(position), None));
             }
-        };
-        Ok(Some((position, self.locate(position)?)))
+        }
+        Ok((None, None))
     }
 
     /// The location of the record at `position` (below the durable head).
     pub(crate) fn locate(&self, position: Position) -> Result<Location, StoreError> {
         let (mut at, segment, offset) = self.start_of(position)?;
-        let mut reader = SegmentReader::new(&self.segments, segment, offset, 64 << 10);
+        // At most `SPARSE` entries to read: a few KiB at a time.
+        let mut reader = SegmentReader::new(&self.segments, segment, offset, 16 << 10);
         loop {
             match reader.next()? {
                 Next::Entry { loc, .. } if at == position => return Ok(loc),
