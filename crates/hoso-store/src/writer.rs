@@ -7,7 +7,8 @@
 //! - The **syncer** fdatasyncs once for every group that arrived while its previous fsync ran,
 //!   moves the durable head, answers the callers in order, and wakes the indexer.
 //! - The **indexer** writes the index entries of durable records to the index engine in large
-//!   atomic batches, with the new end of the index, and then drops them from the memtable.
+//!   atomic batches (one run per stream), with the new end of the index, and then drops them
+//!   from the memtable; it writes an id table whenever enough durable ids have gathered.
 //!   Nothing on the acknowledgement path waits for it.
 
 use std::collections::HashMap;
@@ -40,6 +41,24 @@ const INDEX_WAIT: Duration = Duration::from_millis(20);
 const MAX_BACKLOG: usize = 32_768;
 /// How long the writer waits at most between two looks at the backlog.
 const BACKLOG_RECHECK: Duration = Duration::from_millis(50);
+
+/// How many times the writer and the syncer look for more work, yielding in between, before
+/// they sleep on their channel: under load the next append or group usually arrives within
+/// microseconds, and a thread that slept must be woken by a system call and rescheduled (on the
+/// 2-vCPU machine of BENCHMARKS.md this added about 10% to 16 appenders' appends/s).
+const POLLS_BEFORE_SLEEP: u32 = 200;
+
+/// The next message of `rx`, looked for `POLLS_BEFORE_SLEEP` times before sleeping on it.
+fn recv_soon<T>(rx: &mpsc::Receiver<T>) -> Result<T, mpsc::RecvError> {
+    for _ in 0..POLLS_BEFORE_SLEEP {
+        match rx.try_recv() {
+            Ok(message) => return Ok(message),
+            Err(mpsc::TryRecvError::Disconnected) => return Err(mpsc::RecvError),
+            Err(mpsc::TryRecvError::Empty) => std::thread::yield_now(),
+        }
+    }
+    rx.recv()
+}
 
 pub(crate) fn refused(poison: &Mutex<Option<String>>) -> Option<StoreError> {
     let guard = poison.lock().ok()?;
@@ -125,7 +144,7 @@ impl<S: Segments, K: Kv> Writer<S, K> {
 
     pub(crate) fn run(mut self, requests: mpsc::Receiver<Request>) {
         let mut group = Vec::with_capacity(MAX_GROUP);
-        while let Ok(first) = requests.recv() {
+        while let Ok(first) = recv_soon(&requests) {
             self.wait_for_indexer();
             group.push(first);
             group.extend(requests.try_iter().take(MAX_GROUP - 1));
@@ -443,7 +462,7 @@ impl<S: Segments, K: Kv> Syncer<S, K> {
     }
 
     pub(crate) fn run(self, groups: mpsc::Receiver<Group>) {
-        while let Ok(first) = groups.recv() {
+        while let Ok(first) = recv_soon(&groups) {
             let mut ready = vec![first];
             ready.extend(groups.try_iter());
             let wrote = ready.iter().any(|g| g.wrote);
@@ -572,7 +591,8 @@ impl<S: Segments, K: Kv> Indexer<S, K> {
             // are consecutive (a stream's versions are assigned in position order).
             let mut runs: HashMap<&str, (Version, StreamRun)> = HashMap::new();
             let mut writes = Vec::new();
-            // The batch's event ids, until an id table holds them.
+            // The batch's event ids, until an id table holds them (without tables, the memtable
+            // keeps every id and the engine needs no copy).
             let mut ids = Vec::with_capacity(n * 16);
             for (i, recent) in batch.iter().enumerate() {
                 ids.extend_from_slice(recent.event_id.as_bytes());
@@ -597,7 +617,9 @@ impl<S: Segments, K: Kv> Indexer<S, K> {
             for (stream_id, (first, run)) in runs {
                 writes.push((kv::stream_key(&kv::stream_prefix(stream_id), first), run.encode()));
             }
-            writes.push((kv::batch_ids_key(self.indexed).to_vec(), ids));
+            if self.core.id_table_dir.is_some() {
+                writes.push((kv::batch_ids_key(self.indexed).to_vec(), ids));
+            }
             // Keys in order: neighbouring inserts touch the same leaves.
             writes.sort_unstable_by(|a, b| a.0.cmp(&b.0));
             // The new end of the index in the same atomic batch: whatever sled recovers after a
