@@ -8,19 +8,21 @@
 //! |---|---|
 //! | `m` ‖ `format` | the format version, u32 |
 //! | `m` ‖ `indexed` | next position not indexed (u64) ‖ where its entry starts: segment (u32) ‖ offset (u64) ‖ `recorded_at` of the last indexed record, µs (i64, `i64::MIN` if none) |
-//! | `s` ‖ stream id length (u16) ‖ stream id ‖ version (u64) | position (u64) ‖ location (16) ‖ record hash (32) |
-//! | `i` ‖ event id (16 bytes) | position (u64) ‖ location (16) |
+//! | `s` ‖ stream id length (u16) ‖ stream id ‖ first version of a run (u64) | count (u32) ‖ count × (position (u64) ‖ location (16)) ‖ hash of the run's last record (32) |
 //! | `p` ‖ position (u64), every `SPARSE`th position | location (16) |
+//! | `i` ‖ first position of an indexer batch (u64) | the event ids of the batch's positions, 16 bytes each, in position order |
 //!
-//! A location is segment (u32) ‖ entry offset (u64) ‖ record length (u32). Integers are
-//! big-endian so that byte order is numeric order.
+//! A run is the consecutive versions of one stream that the indexer indexed in one batch. A
+//! location is segment (u32) ‖ entry offset (u64) ‖ record length (u32). Integers are
+//! big-endian so that byte order is numeric order. The event-id index itself is in the id
+//! tables (`idtable`); the `i` entries keep the ids that no table holds yet across a restart,
+//! and are removed once a table holds them.
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::RwLock;
 
 use chrono::{DateTime, Utc};
-use uuid::Uuid;
 
 use crate::segment::Location;
 use crate::{Position, StoreError, Version};
@@ -30,31 +32,77 @@ pub(crate) const INDEXED_KEY: &[u8] = b"mindexed";
 /// Every this many positions, the sparse position index holds the record's location.
 pub(crate) const SPARSE: u64 = 32;
 
-/// A stream index entry: where the record of one stream version is, and its hash.
+/// Where the record of one stream version is. `hash` is the record's chain hash when the
+/// index holds it: the memtable holds every record's, the engine only the last of each run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct StreamEntry {
     pub(crate) position: Position,
     pub(crate) loc: Location,
-    pub(crate) hash: [u8; 32],
+    pub(crate) hash: Option<[u8; 32]>,
 }
 
-impl StreamEntry {
+/// One stream index value: the locations of a run of consecutive versions of one stream that
+/// the indexer indexed together, and the chain hash of the run's last record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct StreamRun {
+    /// Position and location of each version, from the run's first version on.
+    pub(crate) entries: Vec<(Position, Location)>,
+    pub(crate) last_hash: [u8; 32],
+}
+
+/// Bytes of one version in a run: position (u64) ‖ location.
+const RUN_ENTRY: usize = 8 + Location::BYTES;
+
+impl StreamRun {
     pub(crate) fn encode(&self) -> Vec<u8> {
-        let mut value = Vec::with_capacity(8 + Location::BYTES + 32);
-        value.extend_from_slice(&self.position.to_be_bytes());
-        self.loc.encode_into(&mut value);
-        value.extend_from_slice(&self.hash);
+        let mut value = Vec::with_capacity(4 + self.entries.len() * RUN_ENTRY + 32);
+        // A run holds at most one indexer batch of records, far below 4 billion.
+        value.extend_from_slice(&(self.entries.len() as u32).to_be_bytes());
+        for (position, loc) in &self.entries {
+            value.extend_from_slice(&position.to_be_bytes());
+            loc.encode_into(&mut value);
+        }
+        value.extend_from_slice(&self.last_hash);
         value
     }
+}
 
-    pub(crate) fn decode(value: &[u8]) -> Option<StreamEntry> {
-        if value.len() != 8 + Location::BYTES + 32 {
+/// A stream index value as stored, read in place: looking up one version costs the same
+/// however long the run is.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RunView<'a> {
+    entries: &'a [u8],
+    last_hash: &'a [u8],
+}
+
+impl<'a> RunView<'a> {
+    pub(crate) fn new(value: &'a [u8]) -> Option<RunView<'a>> {
+        let count = u32::from_be_bytes(value.get(..4)?.try_into().ok()?) as usize;
+        if count == 0 || value.len() != 4 + count * RUN_ENTRY + 32 {
             return None;
         }
+        let (entries, last_hash) = value[4..].split_at(count * RUN_ENTRY);
+        Some(RunView { entries, last_hash })
+    }
+
+    /// How many versions the run holds.
+    pub(crate) fn len(&self) -> u64 {
+        (self.entries.len() / RUN_ENTRY) as u64
+    }
+
+    /// The entry of version `version` of the run, whose first version is `first`.
+    pub(crate) fn entry(&self, first: Version, version: Version) -> Option<StreamEntry> {
+        let i = usize::try_from(version.checked_sub(first)?).ok()?;
+        let bytes = self.entries.get(i * RUN_ENTRY..(i + 1) * RUN_ENTRY)?;
+        let hash = if (i + 1) * RUN_ENTRY == self.entries.len() {
+            Some(self.last_hash.try_into().ok()?)
+        } else {
+            None
+        };
         Some(StreamEntry {
-            position: parse_u64(&value[..8])?,
-            loc: Location::decode(&value[8..8 + Location::BYTES])?,
-            hash: value[8 + Location::BYTES..].try_into().ok()?,
+            position: parse_u64(&bytes[..8])?,
+            loc: Location::decode(&bytes[8..])?,
+            hash,
         })
     }
 }
@@ -99,25 +147,12 @@ impl Indexed {
     }
 }
 
-pub(crate) fn event_id_key(event_id: Uuid) -> [u8; 17] {
-    let mut key = [0u8; 17];
+/// The key of the event ids of one indexer batch, by the batch's first position.
+pub(crate) fn batch_ids_key(first: Position) -> [u8; 9] {
+    let mut key = [0u8; 9];
     key[0] = b'i';
-    key[1..].copy_from_slice(event_id.as_bytes());
+    key[1..].copy_from_slice(&first.to_be_bytes());
     key
-}
-
-pub(crate) fn id_entry(position: Position, loc: Location) -> Vec<u8> {
-    let mut value = Vec::with_capacity(8 + Location::BYTES);
-    value.extend_from_slice(&position.to_be_bytes());
-    loc.encode_into(&mut value);
-    value
-}
-
-pub(crate) fn parse_id_entry(value: &[u8]) -> Option<(Position, Location)> {
-    if value.len() != 8 + Location::BYTES {
-        return None;
-    }
-    Some((parse_u64(&value[..8])?, Location::decode(&value[8..])?))
 }
 
 pub(crate) fn sparse_key(position: Position) -> [u8; 9] {
@@ -165,10 +200,8 @@ pub(crate) trait Kv: Send + Sync + 'static {
     /// Applies all writes atomically: after a crash either all of them are there or none, and
     /// the engine keeps a prefix of the batches applied, in order.
     fn apply(&self, writes: Vec<(Vec<u8>, Vec<u8>)>) -> Result<(), StoreError>;
-    /// Applies the writes one after the other, not atomically: readers may see some before
-    /// others, and after a crash the engine keeps a prefix of them (sled logs every write in
-    /// order and recovers a prefix of its log). Unlike `apply`, it does not block readers.
-    fn insert_in_order(&self, writes: Vec<(Vec<u8>, Vec<u8>)>) -> Result<(), StoreError>;
+    /// Removes the keys, atomically.
+    fn remove(&self, keys: Vec<Vec<u8>>) -> Result<(), StoreError>;
     /// Makes every batch applied so far durable.
     fn flush(&self) -> Result<(), StoreError>;
     /// True if the engine holds no key at all.
@@ -218,8 +251,12 @@ impl Kv for MemKv {
         Ok(())
     }
 
-    fn insert_in_order(&self, writes: Vec<(Vec<u8>, Vec<u8>)>) -> Result<(), StoreError> {
-        self.apply(writes)
+    fn remove(&self, keys: Vec<Vec<u8>>) -> Result<(), StoreError> {
+        let mut map = self.map.write().map_err(|_| poisoned())?;
+        for key in keys {
+            map.remove(&key);
+        }
+        Ok(())
     }
 
     fn flush(&self) -> Result<(), StoreError> {

@@ -15,6 +15,7 @@
 
 mod error;
 mod filter;
+mod idtable;
 mod kv;
 mod log;
 mod memtable;

@@ -3,6 +3,7 @@
 //! first and the index engine second. The writer, syncer and indexer threads are in `writer`,
 //! verification in `verify`.
 
+use std::path::PathBuf;
 #[cfg(feature = "failpoints")]
 use std::sync::atomic::Ordering;
 use std::sync::atomic::{AtomicBool, AtomicU64};
@@ -14,7 +15,8 @@ use tokio::sync::{oneshot, watch};
 use uuid::Uuid;
 
 use crate::filter::KeyFilter;
-use crate::kv::{self, Indexed, Kv, StreamEntry};
+use crate::idtable::{self, IdTable};
+use crate::kv::{self, Indexed, Kv, RunView, StreamEntry};
 use crate::memtable::{Memtable, Recent};
 use crate::record;
 use crate::segment::{self, Location, Next, SegmentReader, Segments};
@@ -25,7 +27,7 @@ use crate::{
 };
 
 /// The on-disk format this build writes and reads.
-pub(crate) const FORMAT_VERSION: u32 = 2;
+pub(crate) const FORMAT_VERSION: u32 = 3;
 /// Stream ids and event types are at most this many bytes.
 pub(crate) const MAX_NAME_BYTES: usize = 255;
 /// Stream index entries are read in chunks of this many.
@@ -34,11 +36,13 @@ pub(crate) const CHUNK: usize = 256;
 pub(crate) const SCAN_BUFFER: usize = 1 << 20;
 
 /// How a log is laid out.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct LogOptions {
     pub(crate) limits: Limits,
     /// A segment is closed and the next one started once it holds this many bytes.
     pub(crate) segment_bytes: u64,
+    /// Where event-id tables go and how many ids each holds; `None` keeps every id in memory.
+    pub(crate) id_tables: Option<(PathBuf, u64)>,
 }
 
 /// An event that passed validation, with its JSON already rendered to bytes.
@@ -73,6 +77,10 @@ pub(crate) struct Core<S: Segments, K: Kv> {
     pub(crate) hold_index_at: AtomicU64,
     /// Signalled whenever the indexer shrinks the memtable or stops.
     pub(crate) indexer_progress: (Mutex<bool>, std::sync::Condvar),
+    /// The event-id tables, covering positions `0..` the memtable's `ids_from`.
+    pub(crate) id_tables: RwLock<Vec<IdTable>>,
+    /// Where id tables are written, and how many ids each holds (`None`: ids stay in memory).
+    pub(crate) id_table_dir: Option<(PathBuf, u64)>,
 }
 
 /// The shared state of one open log.
@@ -104,6 +112,45 @@ impl<S: Segments, K: Kv> Core<S, K> {
         *self.head.borrow()
     }
 
+    /// Visits a stream's runs in the engine that hold versions in `[lo, hi)`, in version order
+    /// (descending if `reverse`), until `visit` returns `false`.
+    fn stream_runs(
+        &self,
+        stream_id: &str,
+        lo: Version,
+        hi: Version,
+        reverse: bool,
+        mut visit: impl FnMut(Version, RunView<'_>) -> bool,
+    ) -> Result<(), StoreError> {
+        if lo >= hi {
+            return Ok(());
+        }
+        let prefix = kv::stream_prefix(stream_id);
+        // The run that holds `lo` may start before it: start from that run's key.
+        let mut start = lo;
+        if lo > 0 {
+            self.kv.scan(
+                &kv::stream_key(&prefix, 0),
+                &kv::stream_key(&prefix, lo.saturating_add(1)),
+                true,
+                |key, _| {
+                    start = kv::version_of_stream_key(key).unwrap_or(lo);
+                    Ok(false)
+                },
+            )?;
+        }
+        self.kv.scan(
+            &kv::stream_key(&prefix, start),
+            &kv::stream_key(&prefix, hi),
+            reverse,
+            |key, value| {
+                let first = kv::version_of_stream_key(key).unwrap_or(0);
+                let run = RunView::new(value).ok_or_else(|| damaged_stream_entry(stream_id))?;
+                Ok(visit(first, run))
+            },
+        )
+    }
+
     /// The version and index entry of a stream's last record below `below`. The memtable is
     /// consulted first: the indexer removes entries from it only after the engine has them.
     pub(crate) fn stream_last(
@@ -114,21 +161,17 @@ impl<S: Segments, K: Kv> Core<S, K> {
         if let Some(found) = self.memtable()?.stream_last(stream_id, below) {
             return Ok(Some(found));
         }
-        let prefix = kv::stream_prefix(stream_id);
         let mut found = None;
-        self.kv.scan(
-            &kv::stream_key(&prefix, 0),
-            &kv::stream_key(&prefix, u64::MAX),
-            true,
-            |key, value| {
-                let entry = StreamEntry::decode(value).ok_or_else(|| damaged_stream_entry(stream_id))?;
-                if entry.position >= below {
-                    return Ok(true);
+        self.stream_runs(stream_id, 0, u64::MAX, true, |first, run| {
+            for i in (0..run.len()).rev() {
+                let version = first + i;
+                if let Some(entry) = run.entry(first, version).filter(|e| e.position < below) {
+                    found = Some((version, entry));
+                    return false;
                 }
-                found = Some((kv::version_of_stream_key(key).unwrap_or(0), entry));
-                Ok(false)
-            },
-        )?;
+            }
+            true
+        })?;
         Ok(found)
     }
 
@@ -142,14 +185,12 @@ impl<S: Segments, K: Kv> Core<S, K> {
         if let Some(found) = self.memtable()?.stream_entry(stream_id, version, below) {
             return Ok(Some(found));
         }
-        let key = kv::stream_key(&kv::stream_prefix(stream_id), version);
-        match self.kv.get(&key)? {
-            Some(value) => {
-                let entry = StreamEntry::decode(&value).ok_or_else(|| damaged_stream_entry(stream_id))?;
-                Ok((entry.position < below).then_some(entry))
-            }
-            None => Ok(None),
-        }
+        let mut found = None;
+        self.stream_runs(stream_id, version, version.saturating_add(1), false, |first, run| {
+            found = run.entry(first, version).filter(|e| e.position < below);
+            false
+        })?;
+        Ok(found)
     }
 
     /// Up to `limit` index entries of a stream's versions in `[lo, hi)` below `below`, in
@@ -166,24 +207,27 @@ impl<S: Segments, K: Kv> Core<S, K> {
         // The memtable first, all of the range: an entry the indexer moves meanwhile is found
         // in the engine, and one found in both is the same entry.
         let recent = self.memtable()?.stream_range(stream_id, lo, hi, below);
-        let prefix = kv::stream_prefix(stream_id);
         let mut merged = std::collections::BTreeMap::new();
         let mut kept = 0;
-        if lo < hi {
-            self.kv.scan(
-                &kv::stream_key(&prefix, lo),
-                &kv::stream_key(&prefix, hi),
-                reverse,
-                |key, value| {
-                    let entry = StreamEntry::decode(value).ok_or_else(|| damaged_stream_entry(stream_id))?;
-                    if entry.position < below {
-                        merged.insert(kv::version_of_stream_key(key).unwrap_or(0), entry);
-                        kept += 1;
-                    }
-                    Ok(kept < limit)
-                },
-            )?;
-        }
+        self.stream_runs(stream_id, lo, hi, reverse, |first, run| {
+            // Only the versions of the run in the range: a long run is not walked whole.
+            let from = lo.max(first);
+            let mut versions = from..hi.min(first + run.len()).max(from);
+            let mut keep = |version: Version| {
+                if (lo..hi).contains(&version)
+                    && let Some(entry) = run.entry(first, version).filter(|e| e.position < below)
+                {
+                    merged.insert(version, entry);
+                    kept += 1;
+                }
+                kept < limit
+            };
+            if reverse {
+                versions.rev().all(&mut keep)
+            } else {
+                versions.all(&mut keep)
+            }
+        })?;
         merged.extend(recent);
         let out: Vec<_> = if reverse {
             merged.into_iter().rev().take(limit).collect()
@@ -193,20 +237,51 @@ impl<S: Segments, K: Kv> Core<S, K> {
         Ok(out)
     }
 
-    /// The position and location of an event id below `below`.
+    /// The position and location of an event id below `below`: the memtable first, then the
+    /// id tables, newest first (the indexer adds a table before it drops its ids from the
+    /// memtable).
     pub(crate) fn event(&self, event_id: Uuid, below: Position) -> Result<Option<(Position, Location)>, StoreError> {
-        if let Some(found) = self.memtable()?.event(event_id, below) {
-            return Ok(Some(found));
+        match self.event_position(event_id, below)? {
+            (Some(position), Some(loc)) => Ok(Some((position, loc))),
+            (Some(position), None) => Ok(Some((position, self.locate(position)?))),
+            (None, _) => Ok(None),
         }
-        match self.kv.get(&kv::event_id_key(event_id))? {
-            Some(value) => {
-                let (position, loc) = kv::parse_id_entry(&value).ok_or_else(|| StoreError::Corrupted {
-                    position: 0,
-                    reason: format!("event id index entry of {event_id} is damaged"),
-                })?;
-                Ok((position < below).then_some((position, loc)))
+    }
+
+    /// The position of an event id below `below`, with its location if the memtable has it.
+    pub(crate) fn event_position(
+        &self,
+        event_id: Uuid,
+        below: Position,
+    ) -> Result<(Option<Position>, Option<Location>), StoreError> {
+        if let Some((position, loc)) = self.memtable()?.event(event_id, below) {
+            return Ok((Some(position), loc));
+        }
+        let tables = self.id_tables.read().map_err(|_| lock_poisoned())?;
+        for table in tables.iter().rev() {
+            if let Some(position) = table.lookup(event_id)? {
+                return Ok(((position < below).then_some(position), None));
             }
-            None => Ok(None),
+        }
+        Ok((None, None))
+    }
+
+    /// The location of the record at `position` (below the durable head).
+    pub(crate) fn locate(&self, position: Position) -> Result<Location, StoreError> {
+        let (mut at, segment, offset) = self.start_of(position)?;
+        // At most `SPARSE` entries to read: a few KiB at a time.
+        let mut reader = SegmentReader::new(&self.segments, segment, offset, 16 << 10);
+        loop {
+            match reader.next()? {
+                Next::Entry { loc, .. } if at == position => return Ok(loc),
+                Next::Entry { .. } => at += 1,
+                _ => {
+                    return Err(StoreError::Corrupted {
+                        position,
+                        reason: "the log ends before this indexed position".to_owned(),
+                    });
+                }
+            }
         }
     }
 
@@ -230,6 +305,13 @@ impl<S: Segments, K: Kv> Core<S, K> {
                 reason: "the sparse position index has no entry at or before this position".to_owned(),
             }),
         }
+    }
+}
+
+fn damaged_ids() -> StoreError {
+    StoreError::Corrupted {
+        position: 0,
+        reason: "an event id entry of the index is damaged".to_owned(),
     }
 }
 
@@ -270,20 +352,13 @@ fn check_format<K: Kv>(kv: &K) -> Result<(), StoreError> {
     }
 }
 
-/// Filters of every stored event id and stream id: those in the index engine (one pass over
-/// its id and stream indexes, on open) and those recovery found beyond it.
-fn stored_keys<K: Kv>(kv: &K, memtable: &Memtable) -> Result<(KeyFilter, KeyFilter), StoreError> {
-    let mut ids = KeyFilter::new();
-    kv.scan(b"i", b"j", false, |key, _| {
-        if let Ok(id) = Uuid::from_slice(&key[1..]) {
-            ids.insert(&id);
-        }
-        Ok(true)
-    })?;
+/// A filter of every stored stream id: those in the index engine (one pass over its stream
+/// index, on open) and those recovery found beyond it.
+fn stored_streams<K: Kv>(kv: &K, memtable: &Memtable) -> Result<KeyFilter, StoreError> {
     let mut streams = KeyFilter::new();
     let mut previous = Vec::new();
     kv.scan(b"s", b"t", false, |key, _| {
-        // `s` ‖ length ‖ stream id ‖ version: one insert per stream, not per version.
+        // `s` ‖ length ‖ stream id ‖ first version: one insert per stream, not per run.
         let name = &key[..key.len().saturating_sub(8)];
         if name != previous.as_slice() {
             if let Ok(stream_id) = std::str::from_utf8(name.get(3..).unwrap_or_default()) {
@@ -293,11 +368,10 @@ fn stored_keys<K: Kv>(kv: &K, memtable: &Memtable) -> Result<(KeyFilter, KeyFilt
         }
         Ok(true)
     })?;
-    for (event_id, stream_id) in memtable.ids_and_streams() {
-        ids.insert(&event_id);
+    for stream_id in memtable.stream_ids() {
         streams.insert(stream_id);
     }
-    Ok((ids, streams))
+    Ok(streams)
 }
 
 /// What recovery found: the end of the log and the index entries the engine lacks.
@@ -319,10 +393,11 @@ fn damaged<S: Segments>(segments: &S, position: Position, segment: u32, offset: 
     }
 }
 
-/// Scans the segments from where the index ends to the end of the log, CRC-checking every
-/// entry. A torn or zero entry at the end of the last segment is an append that was never
-/// acknowledged and is cut off; damage anywhere else refuses the open.
-fn recover<S: Segments, K: Kv>(segments: &S, kv: &K) -> Result<Recovered, StoreError> {
+/// Scans the segments from where the index ends (the engine's or the id tables', whichever is
+/// earlier) to the end of the log, CRC-checking every entry. A torn or zero entry at the end
+/// of the last segment is an append that was never acknowledged and is cut off; damage
+/// anywhere else refuses the open.
+fn recover<S: Segments, K: Kv>(segments: &S, kv: &K, tables: &[IdTable]) -> Result<Recovered, StoreError> {
     let indexed = match kv.get(kv::INDEXED_KEY)? {
         Some(bytes) => Some(Indexed::decode(&bytes).ok_or_else(|| StoreError::Corrupted {
             position: 0,
@@ -353,9 +428,41 @@ fn recover<S: Segments, K: Kv>(segments: &S, kv: &K) -> Result<Recovered, StoreE
         list.push(1);
     }
     let last = *list.last().expect("not empty");
-    let (mut position, (segment, offset), mut last_recorded_at) = match indexed {
+    let (indexed_end, indexed_resume, mut last_recorded_at) = match indexed {
         Some(i) => (i.next_position, i.resume, i.last_recorded_at),
         None => (0, (list[0], 0), None),
+    };
+    let (ids_end, ids_resume) = tables.last().map_or((0, (list[0], 0)), |t| (t.end(), t.resume));
+    // The ids of `ids_end..indexed_end` are in the engine, one entry per indexer batch (written
+    // with the batch); entries that a table already holds may be left from before a crash.
+    let mut batch_ids = Vec::new();
+    let mut covered = ids_end;
+    kv.scan(
+        &kv::batch_ids_key(0),
+        &kv::batch_ids_key(u64::MAX),
+        false,
+        |key, value| {
+            let first = kv::parse_u64(&key[1..]).unwrap_or(u64::MAX);
+            let end = first.saturating_add(value.len() as u64 / 16);
+            if first <= covered && end > covered {
+                covered = end;
+            }
+            for (i, id) in value.chunks_exact(16).enumerate() {
+                let position = first + i as u64;
+                if (ids_end..indexed_end).contains(&position) {
+                    batch_ids.push((Uuid::from_slice(id).map_err(|_| damaged_ids())?, position));
+                }
+            }
+            Ok(true)
+        },
+    )?;
+    // The scan starts at the end of the engine's index, or earlier if some ids between the
+    // last id table and it are missing (a table that was damaged and dropped on open): then
+    // records before `indexed_end` give their ids only.
+    let (mut position, (segment, offset)) = if covered < indexed_end && ids_end < indexed_end {
+        (ids_end, ids_resume)
+    } else {
+        (indexed_end, indexed_resume)
     };
     if !list.contains(&segment) || offset > segments.len(segment)? {
         return Err(StoreError::Corrupted {
@@ -366,7 +473,10 @@ fn recover<S: Segments, K: Kv>(segments: &S, kv: &K) -> Result<Recovered, StoreE
             ),
         });
     }
-    let mut memtable = Memtable::new(position);
+    let mut memtable = Memtable::new(indexed_end, ids_end);
+    for (id, position) in batch_ids {
+        memtable.push_id(id, position);
+    }
     let mut reader = SegmentReader::new(segments, segment, offset, SCAN_BUFFER);
     let cut = loop {
         match reader.next()? {
@@ -386,14 +496,19 @@ fn recover<S: Segments, K: Kv>(segments: &S, kv: &K) -> Result<Recovered, StoreE
                     damaged(segments, position, loc.segment, loc.offset, &what)
                 })?;
                 last_recorded_at = Some(record.recorded_at);
-                memtable.push(Recent {
-                    stream_id: Arc::from(record.stream_id.as_str()),
-                    version: record.version,
-                    event_id: record.event_id,
-                    loc,
-                    hash: record.hash,
-                    recorded_at: record.recorded_at,
-                });
+                if position >= indexed_end {
+                    memtable.push(Recent {
+                        stream_id: Arc::from(record.stream_id.as_str()),
+                        version: record.version,
+                        event_id: record.event_id,
+                        loc,
+                        hash: record.hash,
+                        recorded_at: record.recorded_at,
+                    });
+                }
+                if (ids_end..indexed_end).contains(&position) {
+                    memtable.push_id(record.event_id, position);
+                }
                 position += 1;
             }
             Next::Entry { loc, crc_ok: false, .. } => {
@@ -416,6 +531,15 @@ fn recover<S: Segments, K: Kv>(segments: &S, kv: &K) -> Result<Recovered, StoreE
             }
         }
     };
+    if position < indexed_end.max(ids_end) {
+        return Err(StoreError::Corrupted {
+            position,
+            reason: format!(
+                "the log ends here but its index holds {} records",
+                indexed_end.max(ids_end)
+            ),
+        });
+    }
     // Whatever lies past the end (zeros written ahead of the writer, or a torn write) is cut
     // off, so that nothing stale can ever be read as an entry after new ones.
     let (end_segment, end_offset) = cut.unwrap_or_else(|| reader.at());
@@ -452,9 +576,13 @@ impl<S: Segments, K: Kv> Log<S, K> {
     /// syncer and indexer threads.
     pub(crate) fn open(segments: S, kv: K, options: LogOptions) -> Result<Self, StoreError> {
         check_format(&kv)?;
-        let recovered = recover(&segments, &kv)?;
+        let tables = match &options.id_tables {
+            Some((dir, _)) => idtable::open_all(dir)?,
+            None => Vec::new(),
+        };
+        let recovered = recover(&segments, &kv, &tables)?;
         segments.writing_at(recovered.segment, recovered.segment_len);
-        let filters = stored_keys(&kv, &recovered.memtable)?;
+        let streams = stored_streams(&kv, &recovered.memtable)?;
         let indexed_through = recovered.memtable.first();
         let (head, _) = watch::channel(recovered.next_position);
         let (indexed, _) = watch::channel(indexed_through);
@@ -467,6 +595,8 @@ impl<S: Segments, K: Kv> Log<S, K> {
             poison: Mutex::new(None),
             hold_index_at: AtomicU64::new(u64::MAX),
             indexer_progress: (Mutex::new(false), std::sync::Condvar::new()),
+            id_tables: RwLock::new(tables),
+            id_table_dir: options.id_tables,
         });
         let (tx, rx) = mpsc::channel();
         let (to_syncer, synced) = mpsc::channel();
@@ -478,7 +608,7 @@ impl<S: Segments, K: Kv> Log<S, K> {
             segment: recovered.segment,
             offset: recovered.segment_len,
         };
-        let writer = Writer::new(Arc::clone(&core), end, options.segment_bytes, to_syncer, filters);
+        let writer = Writer::new(Arc::clone(&core), end, options.segment_bytes, to_syncer, streams);
         let syncer = Syncer::new(Arc::clone(&core), Arc::clone(&fail_next_flush), wake.clone());
         let indexer = Indexer::new(Arc::clone(&core), indexed_through);
         let spawn = |name: &str, f: Box<dyn FnOnce() + Send>| {

@@ -1,10 +1,11 @@
 //! The memtable: index entries of the records the background indexer has not yet put into
-//! the index engine.
+//! the index engine, and the event ids of the records no id table holds yet.
 //!
 //! The writer adds the entries of every append as soon as it has encoded it (so later appends
-//! see it at once); readers look here first and then in the engine, ignoring entries at or
-//! past the durable head. The indexer writes the oldest entries to the engine and only then
-//! removes them from here, so a lookup that misses here finds the entry in the engine.
+//! see it at once); readers look here first and then in the engine or the id tables, ignoring
+//! entries at or past the durable head. The indexer writes the oldest entries to the engine
+//! (or the oldest ids to a table) and only then removes them from here, so a lookup that
+//! misses here finds the entry there.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
@@ -27,23 +28,52 @@ pub(crate) struct Recent {
     pub(crate) recorded_at: DateTime<Utc>,
 }
 
-/// Index entries of the positions `first..first + recent.len()`, in position order.
+/// Index entries of the positions `first..first + recent.len()`, in position order, and the
+/// event ids of the positions from `ids_from` on.
 pub(crate) struct Memtable {
     first: Position,
     recent: VecDeque<Recent>,
     streams: HashMap<Arc<str>, BTreeMap<Version, Position>>,
+    ids_from: Position,
     ids: HashMap<Uuid, Position>,
 }
 
 impl Memtable {
-    /// An empty memtable whose first entry will be that of `first`.
-    pub(crate) fn new(first: Position) -> Self {
+    /// An empty memtable whose first entry will be that of `first`, and whose first id will be
+    /// that of `ids_from` (the end of the id tables).
+    pub(crate) fn new(first: Position, ids_from: Position) -> Self {
         Memtable {
             first,
             recent: VecDeque::new(),
             streams: HashMap::new(),
+            ids_from,
             ids: HashMap::new(),
         }
+    }
+
+    /// Adds the event id of a position below `first` that no id table holds yet (recovery).
+    pub(crate) fn push_id(&mut self, event_id: Uuid, position: Position) {
+        self.ids.insert(event_id, position);
+    }
+
+    /// The first position whose id is held here (everything before it is in the id tables).
+    pub(crate) fn ids_from(&self) -> Position {
+        self.ids_from
+    }
+
+    /// The ids of the positions `ids_from..end`, for an id table.
+    pub(crate) fn ids_below(&self, end: Position) -> Vec<(Uuid, Position)> {
+        self.ids
+            .iter()
+            .filter(|&(_, &p)| p < end)
+            .map(|(&id, &p)| (id, p))
+            .collect()
+    }
+
+    /// Forgets the ids below `end`, which an id table now holds.
+    pub(crate) fn drop_ids_below(&mut self, end: Position) {
+        self.ids.retain(|_, p| *p >= end);
+        self.ids_from = self.ids_from.max(end);
     }
 
     /// The first position held (everything before it is in the engine).
@@ -63,7 +93,9 @@ impl Memtable {
             .entry(Arc::clone(&recent.stream_id))
             .or_default()
             .insert(recent.version, position);
-        self.ids.insert(recent.event_id, position);
+        if position >= self.ids_from {
+            self.ids.insert(recent.event_id, position);
+        }
         self.recent.push_back(recent);
     }
 
@@ -76,7 +108,7 @@ impl Memtable {
         self.get(position).map(|r| StreamEntry {
             position,
             loc: r.loc,
-            hash: r.hash,
+            hash: Some(r.hash),
         })
     }
 
@@ -125,18 +157,18 @@ impl Memtable {
             .collect()
     }
 
-    /// The position and location of an event id, below `below`.
-    pub(crate) fn event(&self, event_id: Uuid, below: Position) -> Option<(Position, Location)> {
+    /// The position of an event id below `below`, with its location if held here.
+    pub(crate) fn event(&self, event_id: Uuid, below: Position) -> Option<(Position, Option<Location>)> {
         let position = *self.ids.get(&event_id)?;
         if position >= below {
             return None;
         }
-        Some((position, self.get(position)?.loc))
+        Some((position, self.location(position)))
     }
 
-    /// The event ids held, each with its stream id.
-    pub(crate) fn ids_and_streams(&self) -> impl Iterator<Item = (Uuid, &str)> + '_ {
-        self.recent.iter().map(|r| (r.event_id, &*r.stream_id))
+    /// The stream ids of the entries held.
+    pub(crate) fn stream_ids(&self) -> impl Iterator<Item = &str> + '_ {
+        self.streams.keys().map(|s| &**s)
     }
 
     /// Copies of the first `n` entries, for the indexer.
@@ -159,9 +191,6 @@ impl Memtable {
                 if versions.is_empty() {
                     self.streams.remove(&recent.stream_id);
                 }
-            }
-            if self.ids.get(&recent.event_id) == Some(&position) {
-                self.ids.remove(&recent.event_id);
             }
         }
     }

@@ -85,11 +85,12 @@ impl Kv for SledKv {
         Ok(self.db.apply_batch(batch)?)
     }
 
-    fn insert_in_order(&self, writes: Vec<(Vec<u8>, Vec<u8>)>) -> Result<(), StoreError> {
-        for (k, v) in writes {
-            self.db.insert(k, v)?;
+    fn remove(&self, keys: Vec<Vec<u8>>) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        for k in keys {
+            batch.remove(k);
         }
-        Ok(())
+        Ok(self.db.apply_batch(batch)?)
     }
 
     fn flush(&self) -> Result<(), StoreError> {

@@ -94,6 +94,7 @@ impl MemoryStore {
         let options = LogOptions {
             limits,
             segment_bytes: DEFAULT_SEGMENT_BYTES,
+            id_tables: None,
         };
         let log =
             Log::open(MemSegments::default(), MemKv::default(), options).expect("an empty in-memory log always opens");
@@ -123,6 +124,10 @@ pub struct SledOptions {
     /// that appends overwrite zeros instead of growing the file (fdatasync is then cheaper).
     /// Default 16 MiB; 0 switches it off.
     pub zero_fill_ahead_bytes: u64,
+    /// The event-id index is kept in tables of this many ids (`ids/`), each written once its
+    /// records are durable; the ids of the records after the last table are held in memory.
+    /// Default 262,144 (about 6 MiB per table, up to about 10 MiB of memory).
+    pub id_table_events: u64,
 }
 
 /// The size at which a segment is closed, unless configured otherwise.
@@ -135,6 +140,7 @@ impl Default for SledOptions {
             cache_capacity_bytes: 512 << 20,
             segment_bytes: DEFAULT_SEGMENT_BYTES,
             zero_fill_ahead_bytes: 16 << 20,
+            id_table_events: 1 << 18,
         }
     }
 }
@@ -163,6 +169,7 @@ impl SledStore {
         let options = LogOptions {
             limits: options.limits,
             segment_bytes: options.segment_bytes.max(1),
+            id_tables: Some((path.join("ids"), options.id_table_events.max(1))),
         };
         Ok(SledStore {
             log: Arc::new(Log::open(segments, kv, options)?),

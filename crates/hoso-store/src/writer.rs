@@ -7,9 +7,11 @@
 //! - The **syncer** fdatasyncs once for every group that arrived while its previous fsync ran,
 //!   moves the durable head, answers the callers in order, and wakes the indexer.
 //! - The **indexer** writes the index entries of durable records to the index engine in large
-//!   atomic batches, with the new end of the index, and then drops them from the memtable.
+//!   atomic batches (one run per stream), with the new end of the index, and then drops them
+//!   from the memtable; it writes an id table whenever enough durable ids have gathered.
 //!   Nothing on the acknowledgement path waits for it.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
@@ -18,12 +20,13 @@ use chrono::{DateTime, TimeDelta, Utc};
 use tokio::sync::oneshot;
 
 use crate::filter::KeyFilter;
-use crate::kv::{self, Indexed, Kv};
-use crate::log::{Core, PreparedEvent, Request, truncate_to_micros};
+use crate::idtable::IdTable;
+use crate::kv::{self, Indexed, Kv, StreamRun};
+use crate::log::{Core, PreparedEvent, Request, lock_poisoned, truncate_to_micros};
 use crate::memtable::Recent;
 use crate::record::{self, GENESIS_HASH, RecordFields};
 use crate::segment::{self, ENTRY_HEADER, Location, Segments};
-use crate::{AppendResult, ExpectedVersion, Position, StoreError};
+use crate::{AppendResult, ExpectedVersion, Position, StoreError, Version};
 
 /// At most this many appends share one write and one fsync.
 const MAX_GROUP: usize = 512;
@@ -38,6 +41,24 @@ const INDEX_WAIT: Duration = Duration::from_millis(20);
 const MAX_BACKLOG: usize = 32_768;
 /// How long the writer waits at most between two looks at the backlog.
 const BACKLOG_RECHECK: Duration = Duration::from_millis(50);
+
+/// How many times the writer and the syncer look for more work, yielding in between, before
+/// they sleep on their channel: under load the next append or group usually arrives within
+/// microseconds, and a thread that slept must be woken by a system call and rescheduled (on the
+/// 2-vCPU machine of BENCHMARKS.md this added about 10% to 16 appenders' appends/s).
+const POLLS_BEFORE_SLEEP: u32 = 200;
+
+/// The next message of `rx`, looked for `POLLS_BEFORE_SLEEP` times before sleeping on it.
+fn recv_soon<T>(rx: &mpsc::Receiver<T>) -> Result<T, mpsc::RecvError> {
+    for _ in 0..POLLS_BEFORE_SLEEP {
+        match rx.try_recv() {
+            Ok(message) => return Ok(message),
+            Err(mpsc::TryRecvError::Disconnected) => return Err(mpsc::RecvError),
+            Err(mpsc::TryRecvError::Empty) => std::thread::yield_now(),
+        }
+    }
+    rx.recv()
+}
 
 pub(crate) fn refused(poison: &Mutex<Option<String>>) -> Option<StoreError> {
     let guard = poison.lock().ok()?;
@@ -88,8 +109,7 @@ pub(crate) struct Writer<S: Segments, K: Kv> {
     buffer: Vec<u8>,
     segment_bytes: u64,
     to_syncer: mpsc::Sender<Group>,
-    /// Every event id and stream id stored: only those they may hold are looked up.
-    ids: KeyFilter,
+    /// Every stream id stored: only those it may hold are looked up.
     streams: KeyFilter,
 }
 
@@ -107,7 +127,7 @@ impl<S: Segments, K: Kv> Writer<S, K> {
         end: LogEnd,
         segment_bytes: u64,
         to_syncer: mpsc::Sender<Group>,
-        (ids, streams): (KeyFilter, KeyFilter),
+        streams: KeyFilter,
     ) -> Self {
         Writer {
             core,
@@ -118,14 +138,13 @@ impl<S: Segments, K: Kv> Writer<S, K> {
             buffer: Vec::with_capacity(1 << 20),
             segment_bytes,
             to_syncer,
-            ids,
             streams,
         }
     }
 
     pub(crate) fn run(mut self, requests: mpsc::Receiver<Request>) {
         let mut group = Vec::with_capacity(MAX_GROUP);
-        while let Ok(first) = requests.recv() {
+        while let Ok(first) = recv_soon(&requests) {
             self.wait_for_indexer();
             group.push(first);
             group.extend(requests.try_iter().take(MAX_GROUP - 1));
@@ -258,7 +277,13 @@ impl<S: Segments, K: Kv> Writer<S, K> {
             self.streams.insert(request.stream_id.as_str());
         }
         let stream_id: Arc<str> = Arc::from(request.stream_id.as_str());
-        let mut prev_hash = current.map_or(GENESIS_HASH, |(_, entry)| entry.hash);
+        let mut prev_hash = match current {
+            None => GENESIS_HASH,
+            Some((_, entry)) => entry.hash.ok_or_else(|| StoreError::Corrupted {
+                position: entry.position,
+                reason: format!("the stream index of {} lacks its last hash", request.stream_id),
+            })?,
+        };
         let mut version = actual.map_or(0, |v| v + 1);
         let first_position = self.next_position;
         let mut position = first_position;
@@ -289,7 +314,6 @@ impl<S: Segments, K: Kv> Writer<S, K> {
             let crc = crc32fast::hash(record);
             self.buffer[header_at..header_at + 4].copy_from_slice(&len.to_be_bytes());
             self.buffer[header_at + 4..header_at + 8].copy_from_slice(&crc.to_be_bytes());
-            self.ids.insert(&event.event_id);
             recents.push(Recent {
                 stream_id: Arc::clone(&stream_id),
                 version,
@@ -333,9 +357,6 @@ impl<S: Segments, K: Kv> Writer<S, K> {
     fn find_retry(&self, request: &Request) -> Result<Option<AppendResult>, StoreError> {
         let mut stored: Vec<(&PreparedEvent, Position, Location)> = Vec::new();
         for event in &request.events {
-            if !self.ids.may_contain(&event.event_id) {
-                continue;
-            }
             if let Some((position, loc)) = self.core.event(event.event_id, Position::MAX)? {
                 stored.push((event, position, loc));
             }
@@ -441,7 +462,7 @@ impl<S: Segments, K: Kv> Syncer<S, K> {
     }
 
     pub(crate) fn run(self, groups: mpsc::Receiver<Group>) {
-        while let Ok(first) = groups.recv() {
+        while let Ok(first) = recv_soon(&groups) {
             let mut ready = vec![first];
             ready.extend(groups.try_iter());
             let wrote = ready.iter().any(|g| g.wrote);
@@ -536,7 +557,7 @@ impl<S: Segments, K: Kv> Indexer<S, K> {
                 }
             }
             while wake.try_recv().is_ok() {}
-            if let Err(err) = self.index_durable() {
+            if let Err(err) = self.index_durable().and_then(|()| self.write_id_tables()) {
                 // The log is intact and reads go on from the memtable, but it would grow
                 // without bound: refuse writes until a reopen re-indexes from the segments.
                 let err = StoreError::Io(format!("the indexer failed: {err}"));
@@ -566,40 +587,89 @@ impl<S: Segments, K: Kv> Indexer<S, K> {
                 resume: (last.loc.segment, last.loc.end()),
                 last_recorded_at: Some(last.recorded_at),
             };
-            let mut writes = Vec::with_capacity(n * 2 + n / kv::SPARSE as usize + 2);
+            // One stream index entry per stream: the run of its versions in this batch, which
+            // are consecutive (a stream's versions are assigned in position order).
+            let mut runs: HashMap<&str, (Version, StreamRun)> = HashMap::new();
+            let mut writes = Vec::new();
+            // The batch's event ids, until an id table holds them (without tables, the memtable
+            // keeps every id and the engine needs no copy).
+            let mut ids = Vec::with_capacity(n * 16);
             for (i, recent) in batch.iter().enumerate() {
+                ids.extend_from_slice(recent.event_id.as_bytes());
                 let position = self.indexed + i as u64;
-                let entry = kv::StreamEntry {
-                    position,
-                    loc: recent.loc,
-                    hash: recent.hash,
-                };
-                writes.push((
-                    kv::stream_key(&kv::stream_prefix(&recent.stream_id), recent.version),
-                    entry.encode(),
-                ));
-                writes.push((
-                    kv::event_id_key(recent.event_id).to_vec(),
-                    kv::id_entry(position, recent.loc),
-                ));
+                let (_, run) = runs.entry(&recent.stream_id).or_insert_with(|| {
+                    (
+                        recent.version,
+                        StreamRun {
+                            entries: Vec::new(),
+                            last_hash: recent.hash,
+                        },
+                    )
+                });
+                run.entries.push((position, recent.loc));
+                run.last_hash = recent.hash;
                 if position.is_multiple_of(kv::SPARSE) {
                     let mut loc = Vec::with_capacity(Location::BYTES);
                     recent.loc.encode_into(&mut loc);
                     writes.push((kv::sparse_key(position).to_vec(), loc));
                 }
             }
+            for (stream_id, (first, run)) in runs {
+                writes.push((kv::stream_key(&kv::stream_prefix(stream_id), first), run.encode()));
+            }
+            if self.core.id_table_dir.is_some() {
+                writes.push((kv::batch_ids_key(self.indexed).to_vec(), ids));
+            }
             // Keys in order: neighbouring inserts touch the same leaves.
             writes.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-            // The new end of the index goes last: whatever prefix of these writes sled keeps
-            // after a crash, `indexed_through` never claims an entry it lacks. Not one atomic
-            // batch, because sled blocks every reader (the writer's lookups) for the length
-            // of a batch.
+            // The new end of the index in the same atomic batch: whatever sled recovers after a
+            // crash, `indexed_through` claims exactly the entries it holds.
             writes.push((kv::INDEXED_KEY.to_vec(), end.encode()));
-            self.core.kv.insert_in_order(writes)?;
+            self.core.kv.apply(writes)?;
             self.core.memtable_mut()?.drop_oldest(n);
             self.indexed += n as u64;
             self.core.indexed.send_replace(self.indexed);
             self.core.indexer_progress.1.notify_all();
+        }
+    }
+
+    /// Writes an id table for every full range of `table_events` durable positions whose ids
+    /// are still in the memtable.
+    fn write_id_tables(&mut self) -> Result<(), StoreError> {
+        let Some((dir, table_events)) = &self.core.id_table_dir else {
+            return Ok(());
+        };
+        loop {
+            let first = self.core.memtable()?.ids_from();
+            let end = first + table_events;
+            if end > self.core.head() {
+                return Ok(());
+            }
+            let ids = self.core.memtable()?.ids_below(end);
+            if ids.len() as u64 != *table_events {
+                return Err(StoreError::Io(format!(
+                    "the memtable holds {} ids of positions {first}..{end}",
+                    ids.len()
+                )));
+            }
+            let last = self.core.locate(end - 1)?;
+            let table = IdTable::write(dir, first, ids, (last.segment, last.end()))?;
+            // The table first, then the memtable forgets: a lookup that misses in the memtable
+            // finds the id in the table.
+            self.core.id_tables.write().map_err(|_| lock_poisoned())?.push(table);
+            self.core.memtable_mut()?.drop_ids_below(end);
+            // The engine's copies of ids that the table now holds are no longer needed.
+            let mut held = Vec::new();
+            self.core
+                .kv
+                .scan(&kv::batch_ids_key(0), &kv::batch_ids_key(end), false, |key, value| {
+                    let first = kv::parse_u64(&key[1..]).unwrap_or(u64::MAX);
+                    if first.saturating_add(value.len() as u64 / 16) <= end {
+                        held.push(key.to_vec());
+                    }
+                    Ok(true)
+                })?;
+            self.core.kv.remove(held)?;
         }
     }
 }

@@ -43,6 +43,15 @@ fn expected_event(stream: &str, version: u64) -> NewEvent {
     }
 }
 
+/// Small id tables, so that kills also land while tables are written and while sled lags
+/// behind them.
+fn options() -> SledOptions {
+    SledOptions {
+        id_table_events: 500,
+        ..SledOptions::default()
+    }
+}
+
 fn child(dir: &Path) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -50,7 +59,7 @@ fn child(dir: &Path) {
         .build()
         .unwrap();
     runtime.block_on(async {
-        let store = SledStore::open(dir, SledOptions::default()).expect("child opens the store");
+        let store = SledStore::open(dir, options()).expect("child opens the store");
         let pid = std::process::id();
         let mut tasks = tokio::task::JoinSet::new();
         for task in 0..TASKS {
@@ -185,7 +194,7 @@ fn parent() -> Result<(), Failed> {
 }
 
 async fn check(dir: &Path, acked: &[Ack], round: usize) -> Result<(), Failed> {
-    let store = SledStore::open(dir, SledOptions::default())?;
+    let store = SledStore::open(dir, options())?;
     let report = store.verify(VerifyScope::All).await?;
     if let Some(problem) = report.first_problem {
         return Err(format!("round {round}: verify found {problem}").into());

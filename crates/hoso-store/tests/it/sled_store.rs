@@ -99,14 +99,14 @@ fn unknown_format_version_is_refused() {
             err,
             StoreError::UnsupportedFormat {
                 found: 99,
-                supported: 2
+                supported: 3
             }
         ),
         "{err:?}"
     );
     assert_eq!(
         err.to_string(),
-        "the store on disk has format version 99; this build reads format version 2 only"
+        "the store on disk has format version 99; this build reads format version 3 only"
     );
 }
 
@@ -208,26 +208,29 @@ async fn a_truncated_record_is_found() {
     assert!(matches!(err, StoreError::Corrupted { position: 1, .. }), "{err:?}");
 }
 
+/// Formats 1 (records in sled) and 2 (an index entry per event in sled) have no migration.
 #[test]
-fn a_format_1_store_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    drop(open(dir.path()));
-    {
-        let db = sled::open(dir.path()).unwrap();
-        db.insert(b"mformat", &1u32.to_be_bytes()).unwrap();
-        db.flush().unwrap();
+fn earlier_formats_are_refused() {
+    for format in [1u32, 2] {
+        let dir = tempfile::tempdir().unwrap();
+        drop(open(dir.path()));
+        {
+            let db = sled::open(dir.path()).unwrap();
+            db.insert(b"mformat", &format.to_be_bytes()).unwrap();
+            db.flush().unwrap();
+        }
+        let err = SledStore::open(dir.path(), SledOptions::default())
+            .err()
+            .expect("refused");
+        assert!(
+            matches!(err, StoreError::UnsupportedFormat { found, supported: 3 } if found == format),
+            "{err:?}"
+        );
+        assert_eq!(
+            err.to_string(),
+            format!("the store on disk has format version {format}; this build reads format version 3 only")
+        );
     }
-    let err = SledStore::open(dir.path(), SledOptions::default())
-        .err()
-        .expect("refused");
-    assert!(
-        matches!(err, StoreError::UnsupportedFormat { found: 1, supported: 2 }),
-        "{err:?}"
-    );
-    assert_eq!(
-        err.to_string(),
-        "the store on disk has format version 1; this build reads format version 2 only"
-    );
 }
 
 /// No zeros kept ahead of the writer: the segment ends where the log does.
@@ -437,4 +440,90 @@ async fn a_torn_entry_in_an_earlier_segment_is_refused() {
         matches!(&err, StoreError::Corrupted { reason, .. } if reason.contains("0000000001.segment")),
         "{err:?}"
     );
+}
+
+/// The id table files of a store, sorted.
+fn id_tables(dir: &Path) -> Vec<PathBuf> {
+    let mut tables: Vec<PathBuf> = std::fs::read_dir(dir.join("ids"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "ids"))
+        .collect();
+    tables.sort();
+    tables
+}
+
+type Appended = (String, Vec<hoso_store::NewEvent>, hoso_store::AppendResult);
+
+/// Every event is found by its id, every append is recognised as a retry, an id reused with
+/// other content is refused, and the store verifies.
+async fn check_ids(store: &SledStore, appends: &[Appended]) {
+    let head = store.head();
+    for (stream, events, result) in appends {
+        let (first, _) = result.positions.unwrap();
+        for (i, e) in events.iter().enumerate() {
+            let found = store.event_by_id(e.event_id).await.unwrap().expect("found by id");
+            assert_eq!((found.position, &found.stream_id), (first + i as u64, stream));
+        }
+        let retry = store
+            .append(stream, ExpectedVersion::Any, events.clone())
+            .await
+            .unwrap();
+        assert_eq!(&retry, result);
+        let mut changed = events.clone();
+        changed[0].schema_version += 1;
+        let err = store.append(stream, ExpectedVersion::Any, changed).await.unwrap_err();
+        assert!(matches!(err, StoreError::EventIdReused { .. }), "{err:?}");
+    }
+    assert_eq!(store.head(), head, "retries write nothing");
+    assert_eq!(store.event_by_id(uuid::Uuid::new_v4()).await.unwrap(), None);
+    let report = store.verify(VerifyScope::All).await.unwrap();
+    assert_eq!((report.records_checked, report.first_problem), (head, None));
+}
+
+/// Event ids move from memory into id tables as the log grows; lookups and retries find them
+/// there, across a reopen, and a damaged table is dropped and written again from the segments.
+#[tokio::test]
+async fn event_ids_are_found_in_id_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = SledOptions {
+        id_table_events: 16,
+        ..SledOptions::default()
+    };
+    let store = SledStore::open(dir.path(), options).unwrap();
+    let mut appends = Vec::new();
+    // 40 appends of 3 events: 120 positions, 7 full tables of 16 and 8 ids in memory.
+    for i in 0..40 {
+        let stream = format!("s{}", i % 4);
+        let events: Vec<_> = (0..3).map(|k| event(&format!("e{i}-{k}"))).collect();
+        let result = store
+            .append(&stream, ExpectedVersion::Any, events.clone())
+            .await
+            .unwrap();
+        appends.push((stream, events, result));
+    }
+    check_ids(&store, &appends).await;
+    store.close();
+    drop(store);
+    assert_eq!(id_tables(dir.path()).len(), 7, "tables are written once full");
+
+    let store = SledStore::open(dir.path(), options).unwrap();
+    check_ids(&store, &appends).await;
+    store.close();
+    drop(store);
+
+    let damaged = &id_tables(dir.path())[2];
+    let mut bytes = std::fs::read(damaged).unwrap();
+    bytes[7] ^= 0x40;
+    std::fs::write(damaged, bytes).unwrap();
+    let store = SledStore::open(dir.path(), options).unwrap();
+    assert_eq!(
+        id_tables(dir.path()).len(),
+        2,
+        "the damaged table and those after it are dropped"
+    );
+    check_ids(&store, &appends).await;
+    store.close();
+    drop(store);
+    assert_eq!(id_tables(dir.path()).len(), 7, "and written again");
 }

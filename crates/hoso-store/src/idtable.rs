@@ -1,0 +1,208 @@
+//! The event-id index: immutable tables of `(event id, position)` pairs, one per fixed-size
+//! range of positions, written once the range is durable.
+//!
+//! An id lookup happens for every append whose ids may be stored already (retries) and for
+//! `event_by_id`, but an id index entry is written for every event. In sled that write cost
+//! as much as the rest of an append; a table costs a sort and a sequential write. Each table is
+//! a file `<store>/ids/<first position, 20 digits>.ids`: its entries, 24 bytes each (event id,
+//! 16 bytes ‖ position, u64 big-endian), sorted by event id, then a 40-byte footer: `hosoids1`
+//! ‖ first position (u64) ‖ count (u64) ‖ segment (u32) and offset (u64) where the entry of
+//! the position after the table starts ‖ CRC-32 of all bytes before it. A table covers the
+//! positions `first..first + count`, each once; the tables cover `0..end` without gap. The ids
+//! of later positions are in the memtable.
+//!
+//! Tables are derived data: one that is damaged or out of sequence is deleted on open, with
+//! every later one, and its ids are read again from the segments.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use uuid::Uuid;
+
+use crate::filter::KeyFilter;
+use crate::{Position, StoreError};
+
+/// Bytes of one entry: event id ‖ position.
+const ENTRY: usize = 24;
+const FOOTER: usize = 40;
+const MAGIC: &[u8; 8] = b"hosoids1";
+/// Entries per block: the first id of each block is kept in memory, so a lookup reads one
+/// block.
+const BLOCK: usize = 128;
+
+/// One table: its range, where the log goes on after it, and what a lookup needs in memory.
+pub(crate) struct IdTable {
+    pub(crate) first: Position,
+    pub(crate) count: u64,
+    /// Segment and offset where the entry of `first + count` starts.
+    pub(crate) resume: (u32, u64),
+    file: File,
+    path: PathBuf,
+    filter: KeyFilter,
+    /// The first id of each block of `BLOCK` entries.
+    fences: Vec<[u8; 16]>,
+}
+
+fn io(context: impl std::fmt::Display) -> impl FnOnce(std::io::Error) -> StoreError {
+    move |err| StoreError::Io(format!("{context}: {err}"))
+}
+
+fn table_path(dir: &Path, first: Position) -> PathBuf {
+    dir.join(format!("{first:020}.ids"))
+}
+
+fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io(format!("cannot sync directory {}", dir.display())))
+}
+
+impl IdTable {
+    /// Writes the table of `entries`, the ids of positions `first..first + entries.len()`,
+    /// durably (a temporary file, fsync, rename, directory fsync), and opens it.
+    pub(crate) fn write(
+        dir: &Path,
+        first: Position,
+        mut entries: Vec<(Uuid, Position)>,
+        resume: (u32, u64),
+    ) -> Result<IdTable, StoreError> {
+        entries.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+        let count = entries.len() as u64;
+        let mut bytes = Vec::with_capacity(entries.len() * ENTRY + FOOTER);
+        for (id, position) in &entries {
+            bytes.extend_from_slice(id.as_bytes());
+            bytes.extend_from_slice(&position.to_be_bytes());
+        }
+        bytes.extend_from_slice(MAGIC);
+        bytes.extend_from_slice(&first.to_be_bytes());
+        bytes.extend_from_slice(&count.to_be_bytes());
+        bytes.extend_from_slice(&resume.0.to_be_bytes());
+        bytes.extend_from_slice(&resume.1.to_be_bytes());
+        let crc = crc32fast::hash(&bytes);
+        bytes.extend_from_slice(&crc.to_be_bytes());
+
+        let path = table_path(dir, first);
+        let tmp = path.with_extension("tmp");
+        let mut file = OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .write(true)
+            .open(&tmp)
+            .map_err(io(format!("cannot create {}", tmp.display())))?;
+        file.write_all(&bytes)
+            .and_then(|()| file.sync_all())
+            .map_err(io(format!("cannot write {}", tmp.display())))?;
+        drop(file);
+        fs::rename(&tmp, &path).map_err(io(format!("cannot rename {}", tmp.display())))?;
+        sync_dir(dir)?;
+        let file = File::open(&path).map_err(io(format!("cannot open {}", path.display())))?;
+        Ok(Self::from_bytes(file, path, &bytes).expect("a table just written is well-formed"))
+    }
+
+    /// Checks a table's bytes and builds its filter and fences; `None` if it is damaged.
+    fn from_bytes(file: File, path: PathBuf, bytes: &[u8]) -> Option<IdTable> {
+        let body_len = bytes.len().checked_sub(FOOTER)?;
+        let footer = &bytes[body_len..];
+        let crc = u32::from_be_bytes(footer[36..40].try_into().ok()?);
+        if &footer[..8] != MAGIC || crc32fast::hash(&bytes[..bytes.len() - 4]) != crc {
+            return None;
+        }
+        let first = u64::from_be_bytes(footer[8..16].try_into().ok()?);
+        let count = u64::from_be_bytes(footer[16..24].try_into().ok()?);
+        let resume = (
+            u32::from_be_bytes(footer[24..28].try_into().ok()?),
+            u64::from_be_bytes(footer[28..36].try_into().ok()?),
+        );
+        if body_len as u64 != count.checked_mul(ENTRY as u64)? {
+            return None;
+        }
+        let mut filter = KeyFilter::new();
+        let mut fences = Vec::with_capacity(body_len / ENTRY / BLOCK + 1);
+        for (i, entry) in bytes[..body_len].chunks_exact(ENTRY).enumerate() {
+            let id: [u8; 16] = entry[..16].try_into().ok()?;
+            filter.insert(&Uuid::from_bytes(id));
+            if i % BLOCK == 0 {
+                fences.push(id);
+            }
+        }
+        Some(IdTable {
+            first,
+            count,
+            resume,
+            file,
+            path,
+            filter,
+            fences,
+        })
+    }
+
+    /// The position of `event_id` if this table holds it.
+    pub(crate) fn lookup(&self, event_id: Uuid) -> Result<Option<Position>, StoreError> {
+        if !self.filter.may_contain(&event_id) {
+            return Ok(None);
+        }
+        let id = event_id.as_bytes();
+        let Some(block) = self.fences.partition_point(|fence| fence <= id).checked_sub(1) else {
+            return Ok(None);
+        };
+        let start = block * BLOCK;
+        let n = (self.count as usize - start).min(BLOCK);
+        let mut buf = vec![0; n * ENTRY];
+        self.file
+            .read_exact_at(&mut buf, (start * ENTRY) as u64)
+            .map_err(io(format!("cannot read {}", self.path.display())))?;
+        let entries: Vec<&[u8]> = buf.chunks_exact(ENTRY).collect();
+        Ok(entries
+            .binary_search_by(|entry| entry[..16].cmp(id))
+            .ok()
+            .map(|i| u64::from_be_bytes(entries[i][16..].try_into().expect("8 bytes"))))
+    }
+
+    /// The position after the table's range.
+    pub(crate) fn end(&self) -> Position {
+        self.first + self.count
+    }
+}
+
+/// Opens the tables in `dir` (created if missing): temporary files of an interrupted write are
+/// removed, and so is the first table that is damaged or does not start where the previous one
+/// ends, with every table after it.
+pub(crate) fn open_all(dir: &Path) -> Result<Vec<IdTable>, StoreError> {
+    fs::create_dir_all(dir).map_err(io(format!("cannot create {}", dir.display())))?;
+    let mut names = Vec::new();
+    for entry in fs::read_dir(dir).map_err(io(format!("cannot read {}", dir.display())))? {
+        let entry = entry.map_err(io(format!("cannot read {}", dir.display())))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if name.ends_with(".tmp") {
+            fs::remove_file(entry.path()).map_err(io(format!("cannot remove {}", entry.path().display())))?;
+        } else if let Some(first) = name.strip_suffix(".ids").and_then(|n| n.parse::<u64>().ok()) {
+            names.push((first, entry.path()));
+        }
+    }
+    names.sort_unstable();
+    let mut tables: Vec<IdTable> = Vec::new();
+    let mut discard = false;
+    for (first, path) in names {
+        if !discard {
+            let bytes = fs::read(&path).map_err(io(format!("cannot read {}", path.display())))?;
+            let file = File::open(&path).map_err(io(format!("cannot open {}", path.display())))?;
+            let expected_first = tables.last().map_or(0, IdTable::end);
+            match IdTable::from_bytes(file, path.clone(), &bytes) {
+                Some(table) if table.first == first && first == expected_first && table.count > 0 => {
+                    tables.push(table);
+                    continue;
+                }
+                _ => discard = true,
+            }
+        }
+        fs::remove_file(&path).map_err(io(format!("cannot remove {}", path.display())))?;
+    }
+    sync_dir(dir)?;
+    Ok(tables)
+}
+
+#[cfg(test)]
+mod tests;
