@@ -40,6 +40,12 @@ struct Args {
     /// next ones (to measure the rebuild again without filling again).
     #[arg(long, conflicts_with = "dir")]
     keep: Option<PathBuf>,
+    /// Months of arrivals from January 2025 (the shipped calendars hold 2025 and 2026).
+    #[arg(long, default_value_t = 12, value_parser = clap::value_parser!(u32).range(1..=24))]
+    months: u32,
+    /// Only fill the store (with --keep: for the server's scaling runs), measure nothing.
+    #[arg(long, requires = "keep")]
+    fill_only: bool,
 }
 
 /// The events of one dossier, decided by the domain.
@@ -106,13 +112,13 @@ async fn run(args: Args) -> Result<()> {
         let params = hoso_gen::Params {
             seed: args.seed,
             start: NaiveDate::from_ymd_opt(2025, 1, 1).expect("a date"),
-            months: 12,
+            months: args.months,
             scale: hoso_gen::Scale::Province,
             rates: hoso_gen::Rates::default(),
         };
         eprintln!(
-            "filling the store with a province-year of `hoso gen --seed {}` ...",
-            args.seed
+            "filling the store with {} months of `hoso gen --seed {}` from 2025-01 ...",
+            args.months, args.seed
         );
         let started = Instant::now();
         let (tx, rx) = tokio::sync::mpsc::channel::<(String, Vec<NewEvent>)>(4096);
@@ -149,6 +155,10 @@ async fn run(args: Args) -> Result<()> {
         eprintln!("  {} events in {:.1} s", store.head(), started.elapsed().as_secs_f64());
     }
     let head = store.head();
+    if args.fill_only {
+        store.close();
+        return Ok(());
+    }
 
     let before = memory_kib("VmRSS:");
     let started = Instant::now();
