@@ -40,7 +40,6 @@ pub(crate) struct IdTable {
     pub(crate) resume: (u32, u64),
     file: File,
     path: PathBuf,
-    filter: KeyFilter,
     /// The first id of each block of `BLOCK` entries.
     fences: Vec<[u8; 16]>,
 }
@@ -98,11 +97,12 @@ impl IdTable {
         fs::rename(&tmp, &path).map_err(io(format!("cannot rename {}", tmp.display())))?;
         sync_dir(dir)?;
         let file = File::open(&path).map_err(io(format!("cannot open {}", path.display())))?;
-        Ok(Self::from_bytes(file, path, &bytes).expect("a table just written is well-formed"))
+        Ok(Self::from_bytes(file, path, &bytes, None).expect("a table just written is well-formed"))
     }
 
-    /// Checks a table's bytes and builds its filter and fences; `None` if it is damaged.
-    fn from_bytes(file: File, path: PathBuf, bytes: &[u8]) -> Option<IdTable> {
+    /// Checks a table's bytes and builds its fences, adding its ids to `filter` if given;
+    /// `None` if it is damaged.
+    fn from_bytes(file: File, path: PathBuf, bytes: &[u8], mut filter: Option<&mut KeyFilter>) -> Option<IdTable> {
         let body_len = bytes.len().checked_sub(FOOTER)?;
         let footer = &bytes[body_len..];
         let crc = u32::from_be_bytes(footer[36..40].try_into().ok()?);
@@ -118,11 +118,12 @@ impl IdTable {
         if body_len as u64 != count.checked_mul(ENTRY as u64)? {
             return None;
         }
-        let mut filter = KeyFilter::new();
         let mut fences = Vec::with_capacity(body_len / ENTRY / BLOCK + 1);
         for (i, entry) in bytes[..body_len].chunks_exact(ENTRY).enumerate() {
             let id: [u8; 16] = entry[..16].try_into().ok()?;
-            filter.insert(&Uuid::from_bytes(id));
+            if let Some(filter) = filter.as_deref_mut() {
+                filter.insert(&Uuid::from_bytes(id));
+            }
             if i % BLOCK == 0 {
                 fences.push(id);
             }
@@ -133,16 +134,13 @@ impl IdTable {
             resume,
             file,
             path,
-            filter,
             fences,
         })
     }
 
-    /// The position of `event_id` if this table holds it.
+    /// The position of `event_id` if this table holds it (one block read; the caller asks the
+    /// filter of every table's ids first).
     pub(crate) fn lookup(&self, event_id: Uuid) -> Result<Option<Position>, StoreError> {
-        if !self.filter.may_contain(&event_id) {
-            return Ok(None);
-        }
         let id = event_id.as_bytes();
         let Some(block) = self.fences.partition_point(|fence| fence <= id).checked_sub(1) else {
             return Ok(None);
@@ -168,8 +166,8 @@ impl IdTable {
 
 /// Opens the tables in `dir` (created if missing): temporary files of an interrupted write are
 /// removed, and so is the first table that is damaged or does not start where the previous one
-/// ends, with every table after it.
-pub(crate) fn open_all(dir: &Path) -> Result<Vec<IdTable>, StoreError> {
+/// ends, with every table after it. The ids of the tables kept are added to `filter`.
+pub(crate) fn open_all(dir: &Path, filter: &mut KeyFilter) -> Result<Vec<IdTable>, StoreError> {
     fs::create_dir_all(dir).map_err(io(format!("cannot create {}", dir.display())))?;
     let mut names = Vec::new();
     for entry in fs::read_dir(dir).map_err(io(format!("cannot read {}", dir.display())))? {
@@ -190,7 +188,7 @@ pub(crate) fn open_all(dir: &Path) -> Result<Vec<IdTable>, StoreError> {
             let bytes = fs::read(&path).map_err(io(format!("cannot read {}", path.display())))?;
             let file = File::open(&path).map_err(io(format!("cannot open {}", path.display())))?;
             let expected_first = tables.last().map_or(0, IdTable::end);
-            match IdTable::from_bytes(file, path.clone(), &bytes) {
+            match IdTable::from_bytes(file, path.clone(), &bytes, Some(&mut *filter)) {
                 Some(table) if table.first == first && first == expected_first && table.count > 0 => {
                     tables.push(table);
                     continue;

@@ -79,6 +79,10 @@ pub(crate) struct Core<S: Segments, K: Kv> {
     pub(crate) indexer_progress: (Mutex<bool>, std::sync::Condvar),
     /// The event-id tables, covering positions `0..` the memtable's `ids_from`.
     pub(crate) id_tables: RwLock<Vec<IdTable>>,
+    /// A filter of every id in the tables: a fresh id (almost every one) is ruled out by one
+    /// filter whatever the number of tables, instead of one filter per table. Ids enter it
+    /// before their table is listed, so it never rules out an id a table holds.
+    pub(crate) id_filter: RwLock<KeyFilter>,
     /// Where id tables are written, and how many ids each holds (`None`: ids stay in memory).
     pub(crate) id_table_dir: Option<(PathBuf, u64)>,
 }
@@ -256,6 +260,14 @@ impl<S: Segments, K: Kv> Core<S, K> {
     ) -> Result<(Option<Position>, Option<Location>), StoreError> {
         if let Some((position, loc)) = self.memtable()?.event(event_id, below) {
             return Ok((Some(position), loc));
+        }
+        if !self
+            .id_filter
+            .read()
+            .map_err(|_| lock_poisoned())?
+            .may_contain(&event_id)
+        {
+            return Ok((None, None));
         }
         let tables = self.id_tables.read().map_err(|_| lock_poisoned())?;
         for table in tables.iter().rev() {
@@ -576,8 +588,9 @@ impl<S: Segments, K: Kv> Log<S, K> {
     /// syncer and indexer threads.
     pub(crate) fn open(segments: S, kv: K, options: LogOptions) -> Result<Self, StoreError> {
         check_format(&kv)?;
+        let mut id_filter = KeyFilter::new();
         let tables = match &options.id_tables {
-            Some((dir, _)) => idtable::open_all(dir)?,
+            Some((dir, _)) => idtable::open_all(dir, &mut id_filter)?,
             None => Vec::new(),
         };
         let recovered = recover(&segments, &kv, &tables)?;
@@ -596,6 +609,7 @@ impl<S: Segments, K: Kv> Log<S, K> {
             hold_index_at: AtomicU64::new(u64::MAX),
             indexer_progress: (Mutex::new(false), std::sync::Condvar::new()),
             id_tables: RwLock::new(tables),
+            id_filter: RwLock::new(id_filter),
             id_table_dir: options.id_tables,
         });
         let (tx, rx) = mpsc::channel();

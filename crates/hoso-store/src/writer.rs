@@ -653,6 +653,13 @@ impl<S: Segments, K: Kv> Indexer<S, K> {
                 )));
             }
             let last = self.core.locate(end - 1)?;
+            // The filter learns the ids before the table is listed (an id it holds is never
+            // ruled out); if the write fails, they are only false positives.
+            let mut filter = self.core.id_filter.write().map_err(|_| lock_poisoned())?;
+            for (id, _) in &ids {
+                filter.insert(id);
+            }
+            drop(filter);
             let table = IdTable::write(dir, first, ids, (last.segment, last.end()))?;
             // The table first, then the memtable forgets: a lookup that misses in the memtable
             // finds the id in the table.

@@ -26,7 +26,7 @@ fn every_id_is_found_at_its_position_and_no_other() {
     assert_eq!(table.lookup(Uuid::nil()).unwrap(), None, "below the first fence");
     assert_eq!(table.lookup(Uuid::max()).unwrap(), None, "past the last entry");
 
-    let reopened = open_all(dir.path()).unwrap();
+    let reopened = open_all(dir.path(), &mut crate::filter::KeyFilter::new()).unwrap();
     assert_eq!(reopened.len(), 1);
     for &(id, position) in &entries {
         assert_eq!(reopened[0].lookup(id).unwrap(), Some(position));
@@ -45,7 +45,7 @@ fn a_damaged_table_is_dropped_with_the_later_ones() {
     bytes[5] ^= 1;
     std::fs::write(&path, bytes).unwrap();
 
-    let tables = open_all(dir.path()).unwrap();
+    let tables = open_all(dir.path(), &mut crate::filter::KeyFilter::new()).unwrap();
     assert_eq!(tables.iter().map(|t| t.first).collect::<Vec<_>>(), [0]);
     let mut left: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
@@ -60,7 +60,7 @@ fn a_gap_in_the_tables_drops_what_follows_it() {
     let dir = tempfile::tempdir().unwrap();
     IdTable::write(dir.path(), 0, ids(0, 10), (1, 100)).unwrap();
     IdTable::write(dir.path(), 20, ids(20, 10), (1, 300)).unwrap();
-    let tables = open_all(dir.path()).unwrap();
+    let tables = open_all(dir.path(), &mut crate::filter::KeyFilter::new()).unwrap();
     assert_eq!(tables.iter().map(|t| t.first).collect::<Vec<_>>(), [0]);
     assert!(!table_path(dir.path(), 20).exists());
 }
