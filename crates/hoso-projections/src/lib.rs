@@ -13,7 +13,8 @@
 //!
 //! **What it is not.** No rules of its own: whether a dossier is on time, its due date and its
 //! finish time come from `hoso-domain` (`DossierState::judge_on_time`, `finished_at`). No I/O
-//! beyond reading the store (a snapshot is bytes; the server writes the file), no wire types, no rendering.
+//! beyond reading the store (a snapshot is bytes; the server writes the file), no wire types,
+//! no rendering.
 //!
 //! **Determinism.** A figure depends only on the events recorded at or before the cut-off and
 //! on the period: the same log and cut-off give the same figures on any machine, and a report
