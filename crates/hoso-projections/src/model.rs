@@ -85,7 +85,7 @@ impl History {
 
     /// A history from its facts (a snapshot's), its state folded through the same `evolve` as
     /// [`History::push`] and its span through the same [`Span::push`], without copying the facts.
-    fn restore(stream_id: String, facts: Vec<Fact>) -> Option<(History, Span)> {
+    pub(crate) fn restore(stream_id: String, facts: Vec<Fact>) -> Option<(History, Span)> {
         let mut span = Span::new(facts.first()?);
         let mut state = DossierState::new();
         for fact in &facts {
@@ -356,15 +356,13 @@ impl Dossiers {
         Ok(self.next_position)
     }
 
-    /// Adds a whole history read from a snapshot, after those already there (snapshots keep the
-    /// order first seen). Refused (`false`) when the stream is already there or has no fact.
-    pub(crate) fn restore_history(&mut self, stream_id: String, facts: Vec<Fact>) -> bool {
-        if self.by_stream.contains_key(&stream_id) {
+    /// Adds a whole history read from a snapshot (see [`History::restore`]), after those
+    /// already there (snapshots keep the order first seen). Refused (`false`) when the stream
+    /// is already there.
+    pub(crate) fn restore_history(&mut self, history: History, span: Span) -> bool {
+        if self.by_stream.contains_key(&history.stream_id) {
             return false;
         }
-        let Some((history, span)) = History::restore(stream_id, facts) else {
-            return false;
-        };
         self.by_stream.insert(history.stream_id.clone(), self.histories.len());
         self.histories.push(history);
         self.spans.push(span);

@@ -16,9 +16,11 @@
 //! | payload | payload length |
 //!
 //! The payload: the checkpoint (u64, the next position of `$all` the model needs), the number
-//! of histories (u64), then each history in the order first seen: its stream id (a string), its
-//! number of facts (u32), and each fact: its position (u64), `recorded_at` (a time) and its
-//! event (a tag byte, then the event's fields in declaration order).
+//! of histories (u64), the number of chunks (u32), then each chunk: its length in bytes (u64)
+//! and its bytes. A chunk is its number of histories (u32, at most [`CHUNK`]) and those
+//! histories, in the order first seen: each its stream id (a string), its number of facts (u32),
+//! and each fact: its position (u64), `recorded_at` (a time) and its event (a tag byte, then the
+//! event's fields in declaration order). Chunks are encoded and decoded on every core.
 //!
 //! - A string is its UTF-8 length (u32) then its bytes; a list is its length (u32) then its
 //!   items; an `Option` is a byte `0` (none) or `1` followed by the value; a bool is a byte `0`
@@ -38,6 +40,7 @@
 //! a new format version; a snapshot of another version is refused, and the server rebuilds from
 //! the log, which is always the truth.
 
+use std::ops::Range;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -51,7 +54,7 @@ use hoso_domain::{
     StatutoryTime, TimeUnit,
 };
 
-use crate::model::{Dossiers, Fact};
+use crate::model::{Dossiers, Fact, History, Span};
 
 /// The first bytes of every snapshot.
 pub const MAGIC: [u8; 8] = *b"HOSOSNAP";
@@ -59,6 +62,8 @@ pub const MAGIC: [u8; 8] = *b"HOSOSNAP";
 pub const VERSION: u32 = 1;
 /// Magic, version, payload length and CRC.
 const HEADER_LEN: usize = 8 + 4 + 8 + 4;
+/// The most histories in one chunk of the payload.
+pub const CHUNK: usize = 8192;
 
 /// Why bytes are not a snapshot this code can read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -111,18 +116,22 @@ pub enum SnapshotError {
 impl Dossiers {
     /// The model and its checkpoint as a snapshot (see the [module docs](crate::snapshot)).
     pub fn encode_snapshot(&self) -> Vec<u8> {
-        let mut w = Writer(Vec::with_capacity(HEADER_LEN + 64 + self.histories().len() * 512));
+        self.encode_snapshot_in_chunks_of(CHUNK)
+    }
+
+    /// [`Dossiers::encode_snapshot`] with `chunk` histories a chunk (tests use small ones).
+    pub(crate) fn encode_snapshot_in_chunks_of(&self, chunk: usize) -> Vec<u8> {
+        let groups: Vec<&[History]> = self.histories().chunks(chunk).collect();
+        let chunks = par_map(&groups, |histories| encode_chunk(histories));
+        let payload_len = 8 + 8 + 4 + chunks.iter().map(|c| 8 + c.len()).sum::<usize>();
+        let mut w = Writer(Vec::with_capacity(HEADER_LEN + payload_len));
         w.0.resize(HEADER_LEN, 0);
         w.u64(self.checkpoint());
         w.u64(self.histories().len() as u64);
-        for history in self.histories() {
-            w.str(&history.stream_id);
-            w.len(history.facts.len());
-            for fact in &history.facts {
-                w.u64(fact.position);
-                w.time(fact.recorded_at);
-                w.event(&fact.event);
-            }
+        w.len(chunks.len());
+        for chunk in chunks {
+            w.u64(chunk.len() as u64);
+            w.0.extend_from_slice(&chunk);
         }
         let mut out = w.0;
         let payload_len = (out.len() - HEADER_LEN) as u64;
@@ -179,21 +188,106 @@ impl Dossiers {
         if stored != computed {
             return Err(SnapshotError::Checksum { stored, computed });
         }
-        decode_payload(&mut Reader { bytes: payload, at: 0 })
+        decode_payload(payload)
     }
 }
 
-fn decode_payload(r: &mut Reader<'_>) -> Result<Dossiers, SnapshotError> {
+/// Maps `items` to their results on every core, in contiguous groups, keeping their order.
+fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(items.len());
+    if threads <= 1 {
+        return items.iter().map(f).collect();
+    }
+    let per_thread = items.len().div_ceil(threads);
+    let f = &f;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = items
+            .chunks(per_thread)
+            .map(|group| scope.spawn(move || group.iter().map(f).collect::<Vec<R>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|handle| handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+            .collect()
+    })
+}
+
+fn encode_chunk(histories: &[History]) -> Vec<u8> {
+    let mut w = Writer(Vec::with_capacity(histories.len() * 640));
+    w.len(histories.len());
+    for history in histories {
+        w.str(&history.stream_id);
+        w.len(history.facts.len());
+        for fact in &history.facts {
+            w.u64(fact.position);
+            w.time(fact.recorded_at);
+            w.event(&fact.event);
+        }
+    }
+    w.0
+}
+
+fn decode_payload(payload: &[u8]) -> Result<Dossiers, SnapshotError> {
+    let mut r = Reader { bytes: payload, at: 0 };
     let checkpoint = r.u64()?;
     let n_histories = r.u64()?;
+    let n_chunks = r.len()?;
+    // Where each chunk lies in the payload.
+    let mut chunks = Vec::with_capacity(n_chunks.min(r.remaining() / 8));
+    for _ in 0..n_chunks {
+        let len = r.u64()?;
+        let start = r.at;
+        let len = usize::try_from(len).ok().filter(|&len| len <= r.remaining());
+        let Some(len) = len else {
+            return Err(r.malformed_at(start - 8, "a chunk runs past the payload".to_owned()));
+        };
+        r.take(len)?;
+        chunks.push(start..start + len);
+    }
+    if r.remaining() > 0 {
+        return Err(r.malformed(format!("{} bytes after the last chunk", r.remaining())));
+    }
+    let decoded = par_map(&chunks, |range| decode_chunk(payload, range.clone(), checkpoint));
     let mut model = Dossiers::new();
-    // Positions grow along a history and stay below the checkpoint.
+    for (chunk, range) in decoded.into_iter().zip(&chunks) {
+        for (history, span) in chunk? {
+            let stream_id = history.stream_id.clone();
+            if !model.restore_history(history, span) {
+                return Err(r.malformed_at(range.start, format!("the stream {stream_id} appears twice")));
+            }
+        }
+    }
+    if model.histories().len() as u64 != n_histories {
+        return Err(r.malformed_at(
+            8,
+            format!("{n_histories} histories announced, {} found", model.histories().len()),
+        ));
+    }
+    model.restore_checkpoint(checkpoint);
+    Ok(model)
+}
+
+/// The histories of the chunk at `range` of the payload, each folded again from its facts.
+fn decode_chunk(payload: &[u8], range: Range<usize>, checkpoint: u64) -> Result<Vec<(History, Span)>, SnapshotError> {
+    // Offsets in errors are the payload's.
+    let mut r = Reader {
+        bytes: &payload[..range.end],
+        at: range.start,
+    };
+    let n_histories = r.len()?;
+    if n_histories > CHUNK {
+        return Err(r.malformed_at(range.start, format!("{n_histories} histories in one chunk")));
+    }
+    let mut res = Vec::with_capacity(n_histories);
     for _ in 0..n_histories {
         let at = r.at;
         let stream_id = r.string()?;
         let n_facts = r.len()?;
         // Every fact takes at least 19 bytes: a bogus count cannot reserve much.
         let mut facts = Vec::with_capacity(n_facts.min(r.remaining() / 19));
+        // Positions grow along a history and stay below the checkpoint.
         let mut next = 0;
         for _ in 0..n_facts {
             let at = r.at;
@@ -213,15 +307,15 @@ fn decode_payload(r: &mut Reader<'_>) -> Result<Dossiers, SnapshotError> {
                 event,
             });
         }
-        if !model.restore_history(stream_id, facts) {
-            return Err(r.malformed_at(at, "a history is empty or repeats a stream".to_owned()));
-        }
+        let Some(restored) = History::restore(stream_id, facts) else {
+            return Err(r.malformed_at(at, "a history has no fact".to_owned()));
+        };
+        res.push(restored);
     }
     if r.remaining() > 0 {
-        return Err(r.malformed_at(r.at, format!("{} bytes after the last history", r.remaining())));
+        return Err(r.malformed(format!("{} bytes after the chunk's last history", r.remaining())));
     }
-    model.restore_checkpoint(checkpoint);
-    Ok(model)
+    Ok(res)
 }
 
 struct Writer(Vec<u8>);

@@ -177,6 +177,20 @@ async fn a_model_round_trips_with_its_checkpoint_states_and_spans() {
 }
 
 #[tokio::test]
+async fn chunks_are_decoded_on_every_core_in_order() {
+    let model = march_model().await;
+    for chunk in [1, 3, 7, 8] {
+        let bytes = model.encode_snapshot_in_chunks_of(chunk);
+        assert_eq!(Dossiers::decode_snapshot(&bytes).unwrap(), model, "chunks of {chunk}");
+        for i in HEADER_LEN..bytes.len() {
+            let mut bad = bytes.clone();
+            bad[i] ^= 0x01;
+            assert!(Dossiers::decode_snapshot(&bad).is_err(), "chunks of {chunk}, byte {i}");
+        }
+    }
+}
+
+#[tokio::test]
 async fn a_snapshot_can_be_caught_up_like_the_live_model() {
     let (desk, _) = march().await;
     let mut model = Dossiers::new();
