@@ -83,6 +83,25 @@ impl History {
         self.facts.push(fact);
     }
 
+    /// A history from its facts (a snapshot's), its state folded through the same `evolve` as
+    /// [`History::push`] and its span through the same [`Span::push`], without copying the facts.
+    pub(crate) fn restore(stream_id: String, facts: Vec<Fact>) -> Option<(History, Span)> {
+        let mut span = Span::new(facts.first()?);
+        let mut state = DossierState::new();
+        for fact in &facts {
+            span.push(fact);
+            state = hoso_domain::evolve(state, &fact.event);
+        }
+        Some((
+            History {
+                stream_id,
+                facts,
+                state,
+            },
+            span,
+        ))
+    }
+
     /// The events recorded at or before `cutoff`.
     pub fn recorded_by(&self, cutoff: DateTime<Utc>) -> &[Fact] {
         let n = self.facts.partition_point(|f| f.recorded_at <= cutoff);
@@ -208,6 +227,9 @@ impl Drop for AbortOnDrop {
 }
 
 /// Every dossier's history, folded from `$all` in order.
+///
+/// Two models are equal when they have the same checkpoint and the same histories in the same
+/// order (states and spans are derived from the facts; they are compared too, as a check).
 #[derive(Debug, Clone, Default)]
 pub struct Dossiers {
     by_stream: HashMap<String, usize, foldhash::fast::RandomState>,
@@ -216,6 +238,14 @@ pub struct Dossiers {
     spans: Vec<Span>,
     next_position: Position,
 }
+
+impl PartialEq for Dossiers {
+    fn eq(&self, other: &Dossiers) -> bool {
+        self.next_position == other.next_position && self.histories == other.histories && self.spans == other.spans
+    }
+}
+
+impl Eq for Dossiers {}
 
 impl Dossiers {
     /// An empty model, at position 0.
@@ -324,6 +354,24 @@ impl Dossiers {
             progress(self.next_position, head.max(self.next_position));
         }
         Ok(self.next_position)
+    }
+
+    /// Adds a whole history read from a snapshot (see [`History::restore`]), after those
+    /// already there (snapshots keep the order first seen). Refused (`false`) when the stream
+    /// is already there.
+    pub(crate) fn restore_history(&mut self, history: History, span: Span) -> bool {
+        if self.by_stream.contains_key(&history.stream_id) {
+            return false;
+        }
+        self.by_stream.insert(history.stream_id.clone(), self.histories.len());
+        self.histories.push(history);
+        self.spans.push(span);
+        true
+    }
+
+    /// Sets the checkpoint of a model read from a snapshot.
+    pub(crate) fn restore_checkpoint(&mut self, checkpoint: Position) {
+        self.next_position = checkpoint;
     }
 
     /// Every dossier, in the order first seen.

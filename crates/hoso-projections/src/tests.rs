@@ -146,7 +146,7 @@ fn rounding_is_half_away_from_zero_from_the_integers() {
 mod properties {
     //! For random histories: the live projection (fed event by event while the log grows), a
     //! rebuild from the whole log, and a straightforward reference computation over the raw
-    //! events give the same figures.
+    //! events give the same figures; and the live model's snapshot reads back as the same model.
 
     use std::collections::BTreeMap;
 
@@ -507,6 +507,13 @@ mod properties {
                 let from_live = report(&live, period, cutoff);
                 let from_rebuild = report(&rebuilt, period, cutoff);
                 prop_assert_eq!(&from_live, &from_rebuild);
+                // A snapshot of the live model reads back as the model, and as the rebuild.
+                let loaded = Dossiers::decode_snapshot(&live.encode_snapshot()).unwrap();
+                prop_assert_eq!(&loaded, &live);
+                prop_assert_eq!(&loaded, &rebuilt);
+                for (h, l) in loaded.histories().iter().zip(live.histories()) {
+                    prop_assert_eq!(h.state(), l.state());
+                }
                 prop_assert_eq!(summary(&from_live), reference(&records, period, cutoff));
                 Ok(())
             })?;

@@ -5,7 +5,8 @@
 //! `data_dir` (default `data`), `tokens_file` (without it,
 //! development tokens are created in the data directory), `log_format` (`text` or `json`),
 //! `calendar_files` (extra holiday tables), `office_hours` (default 08:00-12:00 and 13:00-17:00),
-//! `max_clock_skew_seconds` (default 300), `shutdown_grace_seconds` (default 20), `[tls]`
+//! `max_clock_skew_seconds` (default 300), `shutdown_grace_seconds` (default 20),
+//! `projection_snapshot_seconds` (default 300; 0 turns projection snapshots off), `[tls]`
 //! (`cert_file`, `key_file`, optional `client_ca_file` for mTLS) and `[[green_lane]]`
 //! (`procedure`, `amount`, `unit`), `province_name` and `[agency_names]` (for the disclosure).
 //! Environment overrides: `HOSO_LISTEN`, `HOSO_DATA_DIR`,
@@ -86,6 +87,11 @@ pub struct Config {
     /// before it closes them.
     #[serde(default = "default_grace")]
     pub shutdown_grace_seconds: u32,
+    /// How often the projection's snapshot is saved (when the projection moved), in seconds; it
+    /// is saved at shutdown too and loaded at start. 0: no snapshots, the projection replays
+    /// the whole log at every start.
+    #[serde(default = "default_snapshot_seconds")]
+    pub projection_snapshot_seconds: u32,
     /// TLS, optional.
     #[serde(default)]
     pub tls: Option<TlsConfig>,
@@ -116,6 +122,10 @@ fn default_grace() -> u32 {
     20
 }
 
+fn default_snapshot_seconds() -> u32 {
+    300
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -128,6 +138,7 @@ impl Default for Config {
             office_hours: Vec::new(),
             max_clock_skew_seconds: default_skew(),
             shutdown_grace_seconds: default_grace(),
+            projection_snapshot_seconds: default_snapshot_seconds(),
             tls: None,
             green_lane: Vec::new(),
             province_name: String::new(),

@@ -3,8 +3,9 @@
 //! **What it is.** Configuration ([`config`]), bearer-token authentication and the role matrix
 //! ([`auth`]), the command core that runs desk commands through the domain and appends their
 //! events idempotently ([`app`]), the tonic services of `hoso.v1` ([`grpc`]), the one mapping of
-//! errors to gRPC statuses ([`error`]), and [`run`], which wires them with the standard health
-//! and reflection services, TLS, and graceful shutdown.
+//! errors to gRPC statuses ([`error`]), the live projection ([`projection`]) and its snapshot
+//! file ([`snapshot`]), and [`run`], which wires them with the standard health and reflection
+//! services, TLS, and graceful shutdown.
 //!
 //! **What it is not.** No rules (those are `hoso-domain`'s), no storage format (`hoso-store`'s),
 //! no protobuf definitions (`hoso-api`'s), no command-line parsing (the `hoso` binary's).
@@ -18,6 +19,7 @@ pub mod import;
 pub mod metrics;
 pub mod projection;
 pub mod reports;
+pub mod snapshot;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -181,8 +183,32 @@ pub async fn serve<S: EventStore>(
     };
 
     let projection = projection::Projection::new();
-    let follower = tokio::spawn(Arc::clone(&projection).follow(app.store.clone()));
+    // Snapshots of the projection, unless turned off: loaded before following the log, saved
+    // periodically and at shutdown.
+    let snapshots = (config.projection_snapshot_seconds > 0).then(|| snapshot::snapshot_path(&config.data_dir));
+    let follower = tokio::spawn({
+        let (projection, store, path) = (Arc::clone(&projection), app.store.clone(), snapshots.clone());
+        async move {
+            let start = match path {
+                Some(path) => projection.load_snapshot(path, store.head()).await,
+                None => hoso_projections::Dossiers::new(),
+            };
+            projection.follow(store, start).await;
+        }
+    });
     let mut background = Background(vec![follower]);
+    if let Some(path) = snapshots.clone() {
+        let every = std::time::Duration::from_secs(u64::from(config.projection_snapshot_seconds));
+        let projection = Arc::clone(&projection);
+        background.0.push(tokio::spawn(async move {
+            let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                save_snapshot(&projection, &path, "periodic").await;
+            }
+        }));
+    }
     match config.metrics_listen {
         None => {}
         Some(addr) => {
@@ -239,7 +265,7 @@ pub async fn serve<S: EventStore>(
         .add_service(pb::reports_service_server::ReportsServiceServer::with_interceptor(
             reports::ReportsApi::new(
                 Arc::clone(&app),
-                projection,
+                Arc::clone(&projection),
                 config.province_name.clone(),
                 config.agency_names.clone(),
             ),
@@ -284,7 +310,32 @@ pub async fn serve<S: EventStore>(
             server.abort();
         }
     }
+    if let Some(path) = &snapshots {
+        save_snapshot(&projection, path, "shutdown").await;
+    }
     Ok(())
+}
+
+/// Saves the projection's snapshot if it moved, logging the outcome: a failure costs only a
+/// longer catch-up at the next start.
+async fn save_snapshot(projection: &Arc<projection::Projection>, path: &Path, why: &'static str) {
+    match projection.save_snapshot(path.to_owned()).await {
+        Ok(Some(saved)) => tracing::info!(
+            why,
+            events = saved.events,
+            dossiers = saved.dossiers,
+            bytes = saved.bytes,
+            encode_seconds = saved.encode_seconds,
+            seconds = saved.seconds,
+            "projection snapshot saved"
+        ),
+        Ok(None) => tracing::debug!(why, "the projection has not moved since its snapshot"),
+        Err(err) => tracing::warn!(
+            why,
+            error = format!("{err:#}"),
+            "the projection snapshot cannot be saved"
+        ),
+    }
 }
 
 /// Background tasks that end with the server: aborted when dropped.

@@ -1,14 +1,17 @@
 //! The live projection: the dossier read model kept up to date from the store's subscription,
 //! and rebuilt from the whole log on demand beside the live one, then swapped in.
 //!
-//! The model lives in memory and is rebuilt from position 0 when the server starts (the log is
-//! the only state; nothing can be counted twice or skipped because every event is applied once,
-//! in `$all` order, and an event out of order stops the projection). Queries wait until the
-//! model has applied everything that was durable when they arrived, so a figure never misses an
-//! event recorded by its cut-off.
+//! The model lives in memory. When the server starts it is loaded from its snapshot
+//! ([`crate::snapshot`]: the model and its checkpoint in one file, written atomically) and caught
+//! up from the snapshot's checkpoint, or replayed from position 0 when there is no usable
+//! snapshot. Nothing can be counted twice or skipped: the checkpoint is saved with the state it
+//! belongs to, every event after it is applied once, in `$all` order, and an event out of order
+//! stops the projection. Queries wait until the model has applied everything that was durable
+//! when they arrived, so a figure never misses an event recorded by its cut-off.
 
-use std::sync::Arc;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hoso_projections::Dossiers;
@@ -35,6 +38,23 @@ pub struct Projection {
     model: RwLock<Dossiers>,
     applied: watch::Sender<Position>,
     rebuilding: AtomicBool,
+    /// The checkpoint of the snapshot on disk (loaded or last saved); held while one is saved.
+    saved: Mutex<Position>,
+}
+
+/// A snapshot written by [`Projection::save_snapshot`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SavedSnapshot {
+    /// Its checkpoint.
+    pub events: Position,
+    /// Its dossiers.
+    pub dossiers: usize,
+    /// Its size.
+    pub bytes: usize,
+    /// How long encoding it took (under the model's read lock).
+    pub encode_seconds: f64,
+    /// How long encoding and writing it took.
+    pub seconds: f64,
 }
 
 impl Projection {
@@ -44,20 +64,63 @@ impl Projection {
             model: RwLock::new(Dossiers::new()),
             applied: watch::channel(0).0,
             rebuilding: AtomicBool::new(false),
+            saved: Mutex::new(0),
         })
     }
 
-    /// Follows the store from the model's checkpoint, forever (until the store closes or an
-    /// event cannot be applied, which is logged).
+    /// Loads the snapshot at `path` on a blocking thread (an empty model if there is none, or
+    /// none usable: see [`crate::snapshot::load`]), to start [`Projection::follow`] from.
+    pub async fn load_snapshot(&self, path: PathBuf, head: Position) -> Dossiers {
+        let model = tokio::task::spawn_blocking(move || crate::snapshot::load(&path, head))
+            .await
+            .unwrap_or_default();
+        *self.saved.lock().unwrap_or_else(|e| e.into_inner()) = model.checkpoint();
+        model
+    }
+
+    /// Saves the model to `path` atomically, if its checkpoint moved since the snapshot on disk
+    /// (`None` otherwise). The model is encoded under its read lock, on a blocking thread, and
+    /// written after the lock is released; saves are serialized, and one that was started runs
+    /// to its end even if its caller goes away.
+    pub async fn save_snapshot(self: &Arc<Self>, path: PathBuf) -> anyhow::Result<Option<SavedSnapshot>> {
+        let this = Arc::clone(self);
+        tokio::task::spawn_blocking(move || {
+            let mut saved = this.saved.lock().unwrap_or_else(|e| e.into_inner());
+            let started = Instant::now();
+            let model = this.model.blocking_read();
+            let events = model.checkpoint();
+            if events <= *saved {
+                return Ok(None);
+            }
+            let dossiers = model.histories().len();
+            let bytes = model.encode_snapshot();
+            drop(model);
+            let encode_seconds = started.elapsed().as_secs_f64();
+            crate::snapshot::write_atomically(&path, &bytes)?;
+            *saved = events;
+            Ok(Some(SavedSnapshot {
+                events,
+                dossiers,
+                bytes: bytes.len(),
+                encode_seconds,
+                seconds: started.elapsed().as_secs_f64(),
+            }))
+        })
+        .await?
+    }
+
+    /// Follows the store from `start` (an empty model, or one loaded from a snapshot), forever
+    /// (until the store closes or an event cannot be applied, which is logged).
     ///
-    /// An empty model first catches up with the whole log in batches, beside the live one
-    /// (which keeps answering status queries), logging its progress; it is then swapped in and
-    /// follows the subscription event by event.
-    pub async fn follow<S: EventStore>(self: Arc<Self>, store: S) {
-        if self.model.read().await.checkpoint() == 0 && store.head() > 0 {
+    /// `start` first catches up with the log from its checkpoint in batches, beside the live
+    /// model (which keeps answering status queries), logging its progress; it is then swapped in
+    /// and follows the subscription event by event.
+    pub async fn follow<S: EventStore>(self: Arc<Self>, store: S, start: Dossiers) {
+        if start.checkpoint() > 0 || store.head() > 0 {
             let started = Instant::now();
             let mut last = Instant::now();
-            let mut fresh = Dossiers::new();
+            let mut fresh = start;
+            let from = fresh.checkpoint();
             let caught_up = fresh
                 .catch_up(&store, |done, total| {
                     if last.elapsed() >= Duration::from_secs(2) {
@@ -80,6 +143,7 @@ impl Projection {
             self.applied.send_replace(applied);
             tracing::info!(
                 events = applied,
+                from,
                 seconds = started.elapsed().as_secs_f64(),
                 "the projection caught up with the log"
             );

@@ -13,6 +13,7 @@ fn the_shipped_example_configuration_parses_with_the_real_parser() {
     let config = Config::parse(&repo_file("deploy/hoso.example.toml"), "deploy/hoso.example.toml").unwrap();
     assert_eq!(config.data_dir, Path::new("/var/lib/hoso"));
     assert_eq!(config.shutdown_grace_seconds, 20);
+    assert_eq!(config.projection_snapshot_seconds, 300);
     assert_eq!(config.green_lane.len(), 1);
     config.green_lane().unwrap();
     config.calendar().unwrap();
@@ -341,4 +342,111 @@ async fn after_a_disk_error_commands_are_unavailable_and_the_status_says_so() {
         app.store.write_refusal().is_some(),
         "the status RPC reports accepting_writes = false from this"
     );
+}
+
+mod snapshots {
+    //! The projection saved with its checkpoint, loaded, and caught up: the same model as a
+    //! replay of the whole log; a snapshot that is damaged or ahead of the log is set aside.
+
+    use std::time::Duration;
+
+    use hoso_projections::Dossiers;
+    use hoso_projections::fixtures::{A, approve, march};
+    use hoso_store::EventStore;
+
+    use crate::projection::Projection;
+    use crate::snapshot::{load, snapshot_path};
+
+    async fn rebuilt<S: EventStore>(store: &S) -> Dossiers {
+        let mut model = Dossiers::new();
+        model.catch_up(store, |_, _| {}).await.unwrap();
+        model
+    }
+
+    /// Follows `store` from `start` until the model has applied the whole log; returns it.
+    async fn followed<S: EventStore>(store: &S, start: Dossiers) -> (std::sync::Arc<Projection>, Dossiers) {
+        let projection = Projection::new();
+        let follower = tokio::spawn(std::sync::Arc::clone(&projection).follow(store.clone(), start));
+        let model = projection
+            .read_at(store.head(), Duration::from_secs(30))
+            .await
+            .unwrap_or_else(|applied| panic!("the projection applied {applied} events only"))
+            .clone();
+        follower.abort();
+        (projection, model)
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_saved_snapshot_loads_and_catches_up_to_the_replayed_model() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = snapshot_path(dir.path());
+        let (desk, _) = march().await;
+        let (projection, live) = followed(&desk.store, Dossiers::new()).await;
+        let saved = projection.save_snapshot(path.clone()).await.unwrap().unwrap();
+        assert_eq!(saved.events, desk.store.head());
+        assert_eq!(saved.bytes as u64, std::fs::metadata(&path).unwrap().len());
+        assert!(
+            !path.with_extension("snapshot.tmp").exists(),
+            "no temporary file is left"
+        );
+        // Unmoved: not written again.
+        assert_eq!(projection.save_snapshot(path.clone()).await.unwrap(), None);
+
+        // More events after the snapshot.
+        desk.receive(9, "2026-03-05 09:00", A, hoso_domain::Channel::Online, 0)
+            .await;
+        desk.record(9, "2026-03-05", approve("2026-03-06 09:00")).await;
+        desk.record(2, "2026-03-02", approve("2026-03-12 09:00")).await;
+
+        let loaded = load(&path, desk.store.head());
+        assert_eq!(loaded, live);
+        let (_, resumed) = followed(&desk.store, loaded).await;
+        let replayed = rebuilt(&desk.store).await;
+        assert_eq!(resumed, replayed);
+        assert_eq!(
+            resumed.histories().len(),
+            live.histories().len() + 1,
+            "nothing counted twice"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_damaged_snapshot_or_one_ahead_of_the_log_is_set_aside() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = snapshot_path(dir.path());
+        let discarded = path.with_extension("snapshot.discarded");
+        let (desk, _) = march().await;
+        let model = rebuilt(&desk.store).await;
+        let bytes = model.encode_snapshot();
+
+        crate::snapshot::write_atomically(&path, &bytes).unwrap();
+        assert_eq!(load(&path, model.checkpoint() - 1), Dossiers::new(), "ahead of the log");
+        assert!(!path.exists() && discarded.exists());
+
+        let mut damaged = bytes.clone();
+        let last = damaged.len() - 1;
+        damaged[last] ^= 1;
+        crate::snapshot::write_atomically(&path, &damaged).unwrap();
+        assert_eq!(load(&path, desk.store.head()), Dossiers::new(), "damaged");
+        assert!(!path.exists());
+
+        crate::snapshot::write_atomically(&path, &bytes[..bytes.len() / 2]).unwrap();
+        assert_eq!(load(&path, desk.store.head()), Dossiers::new(), "truncated");
+
+        assert_eq!(load(&path, desk.store.head()), Dossiers::new(), "missing");
+
+        // A projection that loaded nothing replays the log, and its next save replaces the bad file.
+        let projection = Projection::new();
+        let start = projection.load_snapshot(path.clone(), desk.store.head()).await;
+        let follower = tokio::spawn(std::sync::Arc::clone(&projection).follow(desk.store.clone(), start));
+        drop(
+            projection
+                .read_at(desk.store.head(), Duration::from_secs(30))
+                .await
+                .unwrap(),
+        );
+        assert!(projection.save_snapshot(path.clone()).await.unwrap().is_some());
+        follower.abort();
+        assert_eq!(load(&path, desk.store.head()), model);
+    }
 }

@@ -5,7 +5,9 @@
 //! measures, in one run:
 //! - the full rebuild rate of the dossier read model from `$all` (events/s), and the memory it
 //!   holds (resident set growth) and the process's peak;
-//! - the time to compute one month's index 766 figures for the province and every agency.
+//! - the time to compute one month's index 766 figures for the province and every agency;
+//! - the projection's snapshot: its size, the time to encode it and to load it back (which a
+//!   restart spends instead of the full rebuild).
 //!
 //! Not part of the test suite: run by hand, figures go to `BENCHMARKS.md`.
 
@@ -174,6 +176,17 @@ async fn run(args: Args) -> Result<()> {
         .await?;
     let rebuild = started.elapsed();
     let held = memory_kib("VmRSS:").saturating_sub(before);
+    // Before the snapshot is loaded beside the model.
+    let peak = memory_kib("VmHWM:");
+
+    let started = Instant::now();
+    let snapshot = model.encode_snapshot();
+    let encode = started.elapsed();
+    let started = Instant::now();
+    let loaded = Dossiers::decode_snapshot(&snapshot)?;
+    let decode = started.elapsed();
+    anyhow::ensure!(loaded == model, "the snapshot does not load back as the model");
+    drop(loaded);
 
     let period = Period::month("2025-09").expect("a month");
     // Every event generated so far was recorded before this cut-off.
@@ -198,7 +211,14 @@ async fn run(args: Args) -> Result<()> {
         head as f64 / rebuild.as_secs_f64()
     );
     println!("| memory held by the read model (RSS growth) | {} MiB |", held / 1024);
-    println!("| peak RSS of the process | {} MiB |", memory_kib("VmHWM:") / 1024);
+    println!(
+        "| projection snapshot | {} MiB, encoded in {:.2} s, loaded in {:.2} s ({:.0} events/s) |",
+        snapshot.len() / (1024 * 1024),
+        encode.as_secs_f64(),
+        decode.as_secs_f64(),
+        head as f64 / decode.as_secs_f64()
+    );
+    println!("| peak RSS of the process (during the rebuild) | {} MiB |", peak / 1024);
     println!(
         "| index 766 figures for 2025-09, province and {} agencies (median of 5) | {:.1} ms |",
         figures.agencies.len(),

@@ -12,4 +12,5 @@ mod reports;
 mod retries;
 mod rules;
 mod shutdown;
+mod snapshot;
 mod tls;

@@ -1,0 +1,268 @@
+//! The snapshot round-trips every event field for field and whole models, and refuses damaged
+//! bytes with an error naming the damage. (Generated histories round-trip in the property test
+//! of the crate's tests.)
+
+use chrono::{DateTime, TimeZone, Utc};
+use hoso_domain::event::{
+    DossierProcessed, PaidOnline, PaymentGateway, ProcessingStep, ResultReturned, ReturnMethod, Satisfaction,
+    SatisfactionRated, SyncedToNationalPortal,
+};
+use hoso_domain::{AgencyCode, DossierEvent, PortalStatus};
+
+use super::*;
+use hoso_store::EventStore;
+
+use crate::fixtures::march;
+
+fn round_trip(event: &DossierEvent) -> DossierEvent {
+    let mut w = Writer(Vec::new());
+    w.event(event);
+    let mut r = Reader { bytes: &w.0, at: 0 };
+    let back = r.event().unwrap_or_else(|err| panic!("{event:?}: {err}"));
+    assert_eq!(r.remaining(), 0, "{event:?} left bytes unread");
+    back
+}
+
+/// Every golden event of `hoso-domain/testdata` (one per type, at its current version).
+fn golden_events() -> Vec<DossierEvent> {
+    hoso_domain::event::EVENT_TYPES
+        .iter()
+        .map(|&(name, version)| {
+            let path = format!(
+                "{}/../hoso-domain/testdata/{name}.v{version}.json",
+                env!("CARGO_MANIFEST_DIR")
+            );
+            let json = std::fs::read(&path).unwrap_or_else(|err| panic!("{path}: {err}"));
+            DossierEvent::from_stored_json(name, version, &json).unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn every_golden_event_round_trips_field_for_field() {
+    let events = golden_events();
+    assert_eq!(events.len(), 13, "one golden file per event type");
+    for event in &events {
+        assert_eq!(&round_trip(event), event);
+    }
+}
+
+#[test]
+fn every_enum_value_and_option_round_trips() {
+    let at = Utc.with_ymd_and_hms(2026, 6, 9, 2, 15, 0).unwrap();
+    let mut events = Vec::new();
+    for step in [
+        ProcessingStep::Transferred,
+        ProcessingStep::Appraised,
+        ProcessingStep::Approved,
+        ProcessingStep::Stopped,
+    ] {
+        for (to_unit, reason) in [
+            (None, None),
+            (
+                Some(AgencyCode::parse("to_unit", "000.00.20.H28").unwrap()),
+                Some("thiếu".to_owned()),
+            ),
+        ] {
+            events.push(DossierEvent::DossierProcessed(DossierProcessed {
+                occurred_at: at,
+                step,
+                officer: "cb.le".into(),
+                to_unit,
+                reason,
+            }));
+        }
+    }
+    for method in [ReturnMethod::AtDesk, ReturnMethod::ByPost, ReturnMethod::Online] {
+        events.push(
+            ResultReturned {
+                occurred_at: at,
+                method,
+            }
+            .into(),
+        );
+    }
+    for rating in [Satisfaction::Satisfied, Satisfaction::Unsatisfied] {
+        events.push(
+            SatisfactionRated {
+                occurred_at: at,
+                rating,
+            }
+            .into(),
+        );
+    }
+    for gateway in [PaymentGateway::NationalPortal, PaymentGateway::Provincial] {
+        events.push(
+            PaidOnline {
+                occurred_at: at,
+                amount_vnd: -1,
+                gateway,
+                transaction_ref: String::new(),
+            }
+            .into(),
+        );
+    }
+    for status in PortalStatus::ALL {
+        events.push(
+            SyncedToNationalPortal {
+                occurred_at: at,
+                status,
+            }
+            .into(),
+        );
+    }
+    let DossierEvent::DossierReceived(received) = golden_events().remove(0) else {
+        panic!("the first event type is DossierReceived");
+    };
+    for channel in [Channel::InPerson, Channel::Online, Channel::Postal] {
+        for unit in [TimeUnit::WorkingDays, TimeUnit::WorkingHours, TimeUnit::CalendarDays] {
+            let mut e = (*received).clone();
+            e.channel = channel;
+            e.green_lane = !e.green_lane;
+            e.effective_time = StatutoryTime { amount: u32::MAX, unit };
+            e.procedure.statutory_time = StatutoryTime { amount: 0, unit };
+            events.push(e.into());
+        }
+    }
+    for event in &events {
+        assert_eq!(&round_trip(event), event);
+    }
+}
+
+#[test]
+fn times_keep_nanoseconds_leap_seconds_and_dates_before_1970() {
+    let times = [
+        DateTime::from_timestamp(1_781_000_000, 123_456_789).unwrap(),
+        DateTime::from_timestamp(1_781_000_000, 999_999_999).unwrap(),
+        // 2016-12-31 23:59:60.000000001, a leap second.
+        DateTime::from_timestamp(1_483_228_799, 1_000_000_001).unwrap(),
+        DateTime::from_timestamp(-1, 1).unwrap(),
+        DateTime::from_timestamp(-86_400 * 365, 500_000_000).unwrap(),
+        DateTime::<Utc>::UNIX_EPOCH,
+    ];
+    for at in times {
+        let mut w = Writer(Vec::new());
+        w.time(at);
+        assert_eq!(w.0.len(), 10);
+        let mut r = Reader { bytes: &w.0, at: 0 };
+        assert_eq!(r.time().unwrap(), at, "{at:?}");
+    }
+}
+
+async fn march_model() -> Dossiers {
+    let (desk, _) = march().await;
+    let mut model = Dossiers::new();
+    model.catch_up(&desk.store, |_, _| {}).await.unwrap();
+    model
+}
+
+#[tokio::test]
+async fn a_model_round_trips_with_its_checkpoint_states_and_spans() {
+    let model = march_model().await;
+    assert!(model.checkpoint() > 20 && model.histories().len() == 8);
+    let bytes = model.encode_snapshot();
+    let back = Dossiers::decode_snapshot(&bytes).unwrap();
+    assert_eq!(back, model);
+    assert_eq!(back.checkpoint(), model.checkpoint());
+    assert_eq!(back.spans(), model.spans());
+    for (a, b) in back.histories().iter().zip(model.histories()) {
+        assert_eq!(a.state(), b.state(), "{}", a.stream_id);
+        assert_eq!(back.get(&a.stream_id), Some(b));
+    }
+    // The encoding is a function of the model.
+    assert_eq!(back.encode_snapshot(), bytes);
+
+    let empty = Dossiers::decode_snapshot(&Dossiers::new().encode_snapshot()).unwrap();
+    assert_eq!(empty, Dossiers::new());
+}
+
+#[tokio::test]
+async fn chunks_are_decoded_on_every_core_in_order() {
+    let model = march_model().await;
+    for chunk in [1, 3, 7, 8] {
+        let bytes = model.encode_snapshot_in_chunks_of(chunk);
+        assert_eq!(Dossiers::decode_snapshot(&bytes).unwrap(), model, "chunks of {chunk}");
+        for i in HEADER_LEN..bytes.len() {
+            let mut bad = bytes.clone();
+            bad[i] ^= 0x01;
+            assert!(Dossiers::decode_snapshot(&bad).is_err(), "chunks of {chunk}, byte {i}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_snapshot_can_be_caught_up_like_the_live_model() {
+    let (desk, _) = march().await;
+    let mut model = Dossiers::new();
+    model.catch_up(&desk.store, |_, _| {}).await.unwrap();
+    // A snapshot of an older model, caught up from its checkpoint, is the model from scratch.
+    let mut older = Dossiers::new();
+    for record in desk.store.read_all(0, 10).await.unwrap() {
+        older.apply(&record).unwrap();
+    }
+    let mut loaded = Dossiers::decode_snapshot(&older.encode_snapshot()).unwrap();
+    loaded.catch_up(&desk.store, |_, _| {}).await.unwrap();
+    assert_eq!(loaded, model);
+}
+
+#[tokio::test]
+async fn damaged_bytes_are_refused_naming_the_damage() {
+    let bytes = march_model().await.encode_snapshot();
+
+    // Any byte flipped anywhere: refused, never a different model.
+    for i in 0..bytes.len() {
+        let mut bad = bytes.clone();
+        bad[i] ^= 0x20;
+        let err = Dossiers::decode_snapshot(&bad).unwrap_err();
+        let expected = match i {
+            0..8 => matches!(err, SnapshotError::BadMagic),
+            8..12 => matches!(err, SnapshotError::UnsupportedVersion { .. }),
+            12..20 => matches!(
+                err,
+                SnapshotError::Truncated { .. } | SnapshotError::TrailingBytes { .. }
+            ),
+            _ => matches!(err, SnapshotError::Checksum { .. }),
+        };
+        assert!(expected, "byte {i}: {err}");
+    }
+
+    // Truncated anywhere.
+    for n in [0, 1, 7, 8, 23, 24, 25, bytes.len() / 2, bytes.len() - 1] {
+        let err = Dossiers::decode_snapshot(&bytes[..n]).unwrap_err();
+        assert!(matches!(err, SnapshotError::Truncated { .. }), "{n} bytes: {err}");
+        assert!(err.to_string().contains("truncated"), "{err}");
+    }
+
+    // Another version.
+    let mut newer = bytes.clone();
+    newer[8..12].copy_from_slice(&(VERSION + 1).to_le_bytes());
+    assert_eq!(
+        Dossiers::decode_snapshot(&newer).unwrap_err().to_string(),
+        "snapshot format version 2 is not supported (this build reads version 1)"
+    );
+
+    let mut longer = bytes.clone();
+    longer.push(0);
+    assert_eq!(
+        Dossiers::decode_snapshot(&longer).unwrap_err(),
+        SnapshotError::TrailingBytes { extra: 1 }
+    );
+    assert_eq!(
+        Dossiers::decode_snapshot(b"{\"not\": \"a snapshot\"}").unwrap_err(),
+        SnapshotError::BadMagic
+    );
+}
+
+#[tokio::test]
+async fn a_payload_with_a_good_checksum_is_still_checked() {
+    let model = march_model().await;
+    let bytes = model.encode_snapshot();
+    // Re-seal a payload whose checkpoint is below its facts' positions.
+    let mut bad = bytes.clone();
+    bad[HEADER_LEN..HEADER_LEN + 8].copy_from_slice(&1u64.to_le_bytes());
+    let crc = crc32fast::hash(&bad[HEADER_LEN..]);
+    bad[20..24].copy_from_slice(&crc.to_le_bytes());
+    let err = Dossiers::decode_snapshot(&bad).unwrap_err();
+    assert!(matches!(err, SnapshotError::Malformed { .. }), "{err}");
+    assert!(err.to_string().contains("out of order"), "{err}");
+}
