@@ -40,6 +40,10 @@ pub(crate) struct IdTable {
     pub(crate) resume: (u32, u64),
     file: File,
     path: PathBuf,
+    /// A filter of this table's ids: a stored id (a retry, `verify`, `event_by_id`) passes the
+    /// store's filter of every table's ids, and this one spares the block reads of the tables
+    /// that do not hold it.
+    filter: KeyFilter,
     /// The first id of each block of `BLOCK` entries.
     fences: Vec<[u8; 16]>,
 }
@@ -100,9 +104,9 @@ impl IdTable {
         Ok(Self::from_bytes(file, path, &bytes, None).expect("a table just written is well-formed"))
     }
 
-    /// Checks a table's bytes and builds its fences, adding its ids to `filter` if given;
-    /// `None` if it is damaged.
-    fn from_bytes(file: File, path: PathBuf, bytes: &[u8], mut filter: Option<&mut KeyFilter>) -> Option<IdTable> {
+    /// Checks a table's bytes and builds its filter and fences, adding its ids to `all` too if
+    /// given; `None` if it is damaged.
+    fn from_bytes(file: File, path: PathBuf, bytes: &[u8], mut all: Option<&mut KeyFilter>) -> Option<IdTable> {
         let body_len = bytes.len().checked_sub(FOOTER)?;
         let footer = &bytes[body_len..];
         let crc = u32::from_be_bytes(footer[36..40].try_into().ok()?);
@@ -118,11 +122,13 @@ impl IdTable {
         if body_len as u64 != count.checked_mul(ENTRY as u64)? {
             return None;
         }
+        let mut filter = KeyFilter::new();
         let mut fences = Vec::with_capacity(body_len / ENTRY / BLOCK + 1);
         for (i, entry) in bytes[..body_len].chunks_exact(ENTRY).enumerate() {
             let id: [u8; 16] = entry[..16].try_into().ok()?;
-            if let Some(filter) = filter.as_deref_mut() {
-                filter.insert(&Uuid::from_bytes(id));
+            filter.insert(&Uuid::from_bytes(id));
+            if let Some(all) = all.as_deref_mut() {
+                all.insert(&Uuid::from_bytes(id));
             }
             if i % BLOCK == 0 {
                 fences.push(id);
@@ -134,13 +140,17 @@ impl IdTable {
             resume,
             file,
             path,
+            filter,
             fences,
         })
     }
 
-    /// The position of `event_id` if this table holds it (one block read; the caller asks the
-    /// filter of every table's ids first).
+    /// The position of `event_id` if this table holds it: one block read, unless its filter
+    /// rules the id out.
     pub(crate) fn lookup(&self, event_id: Uuid) -> Result<Option<Position>, StoreError> {
+        if !self.filter.may_contain(&event_id) {
+            return Ok(None);
+        }
         let id = event_id.as_bytes();
         let Some(block) = self.fences.partition_point(|fence| fence <= id).checked_sub(1) else {
             return Ok(None);
