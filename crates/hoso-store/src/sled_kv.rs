@@ -32,18 +32,40 @@ impl From<sled::Error> for StoreError {
 }
 
 impl SledKv {
+    /// Opens sled's database in `path`. A store closed a moment ago may still be letting go of
+    /// its lock file (sled's I/O threads drop their handles shortly after the database), so a
+    /// lock that is held is tried again for up to `LOCK_PATIENCE` before giving up.
     pub(crate) fn open(path: &Path, cache_capacity_bytes: u64) -> Result<Self, StoreError> {
-        let db = sled::Config::new()
-            .path(path)
-            .cache_capacity(cache_capacity_bytes)
-            .flush_every_ms(Some(FLUSH_EVERY_MS))
-            .mode(sled::Mode::HighThroughput)
-            .open()
-            .map_err(|err| match err {
-                sled::Error::Io(err) => StoreError::Io(format!("cannot open the store at {}: {err}", path.display())),
-                other => other.into(),
-            })?;
-        Ok(SledKv { db })
+        const LOCK_PATIENCE: std::time::Duration = std::time::Duration::from_secs(5);
+        let started = std::time::Instant::now();
+        loop {
+            let opened = sled::Config::new()
+                .path(path)
+                .cache_capacity(cache_capacity_bytes)
+                .flush_every_ms(Some(FLUSH_EVERY_MS))
+                .mode(sled::Mode::HighThroughput)
+                .open();
+            match opened {
+                Ok(db) => return Ok(SledKv { db }),
+                Err(sled::Error::Io(err))
+                    if err.kind() == std::io::ErrorKind::WouldBlock && started.elapsed() < LOCK_PATIENCE =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(sled::Error::Io(err)) => {
+                    let held = if err.kind() == std::io::ErrorKind::WouldBlock {
+                        " (another process has it open: only one server may use a data directory)"
+                    } else {
+                        ""
+                    };
+                    return Err(StoreError::Io(format!(
+                        "cannot open the store at {}: {err}{held}",
+                        path.display()
+                    )));
+                }
+                Err(other) => return Err(other.into()),
+            }
+        }
     }
 }
 
