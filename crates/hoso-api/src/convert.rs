@@ -277,6 +277,28 @@ macro_rules! desk_command {
     };
 }
 
+/// Any of the desk requests (as an import line or [`command_to_pb`] carries it).
+impl IntoDeskCommand for pb::import_command::Command {
+    fn into_desk_command(self) -> Result<DeskCommand, InvalidRequest> {
+        use pb::import_command::Command as Request;
+        match self {
+            Request::ReceiveDossier(r) => r.into_desk_command(),
+            Request::DigitizeDossier(r) => r.into_desk_command(),
+            Request::ProcessDossier(r) => r.into_desk_command(),
+            Request::RequestSupplement(r) => r.into_desk_command(),
+            Request::ReceiveSupplement(r) => r.into_desk_command(),
+            Request::IssueEResult(r) => r.into_desk_command(),
+            Request::RecordOnlinePayment(r) => r.into_desk_command(),
+            Request::SendApology(r) => r.into_desk_command(),
+            Request::ReturnResult(r) => r.into_desk_command(),
+            Request::RecordRating(r) => r.into_desk_command(),
+            Request::WithdrawDossier(r) => r.into_desk_command(),
+            Request::RefuseAtIntake(r) => r.into_desk_command(),
+            Request::MarkSynced(r) => r.into_desk_command(),
+        }
+    }
+}
+
 impl IntoDeskCommand for pb::ReceiveDossierRequest {
     fn into_desk_command(self) -> Result<DeskCommand, InvalidRequest> {
         let mut errors = InvalidRequest::default();

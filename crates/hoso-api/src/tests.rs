@@ -251,29 +251,15 @@ fn one_of_each() -> Vec<hoso_domain::Command> {
 #[test]
 fn every_command_converts_to_its_request_and_back_unchanged() {
     use crate::convert::command_to_pb;
-    use pb::import_command::Command as Request;
     let header = header().unwrap();
     let dossier = Some(pb::DossierRef {
         r#ref: Some(pb::dossier_ref::Ref::ReceiptCode("G09.20-20260609-0092637".to_owned())),
     });
     for command in one_of_each() {
         let request = command_to_pb(&command, header.clone(), dossier.clone());
-        let back = match request {
-            Request::ReceiveDossier(r) => r.into_desk_command(),
-            Request::DigitizeDossier(r) => r.into_desk_command(),
-            Request::ProcessDossier(r) => r.into_desk_command(),
-            Request::RequestSupplement(r) => r.into_desk_command(),
-            Request::ReceiveSupplement(r) => r.into_desk_command(),
-            Request::IssueEResult(r) => r.into_desk_command(),
-            Request::RecordOnlinePayment(r) => r.into_desk_command(),
-            Request::SendApology(r) => r.into_desk_command(),
-            Request::ReturnResult(r) => r.into_desk_command(),
-            Request::RecordRating(r) => r.into_desk_command(),
-            Request::WithdrawDossier(r) => r.into_desk_command(),
-            Request::RefuseAtIntake(r) => r.into_desk_command(),
-            Request::MarkSynced(r) => r.into_desk_command(),
-        }
-        .unwrap_or_else(|err| panic!("{command:?} does not convert back: {err}"));
+        let back = request
+            .into_desk_command()
+            .unwrap_or_else(|err| panic!("{command:?} does not convert back: {err}"));
         assert_eq!(back.command, command);
         assert_eq!(back.header.expected_version, Some(3));
         let expected_key = match command {

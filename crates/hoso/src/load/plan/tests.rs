@@ -27,22 +27,7 @@ fn dossiers(plan: &Plan) -> Vec<Planned> {
 }
 
 fn to_command(request: Request) -> hoso_api::convert::DeskCommand {
-    match request {
-        Request::ReceiveDossier(r) => r.into_desk_command(),
-        Request::DigitizeDossier(r) => r.into_desk_command(),
-        Request::ProcessDossier(r) => r.into_desk_command(),
-        Request::RequestSupplement(r) => r.into_desk_command(),
-        Request::ReceiveSupplement(r) => r.into_desk_command(),
-        Request::IssueEResult(r) => r.into_desk_command(),
-        Request::RecordOnlinePayment(r) => r.into_desk_command(),
-        Request::SendApology(r) => r.into_desk_command(),
-        Request::ReturnResult(r) => r.into_desk_command(),
-        Request::RecordRating(r) => r.into_desk_command(),
-        Request::WithdrawDossier(r) => r.into_desk_command(),
-        Request::RefuseAtIntake(r) => r.into_desk_command(),
-        Request::MarkSynced(r) => r.into_desk_command(),
-    }
-    .expect("a planned request is well-formed")
+    request.into_desk_command().expect("a planned request is well-formed")
 }
 
 #[test]
