@@ -186,9 +186,7 @@ async fn projection_view(
     server: &Server,
     cutoff: prost_types::Timestamp,
 ) -> (Vec<pb::GetIndexFiguresResponse>, Vec<pb::DossierRow>, u64) {
-    let channel = server.raw_channel().await;
-    let mut reports =
-        pb::reports_service_client::ReportsServiceClient::with_interceptor(channel, server.bearer(Some(Role::Auditor)));
+    let mut reports = reports(server, Role::Auditor).await;
     let mut figures = Vec::new();
     for month in ["2025-01", "2025-02", "2025-03"] {
         let answer = reports
@@ -204,29 +202,7 @@ async fn projection_view(
             .into_inner();
         figures.push(answer);
     }
-    let mut rows = Vec::new();
-    let mut page_token = String::new();
-    loop {
-        let page = reports
-            .list_dossiers(pb::ListDossiersRequest {
-                page_size: 1000,
-                page_token: page_token.clone(),
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .into_inner();
-        rows.extend(page.dossiers.into_iter().map(|mut row| {
-            // The deadline view depends on the moment of the query, not on the projection.
-            row.remaining_working_time = None;
-            row.deadline = 0;
-            row
-        }));
-        if page.next_page_token.is_empty() {
-            break;
-        }
-        page_token = page.next_page_token;
-    }
+    let rows = all_rows(&mut reports).await;
     let status = reports
         .get_projection_status(pb::GetProjectionStatusRequest {})
         .await

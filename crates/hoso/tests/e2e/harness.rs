@@ -452,3 +452,53 @@ pub(crate) fn assert_refused<T: std::fmt::Debug>(result: Result<T, Status>, code
         status.message()
     );
 }
+
+/// A reports client of `role`.
+pub(crate) type Reports =
+    pb::reports_service_client::ReportsServiceClient<InterceptedService<tonic::transport::Channel, Bearer>>;
+
+/// A reports client holding `role`'s token.
+pub(crate) async fn reports(server: &Server, role: Role) -> Reports {
+    Reports::new(InterceptedService::new(
+        server.raw_channel().await,
+        server.bearer(Some(role)),
+    ))
+}
+
+/// The index figures of June 2026 as of `cutoff` (now when `None`).
+pub(crate) fn june_figures(cutoff: Option<prost_types::Timestamp>) -> pb::GetIndexFiguresRequest {
+    pb::GetIndexFiguresRequest {
+        scope: Some(pb::ReportScope {
+            month: "2026-06".to_owned(),
+            cutoff,
+            ..Default::default()
+        }),
+    }
+}
+
+/// Every dossier of the list, page by page, without what depends on the moment of the query
+/// rather than on the projection (the office time left and the deadline state).
+pub(crate) async fn all_rows(reports: &mut Reports) -> Vec<pb::DossierRow> {
+    let mut rows = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let page = reports
+            .list_dossiers(pb::ListDossiersRequest {
+                page_size: 1000,
+                page_token: page_token.clone(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        rows.extend(page.dossiers.into_iter().map(|mut row| {
+            row.remaining_working_time = None;
+            row.deadline = 0;
+            row
+        }));
+        if page.next_page_token.is_empty() {
+            return rows;
+        }
+        page_token = page.next_page_token;
+    }
+}

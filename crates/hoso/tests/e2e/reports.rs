@@ -2,28 +2,8 @@
 
 use hoso_api::pb;
 use prost::Message;
-use tonic::service::interceptor::InterceptedService;
 
 use crate::harness::*;
-
-type Reports = pb::reports_service_client::ReportsServiceClient<InterceptedService<tonic::transport::Channel, Bearer>>;
-
-async fn reports(server: &Server, role: Role) -> Reports {
-    Reports::new(InterceptedService::new(
-        server.raw_channel().await,
-        server.bearer(Some(role)),
-    ))
-}
-
-fn june(cutoff: Option<prost_types::Timestamp>) -> pb::GetIndexFiguresRequest {
-    pb::GetIndexFiguresRequest {
-        scope: Some(pb::ReportScope {
-            month: "2026-06".to_owned(),
-            cutoff,
-            ..Default::default()
-        }),
-    }
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn figures_follow_the_log_and_a_cut_off_fixes_them() {
@@ -44,7 +24,11 @@ async fn figures_follow_the_log_and_a_cut_off_fixes_them() {
         .unwrap();
 
     let mut reports = reports(&server, Role::Auditor).await;
-    let first = reports.get_index_figures(june(None)).await.unwrap().into_inner();
+    let first = reports
+        .get_index_figures(june_figures(None))
+        .await
+        .unwrap()
+        .into_inner();
     let province = first.province.clone().unwrap();
     let on_time_figures = province.on_time.unwrap();
     let ratio = on_time_figures.on_time.unwrap();
@@ -77,7 +61,7 @@ async fn figures_follow_the_log_and_a_cut_off_fixes_them() {
         .await
         .unwrap();
     let again = reports
-        .get_index_figures(june(first.cutoff))
+        .get_index_figures(june_figures(first.cutoff))
         .await
         .unwrap()
         .into_inner();
@@ -92,7 +76,11 @@ async fn figures_follow_the_log_and_a_cut_off_fixes_them() {
         }),
         "the same cut-off gives the same figures"
     );
-    let now = reports.get_index_figures(june(None)).await.unwrap().into_inner();
+    let now = reports
+        .get_index_figures(june_figures(None))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(
         now.province
             .clone()
@@ -118,7 +106,11 @@ async fn figures_follow_the_log_and_a_cut_off_fixes_them() {
     }
     let last = last.unwrap();
     assert!(last.swapped && last.events_done == last.events_total, "{last:?}");
-    let rebuilt = reports.get_index_figures(june(now.cutoff)).await.unwrap().into_inner();
+    let rebuilt = reports
+        .get_index_figures(june_figures(now.cutoff))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(rebuilt, now, "the rebuilt projection gives the live one's figures");
 
     let status = reports

@@ -5,51 +5,11 @@
 use std::path::{Path, PathBuf};
 
 use hoso_api::pb;
-use tonic::service::interceptor::InterceptedService;
 
 use crate::harness::*;
 
-type Reports = pb::reports_service_client::ReportsServiceClient<InterceptedService<tonic::transport::Channel, Bearer>>;
-
-async fn reports(server: &Server, role: Role) -> Reports {
-    Reports::new(InterceptedService::new(
-        server.raw_channel().await,
-        server.bearer(Some(role)),
-    ))
-}
-
 fn snapshot_file(dir: &Path) -> PathBuf {
     dir.join("projection").join("dossiers.snapshot")
-}
-
-fn june(cutoff: Option<prost_types::Timestamp>) -> pb::GetIndexFiguresRequest {
-    pb::GetIndexFiguresRequest {
-        scope: Some(pb::ReportScope {
-            month: "2026-06".to_owned(),
-            cutoff,
-            ..Default::default()
-        }),
-    }
-}
-
-/// Every dossier of the list, without the office time left (it moves with the clock).
-async fn all_rows(reports: &mut Reports) -> Vec<pb::DossierRow> {
-    let list = reports
-        .list_dossiers(pb::ListDossiersRequest {
-            page_size: 1000,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(list.total as usize, list.dossiers.len());
-    list.dossiers
-        .into_iter()
-        .map(|row| pb::DossierRow {
-            remaining_working_time: None,
-            ..row
-        })
-        .collect()
 }
 
 /// The figures and list now, then again after a full rebuild at the same cut-off: they must be
@@ -57,7 +17,11 @@ async fn all_rows(reports: &mut Reports) -> Vec<pb::DossierRow> {
 async fn assert_same_as_a_rebuild(server: &Server) -> u64 {
     let mut reports = reports(server, Role::Auditor).await;
     // Figures wait until the projection has applied the whole log.
-    let figures = reports.get_index_figures(june(None)).await.unwrap().into_inner();
+    let figures = reports
+        .get_index_figures(june_figures(None))
+        .await
+        .unwrap()
+        .into_inner();
     let rows = all_rows(&mut reports).await;
     let status = reports
         .get_projection_status(pb::GetProjectionStatusRequest {})
@@ -76,7 +40,7 @@ async fn assert_same_as_a_rebuild(server: &Server) -> u64 {
         assert!(!message.swapped || message.events_done == status.head_position);
     }
     let rebuilt = reports
-        .get_index_figures(june(figures.cutoff))
+        .get_index_figures(june_figures(figures.cutoff))
         .await
         .unwrap()
         .into_inner();
@@ -128,7 +92,11 @@ async fn a_restart_loads_the_snapshot_catches_up_and_counts_nothing_twice() {
     let mut server = Server::start_in(dir.path());
     assert_eq!(assert_same_as_a_rebuild(&server).await, 3);
     let mut reports = reports(&server, Role::Auditor).await;
-    let figures = reports.get_index_figures(june(None)).await.unwrap().into_inner();
+    let figures = reports
+        .get_index_figures(june_figures(None))
+        .await
+        .unwrap()
+        .into_inner();
     let on_time_figures = figures.province.unwrap().on_time.unwrap();
     let ratio = on_time_figures.on_time.unwrap();
     assert_eq!((ratio.numerator, ratio.denominator), (1, 3));
