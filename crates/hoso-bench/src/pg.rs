@@ -8,7 +8,9 @@ use anyhow::{Context, Result, bail};
 use futures_util::{StreamExt, pin_mut};
 use tokio_postgres::{Client, NoTls};
 
-use crate::{AppendFigures, ScanFigures, payload};
+use tokio_postgres::types::Json;
+
+use crate::{AppendFigures, Payload, ScanFigures, payload};
 
 const SCHEMA: &str = "
     DROP TABLE IF EXISTS events;
@@ -132,10 +134,10 @@ pub(crate) async fn appends(url: &str, appenders: usize, batch: usize, duration:
                     next_version = 0;
                 }
                 let stream = format!("dossier-{task}-{stream_no}");
-                let rows: Vec<(i64, serde_json::Value)> = (0..batch as i64)
+                let rows: Vec<(i64, Json<Payload>)> = (0..batch as i64)
                     .map(|i| {
                         tag += 1;
-                        (next_version + i, payload(tag))
+                        (next_version + i, Json(payload(tag)))
                     })
                     .collect();
                 let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = Vec::with_capacity(4 * batch);
@@ -176,7 +178,7 @@ pub(crate) async fn appends(url: &str, appenders: usize, batch: usize, duration:
 pub(crate) async fn scan(url: &str, n: u64) -> Result<(ScanFigures, ScanFigures, f64)> {
     let client = connect(url).await?;
     client.batch_execute(SCHEMA).await?;
-    let template = payload(0);
+    let template = Json(payload(0));
     client
         .execute(
             "INSERT INTO events (stream_id, version, type, data)

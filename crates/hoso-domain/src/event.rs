@@ -315,6 +315,10 @@ pub enum DossierEvent {
     SyncedToNationalPortal(SyncedToNationalPortal),
 }
 
+/// An event's persisted data, without its type name: see [`DossierEvent::data`].
+#[derive(Debug, Clone, Copy)]
+pub struct EventData<'a>(&'a DossierEvent);
+
 /// Declares each event's persisted name and current schema version, and the codec over all of
 /// them, in one table so that a new event cannot be half-registered.
 macro_rules! event_schemas {
@@ -352,13 +356,28 @@ macro_rules! event_schemas {
                 match self { $(DossierEvent::$ty(event) => event.occurred_at,)* }
             }
 
-            /// The persisted data, at the current schema version.
+            /// The persisted data, at the current schema version, as a value.
             pub fn to_json(&self) -> serde_json::Value {
-                let res = match self {
-                    $(DossierEvent::$ty(event) => serde_json::to_value(Borrow::<$ty>::borrow(event)),)*
-                };
-                res.expect("event structs have string keys only and always serialize")
+                serde_json::to_value(self.data())
+                    .expect("event structs have string keys only and always serialize")
             }
+
+            /// The persisted data, at the current schema version, to serialize straight to text
+            /// (what an append stores, with no intermediate value).
+            pub fn data(&self) -> EventData<'_> {
+                EventData(self)
+            }
+        }
+
+        impl Serialize for EventData<'_> {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                match self.0 {
+                    $(DossierEvent::$ty(event) => Borrow::<$ty>::borrow(event).serialize(serializer),)*
+                }
+            }
+        }
+
+        impl DossierEvent {
 
             /// Reads stored data, upcasting it from an older schema version first.
             pub fn from_stored(

@@ -39,7 +39,7 @@ pub use crate::deadline::{DeadlineState, DeadlineView, Judgement};
 pub use crate::decide::{Context, decide};
 pub use crate::dossier::{Channel, DossierState, PortalStatus, evolve};
 pub use crate::error::{CalendarError, DecodeError, DomainError};
-pub use crate::event::DossierEvent;
+pub use crate::event::{DossierEvent, EventData};
 pub use crate::procedure::{GreenLane, StatutoryTime, TimeUnit};
 
 #[cfg(test)]

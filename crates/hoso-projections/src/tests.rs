@@ -490,8 +490,8 @@ mod properties {
                         event_id: uuid::Uuid::new_v4(),
                         event_type: e.event_type().to_owned(),
                         schema_version: e.schema_version(),
-                        data: e.to_json(),
-                        metadata: serde_json::json!({}),
+                        data: hoso_store::Json::of(&e.data()).unwrap(),
+                        metadata: serde_json::json!({}).into(),
                         occurred_at: e.occurred_at(),
                     }).collect();
                     let version = live.get(&stream).map(|h| h.facts.len() as u64);

@@ -10,7 +10,7 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use hoso_api::convert::{DeskCommand, DossierKey};
 use hoso_domain::{BusinessCalendar, Command, Context, DossierEvent, DossierState, GreenLane, ReceiptCode, decide};
-use hoso_store::{EventStore, ExpectedVersion, NewEvent, RecordedEvent, StoreError, StreamRead};
+use hoso_store::{EventStore, ExpectedVersion, Json, NewEvent, RecordedEvent, StoreError, StreamRead};
 use uuid::Uuid;
 
 use crate::auth::{Caller, may_command};
@@ -182,7 +182,7 @@ impl<S: EventStore> App<S> {
                 ..Context::new(Utc::now(), &self.calendar, &self.green_lane)
             };
             let events = decide(&loaded.state, &command, &context)?;
-            let metadata = serde_json::json!({
+            let metadata = Json::from(serde_json::json!({
                 "actor": caller.subject,
                 "role": caller.role.as_str(),
                 "agency": caller.agency,
@@ -190,7 +190,7 @@ impl<S: EventStore> App<S> {
                 "command_id": header.command_id.to_string(),
                 "correlation_id": header.correlation_id,
                 "causation_id": header.command_id.to_string(),
-            });
+            }));
             let new_events: Vec<NewEvent> = events
                 .iter()
                 .enumerate()
@@ -198,7 +198,7 @@ impl<S: EventStore> App<S> {
                     event_id: event_id(header.command_id, i),
                     event_type: event.event_type().to_owned(),
                     schema_version: event.schema_version(),
-                    data: event.to_json(),
+                    data: Json::of(&event.data()).expect("event data always serializes"),
                     metadata: metadata.clone(),
                     occurred_at: event.occurred_at(),
                 })

@@ -6,7 +6,7 @@ use hoso_api::convert::{FieldViolation, IntoDeskCommand, InvalidRequest};
 use hoso_api::pb;
 use hoso_api::pb::import_command::Command as Imported;
 use hoso_domain::{Context, DossierState, decide};
-use hoso_store::{EventStore, ExpectedVersion, NewEvent, StoreError, StreamRead};
+use hoso_store::{EventStore, ExpectedVersion, Json, NewEvent, StoreError, StreamRead};
 use uuid::Uuid;
 
 use crate::app::{App, event_id, stream_for_receipt};
@@ -131,7 +131,7 @@ impl<S: EventStore> App<S> {
             desk.command.set_officer(&actor);
             let decided = decide(&state, &desk.command, &context)
                 .map_err(|e| ServiceError::Rule(e).in_command(index, variant))?;
-            let metadata = serde_json::json!({
+            let metadata = Json::from(serde_json::json!({
                 "actor": caller.subject,
                 "role": caller.role.as_str(),
                 "agency": caller.agency,
@@ -140,14 +140,14 @@ impl<S: EventStore> App<S> {
                 "command_id": command_id.to_string(),
                 "correlation_id": import_id.to_string(),
                 "causation_id": command_id.to_string(),
-            });
+            }));
             for (i, event) in decided.into_iter().enumerate() {
                 state = hoso_domain::evolve(state, &event);
                 events.push(NewEvent {
                     event_id: event_id(command_id, i),
                     event_type: event.event_type().to_owned(),
                     schema_version: event.schema_version(),
-                    data: event.to_json(),
+                    data: Json::of(&event.data()).expect("event data always serializes"),
                     metadata: metadata.clone(),
                     occurred_at: event.occurred_at(),
                 });
@@ -161,7 +161,7 @@ impl<S: EventStore> App<S> {
             && stored
                 .iter()
                 .zip(&events)
-                .all(|(old, new)| old.event_id == new.event_id && old.data_json().is_ok_and(|data| data == new.data));
+                .all(|(old, new)| old.event_id == new.event_id && old.data_json().is_ok_and(|data| data == new.data.to_value()));
         if !same_start {
             return Err(ServiceError::ImportConflict(format!(
                 "a dossier with receipt code {receipt_code} already exists with another history; nothing was written"

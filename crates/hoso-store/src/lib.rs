@@ -68,6 +68,51 @@ impl fmt::Display for ExpectedVersion {
     }
 }
 
+/// JSON text, already serialized: the data or metadata of an event to append.
+///
+/// Callers serialize their own types straight to text ([`Json::of`]), so an append costs no
+/// intermediate `serde_json::Value`; the text is known to be valid JSON and is stored as is.
+/// Two `Json` are equal when their texts are.
+#[derive(Debug, Clone)]
+pub struct Json(Box<serde_json::value::RawValue>);
+
+impl Json {
+    /// Serializes `value`. Fails only for what JSON cannot express, such as a map with
+    /// non-string keys.
+    pub fn of<T: serde::Serialize + ?Sized>(value: &T) -> Result<Json, serde_json::Error> {
+        serde_json::value::to_raw_value(value).map(Json)
+    }
+
+    /// Takes JSON text as it is, after checking that it is JSON.
+    pub fn parse(text: String) -> Result<Json, serde_json::Error> {
+        serde_json::value::RawValue::from_string(text).map(Json)
+    }
+
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        self.0.get()
+    }
+
+    /// The text parsed into a value.
+    pub fn to_value(&self) -> serde_json::Value {
+        serde_json::from_str(self.as_str()).expect("a Json holds valid JSON text")
+    }
+}
+
+impl PartialEq for Json {
+    fn eq(&self, other: &Json) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for Json {}
+
+impl From<serde_json::Value> for Json {
+    fn from(value: serde_json::Value) -> Json {
+        Json::of(&value).expect("a serde_json::Value always serializes")
+    }
+}
+
 /// An event to append. Its id makes retries idempotent: appending the same events again
 /// returns the original result and writes nothing.
 #[derive(Debug, Clone, PartialEq)]
@@ -79,9 +124,9 @@ pub struct NewEvent {
     /// Version of the data's schema, for upcasting old events.
     pub schema_version: u32,
     /// The event's data.
-    pub data: serde_json::Value,
+    pub data: Json,
     /// Who, where and why: actor, desk, correlation and causation ids.
-    pub metadata: serde_json::Value,
+    pub metadata: Json,
     /// Business time, supplied by the caller; stored to the microsecond.
     pub occurred_at: DateTime<Utc>,
 }

@@ -22,7 +22,7 @@ use crate::record;
 use crate::segment::{self, Location, Next, SegmentReader, Segments};
 use crate::writer::{Indexer, LogEnd, Syncer, Writer};
 use crate::{
-    AppendResult, Direction, ExpectedVersion, Limits, NewEvent, Position, RecordedEvent, StoreError, StreamRead,
+    AppendResult, Direction, ExpectedVersion, Json, Limits, NewEvent, Position, RecordedEvent, StoreError, StreamRead,
     VerifyReport, VerifyScope, Version,
 };
 
@@ -50,8 +50,8 @@ pub(crate) struct PreparedEvent {
     pub(crate) event_id: Uuid,
     pub(crate) event_type: String,
     pub(crate) schema_version: u32,
-    pub(crate) data: Vec<u8>,
-    pub(crate) metadata: Vec<u8>,
+    pub(crate) data: Json,
+    pub(crate) metadata: Json,
     pub(crate) occurred_at: DateTime<Utc>,
 }
 
@@ -730,9 +730,7 @@ impl<S: Segments, K: Kv> Log<S, K> {
                 event_id: event.event_id,
                 reason,
             })?;
-            let data = serde_json::to_vec(&event.data).map_err(|err| StoreError::Io(err.to_string()))?;
-            let metadata = serde_json::to_vec(&event.metadata).map_err(|err| StoreError::Io(err.to_string()))?;
-            let size = data.len() + metadata.len();
+            let size = event.data.as_str().len() + event.metadata.as_str().len();
             if size > self.limits.max_event_bytes {
                 return Err(StoreError::EventTooLarge {
                     event_id: event.event_id,
@@ -744,8 +742,8 @@ impl<S: Segments, K: Kv> Log<S, K> {
                 event_id: event.event_id,
                 event_type: event.event_type,
                 schema_version: event.schema_version,
-                data,
-                metadata,
+                data: event.data,
+                metadata: event.metadata,
                 occurred_at: truncate_to_micros(event.occurred_at),
             });
         }

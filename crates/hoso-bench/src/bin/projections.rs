@@ -70,8 +70,8 @@ fn events(
                 event_id: uuid::Uuid::new_v4(),
                 event_type: event.event_type().to_owned(),
                 schema_version: event.schema_version(),
-                data: event.to_json(),
-                metadata: serde_json::json!({"actor": "bench", "desk": "G09.20"}),
+                data: hoso_store::Json::of(&event.data()).expect("event data serializes"),
+                metadata: serde_json::json!({"actor": "bench", "desk": "G09.20"}).into(),
                 occurred_at: event.occurred_at(),
             });
         }
