@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use foldhash::fast::RandomState;
 use uuid::Uuid;
 
 use crate::kv::StreamEntry;
@@ -33,9 +34,9 @@ pub(crate) struct Recent {
 pub(crate) struct Memtable {
     first: Position,
     recent: VecDeque<Recent>,
-    streams: HashMap<Arc<str>, BTreeMap<Version, Position>>,
+    streams: HashMap<Arc<str>, BTreeMap<Version, Position>, RandomState>,
     ids_from: Position,
-    ids: HashMap<Uuid, Position>,
+    ids: HashMap<Uuid, Position, RandomState>,
 }
 
 impl Memtable {
@@ -45,9 +46,9 @@ impl Memtable {
         Memtable {
             first,
             recent: VecDeque::new(),
-            streams: HashMap::new(),
+            streams: HashMap::default(),
             ids_from,
-            ids: HashMap::new(),
+            ids: HashMap::default(),
         }
     }
 
@@ -171,9 +172,9 @@ impl Memtable {
         self.streams.keys().map(|s| &**s)
     }
 
-    /// Copies of the first `n` entries, for the indexer.
-    pub(crate) fn oldest(&self, n: usize) -> Vec<Recent> {
-        self.recent.iter().take(n).cloned().collect()
+    /// Copies of the first `n` entries, for the indexer, added to `out`.
+    pub(crate) fn oldest_into(&self, n: usize, out: &mut Vec<Recent>) {
+        out.extend(self.recent.iter().take(n).cloned());
     }
 
     /// Forgets the first `n` entries, which the engine now holds.

@@ -124,6 +124,9 @@ struct Space {
 
 /// Zeros are written in pieces of this size, so the writer never waits long for one.
 const ZERO_CHUNK: u64 = 1 << 20;
+/// The zeros written: static, so each piece costs no allocation (a fresh megabyte from the
+/// allocator is a page fault and a page clearing every time).
+static ZEROS: [u8; ZERO_CHUNK as usize] = [0; ZERO_CHUNK as usize];
 
 impl FileSegments {
     /// Opens the segment directory; `ahead` bytes past the writer are kept zero-filled, up to
@@ -209,9 +212,8 @@ impl Files {
                 let segment = space.segment;
                 space.zeroing = Some((segment, from, to));
                 drop(space);
-                let zeros = vec![0u8; (to - from) as usize];
                 let done = self.file(segment).and_then(|f| {
-                    f.write_all_at(&zeros, from)
+                    f.write_all_at(&ZEROS[..(to - from) as usize], from)
                         .and_then(|()| f.sync_data())
                         .map_err(io("zero-fill"))
                 });

@@ -567,11 +567,17 @@ impl<S: Segments, K: Kv> Syncer<S, K> {
 pub(crate) struct Indexer<S: Segments, K: Kv> {
     core: Arc<Core<S, K>>,
     indexed: Position,
+    /// The entries of the batch being indexed (kept between batches).
+    batch: Vec<Recent>,
 }
 
 impl<S: Segments, K: Kv> Indexer<S, K> {
     pub(crate) fn new(core: Arc<Core<S, K>>, indexed: Position) -> Self {
-        Indexer { core, indexed }
+        Indexer {
+            core,
+            indexed,
+            batch: Vec::new(),
+        }
     }
 
     /// The first position it may not index yet: the durable head, or the test hold.
@@ -627,7 +633,10 @@ impl<S: Segments, K: Kv> Indexer<S, K> {
                 return Ok(());
             }
             let n = ((target - self.indexed) as usize).min(INDEX_BATCH_MAX);
-            let batch = self.core.memtable()?.oldest(n);
+            // Into the same buffer each time: a fresh one of this size is fresh pages to fault
+            // in and clear, batch after batch.
+            let mut batch = std::mem::take(&mut self.batch);
+            self.core.memtable()?.oldest_into(n, &mut batch);
             let n = batch.len();
             let Some(last) = batch.last() else {
                 return Ok(());
@@ -639,7 +648,7 @@ impl<S: Segments, K: Kv> Indexer<S, K> {
             };
             // One stream index entry per stream: the run of its versions in this batch, which
             // are consecutive (a stream's versions are assigned in position order).
-            let mut runs: HashMap<&str, (Version, StreamRun)> = HashMap::new();
+            let mut runs: HashMap<&str, (Version, StreamRun), foldhash::fast::RandomState> = HashMap::default();
             let mut writes = Vec::new();
             // The batch's event ids, until an id table holds them (without tables, the memtable
             // keeps every id and the engine needs no copy).
@@ -676,6 +685,8 @@ impl<S: Segments, K: Kv> Indexer<S, K> {
             // crash, `indexed_through` claims exactly the entries it holds.
             writes.push((kv::INDEXED_KEY.to_vec(), end.encode()));
             self.core.kv.apply(writes)?;
+            batch.clear();
+            self.batch = batch;
             self.core.memtable_mut()?.drop_oldest(n);
             self.indexed += n as u64;
             self.core.indexed.send_replace(self.indexed);
