@@ -140,7 +140,9 @@ pub(crate) async fn scan(dir: &Path, n: u64) -> Result<(ScanFigures, ScanFigures
             let mut ids = EventIds::new();
             while written < count {
                 let k = (count - written).min(STREAM_LEN);
-                let events = (0..k).map(|i| new_event(&mut ids, task * per_task + written + i)).collect();
+                let events = (0..k)
+                    .map(|i| new_event(&mut ids, task * per_task + written + i))
+                    .collect();
                 store
                     .append(&format!("scan-{task}-{stream_no}"), ExpectedVersion::NoStream, events)
                     .await?;

@@ -158,10 +158,9 @@ impl<S: EventStore> App<S> {
         // exported again with more events adds the new ones; anything else is a conflict.
         let stored = self.store.read_stream(&stream_id, StreamRead::forward()).await?;
         let same_start = stored.len() <= events.len()
-            && stored
-                .iter()
-                .zip(&events)
-                .all(|(old, new)| old.event_id == new.event_id && old.data_json().is_ok_and(|data| data == new.data.to_value()));
+            && stored.iter().zip(&events).all(|(old, new)| {
+                old.event_id == new.event_id && old.data_json().is_ok_and(|data| data == new.data.to_value())
+            });
         if !same_start {
             return Err(ServiceError::ImportConflict(format!(
                 "a dossier with receipt code {receipt_code} already exists with another history; nothing was written"

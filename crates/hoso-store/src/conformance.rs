@@ -20,7 +20,9 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::{AppendResult, EventStore, ExpectedVersion, Json, NewEvent, RecordedEvent, StoreError, StreamRead, VerifyScope};
+use crate::{
+    AppendResult, EventStore, ExpectedVersion, Json, NewEvent, RecordedEvent, StoreError, StreamRead, VerifyScope,
+};
 
 /// Generates one `#[tokio::test]` per conformance case for the store made by `$make`, a
 /// closure returning a future of `(store, guard)`.
@@ -72,7 +74,8 @@ pub fn event(tag: &str) -> NewEvent {
         event_type: "TestEvent".to_owned(),
         schema_version: 1,
         data: json!({ "tag": tag, "receipt_code": "G09.20-20260609-0092637", "procedure": "1.001234",
-                      "agency": "000.00.04.G18", "fee_vnd": 50_000, "note": "x".repeat(120) }).into(),
+                      "agency": "000.00.04.G18", "fee_vnd": 50_000, "note": "x".repeat(120) })
+        .into(),
         metadata: json!({ "actor": "officer-7", "desk": "G09.20", "correlation_id": tag }).into(),
         occurred_at: occurred(0),
     }
@@ -596,7 +599,11 @@ pub async fn envelope_round_trips<S: EventStore>(store: S) {
     assert_eq!(r.event_type, "DossierReceived");
     assert_eq!(r.schema_version, 3);
     assert_eq!(r.data, e.data.as_str().as_bytes(), "the data is stored as given");
-    assert_eq!(r.metadata, e.metadata.as_str().as_bytes(), "the metadata is stored as given");
+    assert_eq!(
+        r.metadata,
+        e.metadata.as_str().as_bytes(),
+        "the metadata is stored as given"
+    );
     assert_eq!(
         r.occurred_at,
         DateTime::from_timestamp(1_750_000_042, 123_456_000).unwrap()

@@ -37,7 +37,8 @@ fn expected_event(stream: &str, version: u64) -> NewEvent {
         event_id: id,
         event_type: "CrashTestEvent".to_owned(),
         schema_version: 1,
-        data: json!({ "stream": stream, "version": version, "fill": "z".repeat(100 + (version as usize * 37) % 400) }).into(),
+        data: json!({ "stream": stream, "version": version, "fill": "z".repeat(100 + (version as usize * 37) % 400) })
+            .into(),
         metadata: json!({ "actor": "crash-test" }).into(),
         occurred_at: DateTime::from_timestamp(1_750_000_000 + version as i64, 0).unwrap(),
     }
@@ -216,7 +217,10 @@ async fn check(dir: &Path, acked: &[Ack], round: usize) -> Result<(), Failed> {
         }
         let expected = expected_event(&record.stream_id, record.version);
         let len = lengths.entry(&record.stream_id).or_default();
-        if record.version != *len || record.event_id != expected.event_id || record.data != expected.data.as_str().as_bytes() {
+        if record.version != *len
+            || record.event_id != expected.event_id
+            || record.data != expected.data.as_str().as_bytes()
+        {
             return Err(format!("round {round}: record at {} is not the expected event", record.position).into());
         }
         *len += 1;
