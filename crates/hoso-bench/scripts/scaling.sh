@@ -3,7 +3,8 @@
 # million events (2, 12 and 21 months of `hoso gen --seed 1` from 2025-01, filled by the
 # projection benchmark), the time from start to serving and to a caught-up projection, the
 # server's memory, a month's figures through `hoso figures`, 20 s of 64 load clients, and the
-# store's bytes per event.
+# store's bytes per event. The load acts as a desk officer and the officers of all 110 agencies
+# of hoso-gen's province (province-tokens.sh), `hoso figures` as its auditor.
 # Usage: crates/hoso-bench/scripts/scaling.sh [DIR]   (from the repository's root; DIR holds the
 # stores, default /tmp/hoso-scaling, about 9 GB; filled stores are reused by later runs)
 set -euo pipefail
@@ -11,6 +12,9 @@ dir=${1:-/tmp/hoso-scaling}
 cargo build --release -p hoso -p hoso-bench
 hoso=$PWD/target/release/hoso
 mkdir -p "$dir"
+tokens=$(mktemp -d /tmp/hoso-scaling-tokens.XXXXXX)
+trap 'rm -rf "$tokens"' EXIT
+crates/hoso-bench/scripts/province-tokens.sh "$hoso" "$tokens"
 for run in "2 2025-02" "12 2025-09" "21 2026-09"; do
   set -- $run; months=$1; month=$2; store=$dir/store-$months-months
   if [ ! -d "$store" ]; then
@@ -21,7 +25,7 @@ for run in "2 2025-02" "12 2025-09" "21 2026-09"; do
   port=50091; log=$data/serve.log
   echo "#### $months months, $(date -u +%T) UTC"; top -bn1 | sed -n 8,9p
   started=$(date +%s.%N)
-  HOSO_LOG=warn,hoso_server::projection=info "$hoso" serve --data-dir "$data" --listen 127.0.0.1:$port >"$log" 2>&1 &
+  HOSO_LOG=warn,hoso_server::projection=info HOSO_TOKENS_FILE=$tokens/tokens.toml "$hoso" serve --data-dir "$data" --listen 127.0.0.1:$port >"$log" 2>&1 &
   server=$!
   until grep -q "serving on" "$log"; do sleep 0.05; done; serving=$(date +%s.%N)
   until grep -q "caught up with the log" "$log"; do sleep 0.05; done; caught_up=$(date +%s.%N)
@@ -32,10 +36,10 @@ for run in "2 2025-02" "12 2025-09" "21 2026-09"; do
   export HOSO_SERVER=http://127.0.0.1:$port
   for i in 1 2 3; do
     a=$(date +%s.%N)
-    HOSO_TOKEN=$(awk '$1 == "auditor" { print $2 }' "$data/dev-tokens.txt") "$hoso" figures --month "$month" >/dev/null
+    HOSO_TOKEN=$(awk '$1 == "auditor" { print $2 }' "$tokens/load-tokens.txt") "$hoso" figures --month "$month" >/dev/null
     echo "hoso figures --month $month: $(echo "($(date +%s.%N) - $a) * 1000" | bc) ms"
   done
-  echo "64 clients, 20 s:"; "$hoso" load --tokens "$data/dev-tokens.txt" --clients 64 --duration 20s --json
+  echo "64 clients, 20 s:"; "$hoso" load --tokens "$tokens/load-tokens.txt" --clients 64 --duration 20s --json
   echo "server RSS after the load: $(ps -o rss= -p $server) KiB"
   kill -TERM $server; wait $server || true
   rm -rf "$data"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The service benchmarks of issue #6 (BENCHMARKS.md, "Service"): a release `hoso serve` on a fresh
-# data directory and `hoso load` against it, on the same machine.
+# data directory and `hoso load` against it, on the same machine, acting as a desk officer and
+# the officers of all 110 agencies of hoso-gen's province (province-tokens.sh).
 #   closed loop, 16 and 64 clients, 60 s each; open loop at --rate (default 10,000 commands/s,
 #   half the 64-client figure) for 60 s with the projection's lag; replays of a 20-event dossier.
 # Usage: crates/hoso-bench/scripts/service.sh [RATE]     (from the repository's root)
@@ -11,13 +12,15 @@ hoso=$PWD/target/release/hoso
 data=$(mktemp -d /tmp/hoso-service-bench.XXXXXX)
 port=50090
 log=$data.log
+server=
 trap 'kill -TERM "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; rm -rf "$data" "$log"' EXIT
+crates/hoso-bench/scripts/province-tokens.sh "$hoso" "$data"
 date -u +"%F %T UTC"; top -bn1 | sed -n 7,10p
-HOSO_LOG=warn "$hoso" serve --data-dir "$data" --listen 127.0.0.1:$port >"$log" 2>&1 &
+HOSO_LOG=warn HOSO_TOKENS_FILE=$data/tokens.toml "$hoso" serve --data-dir "$data" --listen 127.0.0.1:$port >"$log" 2>&1 &
 server=$!
 until grep -q "serving on" "$log"; do sleep 0.1; done
 export HOSO_SERVER=http://127.0.0.1:$port
-tokens=$data/dev-tokens.txt
+tokens=$data/load-tokens.txt
 echo "== closed loop, 16 clients, 60 s"; "$hoso" load --tokens "$tokens" --clients 16 --duration 60s --json
 echo "== closed loop, 64 clients, 60 s"; "$hoso" load --tokens "$tokens" --clients 64 --duration 60s --json
 echo "== open loop, $rate commands/s, 60 s"
