@@ -16,7 +16,7 @@
 //!
 //! **Entry points.** `decide(&state, &command, &Context::new(now, &calendar, &green_lane))`, then
 //! append `event.event_type()`, `event.schema_version()`, `event.occurred_at()` and
-//! `event.to_json()`; on read, `DossierEvent::from_stored(type, version, data)` and
+//! `event.data()` (serialized straight to JSON text); on read, `DossierEvent::from_stored(type, version, data)` and
 //! `DossierState::fold(&events)`.
 //!
 #![doc = include_str!("../CHOICES.md")]

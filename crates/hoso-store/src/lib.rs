@@ -319,8 +319,9 @@ pub trait EventStore: Clone + Send + Sync + 'static {
     /// Appends `events` to `stream_id` atomically if the stream is at `expected`.
     ///
     /// Returns once the events are on stable storage. If every event id is already stored by
-    /// one earlier append with the same content, returns that append's result and writes
-    /// nothing, whatever the stream's version is now.
+    /// one earlier append with the same content (JSON compared as values, so key order and
+    /// spacing do not matter), returns that append's result and writes nothing, whatever the
+    /// stream's version is now.
     fn append(
         &self,
         stream_id: &str,
