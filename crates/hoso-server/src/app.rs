@@ -28,6 +28,19 @@ pub fn event_id(command_id: Uuid, index: usize) -> Uuid {
     Uuid::new_v5(&command_id, format!("event-{index}").as_bytes())
 }
 
+/// The `index`-th event a command decided, as the store takes it: its id derived from the
+/// command's, its data serialized straight to JSON text, the command's metadata.
+pub(crate) fn new_event(command_id: Uuid, index: usize, event: &DossierEvent, metadata: &Json) -> NewEvent {
+    NewEvent {
+        event_id: event_id(command_id, index),
+        event_type: event.event_type().to_owned(),
+        schema_version: event.schema_version(),
+        data: Json::of(&event.data()).expect("event data always serializes"),
+        metadata: metadata.clone(),
+        occurred_at: event.occurred_at(),
+    }
+}
+
 /// A dossier as loaded from its stream.
 #[derive(Debug, Clone)]
 pub struct Loaded {
@@ -194,14 +207,7 @@ impl<S: EventStore> App<S> {
             let new_events: Vec<NewEvent> = events
                 .iter()
                 .enumerate()
-                .map(|(i, event)| NewEvent {
-                    event_id: event_id(header.command_id, i),
-                    event_type: event.event_type().to_owned(),
-                    schema_version: event.schema_version(),
-                    data: Json::of(&event.data()).expect("event data always serializes"),
-                    metadata: metadata.clone(),
-                    occurred_at: event.occurred_at(),
-                })
+                .map(|(i, event)| new_event(header.command_id, i, event, &metadata))
                 .collect();
             let expected = version.map_or(ExpectedVersion::NoStream, ExpectedVersion::Exact);
             match self.store.append(&stream_id, expected, new_events).await {

@@ -9,7 +9,7 @@ use hoso_domain::{Context, DossierState, decide};
 use hoso_store::{EventStore, ExpectedVersion, Json, NewEvent, StoreError, StreamRead};
 use uuid::Uuid;
 
-use crate::app::{App, event_id, stream_for_receipt};
+use crate::app::{App, new_event, stream_for_receipt};
 use crate::auth::{Caller, Role};
 use crate::error::ServiceError;
 
@@ -143,14 +143,7 @@ impl<S: EventStore> App<S> {
             }));
             for (i, event) in decided.into_iter().enumerate() {
                 state = hoso_domain::evolve(state, &event);
-                events.push(NewEvent {
-                    event_id: event_id(command_id, i),
-                    event_type: event.event_type().to_owned(),
-                    schema_version: event.schema_version(),
-                    data: Json::of(&event.data()).expect("event data always serializes"),
-                    metadata: metadata.clone(),
-                    occurred_at: event.occurred_at(),
-                });
+                events.push(new_event(command_id, i, &event, &metadata));
             }
         }
         let dossier_id = events[0].event_id;
@@ -158,9 +151,10 @@ impl<S: EventStore> App<S> {
         // exported again with more events adds the new ones; anything else is a conflict.
         let stored = self.store.read_stream(&stream_id, StreamRead::forward()).await?;
         let same_start = stored.len() <= events.len()
-            && stored.iter().zip(&events).all(|(old, new)| {
-                old.event_id == new.event_id && old.data_json().is_ok_and(|data| data == new.data.to_value())
-            });
+            && stored
+                .iter()
+                .zip(&events)
+                .all(|(old, new)| old.event_id == new.event_id && new.data.is_stored_as(&old.data));
         if !same_start {
             return Err(ServiceError::ImportConflict(format!(
                 "a dossier with receipt code {receipt_code} already exists with another history; nothing was written"

@@ -93,6 +93,18 @@ impl Json {
         self.0.get()
     }
 
+    /// Whether `stored` JSON text is the same JSON as this: the same text, or a text that parses
+    /// to an equal value (another version of a caller may order an object's keys differently or
+    /// space them out). What a retry of a stored event is compared by.
+    pub fn is_stored_as(&self, stored: &[u8]) -> bool {
+        let text = self.as_str().as_bytes();
+        stored == text
+            || matches!(
+                (serde_json::from_slice::<serde_json::Value>(stored), serde_json::from_slice::<serde_json::Value>(text)),
+                (Ok(a), Ok(b)) if a == b
+            )
+    }
+
     /// The text parsed into a value.
     pub fn to_value(&self) -> serde_json::Value {
         serde_json::from_str(self.as_str()).expect("a Json holds valid JSON text")

@@ -27,7 +27,7 @@ use crate::log::{Core, PreparedEvent, Request, lock_poisoned, truncate_to_micros
 use crate::memtable::Recent;
 use crate::record::{self, GENESIS_HASH, RecordFields};
 use crate::segment::{self, ENTRY_HEADER, Location, Segments};
-use crate::{AppendResult, ExpectedVersion, Json, Position, StoreError, Version};
+use crate::{AppendResult, ExpectedVersion, Position, StoreError, Version};
 
 /// At most this many appends share one write and one fsync.
 const MAX_GROUP: usize = 512;
@@ -59,18 +59,6 @@ fn recv_soon<T>(rx: &mpsc::Receiver<T>) -> Result<T, mpsc::RecvError> {
         }
     }
     rx.recv()
-}
-
-/// Whether stored JSON text and a retry's are the same JSON: the same text, or texts that parse
-/// to equal values (a retry serialized by another version of the caller may order an object's
-/// keys differently or space them out).
-fn same_json(stored: &[u8], retry: &Json) -> bool {
-    let retry = retry.as_str().as_bytes();
-    stored == retry
-        || matches!(
-            (serde_json::from_slice::<serde_json::Value>(stored), serde_json::from_slice::<serde_json::Value>(retry)),
-            (Ok(a), Ok(b)) if a == b
-        )
 }
 
 pub(crate) fn refused(poison: &Mutex<Option<String>>) -> Option<StoreError> {
@@ -404,10 +392,10 @@ impl<S: Segments, K: Kv> Writer<S, K> {
             if record.schema_version != event.schema_version {
                 return differs(&format!("it is stored with schema version {}", record.schema_version));
             }
-            if !same_json(&record.data, &event.data) {
+            if !event.data.is_stored_as(&record.data) {
                 return differs("its data differs from the stored event");
             }
-            if !same_json(&record.metadata, &event.metadata) {
+            if !event.metadata.is_stored_as(&record.metadata) {
                 return differs("its metadata differs from the stored event");
             }
             if record.occurred_at != event.occurred_at {
