@@ -174,13 +174,10 @@ async fn store_inner(args: &StoreArgs, work: &std::path::Path, server: &pg::Serv
     for &batch in &args.batches {
         for &appenders in &args.appenders {
             eprintln!("appends: {appenders} appenders, {batch} events each: hoso (sled) ...");
-            let ours = sled_side::appends(
-                &work.join(format!("append-{appenders}-{batch}")),
-                appenders,
-                batch,
-                seconds,
-            )
-            .await?;
+            // A fresh store per run, removed after it: earlier runs leave nothing behind.
+            let dir = work.join(format!("append-{appenders}-{batch}"));
+            let ours = sled_side::appends(&dir, appenders, batch, seconds).await?;
+            std::fs::remove_dir_all(&dir).with_context(|| format!("cannot remove {}", dir.display()))?;
             eprintln!(
                 "  {:.0} appends/s, p50 {:.2} ms",
                 ours.appends_per_sec(),

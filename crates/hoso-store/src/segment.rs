@@ -195,6 +195,15 @@ impl Files {
         Ok(file)
     }
 
+    /// The next piece of zeros to write, if fewer than half of `ahead` bytes past the writer
+    /// are zeros.
+    fn zeros_due(&self, space: &Space) -> Option<(u64, u64)> {
+        let from = space.zeroed.max(space.reserved);
+        let target = (space.reserved + self.ahead).min(self.limit);
+        (space.active && space.zeroed < space.reserved + self.ahead / 2 && from < target)
+            .then(|| (from, target.min(from + ZERO_CHUNK)))
+    }
+
     /// The zero-fill thread: whenever fewer than half of `ahead` bytes past the writer are
     /// zeros, writes and fsyncs the next piece of zeros.
     fn zero_fill_ahead(&self) {
@@ -205,10 +214,7 @@ impl Files {
             if space.closed {
                 return;
             }
-            let from = space.zeroed.max(space.reserved);
-            let target = (space.reserved + self.ahead).min(self.limit);
-            if space.active && space.zeroed < space.reserved + self.ahead / 2 && from < target {
-                let to = target.min(from + ZERO_CHUNK);
+            if let Some((from, to)) = self.zeros_due(&space) {
                 let segment = space.segment;
                 space.zeroing = Some((segment, from, to));
                 drop(space);
@@ -309,7 +315,11 @@ impl Segments for FileSegments {
             }
             if space.segment == segment && end > space.reserved {
                 space.reserved = end;
-                self.inner.changed.notify_all();
+                // Only a wake-up with work to do: most writes leave enough zeros ahead, and
+                // each wake-up costs the writer a system call.
+                if self.inner.ahead > 0 && space.zeroing.is_none() && self.inner.zeros_due(&space).is_some() {
+                    self.inner.changed.notify_all();
+                }
             }
         }
         self.inner

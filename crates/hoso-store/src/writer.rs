@@ -6,7 +6,7 @@
 //!   with one `write`, and hands the group to the syncer.
 //! - The **syncer** fdatasyncs once for every group that arrived while its previous fsync ran
 //!   (waiting briefly for the callers its last fsync answered), moves the durable head,
-//!   answers the callers in order, and wakes the indexer.
+//!   answers the callers in order, and wakes the indexer once a batch has gathered.
 //! - The **indexer** writes the index entries of durable records to the index engine in large
 //!   atomic batches (one run per stream), with the new end of the index, and then drops them
 //!   from the memtable; it writes an id table whenever enough durable ids have gathered.
@@ -33,8 +33,9 @@ use crate::{AppendResult, ExpectedVersion, Position, StoreError, Version};
 const MAX_GROUP: usize = 512;
 /// The indexer writes at most this many records' entries in one engine batch.
 const INDEX_BATCH_MAX: usize = 16_384;
-/// While fewer records than this wait to be indexed, the indexer waits up to `INDEX_WAIT`
-/// for more, so that its batches are large.
+/// The syncer wakes the indexer once this many durable records wait to be indexed; the
+/// indexer also looks by itself every `INDEX_WAIT`. Its batches are large, and the syncer
+/// spends no system call per fsync on it.
 const INDEX_BATCH_MIN: u64 = 2_048;
 const INDEX_WAIT: Duration = Duration::from_millis(20);
 /// The writer takes no new appends while the memtable holds this many records' entries: the
@@ -494,6 +495,8 @@ impl<S: Segments, K: Kv> Syncer<S, K> {
         // How many appends the last fsync answered, and how long it took.
         let mut answered_last = 0;
         let mut last_sync = Duration::ZERO;
+        // The durable head when the indexer was last woken.
+        let mut announced = self.core.head();
         while let Ok(first) = recv_soon(&groups) {
             let mut ready = vec![first];
             ready.extend(groups.try_iter());
@@ -544,7 +547,10 @@ impl<S: Segments, K: Kv> Syncer<S, K> {
                     let _ = reply.send(answer);
                 }
             }
-            if failure.is_none() && wrote {
+            // The indexer is woken once a batch worth indexing has gathered (it looks by
+            // itself every `INDEX_WAIT`): a wake-up per fsync costs a system call each time.
+            if failure.is_none() && wrote && self.core.head().saturating_sub(announced) >= INDEX_BATCH_MIN {
+                announced = self.core.head();
                 let _ = self.wake_indexer.send(());
             }
         }
@@ -587,10 +593,13 @@ impl<S: Segments, K: Kv> Indexer<S, K> {
 
     fn index_until_closed(mut self, wake: mpsc::Receiver<()>) {
         loop {
-            let mut closed = wake.recv().is_err();
+            // Woken when a batch has gathered (or to look again at the test hold); otherwise it
+            // looks every `INDEX_WAIT` and indexes what is durable.
+            let woken = wake.recv_timeout(INDEX_WAIT);
+            let mut closed = matches!(woken, Err(mpsc::RecvTimeoutError::Disconnected));
             // While appends flow, let a larger batch build up (bounded by `INDEX_WAIT`).
             let deadline = Instant::now() + INDEX_WAIT;
-            while !closed && self.target().saturating_sub(self.indexed) < INDEX_BATCH_MIN {
+            while woken.is_ok() && !closed && self.target().saturating_sub(self.indexed) < INDEX_BATCH_MIN {
                 let Some(left) = deadline.checked_duration_since(Instant::now()) else {
                     break;
                 };
