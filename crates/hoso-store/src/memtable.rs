@@ -7,7 +7,7 @@
 //! (or the oldest ids to a table) and only then removes them from here, so a lookup that
 //! misses here finds the entry there.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -34,9 +34,24 @@ pub(crate) struct Recent {
 pub(crate) struct Memtable {
     first: Position,
     recent: VecDeque<Recent>,
-    streams: HashMap<Arc<str>, BTreeMap<Version, Position>, RandomState>,
+    streams: HashMap<Arc<str>, Versions, RandomState>,
     ids_from: Position,
     ids: HashMap<Uuid, Position, RandomState>,
+}
+
+/// The positions of one stream's versions held here: consecutive versions from `first`
+/// (versions are assigned in position order, and entries leave in position order).
+#[derive(Debug)]
+struct Versions {
+    first: Version,
+    positions: VecDeque<Position>,
+}
+
+impl Versions {
+    fn get(&self, version: Version) -> Option<Position> {
+        let at = usize::try_from(version.checked_sub(self.first)?).ok()?;
+        self.positions.get(at).copied()
+    }
 }
 
 impl Memtable {
@@ -90,10 +105,19 @@ impl Memtable {
     /// Adds the entries of the next position.
     pub(crate) fn push(&mut self, recent: Recent) {
         let position = self.first + self.recent.len() as u64;
-        self.streams
+        let versions = self
+            .streams
             .entry(Arc::clone(&recent.stream_id))
-            .or_default()
-            .insert(recent.version, position);
+            .or_insert_with(|| Versions {
+                first: recent.version,
+                positions: VecDeque::new(),
+            });
+        debug_assert_eq!(
+            versions.first + versions.positions.len() as u64,
+            recent.version,
+            "a stream's versions reach the memtable in order"
+        );
+        versions.positions.push_back(position);
         if position >= self.ids_from {
             self.ids.insert(recent.event_id, position);
         }
@@ -121,16 +145,14 @@ impl Memtable {
     /// The last entry of a stream below `below`.
     pub(crate) fn stream_last(&self, stream_id: &str, below: Position) -> Option<(Version, StreamEntry)> {
         let versions = self.streams.get(stream_id)?;
-        versions
-            .iter()
-            .rev()
-            .find(|(_, p)| **p < below)
-            .and_then(|(v, p)| Some((*v, self.entry(*p)?)))
+        let at = versions.positions.iter().rposition(|&p| p < below)?;
+        let position = versions.positions[at];
+        Some((versions.first + at as u64, self.entry(position)?))
     }
 
     /// The entry of one stream version, below `below`.
     pub(crate) fn stream_entry(&self, stream_id: &str, version: Version, below: Position) -> Option<StreamEntry> {
-        let position = *self.streams.get(stream_id)?.get(&version)?;
+        let position = self.streams.get(stream_id)?.get(version)?;
         if position >= below {
             return None;
         }
@@ -151,10 +173,10 @@ impl Memtable {
         if lo >= hi {
             return Vec::new();
         }
-        versions
-            .range(lo..hi)
-            .filter(|(_, p)| **p < below)
-            .filter_map(|(v, p)| Some((*v, self.entry(*p)?)))
+        (lo.max(versions.first)..hi)
+            .map_while(|v| Some((v, versions.get(v)?)))
+            .filter(|&(_, p)| p < below)
+            .filter_map(|(v, p)| Some((v, self.entry(p)?)))
             .collect()
     }
 
@@ -186,10 +208,11 @@ impl Memtable {
             let position = self.first;
             self.first += 1;
             if let Some(versions) = self.streams.get_mut(&recent.stream_id) {
-                if versions.get(&recent.version) == Some(&position) {
-                    versions.remove(&recent.version);
+                if versions.first == recent.version && versions.positions.front() == Some(&position) {
+                    versions.positions.pop_front();
+                    versions.first += 1;
                 }
-                if versions.is_empty() {
+                if versions.positions.is_empty() {
                     self.streams.remove(&recent.stream_id);
                 }
             }
