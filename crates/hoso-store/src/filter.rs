@@ -7,8 +7,10 @@ use uuid::Uuid;
 /// Bits per id and probes per lookup: about 1% false positives.
 const BITS_PER_ID: u64 = 10;
 const PROBES: u64 = 7;
-/// Ids the first filter is sized for; each further one is twice as large as the last.
-const FIRST_CAPACITY: u64 = 1 << 16;
+/// Keys the first filter of the store-wide filters is sized for (1.25 MiB); each further
+/// one is twice as large as the last. A lookup costs one memory access per filter in the
+/// series, so it starts large: a province's year of event ids takes three.
+const FIRST_CAPACITY: u64 = 1 << 20;
 
 /// A growing Bloom filter: a series of filters, each sized for twice the keys of the previous.
 pub(crate) struct KeyFilter {
@@ -86,9 +88,15 @@ fn mix(mut x: u64) -> u64 {
 }
 
 impl KeyFilter {
+    /// A filter for the store's stream ids or event ids, which keep growing.
     pub(crate) fn new() -> Self {
+        Self::with_capacity(FIRST_CAPACITY)
+    }
+
+    /// A filter whose first part is sized for `capacity` keys (it still grows past them).
+    pub(crate) fn with_capacity(capacity: u64) -> Self {
         KeyFilter {
-            filters: vec![Filter::new(FIRST_CAPACITY)],
+            filters: vec![Filter::new(capacity.max(1))],
         }
     }
 

@@ -63,18 +63,18 @@ fn sync_dir(dir: &Path) -> Result<(), StoreError> {
 }
 
 impl IdTable {
-    /// Writes the table of `entries`, the ids of positions `first..first + entries.len()`,
+    /// Writes the table of `entries` (sorted here by id), the ids of positions `first..first + entries.len()`,
     /// durably (a temporary file, fsync, rename, directory fsync), and opens it.
     pub(crate) fn write(
         dir: &Path,
         first: Position,
-        mut entries: Vec<(Uuid, Position)>,
+        entries: &mut [(Uuid, Position)],
         resume: (u32, u64),
     ) -> Result<IdTable, StoreError> {
         entries.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
         let count = entries.len() as u64;
         let mut bytes = Vec::with_capacity(entries.len() * ENTRY + FOOTER);
-        for (id, position) in &entries {
+        for (id, position) in entries.iter() {
             bytes.extend_from_slice(id.as_bytes());
             bytes.extend_from_slice(&position.to_be_bytes());
         }
@@ -122,7 +122,7 @@ impl IdTable {
         if body_len as u64 != count.checked_mul(ENTRY as u64)? {
             return None;
         }
-        let mut filter = KeyFilter::new();
+        let mut filter = KeyFilter::with_capacity(count);
         let mut fences = Vec::with_capacity(body_len / ENTRY / BLOCK + 1);
         for (i, entry) in bytes[..body_len].chunks_exact(ENTRY).enumerate() {
             let id: [u8; 16] = entry[..16].try_into().ok()?;

@@ -77,13 +77,10 @@ impl Memtable {
         self.ids_from
     }
 
-    /// The ids of the positions `ids_from..end`, for an id table.
-    pub(crate) fn ids_below(&self, end: Position) -> Vec<(Uuid, Position)> {
-        self.ids
-            .iter()
-            .filter(|&(_, &p)| p < end)
-            .map(|(&id, &p)| (id, p))
-            .collect()
+    /// The ids of the positions `ids_from..end`, for an id table, into `out` (emptied first).
+    pub(crate) fn ids_below_into(&self, end: Position, out: &mut Vec<(Uuid, Position)>) {
+        out.clear();
+        out.extend(self.ids.iter().filter(|&(_, &p)| p < end).map(|(&id, &p)| (id, p)));
     }
 
     /// Forgets the ids below `end`, which an id table now holds.

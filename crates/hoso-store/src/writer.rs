@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use tokio::sync::oneshot;
+use uuid::Uuid;
 
 use crate::filter::KeyFilter;
 use crate::idtable::IdTable;
@@ -563,6 +564,8 @@ pub(crate) struct Indexer<S: Segments, K: Kv> {
     indexed: Position,
     /// The entries of the batch being indexed (kept between batches).
     batch: Vec<Recent>,
+    /// The ids of the id table being written (kept between tables).
+    ids: Vec<(Uuid, Position)>,
 }
 
 impl<S: Segments, K: Kv> Indexer<S, K> {
@@ -571,6 +574,7 @@ impl<S: Segments, K: Kv> Indexer<S, K> {
             core,
             indexed,
             batch: Vec::new(),
+            ids: Vec::new(),
         }
     }
 
@@ -703,7 +707,10 @@ impl<S: Segments, K: Kv> Indexer<S, K> {
             if end > self.core.head() {
                 return Ok(());
             }
-            let ids = self.core.memtable()?.ids_below(end);
+            // Into the same buffer each time: a fresh one of this size (about 6 MiB) is
+            // fresh pages to fault in and clear, table after table.
+            self.core.memtable()?.ids_below_into(end, &mut self.ids);
+            let ids = &mut self.ids;
             if ids.len() as u64 != *table_events {
                 return Err(StoreError::Io(format!(
                     "the memtable holds {} ids of positions {first}..{end}",
@@ -714,7 +721,7 @@ impl<S: Segments, K: Kv> Indexer<S, K> {
             // The filter learns the ids before the table is listed (an id it holds is never
             // ruled out); if the write fails, they are only false positives.
             let mut filter = self.core.id_filter.write().map_err(|_| lock_poisoned())?;
-            for (id, _) in &ids {
+            for (id, _) in ids.iter() {
                 filter.insert(id);
             }
             drop(filter);

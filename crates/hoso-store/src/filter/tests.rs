@@ -31,3 +31,17 @@ fn stream_ids_that_differ_in_one_character_are_told_apart() {
         .count();
     assert!(false_positives < 5_000, "{false_positives} false positives in 100,000");
 }
+
+#[test]
+fn a_filter_that_outgrows_its_first_part_still_finds_every_id() {
+    // Sized for 1,000 ids and given 100,000: a series of seven parts.
+    let mut filter = KeyFilter::with_capacity(1_000);
+    let inserted: Vec<Uuid> = (0..100_000).map(|_| Uuid::new_v4()).collect();
+    for &id in &inserted {
+        filter.insert(&id);
+    }
+    assert!(filter.filters.len() > 5, "{} parts", filter.filters.len());
+    assert!(inserted.iter().all(|&id| filter.may_contain(&id)), "no false negative");
+    let false_positives = (0..100_000).filter(|_| filter.may_contain(&Uuid::new_v4())).count();
+    assert!(false_positives < 10_000, "{false_positives} false positives in 100,000");
+}
