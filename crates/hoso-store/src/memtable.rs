@@ -83,9 +83,16 @@ impl Memtable {
         out.extend(self.ids.iter().filter(|&(_, &p)| p < end).map(|(&id, &p)| (id, p)));
     }
 
-    /// Forgets the ids below `end`, which an id table now holds.
-    pub(crate) fn drop_ids_below(&mut self, end: Position) {
-        self.ids.retain(|_, p| *p >= end);
+    /// Forgets these ids, which an id table now holds.
+    pub(crate) fn forget_ids(&mut self, ids: &[(Uuid, Position)]) {
+        for (id, _) in ids {
+            self.ids.remove(id);
+        }
+    }
+
+    /// Records that id tables hold the ids of every position below `end` (forgotten here with
+    /// `forget_ids`).
+    pub(crate) fn ids_filed_below(&mut self, end: Position) {
         self.ids_from = self.ids_from.max(end);
     }
 

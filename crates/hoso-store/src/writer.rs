@@ -39,6 +39,9 @@ const INDEX_BATCH_MAX: usize = 16_384;
 /// spends no system call per fsync on it.
 const INDEX_BATCH_MIN: u64 = 2_048;
 const INDEX_WAIT: Duration = Duration::from_millis(20);
+/// The indexer holds the filter's and the memtable's locks for at most this many ids at a
+/// time when it files an id table (262,144 ids at once kept the writer waiting for milliseconds).
+const LOCKED_PIECE: usize = 4_096;
 /// The writer takes no new appends while the memtable holds this many records' entries: the
 /// indexer's pace bounds the sustained append rate and the memory the backlog takes.
 const MAX_BACKLOG: usize = 32_768;
@@ -566,6 +569,9 @@ pub(crate) struct Indexer<S: Segments, K: Kv> {
     batch: Vec<Recent>,
     /// The ids of the id table being written (kept between tables).
     ids: Vec<(Uuid, Position)>,
+    /// The ids of the indexed positions from the end of the id tables on, in position order:
+    /// the next tables' ids, gathered batch by batch rather than looked for in the memtable.
+    unfiled: Vec<(Uuid, Position)>,
 }
 
 impl<S: Segments, K: Kv> Indexer<S, K> {
@@ -575,6 +581,7 @@ impl<S: Segments, K: Kv> Indexer<S, K> {
             indexed,
             batch: Vec::new(),
             ids: Vec::new(),
+            unfiled: Vec::new(),
         }
     }
 
@@ -583,8 +590,13 @@ impl<S: Segments, K: Kv> Indexer<S, K> {
         self.core.head().min(self.core.hold_index_at.load(Ordering::SeqCst))
     }
 
-    pub(crate) fn run(self, wake: mpsc::Receiver<()>) {
+    pub(crate) fn run(mut self, wake: mpsc::Receiver<()>) {
         let core = Arc::clone(&self.core);
+        // The ids recovery put in the memtable for indexed positions no table holds yet.
+        if let Ok(memtable) = core.memtable() {
+            memtable.ids_below_into(self.indexed, &mut self.unfiled);
+            self.unfiled.sort_unstable_by_key(|&(_, position)| position);
+        }
         self.index_until_closed(wake);
         // Let a writer waiting for the backlog to shrink go on (its appends are refused if the
         // indexer failed).
@@ -657,6 +669,9 @@ impl<S: Segments, K: Kv> Indexer<S, K> {
             for (i, recent) in batch.iter().enumerate() {
                 ids.extend_from_slice(recent.event_id.as_bytes());
                 let position = self.indexed + i as u64;
+                if self.core.id_table_dir.is_some() {
+                    self.unfiled.push((recent.event_id, position));
+                }
                 let (_, run) = runs.entry(&recent.stream_id).or_insert_with(|| {
                     (
                         recent.version,
@@ -695,7 +710,7 @@ impl<S: Segments, K: Kv> Indexer<S, K> {
         }
     }
 
-    /// Writes an id table for every full range of `table_events` durable positions whose ids
+    /// Writes an id table for every full range of `table_events` indexed positions whose ids
     /// are still in the memtable.
     fn write_id_tables(&mut self) -> Result<(), StoreError> {
         let Some((dir, table_events)) = &self.core.id_table_dir else {
@@ -704,32 +719,41 @@ impl<S: Segments, K: Kv> Indexer<S, K> {
         loop {
             let first = self.core.memtable()?.ids_from();
             let end = first + table_events;
-            if end > self.core.head() {
+            if end > self.indexed {
                 return Ok(());
+            }
+            let gathered = self.unfiled.first().map(|&(_, p)| p) == Some(first)
+                && self.unfiled.get((*table_events - 1) as usize).map(|&(_, p)| p) == Some(end - 1);
+            if !gathered {
+                return Err(StoreError::Io(format!(
+                    "the indexer holds the ids of {} positions from {:?}, not those of {first}..{end}",
+                    self.unfiled.len(),
+                    self.unfiled.first().map(|&(_, p)| p)
+                )));
             }
             // Into the same buffer each time: a fresh one of this size (about 6 MiB) is
             // fresh pages to fault in and clear, table after table.
-            self.core.memtable()?.ids_below_into(end, &mut self.ids);
+            self.ids.clear();
+            self.ids.extend(self.unfiled.drain(..*table_events as usize));
             let ids = &mut self.ids;
-            if ids.len() as u64 != *table_events {
-                return Err(StoreError::Io(format!(
-                    "the memtable holds {} ids of positions {first}..{end}",
-                    ids.len()
-                )));
-            }
             let last = self.core.locate(end - 1)?;
             // The filter learns the ids before the table is listed (an id it holds is never
             // ruled out); if the write fails, they are only false positives.
-            let mut filter = self.core.id_filter.write().map_err(|_| lock_poisoned())?;
-            for (id, _) in ids.iter() {
-                filter.insert(id);
+            // A piece at a time, so the writer's lookups never wait long for the lock.
+            for piece in ids.chunks(LOCKED_PIECE) {
+                let mut filter = self.core.id_filter.write().map_err(|_| lock_poisoned())?;
+                for (id, _) in piece {
+                    filter.insert(id);
+                }
             }
-            drop(filter);
             let table = IdTable::write(dir, first, ids, (last.segment, last.end()))?;
             // The table first, then the memtable forgets: a lookup that misses in the memtable
             // finds the id in the table.
             self.core.id_tables.write().map_err(|_| lock_poisoned())?.push(table);
-            self.core.memtable_mut()?.drop_ids_below(end);
+            for piece in ids.chunks(LOCKED_PIECE) {
+                self.core.memtable_mut()?.forget_ids(piece);
+            }
+            self.core.memtable_mut()?.ids_filed_below(end);
             // The engine's copies of ids that the table now holds are no longer needed.
             let mut held = Vec::new();
             self.core
