@@ -198,9 +198,11 @@ impl Memtable {
         self.streams.keys().map(|s| &**s)
     }
 
-    /// Copies of the first `n` entries, for the indexer, added to `out`.
-    pub(crate) fn oldest_into(&self, n: usize, out: &mut Vec<Recent>) {
-        out.extend(self.recent.iter().take(n).cloned());
+    /// Copies of the `n` entries after the first `skip`, for the indexer, added to `out`.
+    pub(crate) fn oldest_into(&self, skip: usize, n: usize, out: &mut Vec<Recent>) {
+        let start = skip.min(self.recent.len());
+        let end = skip.saturating_add(n).min(self.recent.len());
+        out.extend(self.recent.range(start..end).cloned());
     }
 
     /// Forgets the first `n` entries, which the engine now holds.

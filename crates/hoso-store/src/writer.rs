@@ -39,8 +39,9 @@ const INDEX_BATCH_MAX: usize = 16_384;
 /// spends no system call per fsync on it.
 const INDEX_BATCH_MIN: u64 = 2_048;
 const INDEX_WAIT: Duration = Duration::from_millis(20);
-/// The indexer holds the filter's and the memtable's locks for at most this many ids at a
-/// time when it files an id table (262,144 ids at once kept the writer waiting for milliseconds).
+/// The indexer holds the memtable's and the id filter's locks for at most this many entries
+/// at a time (the writer needs them for every append; filing an id table's 262,144 ids at once
+/// kept it waiting for milliseconds).
 const LOCKED_PIECE: usize = 4_096;
 /// The writer takes no new appends while the memtable holds this many records' entries: the
 /// indexer's pace bounds the sustained append rate and the memory the backlog takes.
@@ -649,7 +650,12 @@ impl<S: Segments, K: Kv> Indexer<S, K> {
             // Into the same buffer each time: a fresh one of this size is fresh pages to fault
             // in and clear, batch after batch.
             let mut batch = std::mem::take(&mut self.batch);
-            self.core.memtable()?.oldest_into(n, &mut batch);
+            // A piece at a time, so the writer never waits long for the memtable's lock.
+            for skip in (0..n).step_by(LOCKED_PIECE) {
+                self.core
+                    .memtable()?
+                    .oldest_into(skip, LOCKED_PIECE.min(n - skip), &mut batch);
+            }
             let n = batch.len();
             let Some(last) = batch.last() else {
                 return Ok(());
@@ -703,7 +709,9 @@ impl<S: Segments, K: Kv> Indexer<S, K> {
             self.core.kv.apply(writes)?;
             batch.clear();
             self.batch = batch;
-            self.core.memtable_mut()?.drop_oldest(n);
+            for skip in (0..n).step_by(LOCKED_PIECE) {
+                self.core.memtable_mut()?.drop_oldest(LOCKED_PIECE.min(n - skip));
+            }
             self.indexed += n as u64;
             self.core.indexed.send_replace(self.indexed);
             self.core.indexer_progress.1.notify_all();
