@@ -212,5 +212,129 @@ pub(crate) fn open_all(dir: &Path, filter: &mut KeyFilter) -> Result<Vec<IdTable
     Ok(tables)
 }
 
+/// The ids of indexed positions that no table holds yet, kept beside the tables so that a
+/// reopen need not read them from the segments: one file `<first position, 20 digits>.unfiled`
+/// per table range to come, appended to by the indexer with each batch (before the batch's
+/// index end is written) and removed once the range's table is written. Each frame is: first
+/// position (u64) ‖ count (u32) ‖ the ids, 16 bytes each ‖ CRC-32 of the bytes before it.
+///
+/// The files are not fsync'd: they only save work. A frame lost with the page cache, torn or
+/// damaged ends what is read of its file; recovery then reads the missing ids from the records.
+pub(crate) struct Unfiled {
+    dir: PathBuf,
+    /// The range being appended to and its file.
+    open: Option<(Position, File)>,
+    frame: Vec<u8>,
+}
+
+fn unfiled_path(dir: &Path, first: Position) -> PathBuf {
+    dir.join(format!("{first:020}.unfiled"))
+}
+
+impl Unfiled {
+    pub(crate) fn new(dir: &Path) -> Self {
+        Unfiled {
+            dir: dir.to_owned(),
+            open: None,
+            frame: Vec::new(),
+        }
+    }
+
+    /// Appends the ids of positions `first..first + ids.len()`, all in the range of the table
+    /// that will start at `range`.
+    pub(crate) fn append(
+        &mut self,
+        range: Position,
+        first: Position,
+        ids: &[(Uuid, Position)],
+    ) -> Result<(), StoreError> {
+        if self.open.as_ref().is_none_or(|(open, _)| *open != range) {
+            let path = unfiled_path(&self.dir, range);
+            let file = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .map_err(io(format!("cannot open {}", path.display())))?;
+            self.open = Some((range, file));
+        }
+        let Some((_, file)) = &mut self.open else {
+            unreachable!("opened above");
+        };
+        self.frame.clear();
+        self.frame.extend_from_slice(&first.to_be_bytes());
+        // An indexer batch holds at most a few thousand ids.
+        self.frame.extend_from_slice(&(ids.len() as u32).to_be_bytes());
+        for (id, _) in ids {
+            self.frame.extend_from_slice(id.as_bytes());
+        }
+        let crc = crc32fast::hash(&self.frame);
+        self.frame.extend_from_slice(&crc.to_be_bytes());
+        file.write_all(&self.frame)
+            .map_err(io(format!("cannot write {}", unfiled_path(&self.dir, range).display())))
+    }
+
+    /// Removes the file of the range whose table starts at `range` (the table holds its ids).
+    pub(crate) fn filed(&mut self, range: Position) -> Result<(), StoreError> {
+        if self.open.as_ref().is_some_and(|(open, _)| *open == range) {
+            self.open = None;
+        }
+        remove_if_present(&unfiled_path(&self.dir, range))
+    }
+}
+
+fn remove_if_present(path: &Path) -> Result<(), StoreError> {
+    match fs::remove_file(path) {
+        Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
+            Err(io(format!("cannot remove {}", path.display()))(err))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The frames of the unfiled-id files from position `from` on (the end of the tables), as
+/// (first position, ids), in file order; files of ranges the tables cover are removed. Each
+/// file is read up to its first torn or damaged frame.
+pub(crate) fn read_unfiled(dir: &Path, from: Position) -> Result<Vec<(Position, Vec<Uuid>)>, StoreError> {
+    let mut names = Vec::new();
+    for entry in fs::read_dir(dir).map_err(io(format!("cannot read {}", dir.display())))? {
+        let entry = entry.map_err(io(format!("cannot read {}", dir.display())))?;
+        let name = entry.file_name();
+        if let Some(first) = name
+            .to_str()
+            .and_then(|n| n.strip_suffix(".unfiled"))
+            .and_then(|n| n.parse::<u64>().ok())
+        {
+            names.push((first, entry.path()));
+        }
+    }
+    names.sort_unstable();
+    let mut frames = Vec::new();
+    for (first, path) in names {
+        if first < from {
+            remove_if_present(&path)?;
+            continue;
+        }
+        let bytes = fs::read(&path).map_err(io(format!("cannot read {}", path.display())))?;
+        let mut at = 0;
+        while let Some(header) = bytes.get(at..at + 12) {
+            let position = u64::from_be_bytes(header[..8].try_into().expect("8 bytes"));
+            let count = u32::from_be_bytes(header[8..].try_into().expect("4 bytes")) as usize;
+            let end = at + 12 + count * 16;
+            let Some(frame) = bytes.get(at..end + 4) else { break };
+            let crc = u32::from_be_bytes(frame[frame.len() - 4..].try_into().expect("4 bytes"));
+            if crc32fast::hash(&frame[..frame.len() - 4]) != crc {
+                break;
+            }
+            let ids = frame[12..12 + count * 16]
+                .chunks_exact(16)
+                .map(|id| Uuid::from_slice(id).expect("16 bytes"))
+                .collect();
+            frames.push((position, ids));
+            at = end + 4;
+        }
+    }
+    Ok(frames)
+}
+
 #[cfg(test)]
 mod tests;

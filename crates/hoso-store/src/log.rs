@@ -409,7 +409,12 @@ fn damaged<S: Segments>(segments: &S, position: Position, segment: u32, offset: 
 /// earlier) to the end of the log, CRC-checking every entry. A torn or zero entry at the end
 /// of the last segment is an append that was never acknowledged and is cut off; damage
 /// anywhere else refuses the open.
-fn recover<S: Segments, K: Kv>(segments: &S, kv: &K, tables: &[IdTable]) -> Result<Recovered, StoreError> {
+fn recover<S: Segments, K: Kv>(
+    segments: &S,
+    kv: &K,
+    tables: &[IdTable],
+    unfiled: Vec<(Position, Vec<Uuid>)>,
+) -> Result<Recovered, StoreError> {
     let indexed = match kv.get(kv::INDEXED_KEY)? {
         Some(bytes) => Some(Indexed::decode(&bytes).ok_or_else(|| StoreError::Corrupted {
             position: 0,
@@ -445,29 +450,39 @@ fn recover<S: Segments, K: Kv>(segments: &S, kv: &K, tables: &[IdTable]) -> Resu
         None => (0, (list[0], 0), None),
     };
     let (ids_end, ids_resume) = tables.last().map_or((0, (list[0], 0)), |t| (t.end(), t.resume));
-    // The ids of `ids_end..indexed_end` are in the engine, one entry per indexer batch (written
-    // with the batch); entries that a table already holds may be left from before a crash.
-    let mut batch_ids = Vec::new();
-    let mut covered = ids_end;
+    // The ids of `ids_end..indexed_end` are in the unfiled-id files, one frame per indexer
+    // batch (stores written before those files have them in the engine, one entry per batch);
+    // frames that a table already holds may be left from before a crash.
+    let mut frames = unfiled;
     kv.scan(
         &kv::batch_ids_key(0),
         &kv::batch_ids_key(u64::MAX),
         false,
         |key, value| {
             let first = kv::parse_u64(&key[1..]).unwrap_or(u64::MAX);
-            let end = first.saturating_add(value.len() as u64 / 16);
-            if first <= covered && end > covered {
-                covered = end;
-            }
-            for (i, id) in value.chunks_exact(16).enumerate() {
-                let position = first + i as u64;
-                if (ids_end..indexed_end).contains(&position) {
-                    batch_ids.push((Uuid::from_slice(id).map_err(|_| damaged_ids())?, position));
-                }
-            }
+            let ids = value
+                .chunks_exact(16)
+                .map(|id| Uuid::from_slice(id).map_err(|_| damaged_ids()))
+                .collect::<Result<Vec<_>, _>>()?;
+            frames.push((first, ids));
             Ok(true)
         },
     )?;
+    frames.sort_by_key(|&(first, _)| first);
+    let mut batch_ids = Vec::new();
+    let mut covered = ids_end;
+    for (first, ids) in frames {
+        let end = first.saturating_add(ids.len() as u64);
+        if first <= covered && end > covered {
+            covered = end;
+        }
+        for (i, id) in ids.into_iter().enumerate() {
+            let position = first + i as u64;
+            if (ids_end..indexed_end).contains(&position) {
+                batch_ids.push((id, position));
+            }
+        }
+    }
     // The scan starts at the end of the engine's index, or earlier if some ids between the
     // last id table and it are missing (a table that was damaged and dropped on open): then
     // records before `indexed_end` give their ids only.
@@ -589,11 +604,15 @@ impl<S: Segments, K: Kv> Log<S, K> {
     pub(crate) fn open(segments: S, kv: K, options: LogOptions) -> Result<Self, StoreError> {
         check_format(&kv)?;
         let mut id_filter = KeyFilter::new();
-        let tables = match &options.id_tables {
-            Some((dir, _)) => idtable::open_all(dir, &mut id_filter)?,
-            None => Vec::new(),
+        let (tables, unfiled) = match &options.id_tables {
+            Some((dir, _)) => {
+                let tables = idtable::open_all(dir, &mut id_filter)?;
+                let unfiled = idtable::read_unfiled(dir, tables.last().map_or(0, IdTable::end))?;
+                (tables, unfiled)
+            }
+            None => (Vec::new(), Vec::new()),
         };
-        let recovered = recover(&segments, &kv, &tables)?;
+        let recovered = recover(&segments, &kv, &tables, unfiled)?;
         segments.writing_at(recovered.segment, recovered.segment_len);
         let streams = stored_streams(&kv, &recovered.memtable)?;
         let indexed_through = recovered.memtable.first();

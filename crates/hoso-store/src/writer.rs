@@ -22,7 +22,7 @@ use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use crate::filter::KeyFilter;
-use crate::idtable::IdTable;
+use crate::idtable::{IdTable, Unfiled};
 use crate::kv::{self, Indexed, Kv, StreamRun};
 use crate::log::{Core, PreparedEvent, Request, lock_poisoned, truncate_to_micros};
 use crate::memtable::Recent;
@@ -573,16 +573,20 @@ pub(crate) struct Indexer<S: Segments, K: Kv> {
     /// The ids of the indexed positions from the end of the id tables on, in position order:
     /// the next tables' ids, gathered batch by batch rather than looked for in the memtable.
     unfiled: Vec<(Uuid, Position)>,
+    /// Their copies on disk, for a reopen (`None` without id tables, or after a write failed).
+    unfiled_files: Option<Unfiled>,
 }
 
 impl<S: Segments, K: Kv> Indexer<S, K> {
     pub(crate) fn new(core: Arc<Core<S, K>>, indexed: Position) -> Self {
+        let unfiled_files = core.id_table_dir.as_ref().map(|(dir, _)| Unfiled::new(dir));
         Indexer {
             core,
             indexed,
             batch: Vec::new(),
             ids: Vec::new(),
             unfiled: Vec::new(),
+            unfiled_files,
         }
     }
 
@@ -669,12 +673,9 @@ impl<S: Segments, K: Kv> Indexer<S, K> {
             // are consecutive (a stream's versions are assigned in position order).
             let mut runs: HashMap<&str, (Version, StreamRun), foldhash::fast::RandomState> = HashMap::default();
             let mut writes = Vec::new();
-            // The batch's event ids, until an id table holds them (without tables, the memtable
-            // keeps every id and the engine needs no copy).
-            let mut ids = Vec::with_capacity(n * 16);
             for (i, recent) in batch.iter().enumerate() {
-                ids.extend_from_slice(recent.event_id.as_bytes());
                 let position = self.indexed + i as u64;
+                // The ids wait here for their id table.
                 if self.core.id_table_dir.is_some() {
                     self.unfiled.push((recent.event_id, position));
                 }
@@ -698,9 +699,7 @@ impl<S: Segments, K: Kv> Indexer<S, K> {
             for (stream_id, (first, run)) in runs {
                 writes.push((kv::stream_key(&kv::stream_prefix(stream_id), first), run.encode()));
             }
-            if self.core.id_table_dir.is_some() {
-                writes.push((kv::batch_ids_key(self.indexed).to_vec(), ids));
-            }
+            self.file_unfiled(n);
             // Keys in order: neighbouring inserts touch the same leaves.
             writes.sort_unstable_by(|a, b| a.0.cmp(&b.0));
             // The new end of the index in the same atomic batch: whatever sled recovers after a
@@ -715,6 +714,31 @@ impl<S: Segments, K: Kv> Indexer<S, K> {
             self.indexed += n as u64;
             self.core.indexed.send_replace(self.indexed);
             self.core.indexer_progress.1.notify_all();
+        }
+    }
+
+    /// Appends the ids of the batch's `n` positions (the last `n` unfiled ones) to the
+    /// unfiled-id files, before the batch's index end is written: a reopen then finds them
+    /// there rather than in the records. (sled used to hold them, one value per batch, and
+    /// rewrote the leaf holding the last few such values with every batch.) The files only
+    /// save work, so a failure to write them stops their use and nothing else.
+    fn file_unfiled(&mut self, n: usize) {
+        let (Some((_, table_events)), Some(files)) = (&self.core.id_table_dir, &mut self.unfiled_files) else {
+            return;
+        };
+        let Ok(ids_from) = self.core.memtable().map(|m| m.ids_from()) else {
+            return;
+        };
+        let mut rest = &self.unfiled[self.unfiled.len().saturating_sub(n)..];
+        while let Some(&(_, position)) = rest.first() {
+            // The range of the table that will hold this position.
+            let range = ids_from + (position.saturating_sub(ids_from)) / table_events * table_events;
+            let k = usize::try_from(range + table_events - position).map_or(rest.len(), |k| k.min(rest.len()));
+            if files.append(range, position, &rest[..k]).is_err() {
+                self.unfiled_files = None;
+                return;
+            }
+            rest = &rest[k..];
         }
     }
 
@@ -762,6 +786,11 @@ impl<S: Segments, K: Kv> Indexer<S, K> {
                 self.core.memtable_mut()?.forget_ids(piece);
             }
             self.core.memtable_mut()?.ids_filed_below(end);
+            if let Some(files) = &mut self.unfiled_files
+                && files.filed(first).is_err()
+            {
+                self.unfiled_files = None;
+            }
             // The engine's copies of ids that the table now holds are no longer needed.
             let mut held = Vec::new();
             self.core

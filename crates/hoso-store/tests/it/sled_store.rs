@@ -527,3 +527,74 @@ async fn event_ids_are_found_in_id_tables() {
     drop(store);
     assert_eq!(id_tables(dir.path()).len(), 7, "and written again");
 }
+
+/// The ids no table holds yet are kept beside the tables (`.unfiled`), one file per table range
+/// to come, removed once its table is written; if that file is damaged or lost, a reopen reads
+/// the ids from the records instead.
+#[tokio::test]
+async fn ids_past_the_last_table_survive_a_damaged_or_lost_unfiled_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = SledOptions {
+        id_table_events: 16,
+        ..SledOptions::default()
+    };
+    let unfiled = |dir: &Path| -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir.join("ids"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.ends_with(".unfiled"))
+            .collect();
+        names.sort();
+        names
+    };
+    let store = SledStore::open(dir.path(), options).unwrap();
+    let mut appends = Vec::new();
+    // 12 appends of 3 events: 36 positions, 2 tables of 16 and 4 ids past them.
+    for i in 0..12 {
+        let stream = format!("s{}", i % 3);
+        let events: Vec<_> = (0..3).map(|k| event(&format!("e{i}-{k}"))).collect();
+        let result = store
+            .append(&stream, ExpectedVersion::Any, events.clone())
+            .await
+            .unwrap();
+        appends.push((stream, events, result));
+    }
+    store.close();
+    drop(store);
+    assert_eq!(id_tables(dir.path()).len(), 2);
+    assert_eq!(
+        unfiled(dir.path()),
+        ["00000000000000000032.unfiled"],
+        "only the range after the last table"
+    );
+
+    let path = dir.path().join("ids").join("00000000000000000032.unfiled");
+    let mut bytes = std::fs::read(&path).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x01;
+    std::fs::write(&path, bytes).unwrap();
+    let store = SledStore::open(dir.path(), options).unwrap();
+    check_ids(&store, &appends).await;
+    store.close();
+    drop(store);
+
+    std::fs::remove_file(&path).unwrap();
+    let store = SledStore::open(dir.path(), options).unwrap();
+    check_ids(&store, &appends).await;
+    // Appending on fills the range: its table is written and its file removed.
+    for i in 12..17 {
+        let stream = format!("s{}", i % 3);
+        let events: Vec<_> = (0..3).map(|k| event(&format!("e{i}-{k}"))).collect();
+        let result = store
+            .append(&stream, ExpectedVersion::Any, events.clone())
+            .await
+            .unwrap();
+        appends.push((stream, events, result));
+    }
+    store.close();
+    drop(store);
+    assert_eq!(id_tables(dir.path()).len(), 3);
+    assert_eq!(unfiled(dir.path()), ["00000000000000000048.unfiled"]);
+    let store = SledStore::open(dir.path(), options).unwrap();
+    check_ids(&store, &appends).await;
+}
