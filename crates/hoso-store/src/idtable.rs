@@ -63,17 +63,19 @@ fn sync_dir(dir: &Path) -> Result<(), StoreError> {
 }
 
 impl IdTable {
-    /// Writes the table of `entries` (sorted here by id), the ids of positions `first..first + entries.len()`,
+    /// Writes the table of `entries` (sorted here by id; `bytes` is scratch space), the ids of positions `first..first + entries.len()`,
     /// durably (a temporary file, fsync, rename, directory fsync), and opens it.
     pub(crate) fn write(
         dir: &Path,
         first: Position,
         entries: &mut [(Uuid, Position)],
         resume: (u32, u64),
+        bytes: &mut Vec<u8>,
     ) -> Result<IdTable, StoreError> {
         entries.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
         let count = entries.len() as u64;
-        let mut bytes = Vec::with_capacity(entries.len() * ENTRY + FOOTER);
+        bytes.clear();
+        bytes.reserve(entries.len() * ENTRY + FOOTER);
         for (id, position) in entries.iter() {
             bytes.extend_from_slice(id.as_bytes());
             bytes.extend_from_slice(&position.to_be_bytes());
@@ -83,7 +85,7 @@ impl IdTable {
         bytes.extend_from_slice(&count.to_be_bytes());
         bytes.extend_from_slice(&resume.0.to_be_bytes());
         bytes.extend_from_slice(&resume.1.to_be_bytes());
-        let crc = crc32fast::hash(&bytes);
+        let crc = crc32fast::hash(bytes);
         bytes.extend_from_slice(&crc.to_be_bytes());
 
         let path = table_path(dir, first);
@@ -94,14 +96,14 @@ impl IdTable {
             .write(true)
             .open(&tmp)
             .map_err(io(format!("cannot create {}", tmp.display())))?;
-        file.write_all(&bytes)
+        file.write_all(bytes)
             .and_then(|()| file.sync_all())
             .map_err(io(format!("cannot write {}", tmp.display())))?;
         drop(file);
         fs::rename(&tmp, &path).map_err(io(format!("cannot rename {}", tmp.display())))?;
         sync_dir(dir)?;
         let file = File::open(&path).map_err(io(format!("cannot open {}", path.display())))?;
-        Ok(Self::from_bytes(file, path, &bytes, None).expect("a table just written is well-formed"))
+        Ok(Self::from_bytes(file, path, bytes, None).expect("a table just written is well-formed"))
     }
 
     /// Checks a table's bytes and builds its filter and fences, adding its ids to `all` too if

@@ -573,8 +573,10 @@ pub(crate) struct Indexer<S: Segments, K: Kv> {
     indexed: Position,
     /// The entries of the batch being indexed (kept between batches).
     batch: Vec<Recent>,
-    /// The ids of the id table being written (kept between tables).
+    /// The ids of the id table being written and its bytes (both kept between tables: a fresh
+    /// buffer of this size, about 6 MiB, is fresh pages to fault in and clear each time).
     ids: Vec<(Uuid, Position)>,
+    table_bytes: Vec<u8>,
     /// The ids of the indexed positions from the end of the id tables on, in position order:
     /// the next tables' ids, gathered batch by batch rather than looked for in the memtable.
     unfiled: Vec<(Uuid, Position)>,
@@ -590,6 +592,7 @@ impl<S: Segments, K: Kv> Indexer<S, K> {
             indexed,
             batch: Vec::new(),
             ids: Vec::new(),
+            table_bytes: Vec::new(),
             unfiled: Vec::new(),
             unfiled_files,
         }
@@ -783,7 +786,7 @@ impl<S: Segments, K: Kv> Indexer<S, K> {
                     filter.insert(id);
                 }
             }
-            let table = IdTable::write(dir, first, ids, (last.segment, last.end()))?;
+            let table = IdTable::write(dir, first, ids, (last.segment, last.end()), &mut self.table_bytes)?;
             // The table first, then the memtable forgets: a lookup that misses in the memtable
             // finds the id in the table.
             self.core.id_tables.write().map_err(|_| lock_poisoned())?.push(table);

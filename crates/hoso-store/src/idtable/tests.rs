@@ -14,7 +14,7 @@ fn every_id_is_found_at_its_position_and_no_other() {
     let dir = tempfile::tempdir().unwrap();
     // More than one block, and a last block that is not full.
     let entries = ids(0, 1000);
-    let table = IdTable::write(dir.path(), 0, &mut entries.clone(), (1, 4242)).unwrap();
+    let table = IdTable::write(dir.path(), 0, &mut entries.clone(), (1, 4242), &mut Vec::new()).unwrap();
     assert_eq!(
         (table.first, table.count, table.end(), table.resume),
         (0, 1000, 1000, (1, 4242))
@@ -36,9 +36,9 @@ fn every_id_is_found_at_its_position_and_no_other() {
 #[test]
 fn a_damaged_table_is_dropped_with_the_later_ones() {
     let dir = tempfile::tempdir().unwrap();
-    IdTable::write(dir.path(), 0, &mut ids(0, 10), (1, 100)).unwrap();
-    IdTable::write(dir.path(), 10, &mut ids(10, 10), (1, 200)).unwrap();
-    IdTable::write(dir.path(), 20, &mut ids(20, 10), (1, 300)).unwrap();
+    IdTable::write(dir.path(), 0, &mut ids(0, 10), (1, 100), &mut Vec::new()).unwrap();
+    IdTable::write(dir.path(), 10, &mut ids(10, 10), (1, 200), &mut Vec::new()).unwrap();
+    IdTable::write(dir.path(), 20, &mut ids(20, 10), (1, 300), &mut Vec::new()).unwrap();
     std::fs::write(dir.path().join("00000000000000000030.tmp"), b"interrupted").unwrap();
     let path = table_path(dir.path(), 10);
     let mut bytes = std::fs::read(&path).unwrap();
@@ -58,8 +58,8 @@ fn a_damaged_table_is_dropped_with_the_later_ones() {
 #[test]
 fn a_gap_in_the_tables_drops_what_follows_it() {
     let dir = tempfile::tempdir().unwrap();
-    IdTable::write(dir.path(), 0, &mut ids(0, 10), (1, 100)).unwrap();
-    IdTable::write(dir.path(), 20, &mut ids(20, 10), (1, 300)).unwrap();
+    IdTable::write(dir.path(), 0, &mut ids(0, 10), (1, 100), &mut Vec::new()).unwrap();
+    IdTable::write(dir.path(), 20, &mut ids(20, 10), (1, 300), &mut Vec::new()).unwrap();
     let tables = open_all(dir.path(), &mut crate::filter::KeyFilter::new()).unwrap();
     assert_eq!(tables.iter().map(|t| t.first).collect::<Vec<_>>(), [0]);
     assert!(!table_path(dir.path(), 20).exists());
