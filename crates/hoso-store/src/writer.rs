@@ -453,14 +453,15 @@ const MAX_CALLER_WAIT: Duration = Duration::from_micros(500);
 ///
 /// Without it, callers who append one after the other split into two groups that take turns:
 /// the first returning caller starts an fsync alone and those just behind it wait for that
-/// fsync and then their own, two fsyncs per append. The wait ends as soon as as many appends
-/// are ready as the last fsync answered (so a lone appender never waits), and after at most the
-/// time the last fsync took (no longer than the turn it saves) or `MAX_CALLER_WAIT`. This is
-/// PostgreSQL's `commit_delay` with `commit_siblings`, sized by what the last fsync saw.
-fn wait_for_callers(groups: &mpsc::Receiver<Group>, ready: &mut Vec<Group>, answered_last: usize, last_sync: Duration) {
+/// fsync and then their own, two fsyncs per append. The wait ends as soon as `expected` appends
+/// are ready (the callers the last fsync answered and those whose appends came while it ran;
+/// so a lone appender never waits), and after at most the time the last fsync took (no longer
+/// than the turn it saves) or `MAX_CALLER_WAIT`. This is PostgreSQL's `commit_delay` with
+/// `commit_siblings`, sized by what the last fsync saw.
+fn wait_for_callers(groups: &mpsc::Receiver<Group>, ready: &mut Vec<Group>, expected: usize, last_sync: Duration) {
     let count = |ready: &[Group]| ready.iter().map(|g| g.answers.len()).sum::<usize>();
     let deadline = Instant::now() + last_sync.min(MAX_CALLER_WAIT);
-    while count(ready) < answered_last {
+    while count(ready) < expected {
         let Some(left) = deadline.checked_duration_since(Instant::now()) else {
             break;
         };
@@ -502,15 +503,25 @@ impl<S: Segments, K: Kv> Syncer<S, K> {
     }
 
     pub(crate) fn run(self, groups: mpsc::Receiver<Group>) {
-        // How many appends the last fsync answered, and how long it took.
-        let mut answered_last = 0;
+        // How many callers the next fsync can expect (those the last one answered and those
+        // whose appends came while it ran), and how long the last fsync took.
+        let mut expected = 0;
         let mut last_sync = Duration::ZERO;
+        // The groups that came while the last fsync ran: the next fsync's first.
+        let mut came_meanwhile: Vec<Group> = Vec::new();
         // The durable head when the indexer was last woken.
         let mut announced = self.core.head();
-        while let Ok(first) = recv_soon(&groups) {
-            let mut ready = vec![first];
+        loop {
+            let mut ready = if came_meanwhile.is_empty() {
+                match recv_soon(&groups) {
+                    Ok(first) => vec![first],
+                    Err(mpsc::RecvError) => return,
+                }
+            } else {
+                std::mem::take(&mut came_meanwhile)
+            };
             ready.extend(groups.try_iter());
-            wait_for_callers(&groups, &mut ready, answered_last, last_sync);
+            wait_for_callers(&groups, &mut ready, expected, last_sync);
             let wrote = ready.iter().any(|g| g.wrote);
             let started = Instant::now();
             // A group that was handed out after a failure must not be acknowledged either.
@@ -526,7 +537,11 @@ impl<S: Segments, K: Kv> Syncer<S, K> {
             if wrote {
                 last_sync = started.elapsed();
             }
-            answered_last = ready.iter().map(|g| g.answers.len()).sum();
+            // Appends that came during the fsync are from callers it is not answering: they
+            // and the callers about to be answered are the next fsync's (without counting
+            // them, the one or two callers that missed an fsync kept missing the next ones).
+            came_meanwhile.extend(groups.try_iter());
+            expected = ready.iter().chain(&came_meanwhile).map(|g| g.answers.len()).sum();
             let failure = match synced {
                 Ok(()) => {
                     let next_position = ready.last().map_or(0, |g| g.next_position);
