@@ -47,13 +47,11 @@ impl SledKv {
                 .open();
             match opened {
                 Ok(db) => return Ok(SledKv { db }),
-                Err(sled::Error::Io(err))
-                    if err.kind() == std::io::ErrorKind::WouldBlock && started.elapsed() < LOCK_PATIENCE =>
-                {
+                Err(sled::Error::Io(err)) if lock_held(&err) && started.elapsed() < LOCK_PATIENCE => {
                     std::thread::sleep(std::time::Duration::from_millis(20));
                 }
                 Err(sled::Error::Io(err)) => {
-                    let held = if err.kind() == std::io::ErrorKind::WouldBlock {
+                    let held = if lock_held(&err) {
                         " (another process has it open: only one server may use a data directory)"
                     } else {
                         ""
@@ -67,6 +65,13 @@ impl SledKv {
             }
         }
     }
+}
+
+/// Whether sled could not open because its lock file is held. sled 0.34 reports that as an
+/// error of kind `Other` whose message names the lock (with the `WouldBlock` of the `flock`
+/// inside), so the kind alone does not tell.
+fn lock_held(err: &std::io::Error) -> bool {
+    err.kind() == std::io::ErrorKind::WouldBlock || err.to_string().contains("could not acquire lock")
 }
 
 impl Kv for SledKv {
