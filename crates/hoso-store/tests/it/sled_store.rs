@@ -458,6 +458,24 @@ fn id_tables(dir: &Path) -> Vec<PathBuf> {
 
 type Appended = (String, Vec<hoso_store::NewEvent>, hoso_store::AppendResult);
 
+/// Appends `e{i}-0..3` for each `i` of `numbers` to stream `s{i % streams}`, noting each append.
+async fn append_three_each(
+    store: &SledStore,
+    numbers: std::ops::Range<usize>,
+    streams: usize,
+    appends: &mut Vec<Appended>,
+) {
+    for i in numbers {
+        let stream = format!("s{}", i % streams);
+        let events: Vec<_> = (0..3).map(|k| event(&format!("e{i}-{k}"))).collect();
+        let result = store
+            .append(&stream, ExpectedVersion::Any, events.clone())
+            .await
+            .unwrap();
+        appends.push((stream, events, result));
+    }
+}
+
 /// Every event is found by its id, every append is recognised as a retry, an id reused with
 /// other content is refused, and the store verifies.
 async fn check_ids(store: &SledStore, appends: &[Appended]) {
@@ -496,15 +514,7 @@ async fn event_ids_are_found_in_id_tables() {
     let store = SledStore::open(dir.path(), options).unwrap();
     let mut appends = Vec::new();
     // 40 appends of 3 events: 120 positions, 7 full tables of 16 and 8 ids in memory.
-    for i in 0..40 {
-        let stream = format!("s{}", i % 4);
-        let events: Vec<_> = (0..3).map(|k| event(&format!("e{i}-{k}"))).collect();
-        let result = store
-            .append(&stream, ExpectedVersion::Any, events.clone())
-            .await
-            .unwrap();
-        appends.push((stream, events, result));
-    }
+    append_three_each(&store, 0..40, 4, &mut appends).await;
     check_ids(&store, &appends).await;
     store.close();
     drop(store);
@@ -553,15 +563,7 @@ async fn ids_past_the_last_table_survive_a_damaged_or_lost_unfiled_file() {
     let store = SledStore::open(dir.path(), options).unwrap();
     let mut appends = Vec::new();
     // 12 appends of 3 events: 36 positions, 2 tables of 16 and 4 ids past them.
-    for i in 0..12 {
-        let stream = format!("s{}", i % 3);
-        let events: Vec<_> = (0..3).map(|k| event(&format!("e{i}-{k}"))).collect();
-        let result = store
-            .append(&stream, ExpectedVersion::Any, events.clone())
-            .await
-            .unwrap();
-        appends.push((stream, events, result));
-    }
+    append_three_each(&store, 0..12, 3, &mut appends).await;
     store.close();
     drop(store);
     assert_eq!(id_tables(dir.path()).len(), 2);
@@ -585,15 +587,7 @@ async fn ids_past_the_last_table_survive_a_damaged_or_lost_unfiled_file() {
     let store = SledStore::open(dir.path(), options).unwrap();
     check_ids(&store, &appends).await;
     // Appending on fills the range: its table is written and its file removed.
-    for i in 12..17 {
-        let stream = format!("s{}", i % 3);
-        let events: Vec<_> = (0..3).map(|k| event(&format!("e{i}-{k}"))).collect();
-        let result = store
-            .append(&stream, ExpectedVersion::Any, events.clone())
-            .await
-            .unwrap();
-        appends.push((stream, events, result));
-    }
+    append_three_each(&store, 12..17, 3, &mut appends).await;
     store.close();
     drop(store);
     assert_eq!(id_tables(dir.path()).len(), 3);
