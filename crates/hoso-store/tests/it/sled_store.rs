@@ -447,13 +447,18 @@ async fn a_torn_entry_in_an_earlier_segment_is_refused() {
 
 /// The id table files of a store, sorted.
 fn id_tables(dir: &Path) -> Vec<PathBuf> {
-    let mut tables: Vec<PathBuf> = std::fs::read_dir(dir.join("ids"))
+    id_files(dir, "ids")
+}
+
+/// The files of `<store>/ids` with this extension, sorted by name.
+fn id_files(dir: &Path, extension: &str) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir.join("ids"))
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "ids"))
+        .filter(|p| p.extension().is_some_and(|x| x == extension))
         .collect();
-    tables.sort();
-    tables
+    files.sort();
+    files
 }
 
 type Appended = (String, Vec<hoso_store::NewEvent>, hoso_store::AppendResult);
@@ -552,13 +557,10 @@ async fn ids_past_the_last_table_survive_a_damaged_or_lost_unfiled_file() {
         ..SledOptions::default()
     };
     let unfiled = |dir: &Path| -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(dir.join("ids"))
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .filter(|n| n.ends_with(".unfiled"))
-            .collect();
-        names.sort();
-        names
+        id_files(dir, "unfiled")
+            .iter()
+            .map(|p| p.file_name().unwrap().to_str().unwrap().to_owned())
+            .collect()
     };
     let store = SledStore::open(dir.path(), options).unwrap();
     let mut appends = Vec::new();
