@@ -13,6 +13,7 @@
 //! The on-disk layout, the commit and fsync protocol, and what recovery assumes are in
 //! `docs/design.md` at the root of the repository.
 
+mod background;
 mod error;
 mod filter;
 mod idtable;

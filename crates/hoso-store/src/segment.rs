@@ -207,6 +207,7 @@ impl Files {
     /// The zero-fill thread: whenever fewer than half of `ahead` bytes past the writer are
     /// zeros, writes and fsyncs the next piece of zeros.
     fn zero_fill_ahead(&self) {
+        crate::background::lower_this_thread();
         let Ok(mut space) = self.space.lock() else {
             return;
         };

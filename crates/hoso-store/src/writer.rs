@@ -619,6 +619,7 @@ impl<S: Segments, K: Kv> Indexer<S, K> {
     }
 
     pub(crate) fn run(mut self, wake: mpsc::Receiver<()>) {
+        crate::background::lower_this_thread();
         let core = Arc::clone(&self.core);
         // The ids recovery put in the memtable for indexed positions no table holds yet.
         if let Ok(memtable) = core.memtable() {
