@@ -184,6 +184,11 @@ impl Memtable {
             .collect()
     }
 
+    /// Whether the id of a position from `ids_from` on is held here.
+    pub(crate) fn holds_id(&self, event_id: Uuid) -> bool {
+        self.ids.contains_key(&event_id)
+    }
+
     /// The position of an event id below `below`, with its location if held here.
     pub(crate) fn event(&self, event_id: Uuid, below: Position) -> Option<(Position, Option<Location>)> {
         let position = *self.ids.get(&event_id)?;

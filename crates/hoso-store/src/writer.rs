@@ -367,6 +367,9 @@ impl<S: Segments, K: Kv> Writer<S, K> {
     /// If the request's event ids are already stored, checks that it is an exact retry and
     /// returns what the original append returned.
     fn find_retry(&self, request: &Request) -> Result<Option<AppendResult>, StoreError> {
+        if self.core.certainly_new(request.events.iter().map(|e| e.event_id))? {
+            return Ok(None);
+        }
         let mut stored: Vec<(&PreparedEvent, Position, Location)> = Vec::new();
         for event in &request.events {
             if let Some((position, loc)) = self.core.event(event.event_id, Position::MAX)? {
