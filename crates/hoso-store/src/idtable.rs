@@ -48,6 +48,8 @@ pub(crate) struct IdTable {
     fences: Vec<[u8; 16]>,
 }
 
+/// An I/O error with its context. On paths taken for every lookup, call it inside
+/// `map_err(|err| ...)` so that the context is only formatted for an error.
 fn io(context: impl std::fmt::Display) -> impl FnOnce(std::io::Error) -> StoreError {
     move |err| StoreError::Io(format!("{context}: {err}"))
 }
@@ -162,7 +164,7 @@ impl IdTable {
         let mut buf = vec![0; n * ENTRY];
         self.file
             .read_exact_at(&mut buf, (start * ENTRY) as u64)
-            .map_err(io(format!("cannot read {}", self.path.display())))?;
+            .map_err(|err| io(format!("cannot read {}", self.path.display()))(err))?;
         let entries: Vec<&[u8]> = buf.chunks_exact(ENTRY).collect();
         Ok(entries
             .binary_search_by(|entry| entry[..16].cmp(id))
@@ -272,7 +274,7 @@ impl Unfiled {
         let crc = crc32fast::hash(&self.frame);
         self.frame.extend_from_slice(&crc.to_be_bytes());
         file.write_all(&self.frame)
-            .map_err(io(format!("cannot write {}", unfiled_path(&self.dir, range).display())))
+            .map_err(|err| io(format!("cannot write {}", unfiled_path(&self.dir, range).display()))(err))
     }
 
     /// Removes the file of the range whose table starts at `range` (the table holds its ids).

@@ -109,13 +109,22 @@ impl Memtable {
     /// Adds the entries of the next position.
     pub(crate) fn push(&mut self, recent: Recent) {
         let position = self.first + self.recent.len() as u64;
+        // Looked up before it is inserted: an append's events are in one stream, and each
+        // clone (and drop) of its id is a locked instruction, which waits for every store
+        // before it to reach the cache, so the misses of the last pushes stop overlapping.
+        if !self.streams.contains_key(&*recent.stream_id) {
+            self.streams.insert(
+                Arc::clone(&recent.stream_id),
+                Versions {
+                    first: recent.version,
+                    positions: VecDeque::new(),
+                },
+            );
+        }
         let versions = self
             .streams
-            .entry(Arc::clone(&recent.stream_id))
-            .or_insert_with(|| Versions {
-                first: recent.version,
-                positions: VecDeque::new(),
-            });
+            .get_mut(&*recent.stream_id)
+            .expect("the stream's versions were just looked up or inserted");
         debug_assert_eq!(
             versions.first + versions.positions.len() as u64,
             recent.version,

@@ -83,6 +83,8 @@ pub(crate) trait Segments: Send + Sync + 'static {
     fn writing_at(&self, segment: u32, offset: u64);
 }
 
+/// An I/O error with its context. On paths taken for every append or read, call it inside
+/// `map_err(|err| ...)` so that the context is only formatted for an error.
 fn io(context: impl std::fmt::Display) -> impl FnOnce(std::io::Error) -> StoreError {
     move |err| StoreError::Io(format!("{context}: {err}"))
 }
@@ -278,7 +280,7 @@ impl Segments for FileSegments {
         let file = self.inner.file(segment)?;
         let meta = file
             .metadata()
-            .map_err(io(format!("cannot stat {}", self.name(segment))))?;
+            .map_err(|err| io(format!("cannot stat {}", self.name(segment)))(err))?;
         Ok(meta.len())
     }
 
@@ -326,14 +328,14 @@ impl Segments for FileSegments {
         self.inner
             .file(segment)?
             .write_all_at(bytes, offset)
-            .map_err(io(format!("cannot write segment {}", self.name(segment))))
+            .map_err(|err| io(format!("cannot write segment {}", self.name(segment)))(err))
     }
 
     fn sync(&self, segment: u32) -> Result<(), StoreError> {
         self.inner
             .file(segment)?
             .sync_data()
-            .map_err(io(format!("cannot fsync segment {}", self.name(segment))))
+            .map_err(|err| io(format!("cannot fsync segment {}", self.name(segment)))(err))
     }
 
     fn read_at(&self, segment: u32, offset: u64, buf: &mut [u8]) -> Result<usize, StoreError> {
