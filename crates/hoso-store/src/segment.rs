@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::thread::JoinHandle;
 
+use crate::background::FsyncWindow;
 use crate::{Position, StoreError};
 
 /// Bytes before each record: its length and its CRC-32.
@@ -81,6 +82,9 @@ pub(crate) trait Segments: Send + Sync + 'static {
     /// Tells where the writer's next entry goes: the bytes past it may be zero-filled ahead
     /// of the writer, so that its writes do not grow the file.
     fn writing_at(&self, segment: u32, offset: u64);
+    /// Waits until an fsync of the log is in flight, or a few milliseconds: the time when
+    /// background work delays no append (see `background`).
+    fn background_turn(&self);
 }
 
 /// An I/O error with its context. On paths taken for every append or read, call it inside
@@ -107,6 +111,8 @@ struct Files {
     ahead: u64,
     /// No zeros are written past this offset (the segment size).
     limit: u64,
+    /// Open while a segment is being fsynced.
+    window: FsyncWindow,
 }
 
 /// Where the writer is and how far the zeros go.
@@ -142,6 +148,7 @@ impl FileSegments {
             changed: Condvar::new(),
             ahead,
             limit,
+            window: FsyncWindow::default(),
         });
         let zero_filler = if ahead > 0 {
             let files = Arc::clone(&inner);
@@ -213,10 +220,23 @@ impl Files {
         let Ok(mut space) = self.space.lock() else {
             return;
         };
+        // Whether this piece of zeros has waited for an fsync to start.
+        let mut waited = false;
         loop {
             if space.closed {
                 return;
             }
+            if !waited && self.zeros_due(&space).is_some() {
+                drop(space);
+                self.window.wait();
+                waited = true;
+                let Ok(next) = self.space.lock() else {
+                    return;
+                };
+                space = next;
+                continue;
+            }
+            waited = false;
             if let Some((from, to)) = self.zeros_due(&space) {
                 let segment = space.segment;
                 space.zeroing = Some((segment, from, to));
@@ -332,10 +352,11 @@ impl Segments for FileSegments {
     }
 
     fn sync(&self, segment: u32) -> Result<(), StoreError> {
-        self.inner
-            .file(segment)?
-            .sync_data()
-            .map_err(|err| io(format!("cannot fsync segment {}", self.name(segment)))(err))
+        let file = self.inner.file(segment)?;
+        self.inner.window.open();
+        let synced = file.sync_data();
+        self.inner.window.close();
+        synced.map_err(|err| io(format!("cannot fsync segment {}", self.name(segment)))(err))
     }
 
     fn read_at(&self, segment: u32, offset: u64, buf: &mut [u8]) -> Result<usize, StoreError> {
@@ -372,6 +393,10 @@ impl Segments for FileSegments {
             space.zeroed = len.max(offset);
         }
         self.inner.changed.notify_all();
+    }
+
+    fn background_turn(&self) {
+        self.inner.window.wait();
     }
 }
 
@@ -441,6 +466,8 @@ impl Segments for MemSegments {
     }
 
     fn writing_at(&self, _segment: u32, _offset: u64) {}
+
+    fn background_turn(&self) {}
 }
 
 /// Reads one record by its location and checks its entry header and CRC.

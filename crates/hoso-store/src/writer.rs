@@ -673,10 +673,12 @@ impl<S: Segments, K: Kv> Indexer<S, K> {
 
     fn index_durable(&mut self) -> Result<(), StoreError> {
         loop {
-            let target = self.target();
-            if self.indexed >= target {
+            if self.indexed >= self.target() {
                 return Ok(());
             }
+            // Each batch starts while an fsync is in flight (see `background`).
+            self.core.segments.background_turn();
+            let target = self.target();
             let n = ((target - self.indexed) as usize).min(INDEX_BATCH_MAX);
             // Into the same buffer each time: a fresh one of this size is fresh pages to fault
             // in and clear, batch after batch.
@@ -781,6 +783,7 @@ impl<S: Segments, K: Kv> Indexer<S, K> {
             if end > self.indexed {
                 return Ok(());
             }
+            self.core.segments.background_turn();
             let gathered = self.unfiled.first().map(|&(_, p)| p) == Some(first)
                 && self.unfiled.get((*table_events - 1) as usize).map(|&(_, p)| p) == Some(end - 1);
             if !gathered {
