@@ -12,7 +12,13 @@
 //!   appenders of the group are all waiting for it then, and the cores are idle.
 //!
 //! Neither starves them: the writer stops taking appends while the indexer's backlog is full,
-//! and a piece of work waits for an fsync at most [`LONGEST_WAIT`].
+//! and a piece of work waits for an fsync at most [`LONGEST_WAIT`]. The price is paid when
+//! other work keeps every core busy: the indexer then gets a small share, its backlog fills and
+//! holds the writer back. In the service at 64 clients (the callers' tasks busy on both cores)
+//! the indexer at nice 19 did 18,200-18,700 commands/s against 18,800-19,300 reniced to 0, in
+//! one server, runs alternating, with later runs about 1.5% faster anyway; in the store's
+//! benchmark at 16 appenders of 10 events it is worth 3-4%. A priority once lowered cannot be
+//! raised again without privileges.
 //!
 //! On the 2-vCPU machine of BENCHMARKS.md, durable appends of 10 events at 16 appenders rose
 //! by 2-3% with the priority and by another 2-4% with the window (interleaved runs). Traced,
