@@ -21,20 +21,21 @@
 //! raised again without privileges.
 //!
 //! On the 2-vCPU machine of BENCHMARKS.md, durable appends of 10 events at 16 appenders rose
-//! by 2-3% with the priority and by another 2-4% with the window (interleaved runs). Traced,
+//! by 2-3% with the priority and by another 3-9% with the window (interleaved runs). Traced,
 //! a group whose burst of appends overlapped a zero-fill took 430 µs from the last fsync to
 //! the next, against 230 µs for one that overlapped nothing; with the window, 260-280 µs.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The nice value of background threads: the lowest priority short of `SCHED_IDLE`, which
 /// starves a thread while it holds a lock the writer needs (it cost 14%).
 const BACKGROUND_NICE: i32 = 19;
 
 /// How long a piece of background work waits for an fsync at most: under a light load fsyncs
-/// are rare, and the cores idle anyway.
+/// are rare, and the cores idle anyway. Without an fsync for this long (an idle store, or one
+/// indexing what recovery found), it does not wait at all.
 pub(crate) const LONGEST_WAIT: Duration = Duration::from_millis(2);
 
 /// Lowers the calling thread's priority. A failure (a sandbox that forbids it) only costs
@@ -48,18 +49,44 @@ pub(crate) fn lower_this_thread() {
 }
 
 /// Whether an fsync of the log is in flight, for background threads to wait for.
-#[derive(Default)]
 pub(crate) struct FsyncWindow {
     open: AtomicBool,
+    /// When the last fsync started, in nanoseconds since `since`.
+    last_opened: AtomicU64,
+    since: Instant,
     /// Background threads waiting: the fsync only takes the lock to wake them if there are.
     waiting: AtomicUsize,
     lock: Mutex<()>,
     opened: Condvar,
 }
 
+impl Default for FsyncWindow {
+    fn default() -> Self {
+        FsyncWindow {
+            open: AtomicBool::new(false),
+            last_opened: AtomicU64::new(0),
+            since: Instant::now(),
+            waiting: AtomicUsize::new(0),
+            lock: Mutex::new(()),
+            opened: Condvar::new(),
+        }
+    }
+}
+
 impl FsyncWindow {
+    fn now(&self) -> u64 {
+        u64::try_from(self.since.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// Whether an fsync started within the last `LONGEST_WAIT`: appends are coming in.
+    fn busy(&self) -> bool {
+        let last = self.last_opened.load(Ordering::Relaxed);
+        last != 0 && self.now().saturating_sub(last) < LONGEST_WAIT.as_nanos() as u64
+    }
+
     /// An fsync of the log starts.
     pub(crate) fn open(&self) {
+        self.last_opened.store(self.now().max(1), Ordering::Relaxed);
         self.open.store(true, Ordering::SeqCst);
         // A waiter counts itself before it looks at `open`, and this looks at the count after
         // setting `open`: one of the two sees the other. The lock orders the wake-up after
@@ -75,8 +102,11 @@ impl FsyncWindow {
         self.open.store(false, Ordering::SeqCst);
     }
 
-    /// Waits until an fsync is in flight, or `LONGEST_WAIT`.
+    /// Waits until an fsync is in flight, or `LONGEST_WAIT`; not at all if none started lately.
     pub(crate) fn wait(&self) {
+        if !self.busy() {
+            return;
+        }
         self.waiting.fetch_add(1, Ordering::SeqCst);
         if !self.open.load(Ordering::SeqCst)
             && let Ok(guard) = self.lock.lock()
