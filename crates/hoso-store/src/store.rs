@@ -191,7 +191,7 @@ impl SledStore {
 
     /// Keeps the background indexer from indexing any record at or past `position` until
     /// called again (`Position::MAX` releases it), to test reads and recovery while it lags.
-    /// Appends stall once the backlog reaches the writer's bound (32,768 records).
+    /// Appends stall once the backlog reaches the writer's bound (65,536 records).
     #[cfg(feature = "failpoints")]
     pub fn hold_indexer_at(&self, position: Position) {
         self.log.hold_indexer_at(position);
