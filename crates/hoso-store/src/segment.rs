@@ -222,6 +222,13 @@ impl Files {
         };
         // Whether this piece of zeros has waited for an fsync to start.
         let mut waited = false;
+        // The zero-fill's own handle on the segment it fills. An fsync reports a writeback
+        // error once per open file description (Linux's errseq), and the zero-fill's fdatasync
+        // writes back the whole file, the log's pages included: on the log's handle, it would
+        // take a failure of the log's pages for itself (it only stops zero-filling on one), and
+        // the syncer's next fdatasync would return success for data that was lost. On a handle
+        // of its own, the failure is reported to the syncer's handle too.
+        let mut own: Option<(u32, File)> = None;
         loop {
             if space.closed {
                 return;
@@ -241,11 +248,19 @@ impl Files {
                 let segment = space.segment;
                 space.zeroing = Some((segment, from, to));
                 drop(space);
-                let done = self.file(segment).and_then(|f| {
-                    f.write_all_at(&ZEROS[..(to - from) as usize], from)
-                        .and_then(|()| f.sync_data())
-                        .map_err(io("zero-fill"))
-                });
+                if own.as_ref().is_none_or(|(s, _)| *s != segment) {
+                    own = OpenOptions::new()
+                        .write(true)
+                        .open(self.path(segment))
+                        .ok()
+                        .map(|f| (segment, f));
+                }
+                let done = match &own {
+                    Some((_, f)) => f
+                        .write_all_at(&ZEROS[..(to - from) as usize], from)
+                        .and_then(|()| f.sync_data()),
+                    None => Err(std::io::Error::other("cannot open the segment to zero-fill it")),
+                };
                 let Ok(next) = self.space.lock() else {
                     return;
                 };
