@@ -39,7 +39,7 @@ const INDEX_BATCH_MAX: usize = 16_384;
 /// spends no system call per fsync on it. Each sled batch costs sled two sealed log buffers
 /// (each a task that wakes all seven of its I/O threads) and a stream split over two batches
 /// costs a second entry: at 16 appenders of 10 events, 8,192 rather than 2,048 did 2% more
-/// appends/s (6 runs of 7) with 2% less CPU per append.
+/// appends/s (in 6 of 7 interleaved pairs) with 2% less CPU per append.
 const INDEX_BATCH_MIN: u64 = 8_192;
 const INDEX_WAIT: Duration = Duration::from_millis(20);
 /// The indexer holds the memtable's and the id filter's locks for at most this many entries
