@@ -255,19 +255,20 @@ impl Files {
                         .ok()
                         .map(|f| (segment, f));
                 }
-                let done = match &own {
-                    Some((_, f)) => f
-                        .write_all_at(&ZEROS[..(to - from) as usize], from)
-                        .and_then(|()| f.sync_data()),
-                    None => Err(std::io::Error::other("cannot open the segment to zero-fill it")),
-                };
+                // Whether the zeros are on stable storage (any failure, opening included, only
+                // stops the zero-filling).
+                let zeroed = own.as_ref().is_some_and(|(_, f)| {
+                    f.write_all_at(&ZEROS[..(to - from) as usize], from)
+                        .and_then(|()| f.sync_data())
+                        .is_ok()
+                });
                 let Ok(next) = self.space.lock() else {
                     return;
                 };
                 space = next;
                 space.zeroing = None;
                 if space.segment == segment {
-                    if done.is_ok() {
+                    if zeroed {
                         space.zeroed = to;
                     } else {
                         // Not a failure of the log: its writes just grow the file again.
