@@ -2,6 +2,27 @@
 
 use crate::{AppendFigures, ScanFigures, StoreArgs};
 
+/// A field of `/proc/meminfo`, in KiB.
+fn meminfo_kib(meminfo: &str, key: &str) -> Option<u64> {
+    meminfo.lines().find_map(|line| {
+        let rest = line.strip_prefix(key)?.strip_prefix(':')?;
+        rest.split_whitespace().next()?.parse().ok()
+    })
+}
+
+/// The machine's memory now: free and available (free plus what the page cache can give back),
+/// and whether it is under the pressure that lowers the figures (BENCHMARKS.md, "What the slow
+/// spells are"): less than a quarter of the memory free.
+pub(crate) fn memory_now() -> (String, bool) {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let gib = |key| meminfo_kib(&meminfo, key).map_or(f64::NAN, |kib| kib as f64 / 1024.0 / 1024.0);
+    let (total, free, available) = (gib("MemTotal"), gib("MemFree"), gib("MemAvailable"));
+    (
+        format!("{free:.1} GiB free, {available:.1} GiB available"),
+        free < total / 4.0,
+    )
+}
+
 fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -12,15 +33,11 @@ fn machine() -> String {
         })
         .unwrap_or_else(|| "unknown CPU".to_owned());
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let mem_kb = std::fs::read_to_string("/proc/meminfo")
+    let mem_kib = std::fs::read_to_string("/proc/meminfo")
         .ok()
-        .and_then(|s| {
-            s.lines()
-                .next()
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
-        })
+        .and_then(|s| meminfo_kib(&s, "MemTotal"))
         .unwrap_or(0);
-    format!("{cpu}, {cores} cores, {:.0} GiB RAM", mem_kb as f64 / 1024.0 / 1024.0)
+    format!("{cpu}, {cores} cores, {:.0} GiB RAM", mem_kib as f64 / 1024.0 / 1024.0)
 }
 
 pub(crate) fn print(
@@ -29,8 +46,9 @@ pub(crate) fn print(
     theirs: (ScanFigures, ScanFigures, f64),
     args: &StoreArgs,
     pg_settings: &str,
+    memory_at_start: &str,
 ) {
-    println!("Machine: {}", machine());
+    println!("Machine: {} (at the start: {memory_at_start})", machine());
     println!("PostgreSQL: {pg_settings}");
     println!(
         "Each append configuration ran {} s; ~300-byte JSON events; fsync on both sides.\n",
@@ -81,4 +99,20 @@ pub(crate) fn print(
     println!("\n| disk bytes per event | hoso (store directory: segments + sled) | PostgreSQL (table + indexes) |");
     println!("|---|---:|---:|");
     println!("| after filling the scan log | {ob:.0} | {tb:.0} |");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::meminfo_kib;
+
+    #[test]
+    fn reads_meminfo_fields_by_name() {
+        let meminfo = "MemTotal:       24683520 kB\nMemFree:         1241236 kB\nMemAvailable:   24102400 kB\n";
+        assert_eq!(meminfo_kib(meminfo, "MemTotal"), Some(24_683_520));
+        assert_eq!(meminfo_kib(meminfo, "MemFree"), Some(1_241_236));
+        assert_eq!(meminfo_kib(meminfo, "MemAvailable"), Some(24_102_400));
+        // A name that is only the start of another is not that other.
+        assert_eq!(meminfo_kib(meminfo, "Mem"), None);
+        assert_eq!(meminfo_kib(meminfo, "SwapTotal"), None);
+    }
 }
