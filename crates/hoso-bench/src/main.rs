@@ -165,15 +165,8 @@ async fn store(args: StoreArgs) -> Result<()> {
 
 async fn store_inner(args: &StoreArgs, work: &std::path::Path, server: &pg::Server) -> Result<()> {
     let seconds = Duration::from_secs(args.seconds);
-    let (memory_at_start, under_pressure) = report::memory_now();
+    let memory_at_start = report::memory_now();
     eprintln!("memory at the start: {memory_at_start}");
-    if under_pressure {
-        eprintln!(
-            "warning: less than a quarter of the memory is free (the page cache or other programs hold \
-             the rest); on the machine of BENCHMARKS.md hoso's appends ran about a quarter slower in that state \
-             and PostgreSQL's about 10% (\"What the slow spells are\")"
-        );
-    }
     let pg_settings = if args.hoso_only {
         String::new()
     } else {

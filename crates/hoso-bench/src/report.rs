@@ -10,16 +10,15 @@ fn meminfo_kib(meminfo: &str, key: &str) -> Option<u64> {
     })
 }
 
-/// The machine's memory now: free and available (free plus what the page cache can give back),
-/// and whether it is under the pressure that lowers the figures (BENCHMARKS.md, "What the slow
-/// spells are"): less than a quarter of the memory free.
-pub(crate) fn memory_now() -> (String, bool) {
+/// The machine's memory now: free, and available (free plus what the page cache can give
+/// back). The figures run lower while memory churns (BENCHMARKS.md, "What the slow spells are").
+pub(crate) fn memory_now() -> String {
     let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
     let gib = |key| meminfo_kib(&meminfo, key).map_or(f64::NAN, |kib| kib as f64 / 1024.0 / 1024.0);
-    let (total, free, available) = (gib("MemTotal"), gib("MemFree"), gib("MemAvailable"));
-    (
-        format!("{free:.1} GiB free, {available:.1} GiB available"),
-        free < total / 4.0,
+    format!(
+        "{:.1} GiB free, {:.1} GiB available",
+        gib("MemFree"),
+        gib("MemAvailable")
     )
 }
 
