@@ -39,9 +39,13 @@ enum Command {
 /// Settings of the store benchmark.
 #[derive(clap::Args, Clone)]
 struct StoreArgs {
-    /// Seconds each append configuration runs.
+    /// Seconds each append configuration is measured.
     #[arg(long, default_value_t = 10)]
     seconds: u64,
+    /// Seconds each append configuration runs before it is measured, on both sides: the
+    /// figures are those of a store that has been taking appends, as a service's has.
+    #[arg(long, default_value_t = 3)]
+    warmup: u64,
     /// Concurrent appenders to measure.
     #[arg(long, value_delimiter = ',', default_value = "1,16,64")]
     appenders: Vec<usize>,
@@ -165,6 +169,7 @@ async fn store(args: StoreArgs) -> Result<()> {
 
 async fn store_inner(args: &StoreArgs, work: &std::path::Path, server: &pg::Server) -> Result<()> {
     let seconds = Duration::from_secs(args.seconds);
+    let warmup = Duration::from_secs(args.warmup);
     let memory_at_start = report::memory_now();
     eprintln!("memory at the start: {memory_at_start}");
     let pg_settings = if args.hoso_only {
@@ -178,7 +183,7 @@ async fn store_inner(args: &StoreArgs, work: &std::path::Path, server: &pg::Serv
             eprintln!("appends: {appenders} appenders, {batch} events each: hoso (sled) ...");
             // A fresh store per run, removed after it: earlier runs leave nothing behind.
             let dir = work.join(format!("append-{appenders}-{batch}"));
-            let ours = sled_side::appends(&dir, appenders, batch, seconds).await?;
+            let ours = sled_side::appends(&dir, appenders, batch, warmup, seconds).await?;
             std::fs::remove_dir_all(&dir).with_context(|| format!("cannot remove {}", dir.display()))?;
             eprintln!(
                 "  {:.0} appends/s, p50 {:.2} ms",
@@ -189,7 +194,7 @@ async fn store_inner(args: &StoreArgs, work: &std::path::Path, server: &pg::Serv
                 continue;
             }
             eprintln!("  PostgreSQL ...");
-            let theirs = pg::appends(server.url(), appenders, batch, seconds).await?;
+            let theirs = pg::appends(server.url(), appenders, batch, warmup, seconds).await?;
             eprintln!("  {:.0} appends/s", theirs.appends_per_sec());
             rows.push((ours, theirs));
         }

@@ -106,7 +106,14 @@ pub(crate) async fn settings(url: &str) -> Result<String> {
     Ok(out.join(", "))
 }
 
-pub(crate) async fn appends(url: &str, appenders: usize, batch: usize, duration: Duration) -> Result<AppendFigures> {
+/// As `sled_side::appends`: a warm-up, then the measured appends.
+pub(crate) async fn appends(
+    url: &str,
+    appenders: usize,
+    batch: usize,
+    warmup: Duration,
+    duration: Duration,
+) -> Result<AppendFigures> {
     connect(url).await?.batch_execute(SCHEMA).await?;
     let values: Vec<String> = (0..batch)
         .map(|i| format!("(${}, ${}, ${}, ${})", 4 * i + 1, 4 * i + 2, 4 * i + 3, 4 * i + 4))
@@ -115,8 +122,8 @@ pub(crate) async fn appends(url: &str, appenders: usize, batch: usize, duration:
         "INSERT INTO events (stream_id, version, type, data) VALUES {}",
         values.join(", ")
     );
-    let deadline = Instant::now() + duration;
-    let start = Instant::now();
+    let measured_from = Instant::now() + warmup;
+    let deadline = measured_from + duration;
     let mut tasks = tokio::task::JoinSet::new();
     for task in 0..appenders {
         let client = connect(url).await?;
@@ -149,7 +156,9 @@ pub(crate) async fn appends(url: &str, appenders: usize, batch: usize, duration:
                 }
                 let sent = Instant::now();
                 client.execute(&statement, &params).await?;
-                latencies.push(sent.elapsed().as_micros() as u32);
+                if sent >= measured_from {
+                    latencies.push(sent.elapsed().as_micros() as u32);
+                }
                 next_version += batch as i64;
             }
             anyhow::Ok(latencies)
@@ -159,7 +168,7 @@ pub(crate) async fn appends(url: &str, appenders: usize, batch: usize, duration:
     while let Some(done) = tasks.join_next().await {
         latencies_us.extend(done??);
     }
-    let elapsed = start.elapsed();
+    let elapsed = measured_from.elapsed();
     latencies_us.sort_unstable();
     // Do what the server deferred now, untimed, as hoso's close finishes its indexing, so that
     // neither side's leftover work lands in the other's measurement: the vacuum and analyze

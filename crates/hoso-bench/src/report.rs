@@ -50,8 +50,8 @@ pub(crate) fn print(
     println!("Machine: {} (at the start: {memory_at_start})", machine());
     println!("PostgreSQL: {pg_settings}");
     println!(
-        "Each append configuration ran {} s; ~300-byte JSON events; fsync on both sides.\n",
-        args.seconds
+        "Each append configuration ran {} s unmeasured, then {} s measured; ~300-byte JSON events; fsync on both sides.\n",
+        args.warmup, args.seconds
     );
     println!(
         "| appenders | events/append | hoso appends/s | hoso events/s | hoso p50 ms | hoso p99 ms | PostgreSQL appends/s | PostgreSQL p50 ms | PostgreSQL p99 ms | ratio |"

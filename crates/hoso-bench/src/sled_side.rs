@@ -67,11 +67,18 @@ impl EventIds {
 }
 
 /// `appenders` tasks append `batch` events at a time, each to its own streams with an exact
-/// expected version, for `duration`.
-pub(crate) async fn appends(dir: &Path, appenders: usize, batch: usize, duration: Duration) -> Result<AppendFigures> {
+/// expected version, for `warmup` and then `duration`; only the appends sent after the warm-up
+/// are measured.
+pub(crate) async fn appends(
+    dir: &Path,
+    appenders: usize,
+    batch: usize,
+    warmup: Duration,
+    duration: Duration,
+) -> Result<AppendFigures> {
     let store = SledStore::open(dir, SledOptions::default())?;
-    let deadline = Instant::now() + duration;
-    let start = Instant::now();
+    let measured_from = Instant::now() + warmup;
+    let deadline = measured_from + duration;
     let mut tasks = tokio::task::JoinSet::new();
     for task in 0..appenders {
         let store = store.clone();
@@ -96,7 +103,9 @@ pub(crate) async fn appends(dir: &Path, appenders: usize, batch: usize, duration
                     .collect();
                 let sent = Instant::now();
                 let result = store.append(&stream, expected, events).await?;
-                latencies.push(sent.elapsed().as_micros() as u32);
+                if sent >= measured_from {
+                    latencies.push(sent.elapsed().as_micros() as u32);
+                }
                 version = result.current_version;
             }
             anyhow::Ok(latencies)
@@ -106,7 +115,7 @@ pub(crate) async fn appends(dir: &Path, appenders: usize, batch: usize, duration
     while let Some(done) = tasks.join_next().await {
         latencies_us.extend(done??);
     }
-    let elapsed = start.elapsed();
+    let elapsed = measured_from.elapsed();
     latencies_us.sort_unstable();
     // Untimed, as PostgreSQL's checkpoint after its run: the indexer catches up and sled is
     // flushed. Printed, so that a backlog left out of the figures would show.
