@@ -13,7 +13,7 @@ mod report;
 mod sled_side;
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -64,6 +64,39 @@ struct StoreArgs {
     /// Where the stores are created (a directory on the disk being measured).
     #[arg(long)]
     dir: Option<PathBuf>,
+}
+
+/// When one side runs an append configuration: a warm-up, then the measured time. Both sides
+/// use it, so that they are measured alike.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Window {
+    measured_from: Instant,
+    until: Instant,
+}
+
+impl Window {
+    pub(crate) fn starting_now(warmup: Duration, measured: Duration) -> Self {
+        let measured_from = Instant::now() + warmup;
+        Window {
+            measured_from,
+            until: measured_from + measured,
+        }
+    }
+
+    /// Whether appenders should send another append.
+    pub(crate) fn running(&self) -> bool {
+        Instant::now() < self.until
+    }
+
+    /// Whether an append sent at `sent` counts (it was sent after the warm-up).
+    pub(crate) fn measures(&self, sent: Instant) -> bool {
+        sent >= self.measured_from
+    }
+
+    /// The measured time so far (once every appender has stopped: the measured time).
+    pub(crate) fn elapsed(&self) -> Duration {
+        self.measured_from.elapsed()
+    }
 }
 
 /// One append configuration's figures.

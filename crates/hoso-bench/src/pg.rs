@@ -10,7 +10,7 @@ use tokio_postgres::{Client, NoTls};
 
 use tokio_postgres::types::Json;
 
-use crate::{AppendFigures, Payload, ScanFigures, payload};
+use crate::{AppendFigures, Payload, ScanFigures, Window, payload};
 
 const SCHEMA: &str = "
     DROP TABLE IF EXISTS events;
@@ -122,8 +122,7 @@ pub(crate) async fn appends(
         "INSERT INTO events (stream_id, version, type, data) VALUES {}",
         values.join(", ")
     );
-    let measured_from = Instant::now() + warmup;
-    let deadline = measured_from + duration;
+    let window = Window::starting_now(warmup, duration);
     let mut tasks = tokio::task::JoinSet::new();
     for task in 0..appenders {
         let client = connect(url).await?;
@@ -135,7 +134,7 @@ pub(crate) async fn appends(
             let mut next_version = 0i64;
             let mut tag = 0u64;
             let event_type = "DossierProcessed".to_owned();
-            while Instant::now() < deadline {
+            while window.running() {
                 if next_version >= 20 {
                     stream_no += 1;
                     next_version = 0;
@@ -156,7 +155,7 @@ pub(crate) async fn appends(
                 }
                 let sent = Instant::now();
                 client.execute(&statement, &params).await?;
-                if sent >= measured_from {
+                if window.measures(sent) {
                     latencies.push(sent.elapsed().as_micros() as u32);
                 }
                 next_version += batch as i64;
@@ -168,7 +167,7 @@ pub(crate) async fn appends(
     while let Some(done) = tasks.join_next().await {
         latencies_us.extend(done??);
     }
-    let elapsed = measured_from.elapsed();
+    let elapsed = window.elapsed();
     latencies_us.sort_unstable();
     // Do what the server deferred now, untimed, as hoso's close finishes its indexing, so that
     // neither side's leftover work lands in the other's measurement: the vacuum and analyze

@@ -8,7 +8,7 @@ use chrono::Utc;
 use hoso_store::{EventStore, ExpectedVersion, Json, NewEvent, SledOptions, SledStore};
 use uuid::Uuid;
 
-use crate::{AppendFigures, ScanFigures, payload};
+use crate::{AppendFigures, ScanFigures, Window, payload};
 
 /// Events per stream before an appender moves to a new stream (about one dossier's life).
 const STREAM_LEN: u64 = 20;
@@ -77,8 +77,7 @@ pub(crate) async fn appends(
     duration: Duration,
 ) -> Result<AppendFigures> {
     let store = SledStore::open(dir, SledOptions::default())?;
-    let measured_from = Instant::now() + warmup;
-    let deadline = measured_from + duration;
+    let window = Window::starting_now(warmup, duration);
     let mut tasks = tokio::task::JoinSet::new();
     for task in 0..appenders {
         let store = store.clone();
@@ -88,7 +87,7 @@ pub(crate) async fn appends(
             let mut version: Option<u64> = None;
             let mut tag = 0u64;
             let mut ids = EventIds::new();
-            while Instant::now() < deadline {
+            while window.running() {
                 if version.is_some_and(|v| v + 1 >= STREAM_LEN) {
                     stream_no += 1;
                     version = None;
@@ -103,7 +102,7 @@ pub(crate) async fn appends(
                     .collect();
                 let sent = Instant::now();
                 let result = store.append(&stream, expected, events).await?;
-                if sent >= measured_from {
+                if window.measures(sent) {
                     latencies.push(sent.elapsed().as_micros() as u32);
                 }
                 version = result.current_version;
@@ -115,7 +114,7 @@ pub(crate) async fn appends(
     while let Some(done) = tasks.join_next().await {
         latencies_us.extend(done??);
     }
-    let elapsed = measured_from.elapsed();
+    let elapsed = window.elapsed();
     latencies_us.sort_unstable();
     // Untimed, as PostgreSQL's checkpoint after its run: the indexer catches up and sled is
     // flushed. Printed, so that a backlog left out of the figures would show.
