@@ -20,12 +20,16 @@
 //! }
 //! ```
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta, Utc, Weekday};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::CalendarError;
+
+/// The version of every provisional table; a notice's version is 1 or more.
+pub const PROVISIONAL_VERSION: u32 = 0;
 
 /// Offset of Asia/Ho_Chi_Minh from UTC, in seconds (UTC+7, no daylight saving time).
 pub const VIETNAM_UTC_OFFSET_SECS: i32 = 7 * 3600;
@@ -43,6 +47,21 @@ pub fn to_local(instant: DateTime<Utc>) -> NaiveDateTime {
 /// The instant of a Vietnam local wall-clock time (always unique: no DST).
 pub fn from_local(local: NaiveDateTime) -> DateTime<Utc> {
     (local - TimeDelta::seconds(i64::from(VIETNAM_UTC_OFFSET_SECS))).and_utc()
+}
+
+/// Which holiday table a due date was computed with: recorded in the event that holds the due
+/// date, so that loading a notice later changes nothing already decided.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CalendarRef {
+    /// The year the table covers.
+    pub year: i32,
+    /// The table's version (0 for a provisional table).
+    pub version: u32,
+    /// The notice the table comes from, or the rule a provisional table was built by.
+    pub source: String,
+    /// Whether the table is provisional (built from the Labour Code because no notice was loaded).
+    pub provisional: bool,
 }
 
 /// The holiday table of one year, as published in the yearly notice.
@@ -83,6 +102,28 @@ impl HolidayTable {
     pub fn shipped_2026() -> HolidayTable {
         HolidayTable::from_json(include_str!("../calendar/2026.json"))
             .expect("the shipped 2026 table is valid (tested)")
+    }
+
+    /// The provisional table of a year for which no notice is loaded: the fixed holidays of the
+    /// Labour Code 2019 art. 112 (lunar dates computed), the days off in lieu it gives, no swapped
+    /// Saturdays; version 0, which no notice may use.
+    pub fn provisional(year: i32) -> Result<HolidayTable, CalendarError> {
+        Err(CalendarError::YearNotLoaded { year })
+    }
+
+    /// Whether this is a provisional table (version 0).
+    pub fn is_provisional(&self) -> bool {
+        self.version == PROVISIONAL_VERSION
+    }
+
+    /// How a due date computed with this table is recorded.
+    pub fn reference(&self) -> CalendarRef {
+        CalendarRef {
+            year: self.year,
+            version: self.version,
+            source: self.source.clone(),
+            provisional: self.is_provisional(),
+        }
     }
 
     fn check(&self) -> Result<(), CalendarError> {
@@ -228,7 +269,22 @@ impl BusinessCalendar {
         self.tables.get(&year)
     }
 
-    /// The years with a table.
+    /// The table in force for a year: the loaded notice, or else the provisional table.
+    pub fn table_in_force(&self, year: i32) -> Result<Cow<'_, HolidayTable>, CalendarError> {
+        match self.tables.get(&year) {
+            Some(table) => Ok(Cow::Borrowed(table)),
+            None => HolidayTable::provisional(year).map(Cow::Owned),
+        }
+    }
+
+    /// The tables a computation over the local dates `from..=until` used, one per year.
+    pub fn refs_between(&self, from: NaiveDate, until: NaiveDate) -> Result<Vec<CalendarRef>, CalendarError> {
+        (from.year().min(until.year())..=until.year().max(from.year()))
+            .map(|year| Ok(self.table_in_force(year)?.reference()))
+            .collect()
+    }
+
+    /// The years with a loaded notice.
     pub fn years(&self) -> impl Iterator<Item = i32> + '_ {
         self.tables.keys().copied()
     }

@@ -22,6 +22,7 @@
 #![doc = include_str!("../CHOICES.md")]
 
 pub mod calendar;
+pub mod catalogue;
 pub mod codes;
 pub mod command;
 pub mod deadline;
@@ -32,7 +33,8 @@ pub mod event;
 pub mod procedure;
 pub mod upcast;
 
-pub use crate::calendar::{BusinessCalendar, HolidayTable, OfficeHours};
+pub use crate::calendar::{BusinessCalendar, CalendarRef, HolidayTable, OfficeHours};
+pub use crate::catalogue::{Catalogue, CatalogueRef, Decision, ProcedureEntry, ProcedurePolicy, ProcedureSource};
 pub use crate::codes::{AgencyCode, ApplicantRef, ContentHash, ProcedureCode, ReceiptCode};
 pub use crate::command::Command;
 pub use crate::deadline::{DeadlineState, DeadlineView, Judgement};

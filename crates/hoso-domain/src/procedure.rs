@@ -92,6 +92,17 @@ impl StatutoryTime {
     }
 }
 
+impl std::fmt::Display for StatutoryTime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let unit = match self.unit {
+            TimeUnit::WorkingDays => "working days",
+            TimeUnit::WorkingHours => "working hours",
+            TimeUnit::CalendarDays => "calendar days",
+        };
+        write!(f, "{} {unit}", self.amount)
+    }
+}
+
 impl TimeUnit {
     /// The due date after a supplement pause from `requested_at` to `supplied_at`; never earlier
     /// than `due_at`.
