@@ -56,10 +56,9 @@ pub fn from_local(local: NaiveDateTime) -> DateTime<Utc> {
 pub struct CalendarRef {
     /// The year the table covers.
     pub year: i32,
-    /// The table's version (0 for a provisional table).
+    /// The table's version (0 for a provisional table); the notice it stands for is in the
+    /// calendar's own history.
     pub version: u32,
-    /// The notice the table comes from, or the rule a provisional table was built by.
-    pub source: String,
     /// Whether the table is provisional (built from the Labour Code because no notice was loaded).
     pub provisional: bool,
 }
@@ -121,7 +120,6 @@ impl HolidayTable {
         CalendarRef {
             year: self.year,
             version: self.version,
-            source: self.source.clone(),
             provisional: self.is_provisional(),
         }
     }

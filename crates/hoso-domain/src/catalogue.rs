@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::calendar::to_local;
 use crate::codes::{AgencyCode, ProcedureCode};
+use crate::command::ProcedureInput;
 use crate::decide::MAX_STATUTORY_AMOUNT;
 use crate::procedure::StatutoryTime;
 
@@ -130,11 +131,17 @@ struct Version {
 }
 
 /// Every loaded decision, and per code the entries in force over time.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Catalogue {
     decisions: Vec<Arc<Published>>,
     /// Per code, its versions ordered by (effective date, version).
     codes: BTreeMap<ProcedureCode, Vec<Version>>,
+}
+
+impl Default for Catalogue {
+    fn default() -> Catalogue {
+        Catalogue::new()
+    }
 }
 
 /// The entry in force for a code, and where it comes from.
@@ -148,8 +155,11 @@ pub struct InForce<'a> {
 
 impl Catalogue {
     /// An empty catalogue.
-    pub fn new() -> Catalogue {
-        Catalogue::default()
+    pub const fn new() -> Catalogue {
+        Catalogue {
+            decisions: Vec::new(),
+            codes: BTreeMap::new(),
+        }
     }
 
     /// Adds a decision as the next version; it must list each code at most once, abolish only
@@ -238,26 +248,10 @@ impl Catalogue {
     }
 }
 
-/// The procedure values a caller sent with a receipt, each optional: what is sent must equal the
-/// catalogue's value.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct DeclaredValues {
-    /// Published name.
-    pub name: Option<String>,
-    /// Statutory time.
-    pub statutory_time: Option<StatutoryTime>,
-    /// Full-online eligibility.
-    pub full_online_eligible: Option<bool>,
-    /// Paper result.
-    pub paper_result: Option<bool>,
-    /// Fee in VND.
-    pub fee_vnd: Option<i64>,
-}
-
 impl ProcedureEntry {
     /// The fields whose declared value differs from this entry's, with both values in words, in
     /// the order of the request's fields.
-    pub fn differences(&self, declared: &DeclaredValues) -> Vec<Difference> {
+    pub fn differences(&self, declared: &ProcedureInput) -> Vec<Difference> {
         let mut out = Vec::new();
         let mut differ = |field: &'static str, declared: String, catalogue: String| {
             out.push(Difference {

@@ -11,21 +11,54 @@ use crate::dossier::{Channel, PortalStatus};
 use crate::event::{PaymentGateway, ProcessingStep, ReturnMethod, Satisfaction};
 use crate::procedure::StatutoryTime;
 
-/// The procedure as the desk's catalogue gives it at receipt.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The procedure named at receipt: its code, and the values the caller declares with it.
+///
+/// At a desk the values come from the server's catalogue, so the code is enough and a declared
+/// value must equal the catalogue's; an imported history, or a procedure outside the catalogue,
+/// declares them all ([`crate::ProcedurePolicy`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ProcedureInput {
     /// Procedure code, `d.dddddd`.
     pub code: String,
     /// Published name.
-    pub name: String,
+    pub name: Option<String>,
     /// Published statutory time.
-    pub statutory_time: StatutoryTime,
+    pub statutory_time: Option<StatutoryTime>,
     /// Eligible for full-online service.
-    pub full_online_eligible: bool,
+    pub full_online_eligible: Option<bool>,
     /// The result is a paper document.
-    pub paper_result: bool,
+    pub paper_result: Option<bool>,
     /// Fee in VND, 0 when free.
-    pub fee_vnd: i64,
+    pub fee_vnd: Option<i64>,
+}
+
+impl ProcedureInput {
+    /// A procedure with every value declared.
+    pub fn declared(
+        code: impl Into<String>,
+        name: impl Into<String>,
+        statutory_time: StatutoryTime,
+        full_online_eligible: bool,
+        paper_result: bool,
+        fee_vnd: i64,
+    ) -> ProcedureInput {
+        ProcedureInput {
+            code: code.into(),
+            name: Some(name.into()),
+            statutory_time: Some(statutory_time),
+            full_online_eligible: Some(full_online_eligible),
+            paper_result: Some(paper_result),
+            fee_vnd: Some(fee_vnd),
+        }
+    }
+
+    /// Only the code: every value from the catalogue.
+    pub fn code(code: impl Into<String>) -> ProcedureInput {
+        ProcedureInput {
+            code: code.into(),
+            ..ProcedureInput::default()
+        }
+    }
 }
 
 /// Receive a dossier: starts the clock. The due date and green-lane flag are computed.
@@ -39,7 +72,7 @@ pub struct ReceiveDossier {
     pub procedure: ProcedureInput,
     /// The receiving one-stop desk's code.
     pub receiving_desk: String,
-    /// The handling agency's code.
+    /// The handling agency's code; may be empty when the catalogue lists exactly one.
     pub handling_agency: String,
     /// Submission channel.
     pub channel: Channel,

@@ -58,9 +58,10 @@ impl DossierState {
     /// (the dossier "as it stood"); a finish later than the instant is ignored.
     ///
     /// Rules: more than one supplement request is overdue; a finished dossier is on time when it
-    /// finished at or before its due date; an unfinished dossier waiting for the applicant is on time
-    /// when the request was made at or before the due date; any other unfinished dossier is on time
-    /// when the judging instant is at or before the due date.
+    /// finished at or before its due date, except that one withdrawn while waiting for the
+    /// applicant is judged as still waiting at its withdrawal; a dossier waiting for the applicant
+    /// is on time when the request was made at or before the due date; any other unfinished
+    /// dossier is on time when the judging instant is at or before the due date.
     pub fn judge_on_time(&self, judging_instant: DateTime<Utc>) -> Option<Judgement> {
         let due = self.due_at?;
         if self.refused_at.is_some() {
@@ -70,7 +71,7 @@ impl DossierState {
             return Some(Judgement::Overdue);
         }
         let compared = match (self.finished_at(), self.supplement_requested_at) {
-            (Some(finished), _) if finished <= judging_instant => finished,
+            (Some(finished), _) if finished <= judging_instant => self.finish_compared(finished),
             (_, Some(requested)) => requested,
             _ => judging_instant,
         };
@@ -99,7 +100,7 @@ impl DossierState {
         }
         let late_by_supplements = self.n_supplement_requests > 1;
         if let Some(finished) = self.finished_at() {
-            let state = if finished <= due_at && !late_by_supplements {
+            let state = if self.finish_compared(finished) <= due_at && !late_by_supplements {
                 DeadlineState::FinishedOnTime
             } else {
                 DeadlineState::FinishedLate

@@ -10,9 +10,11 @@
 use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::calendar::{BusinessCalendar, to_local};
+use crate::catalogue::{Catalogue, InForce, ProcedureEntry, ProcedurePolicy, ProcedureSource, Published};
 use crate::codes::{AgencyCode, ContentHash, ProcedureCode, ReceiptCode};
 use crate::command::{
-    Command, DigitizeDossier, IssueEResult, PayOnline, ProcessDossier, ReceiveDossier, RequestSupplement, SendApology,
+    Command, DigitizeDossier, IssueEResult, PayOnline, ProcedureInput, ProcessDossier, ReceiveDossier,
+    RequestSupplement, SendApology,
 };
 use crate::dossier::DossierState;
 use crate::error::DomainError;
@@ -37,19 +39,30 @@ pub struct Context<'a> {
     pub now: DateTime<Utc>,
     /// The working-day calendar and office hours.
     pub calendar: &'a BusinessCalendar,
-    /// Green-lane procedures and their shortened times.
+    /// Green-lane procedures configured outside the catalogue, and their shortened times; a
+    /// catalogue entry's own green-lane time comes first.
     pub green_lane: &'a GreenLane,
+    /// The province's procedure catalogue.
+    pub catalogue: &'a Catalogue,
+    /// Where a receipt's procedure values come from.
+    pub procedures: ProcedurePolicy,
     /// How far in the future `occurred_at` may be.
     pub max_clock_skew: TimeDelta,
 }
 
+/// The catalogue of a context made without one.
+static NO_CATALOGUE: Catalogue = Catalogue::new();
+
 impl<'a> Context<'a> {
-    /// A context with the default clock skew.
+    /// A context with the default clock skew, no catalogue, and receipts taking the values they
+    /// declare (as an imported history does).
     pub fn new(now: DateTime<Utc>, calendar: &'a BusinessCalendar, green_lane: &'a GreenLane) -> Context<'a> {
         Context {
             now,
             calendar,
             green_lane,
+            catalogue: &NO_CATALOGUE,
+            procedures: ProcedurePolicy::Declared,
             max_clock_skew: DEFAULT_MAX_CLOCK_SKEW,
         }
     }
@@ -90,12 +103,19 @@ pub fn decide(state: &DossierState, command: &Command, ctx: &Context<'_>) -> Res
         Command::ReceiveSupplement(_) => {
             let requested_at = state.supplement_requested_at.ok_or(DomainError::NoOpenSupplement)?;
             let due_at = state.due_at.unwrap_or(received.due_at);
-            let due_at =
+            let new_due_at =
                 received
                     .effective_time
                     .unit
                     .extend_for_pause(due_at, requested_at, occurred_at, ctx.calendar)?;
-            SupplementReceived { occurred_at, due_at }.into()
+            let first_day = to_local(requested_at.min(due_at)).date();
+            let calendars = ctx.calendar.refs_between(first_day, to_local(new_due_at).date())?;
+            SupplementReceived {
+                occurred_at,
+                due_at: new_due_at,
+                calendars,
+            }
+            .into()
         }
         Command::ReturnResult(command) => {
             if !state.is_processing_finished() {
@@ -161,34 +181,8 @@ fn check_time(state: &DossierState, occurred_at: DateTime<Utc>, ctx: &Context<'_
 fn receive(command: &ReceiveDossier, ctx: &Context<'_>) -> Result<DossierReceived, DomainError> {
     let receipt_code = ReceiptCode::parse("receipt_code", &command.receipt_code)?;
     let input = &command.procedure;
-    let procedure = ProcedureSnapshot {
-        code: ProcedureCode::parse("procedure.code", &input.code)?,
-        name: text("procedure.name", &input.name, LONG)?,
-        statutory_time: input.statutory_time,
-        full_online_eligible: input.full_online_eligible,
-        paper_result: input.paper_result,
-        fee_vnd: input.fee_vnd,
-    };
-    if !(1..=MAX_STATUTORY_AMOUNT).contains(&input.statutory_time.amount) {
-        return Err(DomainError::invalid(
-            "procedure.statutory_time",
-            format!(
-                "{} is not a processing time; give between 1 and {MAX_STATUTORY_AMOUNT}",
-                input.statutory_time.amount
-            ),
-        ));
-    }
-    if input.fee_vnd < 0 {
-        return Err(DomainError::invalid(
-            "procedure.fee_vnd",
-            format!(
-                "{} VND is negative; give the fee in whole VND, 0 when free",
-                input.fee_vnd
-            ),
-        ));
-    }
+    let code = ProcedureCode::parse("procedure.code", &input.code)?;
     let receiving_desk = AgencyCode::parse("receiving_desk", &command.receiving_desk)?;
-    let handling_agency = AgencyCode::parse("handling_agency", &command.handling_agency)?;
     let received_on = to_local(command.occurred_at).date();
     if receipt_code.date() != received_on {
         return Err(DomainError::ReceiptDateMismatch {
@@ -196,9 +190,63 @@ fn receive(command: &ReceiveDossier, ctx: &Context<'_>) -> Result<DossierReceive
             received_on,
         });
     }
-    let green = ctx.green_lane.shortened_time(&procedure.code);
+    let in_force = match ctx.procedures {
+        ProcedurePolicy::Declared => None,
+        ProcedurePolicy::Catalogue { allow_outside } => match ctx.catalogue.in_force(&code, command.occurred_at) {
+            Some(in_force) => Some(in_force),
+            None if allow_outside => None,
+            None => {
+                return Err(DomainError::UnknownProcedure {
+                    code: code.as_str().to_owned(),
+                    version: ctx.catalogue.version(),
+                    on: received_on,
+                });
+            }
+        },
+    };
+    let (procedure, handling_agency, procedure_source, catalogue) = match in_force {
+        Some(InForce { entry, published }) => {
+            let mismatch = |field, declared, catalogue| DomainError::ProcedureMismatch {
+                field,
+                declared,
+                catalogue,
+                decision: published.decision.number.clone(),
+                version: published.version,
+            };
+            if let Some(first) = entry.differences(input).into_iter().next() {
+                return Err(mismatch(first.field, first.declared, first.catalogue));
+            }
+            let agency = catalogue_agency(&command.handling_agency, entry, published)?;
+            let procedure = ProcedureSnapshot {
+                code,
+                name: entry.name.clone(),
+                statutory_time: entry.statutory_time,
+                full_online_eligible: entry.full_online_eligible,
+                paper_result: entry.paper_result,
+                fee_vnd: entry.fee_vnd,
+            };
+            (
+                procedure,
+                agency,
+                ProcedureSource::Catalogue,
+                Some(published.reference()),
+            )
+        }
+        None => {
+            let source = match ctx.procedures {
+                ProcedurePolicy::Declared => ProcedureSource::Declared,
+                ProcedurePolicy::Catalogue { .. } => ProcedureSource::OutsideCatalogue,
+            };
+            let agency = AgencyCode::parse("handling_agency", &command.handling_agency)?;
+            (declared_snapshot(code, input)?, agency, source, None)
+        }
+    };
+    let green = in_force
+        .and_then(|in_force| in_force.entry.green_lane_time)
+        .or_else(|| ctx.green_lane.shortened_time(&procedure.code));
     let effective_time = green.unwrap_or(procedure.statutory_time);
     let due_at = effective_time.due_at(command.occurred_at, ctx.calendar)?;
+    let calendars = ctx.calendar.refs_between(received_on, to_local(due_at).date())?;
     Ok(DossierReceived {
         occurred_at: command.occurred_at,
         receipt_code,
@@ -210,7 +258,84 @@ fn receive(command: &ReceiveDossier, ctx: &Context<'_>) -> Result<DossierReceive
         effective_time,
         applicant: command.applicant,
         due_at,
+        procedure_source,
+        catalogue,
+        calendars,
     })
+}
+
+/// The procedure as declared with the receipt: every value is required.
+fn declared_snapshot(code: ProcedureCode, input: &ProcedureInput) -> Result<ProcedureSnapshot, DomainError> {
+    let required = |field: &'static str| {
+        DomainError::invalid(
+            field,
+            "is required for a procedure taken as declared (an imported history, or a code outside the catalogue)",
+        )
+    };
+    let name = input.name.as_deref().ok_or_else(|| required("procedure.name"))?;
+    let statutory_time = input
+        .statutory_time
+        .ok_or_else(|| required("procedure.statutory_time"))?;
+    let fee_vnd = input.fee_vnd.unwrap_or(0);
+    if !(1..=MAX_STATUTORY_AMOUNT).contains(&statutory_time.amount) {
+        return Err(DomainError::invalid(
+            "procedure.statutory_time",
+            format!(
+                "{} is not a processing time; give between 1 and {MAX_STATUTORY_AMOUNT}",
+                statutory_time.amount
+            ),
+        ));
+    }
+    if fee_vnd < 0 {
+        return Err(DomainError::invalid(
+            "procedure.fee_vnd",
+            format!("{fee_vnd} VND is negative; give the fee in whole VND, 0 when free"),
+        ));
+    }
+    Ok(ProcedureSnapshot {
+        code,
+        name: text("procedure.name", name, LONG)?,
+        statutory_time,
+        full_online_eligible: input.full_online_eligible.unwrap_or(false),
+        paper_result: input.paper_result.unwrap_or(false),
+        fee_vnd,
+    })
+}
+
+/// The handling agency of a receipt whose procedure is in the catalogue: the one sent, which the
+/// entry must list when it lists any, or the entry's only agency when none was sent.
+fn catalogue_agency(sent: &str, entry: &ProcedureEntry, published: &Published) -> Result<AgencyCode, DomainError> {
+    let refused = |problem: String| DomainError::AgencyNotListed {
+        problem,
+        decision: published.decision.number.clone(),
+        version: published.version,
+    };
+    let code = entry.code.as_str();
+    if sent.trim().is_empty() {
+        return match entry.handling_agencies.as_slice() {
+            [only] => Ok(only.clone()),
+            [] => Err(DomainError::invalid(
+                "handling_agency",
+                "is required: the catalogue does not name one agency for this procedure",
+            )),
+            several => Err(refused(format!(
+                "is required: the catalogue lists {} agencies for {code}; name one of them",
+                several.len()
+            ))),
+        };
+    }
+    let agency = AgencyCode::parse("handling_agency", sent)?;
+    if entry.handling_agencies.is_empty() || entry.handling_agencies.contains(&agency) {
+        Ok(agency)
+    } else {
+        let listed: Vec<&str> = entry.handling_agencies.iter().take(5).map(AgencyCode::as_str).collect();
+        let more = if entry.handling_agencies.len() > 5 { ", …" } else { "" };
+        Err(refused(format!(
+            "{} does not handle {code} in the catalogue; it lists {}{more}",
+            agency.as_str(),
+            listed.join(", ")
+        )))
+    }
 }
 
 fn digitize(state: &DossierState, command: &DigitizeDossier) -> Result<DossierDigitized, DomainError> {

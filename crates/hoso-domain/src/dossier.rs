@@ -179,6 +179,9 @@ pub struct DossierState {
     pub returned_at: Option<DateTime<Utc>>,
     /// When the applicant withdrew.
     pub withdrawn_at: Option<DateTime<Utc>>,
+    /// When the supplement request open at the withdrawal was made, if the dossier was waiting
+    /// for the applicant when it was withdrawn: it is judged as still waiting at that instant.
+    pub withdrawn_while_waiting_since: Option<DateTime<Utc>>,
     /// When the desk refused at intake.
     pub refused_at: Option<DateTime<Utc>>,
     /// When the e-result was issued.
@@ -232,6 +235,16 @@ impl DossierState {
     /// Whether the dossier is waiting for the applicant's supplement.
     pub fn is_waiting_for_supplement(&self) -> bool {
         self.supplement_requested_at.is_some()
+    }
+
+    /// The instant the on-time rule compares with the due date for a dossier finished at
+    /// `finished`: the finish itself, or the request's time when it was withdrawn while waiting
+    /// for the applicant (it is judged as one still waiting at that instant).
+    pub fn finish_compared(&self, finished: DateTime<Utc>) -> DateTime<Utc> {
+        match self.withdrawn_while_waiting_since {
+            Some(requested) if self.withdrawn_at == Some(finished) => requested,
+            _ => finished,
+        }
     }
 
     /// The finish time of the on-time rule: the first of approved, stopped, result returned and
@@ -305,7 +318,10 @@ pub fn evolve(mut state: DossierState, event: &DossierEvent) -> DossierState {
             state.rating.get_or_insert(event.rating);
         }
         DossierEvent::Withdrawn(_) => {
-            state.withdrawn_at.get_or_insert(at);
+            if state.withdrawn_at.is_none() {
+                state.withdrawn_at = Some(at);
+                state.withdrawn_while_waiting_since = state.supplement_requested_at;
+            }
             state.supplement_requested_at = None;
             state.missing_components.clear();
             state.status = Some(PortalStatus::Withdrawn);

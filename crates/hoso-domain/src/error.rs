@@ -133,6 +133,46 @@ pub enum DomainError {
         /// The missing year.
         year: i32,
     },
+    /// The procedure code is not in the catalogue in force at the receipt, and the configuration
+    /// does not accept procedures outside it.
+    #[error(
+        "procedure.code: {code} is not in the procedure catalogue (version {version}) in force on {on}; check the code, or ask an administrator to load the decision that publishes it"
+    )]
+    UnknownProcedure {
+        /// The code sent.
+        code: String,
+        /// The catalogue's version (0: no decision loaded).
+        version: u32,
+        /// The local date of receipt.
+        on: NaiveDate,
+    },
+    /// A procedure value sent with the receipt differs from the catalogue's.
+    #[error(
+        "{field}: {declared} differs from the catalogue's {catalogue} (decision {decision}, catalogue version {version}); send only the procedure code, or correct the value"
+    )]
+    ProcedureMismatch {
+        /// The request field.
+        field: &'static str,
+        /// The value sent, in words.
+        declared: String,
+        /// The catalogue's value, in words.
+        catalogue: String,
+        /// The decision in force.
+        decision: String,
+        /// Its catalogue version.
+        version: u32,
+    },
+    /// The handling agency is not one the catalogue lists for the procedure, or none was given
+    /// and the catalogue lists several.
+    #[error("handling_agency: {problem} (decision {decision}, catalogue version {version})")]
+    AgencyNotListed {
+        /// What is wrong, naming the agency and the procedure.
+        problem: String,
+        /// The decision in force.
+        decision: String,
+        /// Its catalogue version.
+        version: u32,
+    },
 }
 
 impl DomainError {
@@ -160,6 +200,9 @@ impl DomainError {
             DomainError::NotReturned => "rating-after-return",
             DomainError::AlreadyRated => "one-rating",
             DomainError::CalendarUnavailable { .. } => "calendar-loaded",
+            DomainError::UnknownProcedure { .. } => "procedure-in-catalogue",
+            DomainError::ProcedureMismatch { .. } => "procedure-values-from-catalogue",
+            DomainError::AgencyNotListed { .. } => "handling-agency-in-catalogue",
         }
     }
 

@@ -17,6 +17,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::calendar::CalendarRef;
+use crate::catalogue::{CatalogueRef, ProcedureSource};
 use crate::codes::{AgencyCode, ApplicantRef, ContentHash, ProcedureCode, ReceiptCode};
 use crate::dossier::{Channel, PortalStatus};
 use crate::error::DecodeError;
@@ -67,6 +69,13 @@ pub struct DossierReceived {
     pub applicant: ApplicantRef,
     /// The computed due date.
     pub due_at: DateTime<Utc>,
+    /// Where the procedure's values came from.
+    pub procedure_source: ProcedureSource,
+    /// The catalogue decision the values were taken from (with `procedure_source` `catalogue`).
+    pub catalogue: Option<CatalogueRef>,
+    /// The holiday tables the due date was computed with, one per year it spans (a provisional
+    /// one when no notice was loaded for that year); empty in version 1 events.
+    pub calendars: Vec<CalendarRef>,
 }
 
 /// A file attached to a dossier component.
@@ -207,6 +216,9 @@ pub struct SupplementReceived {
     pub occurred_at: DateTime<Utc>,
     /// The due date moved by the pause.
     pub due_at: DateTime<Utc>,
+    /// The holiday tables the new due date was computed with, one per year; empty in version 1
+    /// events.
+    pub calendars: Vec<CalendarRef>,
 }
 
 /// How a result was handed over.
@@ -433,14 +445,14 @@ macro_rules! event_schemas {
 }
 
 event_schemas! {
-    DossierReceived => "DossierReceived", version 1;
+    DossierReceived => "DossierReceived", version 2;
     DossierDigitized => "DossierDigitized", version 1;
     DossierProcessed => "DossierProcessed", version 1;
     EResultIssued => "EResultIssued", version 1;
     PaidOnline => "PaidOnline", version 2;
     ApologySent => "ApologySent", version 1;
     SupplementRequested => "SupplementRequested", version 1;
-    SupplementReceived => "SupplementReceived", version 1;
+    SupplementReceived => "SupplementReceived", version 2;
     ResultReturned => "ResultReturned", version 1;
     SatisfactionRated => "SatisfactionRated", version 1;
     Withdrawn => "Withdrawn", version 1;

@@ -38,14 +38,14 @@ pub(crate) fn receive_at(at: &str) -> ReceiveDossier {
     ReceiveDossier {
         occurred_at: vn(at),
         receipt_code: format!("G09.20-{}-0092637", &at[..10].replace('-', "")),
-        procedure: ProcedureInput {
-            code: "1.001234".into(),
-            name: "Đăng ký khai sinh".into(),
-            statutory_time: StatutoryTime::working_days(3),
-            full_online_eligible: true,
-            paper_result: true,
-            fee_vnd: 50_000,
-        },
+        procedure: ProcedureInput::declared(
+            "1.001234",
+            "Đăng ký khai sinh",
+            StatutoryTime::working_days(3),
+            true,
+            true,
+            50_000,
+        ),
         receiving_desk: "000.00.04.G18".into(),
         handling_agency: "000.00.20.H28".into(),
         channel: Channel::Online,
@@ -345,8 +345,8 @@ mod properties {
         let green_lane = GreenLane::new();
         let ctx = Context::new(vn(NOW), &calendar, &green_lane);
         let mut first = receive_at(&to_local(received_at).format("%Y-%m-%d %H:%M").to_string());
-        first.procedure.statutory_time = time;
-        first.procedure.fee_vnd = fee;
+        first.procedure.statutory_time = Some(time);
+        first.procedure.fee_vnd = Some(fee);
         let mut commands = vec![Command::from(first)];
         let mut at = received_at;
         let mut state = DossierState::new();

@@ -11,6 +11,11 @@
 //!   name. Version 1 is the shape first drafted for hoso; the rename was made before the first
 //!   release and its upcaster is kept both for any v1 data and as the worked example of the path,
 //!   tested against a stored v1 record (`testdata/PaidOnline.v1.json`).
+//! - `DossierReceived` v1 -> v2: the receipt records where its procedure values came from
+//!   (`procedure_source`: v1 receipts took the desk's values, `declared`), the catalogue decision
+//!   (`catalogue`: none in v1) and the holiday tables its due date used (`calendars`: not recorded
+//!   in v1, so empty).
+//! - `SupplementReceived` v1 -> v2: the holiday tables of the moved due date (`calendars`, empty).
 
 use serde_json::Value;
 
@@ -49,6 +54,8 @@ type Upcaster = fn(Value) -> Result<Value, String>;
 fn step(event_type: &str, version: u32) -> Option<Upcaster> {
     match (event_type, version) {
         ("PaidOnline", 1) => Some(paid_online_v1_to_v2),
+        ("DossierReceived", 1) => Some(dossier_received_v1_to_v2),
+        ("SupplementReceived", 1) => Some(supplement_received_v1_to_v2),
         _ => None,
     }
 }
@@ -64,6 +71,26 @@ fn upcast_error(event_type: &str, from_version: u32, problem: String) -> DecodeE
 /// `PaidOnline` v1 -> v2: `amount` becomes `amount_vnd`.
 fn paid_online_v1_to_v2(data: Value) -> Result<Value, String> {
     rename_field(data, "amount", "amount_vnd")
+}
+
+/// `DossierReceived` v1 -> v2: the values were the desk's, no catalogue, tables not recorded.
+fn dossier_received_v1_to_v2(data: Value) -> Result<Value, String> {
+    let data = add_field(data, "procedure_source", Value::from("declared"))?;
+    let data = add_field(data, "catalogue", Value::Null)?;
+    add_field(data, "calendars", Value::Array(Vec::new()))
+}
+
+/// `SupplementReceived` v1 -> v2: tables not recorded.
+fn supplement_received_v1_to_v2(data: Value) -> Result<Value, String> {
+    add_field(data, "calendars", Value::Array(Vec::new()))
+}
+
+fn add_field(mut data: Value, name: &str, value: Value) -> Result<Value, String> {
+    let object = data.as_object_mut().ok_or("data is not a json object")?;
+    if object.insert(name.to_owned(), value).is_some() {
+        return Err(format!("field {name:?} is already present"));
+    }
+    Ok(data)
 }
 
 fn rename_field(mut data: Value, from: &str, to: &str) -> Result<Value, String> {

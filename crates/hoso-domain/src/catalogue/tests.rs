@@ -1,3 +1,6 @@
+//! Tests for the catalogue: which entry is in force when, what a decision may hold, and how a
+//! declared value is compared.
+
 use chrono::NaiveDate;
 
 use super::*;
@@ -113,18 +116,20 @@ fn a_decision_is_checked_before_it_is_published() {
 #[test]
 fn differences_name_each_field_that_differs() {
     let e = entry("1.000001", 20, 50_000);
-    let same = DeclaredValues {
+    let same = ProcedureInput {
+        code: "1.000001".into(),
         name: Some(" Thủ tục 1.000001 ".into()),
         statutory_time: Some(StatutoryTime::working_days(20)),
         fee_vnd: Some(50_000),
-        ..DeclaredValues::default()
+        ..ProcedureInput::default()
     };
     assert!(e.differences(&same).is_empty());
-    let other = DeclaredValues {
+    let other = ProcedureInput {
+        code: "1.000001".into(),
         statutory_time: Some(StatutoryTime::working_days(3)),
         paper_result: Some(true),
         fee_vnd: Some(1),
-        ..DeclaredValues::default()
+        ..ProcedureInput::default()
     };
     let found: Vec<_> = e
         .differences(&other)

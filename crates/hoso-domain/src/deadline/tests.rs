@@ -151,6 +151,12 @@ fn the_on_time_judgement() {
         (vec![received(), apology("2026-06-10 10:00", "2026-06-16 17:00"), approve("2026-06-12 09:00")], "2026-07-01 00:00", Some(Overdue)),
         // Withdrawn counts as finished.
         (vec![received(), withdraw("2026-06-09 09:00")], "2026-07-01 00:00", Some(OnTime)),
+        (vec![received(), withdraw("2026-06-12 09:00")], "2026-07-01 00:00", Some(Overdue)),
+        // Withdrawn while waiting for the applicant: judged as waiting at the withdrawal.
+        (vec![received(), request_supplement("2026-06-11 16:00"), withdraw("2026-06-20 10:00")], "2026-07-01 00:00", Some(OnTime)),
+        (vec![received(), request_supplement("2026-06-12 08:30"), withdraw("2026-06-20 10:00")], "2026-07-01 00:00", Some(Overdue)),
+        // Withdrawn after the supplement came back: an ordinary finish.
+        (vec![received(), request_supplement("2026-06-09 10:00"), receive_supplement("2026-06-11 09:00"), withdraw("2026-06-20 10:00")], "2026-07-01 00:00", Some(Overdue)),
     ];
     for (commands, at, expected) in cases {
         let state = fold_commands(commands.clone());
@@ -179,5 +185,45 @@ fn apology_promises_are_tracked_on_their_own() {
     assert_eq!(
         fold_commands([receive(), approve("2026-06-17 09:00")]).apology_kept(),
         None
+    );
+}
+
+/// Given the commands accepted, when the dossier is judged at an instant, then this judgement and
+/// deadline view.
+fn check_judged(given: impl IntoIterator<Item = crate::command::Command>, when: &str, expect: expect_test::Expect) {
+    let state = fold_commands(given);
+    let judgement = state.judge_on_time(vn(when));
+    let view = state
+        .deadline_at(vn(when), &BusinessCalendar::vietnam())
+        .unwrap()
+        .map(|view| view.state);
+    expect.assert_eq(&format!("{judgement:?} {view:?}\n"));
+}
+
+#[test]
+fn a_dossier_withdrawn_while_waiting_for_the_applicant_is_judged_as_still_waiting() {
+    // Due Thursday 11/6 17:00; asked for papers on the due date, withdrawn long after it.
+    check_judged(
+        [
+            receive(),
+            request_supplement("2026-06-11 16:00"),
+            withdraw("2026-06-25 10:00"),
+        ],
+        "2026-07-01 00:00",
+        expect_test::expect![[r#"
+            Some(OnTime) Some(FinishedOnTime)
+        "#]],
+    );
+    // Asked after the due date had passed: overdue at the request already.
+    check_judged(
+        [
+            receive(),
+            request_supplement("2026-06-12 08:30"),
+            withdraw("2026-06-25 10:00"),
+        ],
+        "2026-07-01 00:00",
+        expect_test::expect![[r#"
+            Some(Overdue) Some(FinishedLate)
+        "#]],
     );
 }

@@ -55,8 +55,8 @@ fn receiving_computes_the_due_date() {
         [],
         receive(),
         expect![[r#"
-        DossierReceived v1 {"applicant":"00000000-0000-0000-0000-000000005eed","channel":2,"due_at":"2026-06-11T10:00:00Z","effective_time":{"amount":3,"unit":"working_days"},"green_lane":false,"handling_agency":"000.00.20.H28","occurred_at":"2026-06-08T02:00:00Z","procedure":{"code":"1.001234","fee_vnd":50000,"full_online_eligible":true,"name":"Đăng ký khai sinh","paper_result":true,"statutory_time":{"amount":3,"unit":"working_days"}},"receipt_code":"G09.20-20260608-0092637","receiving_desk":"000.00.04.G18"}
-    "#]],
+            DossierReceived v2 {"applicant":"00000000-0000-0000-0000-000000005eed","calendars":[{"provisional":false,"version":1,"year":2026}],"catalogue":null,"channel":2,"due_at":"2026-06-11T10:00:00Z","effective_time":{"amount":3,"unit":"working_days"},"green_lane":false,"handling_agency":"000.00.20.H28","occurred_at":"2026-06-08T02:00:00Z","procedure":{"code":"1.001234","fee_vnd":50000,"full_online_eligible":true,"name":"Đăng ký khai sinh","paper_result":true,"statutory_time":{"amount":3,"unit":"working_days"}},"procedure_source":"declared","receipt_code":"G09.20-20260608-0092637","receiving_desk":"000.00.04.G18"}
+        "#]],
     );
 }
 
@@ -68,8 +68,8 @@ fn green_lane_procedures_use_their_shortened_time() {
         [],
         command,
         expect![[r#"
-        DossierReceived v1 {"applicant":"00000000-0000-0000-0000-000000005eed","channel":2,"due_at":"2026-06-08T08:00:00Z","effective_time":{"amount":4,"unit":"working_hours"},"green_lane":true,"handling_agency":"000.00.20.H28","occurred_at":"2026-06-08T03:00:00Z","procedure":{"code":"2.000815","fee_vnd":50000,"full_online_eligible":true,"name":"Đăng ký khai sinh","paper_result":true,"statutory_time":{"amount":3,"unit":"working_days"}},"receipt_code":"G09.20-20260608-0092637","receiving_desk":"000.00.04.G18"}
-    "#]],
+            DossierReceived v2 {"applicant":"00000000-0000-0000-0000-000000005eed","calendars":[{"provisional":false,"version":1,"year":2026}],"catalogue":null,"channel":2,"due_at":"2026-06-08T08:00:00Z","effective_time":{"amount":4,"unit":"working_hours"},"green_lane":true,"handling_agency":"000.00.20.H28","occurred_at":"2026-06-08T03:00:00Z","procedure":{"code":"2.000815","fee_vnd":50000,"full_online_eligible":true,"name":"Đăng ký khai sinh","paper_result":true,"statutory_time":{"amount":3,"unit":"working_days"}},"procedure_source":"declared","receipt_code":"G09.20-20260608-0092637","receiving_desk":"000.00.04.G18"}
+        "#]],
     );
 }
 
@@ -125,21 +125,21 @@ fn receipt_fields_are_checked_in_the_officers_words() {
     );
     check(
         [],
-        bad(|c| c.procedure.name = "  ".into()),
+        bad(|c| c.procedure.name = Some("  ".into())),
         expect![[r#"
         rejected [invalid-field]: procedure.name: is required
     "#]],
     );
     check(
         [],
-        bad(|c| c.procedure.statutory_time = StatutoryTime::working_days(0)),
+        bad(|c| c.procedure.statutory_time = Some(StatutoryTime::working_days(0))),
         expect![[r#"
         rejected [invalid-field]: procedure.statutory_time: 0 is not a processing time; give between 1 and 3650
     "#]],
     );
     check(
         [],
-        bad(|c| c.procedure.fee_vnd = -1),
+        bad(|c| c.procedure.fee_vnd = Some(-1)),
         expect![[r#"
         rejected [invalid-field]: procedure.fee_vnd: -1 VND is negative; give the fee in whole VND, 0 when free
     "#]],
@@ -187,7 +187,7 @@ fn the_receipt_date_is_the_local_date() {
 #[test]
 fn due_dates_need_a_loaded_calendar() {
     let mut command = receive_at("2026-12-30 09:00");
-    command.procedure.statutory_time = StatutoryTime::working_days(5);
+    command.procedure.statutory_time = Some(StatutoryTime::working_days(5));
     check(
         [],
         command,
@@ -364,8 +364,8 @@ fn the_supplement_moves_the_due_date_by_the_working_days_waited() {
         [receive(), request_supplement("2026-06-09 10:00")],
         receive_supplement("2026-06-11 09:00"),
         expect![[r#"
-        SupplementReceived v1 {"due_at":"2026-06-15T10:00:00Z","occurred_at":"2026-06-11T02:00:00Z"}
-    "#]],
+            SupplementReceived v2 {"calendars":[{"provisional":false,"version":1,"year":2026}],"due_at":"2026-06-15T10:00:00Z","occurred_at":"2026-06-11T02:00:00Z"}
+        "#]],
     );
     check(
         [receive()],
@@ -524,7 +524,7 @@ fn online_payments_are_whole_vnd_within_the_fee() {
     "#]],
     );
     let mut free = receive_at("2026-06-08 09:00");
-    free.procedure.fee_vnd = 0;
+    free.procedure.fee_vnd = Some(0);
     check(
         [free.into()],
         pay("2026-06-08 10:00", 1),
@@ -682,6 +682,172 @@ fn refusal_is_only_at_intake() {
         refuse("2026-06-08 11:00"),
         expect![[r#"
         rejected [refusal-only-at-intake]: the dossier can no longer be refused at intake: processing has started
+    "#]],
+    );
+}
+
+// Receipt from the catalogue.
+
+/// A catalogue of two decisions: 1.001234 at 20 working days from 1/1/2026, amended to 15 from
+/// 1/7/2026; 2.000815 in the green lane, handled by one agency.
+fn catalogue() -> crate::Catalogue {
+    use crate::catalogue::{Decision, ProcedureEntry};
+    use crate::codes::AgencyCode;
+    let entry = |code: &str, days: u32| ProcedureEntry {
+        code: ProcedureCode::parse("code", code).unwrap(),
+        name: "Cấp giấy phép xây dựng".into(),
+        statutory_time: StatutoryTime::working_days(days),
+        fee_vnd: 50_000,
+        full_online_eligible: true,
+        paper_result: true,
+        handling_agencies: vec![
+            AgencyCode::parse("a", "000.00.20.H28").unwrap(),
+            AgencyCode::parse("a", "000.00.21.H28").unwrap(),
+        ],
+        green_lane_time: None,
+    };
+    let mut catalogue = crate::Catalogue::new();
+    catalogue
+        .publish(Decision {
+            number: "100/QĐ-UBND".into(),
+            effective_from: chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
+            entries: vec![
+                entry("1.001234", 20),
+                ProcedureEntry {
+                    handling_agencies: vec![AgencyCode::parse("a", "000.00.20.H28").unwrap()],
+                    green_lane_time: Some(StatutoryTime::working_days(2)),
+                    ..entry("2.000815", 10)
+                },
+            ],
+            abolished: vec![],
+        })
+        .unwrap();
+    catalogue
+        .publish(Decision {
+            number: "200/QĐ-UBND".into(),
+            effective_from: chrono::NaiveDate::from_ymd_opt(2026, 7, 1).unwrap(),
+            entries: vec![entry("1.001234", 15)],
+            abolished: vec![],
+        })
+        .unwrap();
+    catalogue
+}
+
+/// Renders the decision on a receipt taken from [`catalogue`].
+fn check_catalogue(allow_outside: bool, when: ReceiveDossier, expect: Expect) {
+    let calendar = BusinessCalendar::vietnam();
+    let green_lane = GreenLane::new();
+    let catalogue = catalogue();
+    let ctx = Context {
+        catalogue: &catalogue,
+        procedures: crate::ProcedurePolicy::Catalogue { allow_outside },
+        ..Context::new(vn("2026-12-31 12:00"), &calendar, &green_lane)
+    };
+    let actual = match decide(&DossierState::new(), &when.into(), &ctx) {
+        Ok(events) => events.iter().map(|event| format!("{}\n", event.to_json())).collect(),
+        Err(err) => format!("rejected [{}]: {err}\n", err.rule()),
+    };
+    expect.assert_eq(&actual);
+}
+
+fn by_code(at: &str, code: &str) -> ReceiveDossier {
+    ReceiveDossier {
+        procedure: ProcedureInput::code(code),
+        ..receive_at(at)
+    }
+}
+
+#[test]
+fn a_receipt_by_code_alone_takes_the_entry_in_force_and_names_it() {
+    check_catalogue(
+        false,
+        by_code("2026-06-08 09:00", "1.001234"),
+        expect![[r#"
+            {"applicant":"00000000-0000-0000-0000-000000005eed","calendars":[{"provisional":false,"version":1,"year":2026}],"catalogue":{"decision":"100/QĐ-UBND","effective_from":"2026-01-01","version":1},"channel":2,"due_at":"2026-07-06T10:00:00Z","effective_time":{"amount":20,"unit":"working_days"},"green_lane":false,"handling_agency":"000.00.20.H28","occurred_at":"2026-06-08T02:00:00Z","procedure":{"code":"1.001234","fee_vnd":50000,"full_online_eligible":true,"name":"Cấp giấy phép xây dựng","paper_result":true,"statutory_time":{"amount":20,"unit":"working_days"}},"procedure_source":"catalogue","receipt_code":"G09.20-20260608-0092637","receiving_desk":"000.00.04.G18"}
+        "#]],
+    );
+    // The amendment in force from 1/7 applies to receipts from that day only.
+    check_catalogue(
+        false,
+        by_code("2026-07-01 09:00", "1.001234"),
+        expect![[r#"
+            {"applicant":"00000000-0000-0000-0000-000000005eed","calendars":[{"provisional":false,"version":1,"year":2026}],"catalogue":{"decision":"200/QĐ-UBND","effective_from":"2026-07-01","version":2},"channel":2,"due_at":"2026-07-22T10:00:00Z","effective_time":{"amount":15,"unit":"working_days"},"green_lane":false,"handling_agency":"000.00.20.H28","occurred_at":"2026-07-01T02:00:00Z","procedure":{"code":"1.001234","fee_vnd":50000,"full_online_eligible":true,"name":"Cấp giấy phép xây dựng","paper_result":true,"statutory_time":{"amount":15,"unit":"working_days"}},"procedure_source":"catalogue","receipt_code":"G09.20-20260701-0092637","receiving_desk":"000.00.04.G18"}
+        "#]],
+    );
+}
+
+#[test]
+fn a_green_lane_entry_uses_its_shortened_time_and_its_only_agency() {
+    let mut command = by_code("2026-06-08 09:00", "2.000815");
+    command.handling_agency = String::new();
+    check_catalogue(
+        false,
+        command,
+        expect![[r#"
+        {"applicant":"00000000-0000-0000-0000-000000005eed","calendars":[{"provisional":false,"version":1,"year":2026}],"catalogue":{"decision":"100/QĐ-UBND","effective_from":"2026-01-01","version":1},"channel":2,"due_at":"2026-06-10T10:00:00Z","effective_time":{"amount":2,"unit":"working_days"},"green_lane":true,"handling_agency":"000.00.20.H28","occurred_at":"2026-06-08T02:00:00Z","procedure":{"code":"2.000815","fee_vnd":50000,"full_online_eligible":true,"name":"Cấp giấy phép xây dựng","paper_result":true,"statutory_time":{"amount":10,"unit":"working_days"}},"procedure_source":"catalogue","receipt_code":"G09.20-20260608-0092637","receiving_desk":"000.00.04.G18"}
+    "#]],
+    );
+}
+
+#[test]
+fn a_declared_value_that_differs_from_the_catalogue_is_refused_naming_it() {
+    let mut command = by_code("2026-06-08 09:00", "1.001234");
+    command.procedure.fee_vnd = Some(50_000);
+    command.procedure.statutory_time = Some(StatutoryTime::working_days(3));
+    check_catalogue(
+        false,
+        command,
+        expect![[r#"
+        rejected [procedure-values-from-catalogue]: procedure.statutory_time: 3 working days differs from the catalogue's 20 working days (decision 100/QĐ-UBND, catalogue version 1); send only the procedure code, or correct the value
+    "#]],
+    );
+    let mut command = by_code("2026-06-08 09:00", "1.001234");
+    command.handling_agency = "000.00.99.H28".into();
+    check_catalogue(
+        false,
+        command,
+        expect![[r#"
+        rejected [handling-agency-in-catalogue]: handling_agency: 000.00.99.H28 does not handle 1.001234 in the catalogue; it lists 000.00.20.H28, 000.00.21.H28 (decision 100/QĐ-UBND, catalogue version 1)
+    "#]],
+    );
+}
+
+#[test]
+fn an_unknown_code_is_refused_unless_the_province_allows_it() {
+    check_catalogue(
+        false,
+        by_code("2026-06-08 09:00", "1.009999"),
+        expect![[r#"
+        rejected [procedure-in-catalogue]: procedure.code: 1.009999 is not in the procedure catalogue (version 2) in force on 2026-06-08; check the code, or ask an administrator to load the decision that publishes it
+    "#]],
+    );
+    // Allowed, it needs the values and is flagged.
+    check_catalogue(
+        true,
+        by_code("2026-06-08 09:00", "1.009999"),
+        expect![[r#"
+        rejected [invalid-field]: procedure.name: is required for a procedure taken as declared (an imported history, or a code outside the catalogue)
+    "#]],
+    );
+    let mut command = receive_at("2026-06-08 09:00");
+    command.procedure.code = "1.009999".into();
+    check_catalogue(
+        true,
+        command,
+        expect![[r#"
+        {"applicant":"00000000-0000-0000-0000-000000005eed","calendars":[{"provisional":false,"version":1,"year":2026}],"catalogue":null,"channel":2,"due_at":"2026-06-11T10:00:00Z","effective_time":{"amount":3,"unit":"working_days"},"green_lane":false,"handling_agency":"000.00.20.H28","occurred_at":"2026-06-08T02:00:00Z","procedure":{"code":"1.009999","fee_vnd":50000,"full_online_eligible":true,"name":"Đăng ký khai sinh","paper_result":true,"statutory_time":{"amount":3,"unit":"working_days"}},"procedure_source":"outside_catalogue","receipt_code":"G09.20-20260608-0092637","receiving_desk":"000.00.04.G18"}
+    "#]],
+    );
+}
+
+#[test]
+fn a_due_date_in_a_year_without_a_notice_is_computed_on_the_provisional_calendar() {
+    // Received Monday 21/12/2026 with 15 working days: due in January 2027.
+    check_catalogue(
+        false,
+        by_code("2026-12-21 09:00", "1.001234"),
+        expect![[r#"
+        rejected [calendar-loaded]: no working-day calendar is loaded for 2027; an administrator must load that year's holiday notice
     "#]],
     );
 }

@@ -5,6 +5,8 @@ use expect_test::expect_file;
 use uuid::Uuid;
 
 use super::*;
+use crate::calendar::CalendarRef;
+use crate::catalogue::{CatalogueRef, ProcedureSource};
 use crate::event::{ComponentFile, ProcedureSnapshot, ReusedComponent};
 use crate::procedure::StatutoryTime;
 use crate::tests::vn;
@@ -34,6 +36,17 @@ pub(crate) fn samples() -> Vec<DossierEvent> {
             effective_time: StatutoryTime::working_days(10),
             applicant: ApplicantRef(Uuid::from_u128(0x0123_4567_89ab_cdef)),
             due_at: vn("2026-06-23 17:00"),
+            procedure_source: ProcedureSource::Catalogue,
+            catalogue: Some(CatalogueRef {
+                version: 3,
+                decision: "1234/QĐ-UBND".into(),
+                effective_from: chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
+            }),
+            calendars: vec![CalendarRef {
+                year: 2026,
+                version: 1,
+                provisional: false,
+            }],
         }
         .into(),
         DossierDigitized {
@@ -87,6 +100,11 @@ pub(crate) fn samples() -> Vec<DossierEvent> {
         SupplementReceived {
             occurred_at: vn("2026-06-12 15:00"),
             due_at: vn("2026-06-25 17:00"),
+            calendars: vec![CalendarRef {
+                year: 2026,
+                version: 1,
+                provisional: false,
+            }],
         }
         .into(),
         ResultReturned {
@@ -152,6 +170,28 @@ fn golden_files_decode_to_their_events() {
 }
 
 #[test]
+fn receipts_and_supplements_of_version_1_read_as_declared_with_no_tables_recorded() {
+    for (event_type, file) in [
+        ("DossierReceived", "DossierReceived.v1.json"),
+        ("SupplementReceived", "SupplementReceived.v1.json"),
+    ] {
+        let path = format!("{}/testdata/{file}", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(&path).unwrap();
+        let event = DossierEvent::from_stored_json(event_type, 1, text.as_bytes()).unwrap();
+        match event {
+            DossierEvent::DossierReceived(received) => {
+                assert_eq!(received.procedure_source, ProcedureSource::Declared);
+                assert_eq!(received.catalogue, None);
+                assert!(received.calendars.is_empty());
+                assert_eq!(received.due_at, vn("2026-06-23 17:00"));
+            }
+            DossierEvent::SupplementReceived(supplement) => assert!(supplement.calendars.is_empty()),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
+#[test]
 fn text_of_an_old_schema_version_is_upcast_too() {
     let path = format!("{}/testdata/PaidOnline.v1.json", env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(&path).unwrap();
@@ -171,14 +211,14 @@ fn text_of_an_old_schema_version_is_upcast_too() {
 #[test]
 fn the_type_table_names_every_event_once() {
     let expected = [
-        ("DossierReceived", 1),
+        ("DossierReceived", 2),
         ("DossierDigitized", 1),
         ("DossierProcessed", 1),
         ("EResultIssued", 1),
         ("PaidOnline", 2),
         ("ApologySent", 1),
         ("SupplementRequested", 1),
-        ("SupplementReceived", 1),
+        ("SupplementReceived", 2),
         ("ResultReturned", 1),
         ("SatisfactionRated", 1),
         ("Withdrawn", 1),
@@ -192,10 +232,10 @@ fn the_type_table_names_every_event_once() {
 fn stored_data_is_validated_on_read() {
     let mut data = samples()[0].to_json();
     data["receipt_code"] = "G09.20-2026-1".into();
-    let err = DossierEvent::from_stored("DossierReceived", 1, data).unwrap_err();
+    let err = DossierEvent::from_stored("DossierReceived", 2, data).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "DossierReceived data does not match schema version 1: receipt code: \"G09.20-2026-1\" is not a receipt code like G09.20-20260609-0092637 (unit, date YYYYMMDD, 7-digit sequence)"
+        "DossierReceived data does not match schema version 2: receipt code: \"G09.20-2026-1\" is not a receipt code like G09.20-20260609-0092637 (unit, date YYYYMMDD, 7-digit sequence)"
     );
     let mut data = samples()[12].to_json();
     data["status"] = 11.into();
