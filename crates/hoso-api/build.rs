@@ -12,6 +12,7 @@ const FILES: &[&str] = &[
     "hoso/v1/audit.proto",
     "hoso/v1/admin.proto",
     "hoso/v1/reports.proto",
+    "hoso/v1/reference.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

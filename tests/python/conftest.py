@@ -37,8 +37,8 @@ SHUTDOWN_TIMEOUT_S = 30
 
 @pytest.fixture(scope="session")
 def pb(tmp_path_factory):
-    """The generated modules: pb.dossier, pb.desk, pb.audit, pb.admin (messages) and
-    pb.dossier_grpc, pb.desk_grpc, pb.audit_grpc, pb.admin_grpc (stubs)."""
+    """The generated modules: pb.dossier, pb.desk, pb.audit, pb.admin, pb.reference (messages) and
+    pb.dossier_grpc, pb.desk_grpc, pb.audit_grpc, pb.admin_grpc, pb.reference_grpc (stubs)."""
     out = tmp_path_factory.mktemp("pb")
     well_known = importlib.resources.files("grpc_tools") / "_proto"
     protos = sorted(str(p.relative_to(PROTO)) for p in (PROTO / "hoso" / "v1").glob("*.proto"))
@@ -65,7 +65,7 @@ def pb(tmp_path_factory):
     sys.path.insert(0, str(out))
     importlib.invalidate_caches()
     modules = {}
-    for name in ("dossier", "desk", "audit", "admin"):
+    for name in ("dossier", "desk", "audit", "admin", "reference"):
         modules[name] = importlib.import_module(f"hoso.v1.{name}_pb2")
         modules[f"{name}_grpc"] = importlib.import_module(f"hoso.v1.{name}_pb2_grpc")
     yield SimpleNamespace(**modules)

@@ -70,18 +70,13 @@ def by_code(pb, code: str):
 
 
 def receive_request(pb, code: str, minutes: int = 0):
+    """A receipt that names its procedure by code alone: the server takes the rest from its
+    catalogue (see `catalogue`)."""
     d = pb.dossier
     return pb.desk.ReceiveDossierRequest(
         command=header(pb, minutes),
         receipt_code=code,
-        procedure=d.Procedure(
-            code="1.001234",
-            name="Cấp giấy phép xây dựng",
-            statutory_time=d.StatutoryTime(amount=3, unit=d.TIME_UNIT_WORKING_DAYS),
-            full_online_eligible=True,
-            paper_result=True,
-            fee_vnd=50_000,
-        ),
+        procedure=d.Procedure(code="1.001234"),
         handling_agency=OWN_AGENCY,
         channel=d.CHANNEL_ONLINE,
         applicant_ref=str(uuid.uuid4()),
@@ -89,7 +84,35 @@ def receive_request(pb, code: str, minutes: int = 0):
 
 
 @pytest.fixture(scope="module")
-def lifecycle(pb, server):
+def catalogue(pb, server):
+    """The province's catalogue, as an operator loads it: one procedure, 3 working days."""
+    d = pb.dossier
+    stub = pb.admin_grpc.AdminServiceStub(server.channel())
+    answer = stub.LoadCatalogue(
+        pb.admin.LoadCatalogueRequest(
+            decision="100/QĐ-UBND",
+            effective_from="2026-01-01",
+            entries=[
+                pb.reference.CatalogueEntry(
+                    code="1.001234",
+                    name="Cấp giấy phép xây dựng",
+                    statutory_time=d.StatutoryTime(amount=3, unit=d.TIME_UNIT_WORKING_DAYS),
+                    fee_vnd=50_000,
+                    full_online_eligible=True,
+                    paper_result=True,
+                    handling_agencies=[OWN_AGENCY],
+                )
+            ],
+            load_id="7d1f0c4e-2a55-4d8e-9f3b-6c0a1e2b3c4d",
+        ),
+        metadata=server.metadata("operator"),
+        timeout=30,
+    )
+    return answer.catalogue
+
+
+@pytest.fixture(scope="module")
+def lifecycle(pb, server, catalogue):
     """One dossier's whole life; (receipt code, the 11 command outcomes)."""
     desk_pb = pb.desk
     code = receipt_code()
@@ -268,6 +291,32 @@ def test_a_receipt_code_is_received_only_once(pb, server, lifecycle):
             detail.Unpack(info)
             reasons.append(info.reason)
     assert reasons == ["dossier-already-received"], status
+
+
+def test_the_receipt_took_its_values_from_the_catalogue(pb, server, lifecycle, catalogue):
+    code, _ = lifecycle
+    stub = pb.dossier_grpc.DossierQueryServiceStub(server.channel())
+    dossier = stub.GetDossier(
+        pb.dossier.GetDossierRequest(dossier=by_code(pb, code)),
+        metadata=server.metadata("auditor"),
+        timeout=30,
+    ).dossier
+    assert dossier.procedure_source == pb.dossier.PROCEDURE_SOURCE_CATALOGUE
+    assert dossier.catalogue.decision == "100/QĐ-UBND"
+    assert dossier.catalogue.version == catalogue.version
+    assert dossier.procedure.fee_vnd == 50_000
+    assert [(c.year, c.provisional) for c in dossier.due_at_calendars] == [(2026, False)]
+
+
+def test_a_value_that_differs_from_the_catalogue_is_refused(pb, server, catalogue):
+    request = receive_request(pb, receipt_code())
+    request.procedure.fee_vnd = 1
+    stub = pb.desk_grpc.DeskServiceStub(server.channel())
+    with pytest.raises(grpc.RpcError) as refused:
+        stub.ReceiveDossier(request, metadata=server.metadata("desk_officer"), timeout=30)
+    assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "procedure.fee_vnd" in refused.value.details()
+    assert "100/QĐ-UBND" in refused.value.details()
 
 
 def test_a_request_without_a_token_is_unauthenticated(pb, server):

@@ -9,7 +9,7 @@
 //!
 //! Values that may hold personal data (the applicant reference) are never echoed in a message.
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use hoso_domain::command::{
     DigitizeDossier, FileInput, IssueEResult, PayOnline, ProcedureInput, ProcessDossier, RateSatisfaction,
     ReceiveDossier, ReceiveSupplement, RecordNationalPortalSync, RefuseAtIntake, RequestSupplement, ReturnResult,
@@ -17,7 +17,8 @@ use hoso_domain::command::{
 };
 use hoso_domain::event::{PaymentGateway, ProcessingStep, ReturnMethod, Satisfaction};
 use hoso_domain::{
-    ApplicantRef, Channel, Command, DeadlineState, DeadlineView, DossierState, PortalStatus, StatutoryTime, TimeUnit,
+    AgencyCode, ApplicantRef, CalendarRef, CatalogueRef, Channel, Decision, ProcedureCode, ProcedureEntry, Command, DeadlineState, DeadlineView, DossierState, PortalStatus,
+    ProcedureSource, StatutoryTime, TimeUnit,
 };
 use uuid::Uuid;
 
@@ -311,7 +312,7 @@ impl IntoDeskCommand for pb::ReceiveDossierRequest {
         );
         let procedure = match self.procedure {
             None => {
-                errors.add("procedure", "required: the procedure as the catalogue gives it");
+                errors.add("procedure", "required: the procedure, by its code at least");
                 None
             }
             Some(p) => {
@@ -321,11 +322,12 @@ impl IntoDeskCommand for pb::ReceiveDossierRequest {
                     &p.code,
                     "the procedure code, like 1.001234",
                 );
-                non_empty(&mut errors, "procedure.name", &p.name, "the procedure's published name");
-                let statutory_time = statutory_time(&mut errors, "procedure.statutory_time", p.statutory_time);
+                let statutory_time = p
+                    .statutory_time
+                    .map(|time| statutory_time(&mut errors, "procedure.statutory_time", Some(time)));
                 Some(ProcedureInput {
                     code: p.code,
-                    name: p.name,
+                    name: (!p.name.is_empty()).then_some(p.name),
                     statutory_time,
                     full_online_eligible: p.full_online_eligible,
                     paper_result: p.paper_result,
@@ -338,12 +340,6 @@ impl IntoDeskCommand for pb::ReceiveDossierRequest {
             "receiving_desk",
             &self.receiving_desk,
             "the receiving desk's unit code",
-        );
-        non_empty(
-            &mut errors,
-            "handling_agency",
-            &self.handling_agency,
-            "the handling agency's code",
         );
         let channel = match pb::Channel::try_from(self.channel) {
             Ok(pb::Channel::InPerson) => Channel::InPerson,
@@ -586,8 +582,8 @@ pub fn command_to_pb(
             receipt_code: c.receipt_code.clone(),
             procedure: Some(pb::Procedure {
                 code: c.procedure.code.clone(),
-                name: c.procedure.name.clone(),
-                statutory_time: Some(statutory_time_to_pb(c.procedure.statutory_time)),
+                name: c.procedure.name.clone().unwrap_or_default(),
+                statutory_time: c.procedure.statutory_time.map(statutory_time_to_pb),
                 full_online_eligible: c.procedure.full_online_eligible,
                 paper_result: c.procedure.paper_result,
                 fee_vnd: c.procedure.fee_vnd,
@@ -780,10 +776,12 @@ pub fn dossier_to_pb(
             code: received.procedure.code.as_str().to_owned(),
             name: received.procedure.name.clone(),
             statutory_time: Some(statutory_time_to_pb(received.procedure.statutory_time)),
-            full_online_eligible: received.procedure.full_online_eligible,
-            paper_result: received.procedure.paper_result,
-            fee_vnd: received.procedure.fee_vnd,
+            full_online_eligible: Some(received.procedure.full_online_eligible),
+            paper_result: Some(received.procedure.paper_result),
+            fee_vnd: Some(received.procedure.fee_vnd),
         });
+        out.procedure_source = procedure_source_to_pb(received.procedure_source).into();
+        out.catalogue = received.catalogue.as_ref().map(catalogue_ref_to_pb);
         out.receiving_desk = received.receiving_desk.as_str().to_owned();
         out.handling_agency = received.handling_agency.as_str().to_owned();
         out.channel = match received.channel {
@@ -797,5 +795,131 @@ pub fn dossier_to_pb(
         out.applicant_ref = received.applicant.0.to_string();
         out.received_at = Some(utc_to_timestamp(received.occurred_at));
     }
+    out.due_at_calendars = due_at_calendars(state).iter().map(calendar_ref_to_pb).collect();
     out
+}
+
+/// The holiday tables the due date in force was computed with: the latest supplement's, or the
+/// receipt's.
+pub fn due_at_calendars(state: &DossierState) -> &[CalendarRef] {
+    state
+        .due_at_calendars
+        .as_deref()
+        .or_else(|| state.received.as_ref().map(|r| r.calendars.as_slice()))
+        .unwrap_or(&[])
+}
+
+/// A calendar reference as a message.
+pub fn calendar_ref_to_pb(calendar: &CalendarRef) -> pb::CalendarRef {
+    pb::CalendarRef {
+        year: calendar.year,
+        version: calendar.version,
+        provisional: calendar.provisional,
+    }
+}
+
+/// A catalogue reference as a message.
+pub fn catalogue_ref_to_pb(catalogue: &CatalogueRef) -> pb::CatalogueRef {
+    pb::CatalogueRef {
+        version: catalogue.version,
+        decision: catalogue.decision.clone(),
+        effective_from: catalogue.effective_from.format("%Y-%m-%d").to_string(),
+    }
+}
+
+/// A procedure source as a message value.
+pub fn procedure_source_to_pb(source: ProcedureSource) -> pb::ProcedureSource {
+    match source {
+        ProcedureSource::Catalogue => pb::ProcedureSource::Catalogue,
+        ProcedureSource::Declared => pb::ProcedureSource::Declared,
+        ProcedureSource::OutsideCatalogue => pb::ProcedureSource::OutsideCatalogue,
+    }
+}
+
+/// A catalogue entry as a message.
+pub fn catalogue_entry_to_pb(entry: &ProcedureEntry) -> pb::CatalogueEntry {
+    pb::CatalogueEntry {
+        code: entry.code.as_str().to_owned(),
+        name: entry.name.clone(),
+        statutory_time: Some(statutory_time_to_pb(entry.statutory_time)),
+        fee_vnd: entry.fee_vnd,
+        full_online_eligible: entry.full_online_eligible,
+        paper_result: entry.paper_result,
+        handling_agencies: entry.handling_agencies.iter().map(|a| a.as_str().to_owned()).collect(),
+        green_lane_time: entry.green_lane_time.map(statutory_time_to_pb),
+    }
+}
+
+/// A catalogue decision from a load request, naming every malformed field
+/// (`entries[3].code`, `effective_from`).
+pub fn decision_from_pb(request: pb::LoadCatalogueRequest) -> Result<Decision, InvalidRequest> {
+    let mut errors = InvalidRequest::default();
+    non_empty(&mut errors, "decision", &request.decision, "the decision's number, like 1234/QĐ-UBND");
+    let effective_from = match NaiveDate::parse_from_str(&request.effective_from, "%Y-%m-%d") {
+        Ok(date) => date,
+        Err(_) => {
+            errors.add(
+                "effective_from",
+                format!(
+                    "{:?} is not a date; give the local date the decision is in force from, like 2026-01-01",
+                    cut(&request.effective_from)
+                ),
+            );
+            NaiveDate::MIN
+        }
+    };
+    let mut entries = Vec::with_capacity(request.entries.len());
+    for (i, entry) in request.entries.into_iter().enumerate() {
+        let field = |name: &str| format!("entries[{i}].{name}");
+        let code = ProcedureCode::parse("code", &entry.code).map_err(|e| errors.add(field("code"), domain_problem(&e)));
+        let time = statutory_time(&mut errors, &field("statutory_time"), entry.statutory_time);
+        let green_lane_time = entry
+            .green_lane_time
+            .map(|green| statutory_time(&mut errors, &field("green_lane_time"), Some(green)));
+        let mut handling_agencies = Vec::with_capacity(entry.handling_agencies.len());
+        for (j, agency) in entry.handling_agencies.iter().enumerate() {
+            match AgencyCode::parse("agency", agency) {
+                Ok(agency) => handling_agencies.push(agency),
+                Err(e) => errors.add(field(&format!("handling_agencies[{j}]")), domain_problem(&e)),
+            }
+        }
+        if let Ok(code) = code {
+            entries.push(ProcedureEntry {
+                code,
+                name: entry.name.trim().to_owned(),
+                statutory_time: time,
+                fee_vnd: entry.fee_vnd,
+                full_online_eligible: entry.full_online_eligible,
+                paper_result: entry.paper_result,
+                handling_agencies,
+                green_lane_time,
+            });
+        }
+    }
+    let mut abolished = Vec::with_capacity(request.abolished.len());
+    for (i, code) in request.abolished.iter().enumerate() {
+        match ProcedureCode::parse("code", code) {
+            Ok(code) => abolished.push(code),
+            Err(e) => errors.add(format!("abolished[{i}]"), domain_problem(&e)),
+        }
+    }
+    errors.finish(|| Decision {
+        number: request.decision.trim().to_owned(),
+        effective_from,
+        entries,
+        abolished,
+    })
+}
+
+/// A domain error's words without the field name it starts with.
+fn domain_problem(err: &hoso_domain::DomainError) -> String {
+    match err {
+        hoso_domain::DomainError::InvalidField { problem, .. } => problem.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// A value cut to 40 characters for an error message.
+fn cut(value: &str) -> String {
+    value.chars().take(40).collect()
 }

@@ -24,9 +24,9 @@ fn receive() -> pb::ReceiveDossierRequest {
                 amount: 3,
                 unit: pb::TimeUnit::WorkingDays.into(),
             }),
-            full_online_eligible: true,
-            paper_result: true,
-            fee_vnd: 50_000,
+            full_online_eligible: Some(true),
+            paper_result: Some(true),
+            fee_vnd: Some(50_000),
         }),
         receiving_desk: "G09.20".to_owned(),
         handling_agency: "000.00.04.G18".to_owned(),
@@ -50,7 +50,7 @@ fn a_complete_receipt_converts_and_the_correlation_defaults_to_the_command_id() 
     };
     assert_eq!(
         receive.procedure.statutory_time,
-        hoso_domain::StatutoryTime::working_days(3)
+        Some(hoso_domain::StatutoryTime::working_days(3))
     );
     assert_eq!(receive.channel, hoso_domain::Channel::Online);
 }
@@ -76,10 +76,25 @@ fn every_missing_field_is_named_by_its_path() {
         [
             "command.occurred_at",
             "procedure.statutory_time.unit",
-            "handling_agency",
             "channel"
         ]
     );
+}
+
+#[test]
+fn a_receipt_by_code_alone_declares_no_value() {
+    let mut request = receive();
+    request.procedure = Some(pb::Procedure {
+        code: "1.001234".to_owned(),
+        ..pb::Procedure::default()
+    });
+    request.handling_agency.clear();
+    let command = request.into_desk_command().unwrap().command;
+    let hoso_domain::Command::ReceiveDossier(receive) = command else {
+        panic!("not a receipt: {command:?}")
+    };
+    assert_eq!(receive.procedure, hoso_domain::command::ProcedureInput::code("1.001234"));
+    assert_eq!(receive.handling_agency, "");
 }
 
 #[test]
@@ -156,14 +171,14 @@ fn one_of_each() -> Vec<hoso_domain::Command> {
         ReceiveDossier {
             occurred_at: at,
             receipt_code: "G09.20-20260609-0092637".to_owned(),
-            procedure: ProcedureInput {
-                code: "1.001234".to_owned(),
-                name: "Cấp giấy phép xây dựng".to_owned(),
-                statutory_time: hoso_domain::StatutoryTime::working_hours(12),
-                full_online_eligible: true,
-                paper_result: false,
-                fee_vnd: 50_000,
-            },
+            procedure: ProcedureInput::declared(
+"1.001234",
+"Cấp giấy phép xây dựng",
+hoso_domain::StatutoryTime::working_hours(12),
+true,
+false,
+50_000,
+),
             receiving_desk: "G09.20".to_owned(),
             handling_agency: "000.00.04.G18".to_owned(),
             channel: hoso_domain::Channel::Postal,

@@ -64,7 +64,7 @@ pub struct CalendarRef {
 }
 
 /// The holiday table of one year, as published in the yearly notice.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HolidayTable {
     /// The calendar year covered.

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::calendar::CalendarRef;
 use crate::event::{DossierEvent, DossierReceived, ProcessingStep, Satisfaction};
 
 /// The national portal's dossier status codes, used by every one-stop system that syncs to it.
@@ -163,6 +164,9 @@ pub struct DossierState {
     pub last_occurred_at: Option<DateTime<Utc>>,
     /// The current due date: the receipt's, moved by every supplement pause that has ended.
     pub due_at: Option<DateTime<Utc>>,
+    /// The holiday tables of the current due date when a supplement moved it (`None`: the
+    /// receipt's, in [`DossierReceived::calendars`]).
+    pub due_at_calendars: Option<Vec<CalendarRef>>,
     /// How many supplement requests were made (more than one makes the dossier overdue).
     pub n_supplement_requests: u32,
     /// The components the open supplement request asks for, while waiting for the applicant.
@@ -307,7 +311,10 @@ pub fn evolve(mut state: DossierState, event: &DossierEvent) -> DossierState {
         DossierEvent::SupplementReceived(event) => {
             state.supplement_requested_at = None;
             state.missing_components.clear();
-            state.due_at = Some(state.due_at.map_or(event.due_at, |due| due.max(event.due_at)));
+            if state.due_at.is_none_or(|due| event.due_at >= due) {
+                state.due_at = Some(event.due_at);
+                state.due_at_calendars = Some(event.calendars.clone());
+            }
             state.status = Some(PortalStatus::InProgress);
         }
         DossierEvent::ResultReturned(_) => {

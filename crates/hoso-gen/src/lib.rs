@@ -417,14 +417,14 @@ impl<'a> Workload<'a> {
             ReceiveDossier {
                 occurred_at: received_at,
                 receipt_code: receipt_code.clone(),
-                procedure: ProcedureInput {
-                    code: procedure.code.clone(),
-                    name: procedure.name.clone(),
-                    statutory_time: procedure.statutory_time,
-                    full_online_eligible: procedure.full_online_eligible,
-                    paper_result: procedure.paper_result,
-                    fee_vnd: procedure.fee_vnd,
-                },
+                procedure: ProcedureInput::declared(
+procedure.code.clone(),
+procedure.name.clone(),
+procedure.statutory_time,
+procedure.full_online_eligible,
+procedure.paper_result,
+procedure.fee_vnd,
+),
                 receiving_desk: desk.clone(),
                 handling_agency: agency.code.clone(),
                 channel: if online { Channel::Online } else { Channel::InPerson },

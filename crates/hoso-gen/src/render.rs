@@ -27,13 +27,13 @@ fn command(command: &Command) -> (&'static str, Value) {
                 "procedure": {
                     "code": c.procedure.code,
                     "name": c.procedure.name,
-                    "statutory_time": {
-                        "amount": c.procedure.statutory_time.amount,
-                        "unit": time_unit_name(c.procedure.statutory_time.unit),
-                    },
+                    "statutory_time": c.procedure.statutory_time.map(|time| json!({
+                        "amount": time.amount,
+                        "unit": time_unit_name(time.unit),
+                    })),
                     "full_online_eligible": c.procedure.full_online_eligible,
                     "paper_result": c.procedure.paper_result,
-                    "fee_vnd": c.procedure.fee_vnd.to_string(),
+                    "fee_vnd": c.procedure.fee_vnd.map(|fee| fee.to_string()),
                 },
                 "receiving_desk": c.receiving_desk,
                 "handling_agency": c.handling_agency,

@@ -80,14 +80,14 @@ impl Desk {
         let command = ReceiveDossier {
             occurred_at: vn(at),
             receipt_code: format!("G09.20-{}-{seq:07}", at[..10].replace('-', "")),
-            procedure: ProcedureInput {
-                code: "1.001234".into(),
-                name: "Cấp giấy phép".into(),
-                statutory_time: StatutoryTime::working_days(3),
-                full_online_eligible: true,
-                paper_result: true,
-                fee_vnd,
-            },
+            procedure: ProcedureInput::declared(
+"1.001234",
+"Cấp giấy phép",
+StatutoryTime::working_days(3),
+true,
+true,
+fee_vnd,
+),
             receiving_desk: "G09.20".into(),
             handling_agency: agency.into(),
             channel,

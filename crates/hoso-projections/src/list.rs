@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use hoso_domain::calendar::to_local;
-use hoso_domain::{BusinessCalendar, CalendarError, Channel, DeadlineState, PortalStatus};
+use hoso_domain::{BusinessCalendar, CalendarError, Channel, DeadlineState, PortalStatus, ProcedureSource};
 
 use crate::model::Dossiers;
 
@@ -31,6 +31,8 @@ pub struct Filter {
     pub channel: Option<Channel>,
     /// Green lane or not.
     pub green_lane: Option<bool>,
+    /// Where the procedure's values came from.
+    pub procedure_source: Option<ProcedureSource>,
     /// Deadline state now.
     pub deadline: Option<DeadlineState>,
     /// Received on or after this local date.
@@ -56,6 +58,8 @@ pub struct Row {
     pub channel: Channel,
     /// Green lane.
     pub green_lane: bool,
+    /// Where the procedure's values came from.
+    pub procedure_source: ProcedureSource,
     /// When received.
     pub received_at: DateTime<Utc>,
     /// Due date in force.
@@ -99,6 +103,7 @@ pub fn list(
             && filter.status.is_none_or(|s| s == status)
             && filter.channel.is_none_or(|c| c == received.channel)
             && filter.green_lane.is_none_or(|g| g == received.green_lane)
+            && filter.procedure_source.is_none_or(|source| source == received.procedure_source)
             && filter.received_from.is_none_or(|d| received_on >= d)
             && filter.received_until.is_none_or(|d| received_on < d);
         if !keep {
@@ -125,6 +130,7 @@ pub fn list(
             status,
             channel: received.channel,
             green_lane: received.green_lane,
+            procedure_source: received.procedure_source,
             received_at: received.occurred_at,
             due_at,
             deadline,

@@ -3,14 +3,14 @@
 //!
 //! Bytes only: the server decides where they go and writes them atomically.
 //!
-//! # Format (version 1)
+//! # Format (version 2)
 //!
 //! All integers little-endian.
 //!
 //! | field | bytes |
 //! |---|---|
 //! | magic `HOSOSNAP` | 8 |
-//! | format version (`1`) | 4 (u32) |
+//! | format version (`2`) | 4 (u32) |
 //! | payload length | 8 (u64) |
 //! | CRC-32 (IEEE) of the payload | 4 (u32) |
 //! | payload | payload length |
@@ -30,6 +30,10 @@
 //!   stored JSON keeps them), with bit 15 set for a leap second (chrono's nanoseconds ≥ 10⁹).
 //! - Codes (receipt, agency, procedure, content hash) are strings, checked again on reading; the
 //!   applicant reference is its 16 UUID bytes; a statutory time is its amount (u32) and unit byte.
+//! - A receipt ends with its procedure source (a byte: 0 catalogue, 1 declared, 2 outside the
+//!   catalogue), its catalogue reference (an `Option` of version u32, decision string, effective
+//!   date as a `YYYY-MM-DD` string) and its calendars; a supplement received ends with its
+//!   calendars. Calendars are a list of (year i32 as u32 bits, version u32, provisional bool).
 //! - Event tags, in the order of [`DossierEvent`]'s variants: 1 `DossierReceived` … 13
 //!   `SyncedToNationalPortal`. Enum bytes: channel and portal status by their portal code;
 //!   time unit, processing step, gateway, return method and satisfaction by their declaration
@@ -49,7 +53,7 @@ use hoso_domain::event::{
     PaymentGateway, ProcedureSnapshot, ProcessingStep, RefusedAtIntake, ResultReturned, ReturnMethod, ReusedComponent,
     Satisfaction, SatisfactionRated, SupplementReceived, SupplementRequested, SyncedToNationalPortal, Withdrawn,
 };
-use hoso_domain::{
+use hoso_domain::{CalendarRef, CatalogueRef, ProcedureSource, 
     AgencyCode, ApplicantRef, Channel, ContentHash, DossierEvent, PortalStatus, ProcedureCode, ReceiptCode,
     StatutoryTime, TimeUnit,
 };
@@ -59,7 +63,7 @@ use crate::model::{Dossiers, Fact, History, Span};
 /// The first bytes of every snapshot.
 pub const MAGIC: [u8; 8] = *b"HOSOSNAP";
 /// The format version this code writes and reads.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 /// Magic, version, payload length and CRC.
 const HEADER_LEN: usize = 8 + 4 + 8 + 4;
 /// The most histories in one chunk of the payload.
@@ -341,6 +345,15 @@ impl Writer {
         self.0.extend_from_slice(&v.to_le_bytes());
     }
 
+    fn calendars(&mut self, calendars: &[CalendarRef]) {
+        self.len(calendars.len());
+        for calendar in calendars {
+            self.u32(calendar.year.cast_unsigned());
+            self.u32(calendar.version);
+            self.bool(calendar.provisional);
+        }
+    }
+
     fn len(&mut self, n: usize) {
         self.u32(u32::try_from(n).expect("no list or string in a dossier event reaches 4 GiB"));
     }
@@ -397,6 +410,21 @@ impl Writer {
                 self.statutory(e.effective_time);
                 self.0.extend_from_slice(e.applicant.0.as_bytes());
                 self.time(e.due_at);
+                self.u8(match e.procedure_source {
+                    ProcedureSource::Catalogue => 0,
+                    ProcedureSource::Declared => 1,
+                    ProcedureSource::OutsideCatalogue => 2,
+                });
+                match &e.catalogue {
+                    None => self.u8(0),
+                    Some(catalogue) => {
+                        self.u8(1);
+                        self.u32(catalogue.version);
+                        self.str(&catalogue.decision);
+                        self.str(&catalogue.effective_from.format("%Y-%m-%d").to_string());
+                    }
+                }
+                self.calendars(&e.calendars);
             }
             DossierEvent::DossierDigitized(e) => {
                 self.u8(2);
@@ -463,6 +491,7 @@ impl Writer {
                 self.u8(8);
                 self.time(e.occurred_at);
                 self.time(e.due_at);
+                self.calendars(&e.calendars);
             }
             DossierEvent::ResultReturned(e) => {
                 self.u8(9);
@@ -579,6 +608,19 @@ impl<'a> Reader<'a> {
         }
     }
 
+    fn calendars(&mut self) -> Result<Vec<CalendarRef>, SnapshotError> {
+        let n = self.len()?;
+        let mut res = Vec::with_capacity(n.min(self.remaining() / 9));
+        for _ in 0..n {
+            res.push(CalendarRef {
+                year: self.u32()?.cast_signed(),
+                version: self.u32()?,
+                provisional: self.bool()?,
+            });
+        }
+        Ok(res)
+    }
+
     fn strings(&mut self) -> Result<Vec<String>, SnapshotError> {
         let n = self.len()?;
         let mut res = Vec::with_capacity(n.min(self.remaining() / 4));
@@ -652,6 +694,27 @@ impl<'a> Reader<'a> {
                 effective_time: self.statutory()?,
                 applicant: ApplicantRef(uuid::Uuid::from_bytes(self.array()?)),
                 due_at: self.time()?,
+                procedure_source: match self.u8()? {
+                    0 => ProcedureSource::Catalogue,
+                    1 => ProcedureSource::Declared,
+                    2 => ProcedureSource::OutsideCatalogue,
+                    other => return Err(self.malformed(format!("{other} is not a procedure source"))),
+                },
+                catalogue: match self.u8()? {
+                    0 => None,
+                    1 => Some(CatalogueRef {
+                        version: self.u32()?,
+                        decision: self.string()?,
+                        effective_from: {
+                            let at = self.at;
+                            let text = self.str()?;
+                            chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+                                .map_err(|err| self.malformed_at(at, format!("{text:?} is not a date: {err}")))?
+                        },
+                    }),
+                    other => return Err(self.malformed(format!("{other} is not an option tag"))),
+                },
+                calendars: self.calendars()?,
             })),
             2 => {
                 let n = self.len()?;
@@ -724,6 +787,7 @@ impl<'a> Reader<'a> {
             8 => DossierEvent::SupplementReceived(SupplementReceived {
                 occurred_at,
                 due_at: self.time()?,
+                calendars: self.calendars()?,
             }),
             9 => DossierEvent::ResultReturned(ResultReturned {
                 occurred_at,

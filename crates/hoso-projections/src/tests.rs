@@ -202,14 +202,14 @@ mod properties {
                     "G09.20-{}-{seq:07}",
                     hoso_domain::calendar::to_local(at).format("%Y%m%d")
                 ),
-                procedure: ProcedureInput {
-                    code: "1.001234".into(),
-                    name: "Cấp giấy phép".into(),
-                    statutory_time: StatutoryTime::working_days(3),
-                    full_online_eligible: seq.is_multiple_of(2),
-                    paper_result: !seq.is_multiple_of(3),
-                    fee_vnd: if fee { 10_000 } else { 0 },
-                },
+                procedure: ProcedureInput::declared(
+"1.001234",
+"Cấp giấy phép",
+StatutoryTime::working_days(3),
+seq.is_multiple_of(2),
+!seq.is_multiple_of(3),
+if fee { 10_000 } else { 0 },
+),
                 receiving_desk: "G09.20".into(),
                 handling_agency: if agency { A.into() } else { B.into() },
                 channel: if online { Channel::Online } else { Channel::InPerson },

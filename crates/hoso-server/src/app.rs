@@ -9,12 +9,15 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 use hoso_api::convert::{DeskCommand, DossierKey};
-use hoso_domain::{BusinessCalendar, Command, Context, DossierEvent, DossierState, GreenLane, ReceiptCode, decide};
+use hoso_domain::{
+    CalendarRef, Command, Context, DossierEvent, DossierState, GreenLane, ProcedurePolicy, ReceiptCode, decide,
+};
 use hoso_store::{EventStore, ExpectedVersion, Json, NewEvent, RecordedEvent, StoreError, StreamRead};
 use uuid::Uuid;
 
 use crate::auth::{Caller, may_command};
 use crate::error::ServiceError;
+use crate::reference::ReferenceData;
 
 /// The prefix of every dossier stream.
 pub const STREAM_PREFIX: &str = "dossier-";
@@ -80,16 +83,21 @@ pub struct Outcome {
     pub status: u8,
     /// Whether the command had been recorded before (a retry).
     pub replayed: bool,
+    /// The holiday tables the due date was computed with.
+    pub due_at_calendars: Vec<CalendarRef>,
 }
 
 /// The server's state shared by every service.
 pub struct App<S> {
     /// The event store.
     pub store: S,
-    /// The working-day calendar.
-    pub calendar: BusinessCalendar,
-    /// Green-lane procedures.
+    /// The working-day calendar and the procedure catalogue in force, kept in the log.
+    pub reference: ReferenceData,
+    /// Green-lane procedures of the configuration (deprecated: the catalogue holds the green
+    /// lane); a catalogue entry's own green-lane time comes first.
     pub green_lane: GreenLane,
+    /// Whether desks may receive procedures the catalogue lacks (flagged in the receipt).
+    pub allow_procedures_outside_catalogue: bool,
     /// Tolerated desk clock skew.
     pub max_clock_skew: TimeDelta,
     /// When the server started.
@@ -190,9 +198,14 @@ impl<S: EventStore> App<S> {
             }
             let handling_agency = loaded.state.received.as_ref().map(|r| r.handling_agency.as_str());
             may_command(caller, &command, handling_agency).map_err(ServiceError::PermissionDenied)?;
+            let reference = self.reference.current();
             let context = Context {
                 max_clock_skew: self.max_clock_skew,
-                ..Context::new(Utc::now(), &self.calendar, &self.green_lane)
+                catalogue: &reference.catalogue,
+                procedures: ProcedurePolicy::Catalogue {
+                    allow_outside: self.allow_procedures_outside_catalogue,
+                },
+                ..Context::new(Utc::now(), &reference.calendar, &self.green_lane)
             };
             let events = decide(&loaded.state, &command, &context)?;
             let metadata = Json::from(serde_json::json!({
@@ -301,6 +314,7 @@ fn outcome(dossier_id: Uuid, state: &DossierState, version: u64, position: u64, 
         due_at: state.due_at,
         status: state.status.map_or(0, |s| s.code()),
         replayed,
+        due_at_calendars: hoso_api::convert::due_at_calendars(state).to_vec(),
     }
 }
 

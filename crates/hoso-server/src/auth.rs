@@ -316,16 +316,26 @@ pub enum Access {
     Audit,
     /// The server's status.
     Status,
+    /// The reference data: the catalogue and the calendar (every role).
+    Reference,
+    /// Loading reference data (operators).
+    LoadReference,
 }
 
 /// Whether `caller` may have `access`.
 pub fn may_read(caller: &Caller, access: Access) -> Result<(), String> {
     let allowed = match access {
-        Access::ReadDossier => true,
+        Access::ReadDossier | Access::Reference => true,
         Access::Audit | Access::Status => matches!(caller.role, Role::Auditor | Role::Operator),
+        Access::LoadReference => caller.role == Role::Operator,
     };
     if allowed {
         Ok(())
+    } else if access == Access::LoadReference {
+        Err(format!(
+            "a {} may not load reference data; it is for operators",
+            caller.role
+        ))
     } else {
         Err(format!(
             "a {} may not use this; it is for auditors and operators",

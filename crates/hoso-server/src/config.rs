@@ -8,9 +8,12 @@
 //! `max_clock_skew_seconds` (default 300), `shutdown_grace_seconds` (default 20),
 //! `projection_snapshot_seconds` (default 300; 0 turns projection snapshots off), `[tls]`
 //! (`cert_file`, `key_file`, optional `client_ca_file` for mTLS) and `[[green_lane]]`
-//! (`procedure`, `amount`, `unit`), `province_name` and `[agency_names]` (for the disclosure).
+//! (`procedure`, `amount`, `unit`; deprecated: the catalogue holds the green lane),
+//! `allow_procedures_outside_catalogue` (default false), `province_name` and `[agency_names]`
+//! (for the disclosure).
 //! Environment overrides: `HOSO_LISTEN`, `HOSO_DATA_DIR`,
-//! `HOSO_TOKENS_FILE`, `HOSO_LOG_FORMAT`, `HOSO_PROVINCE_NAME`. Relative paths are relative to the working directory.
+//! `HOSO_TOKENS_FILE`, `HOSO_LOG_FORMAT`, `HOSO_PROVINCE_NAME`,
+//! `HOSO_ALLOW_PROCEDURES_OUTSIDE_CATALOGUE`. Relative paths are relative to the working directory.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -104,6 +107,10 @@ pub struct Config {
     /// Display names of handling agencies in the disclosure, by code.
     #[serde(default)]
     pub agency_names: std::collections::BTreeMap<String, String>,
+    /// Whether desks may receive dossiers of procedures the catalogue lacks (the receipt then
+    /// takes the values the desk sends, is flagged, and is listed by `hoso catalogue missing`).
+    #[serde(default)]
+    pub allow_procedures_outside_catalogue: bool,
 }
 
 fn default_listen() -> SocketAddr {
@@ -143,6 +150,7 @@ impl Default for Config {
             green_lane: Vec::new(),
             province_name: String::new(),
             agency_names: std::collections::BTreeMap::new(),
+            allow_procedures_outside_catalogue: false,
         }
     }
 }
@@ -176,6 +184,13 @@ impl Config {
         }
         if let Some(name) = env("HOSO_PROVINCE_NAME") {
             config.province_name = name;
+        }
+        if let Some(allow) = env("HOSO_ALLOW_PROCEDURES_OUTSIDE_CATALOGUE") {
+            config.allow_procedures_outside_catalogue = match allow.as_str() {
+                "true" | "1" => true,
+                "false" | "0" => false,
+                other => bail!("HOSO_ALLOW_PROCEDURES_OUTSIDE_CATALOGUE={other:?} is not true or false"),
+            };
         }
         if let Some(format) = env("HOSO_LOG_FORMAT") {
             config.log_format = match format.as_str() {

@@ -50,6 +50,14 @@ pub enum ServiceError {
     },
     /// An imported dossier's receipt code is taken by another history.
     ImportConflict(String),
+    /// A request the server's state does not allow (other than a dossier rule), with the
+    /// rule's stable name.
+    Precondition {
+        /// The rule's stable name, the `google.rpc.ErrorInfo` reason.
+        reason: &'static str,
+        /// What is wrong and what to do, for the caller.
+        message: String,
+    },
 }
 
 impl ServiceError {
@@ -202,6 +210,9 @@ pub fn to_status(err: ServiceError) -> Status {
             vec![("rule", error.rule().to_owned()), ("command_index", index.to_string())],
         ),
         ServiceError::ImportConflict(message) => Status::already_exists(message),
+        ServiceError::Precondition { reason, message } => {
+            with_reason(Code::FailedPrecondition, message, reason, vec![("rule", reason.to_owned())])
+        }
         ServiceError::Decode(err) => {
             tracing::error!(error = %err, "a stored event cannot be decoded");
             Status::internal("internal error: a stored event cannot be read; the operator has been told")

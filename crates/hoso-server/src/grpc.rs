@@ -3,8 +3,11 @@
 use std::pin::Pin;
 use std::sync::Arc;
 
-use chrono::Utc;
-use hoso_api::convert::{self, IntoDeskCommand, dossier_key, timestamp_to_utc, utc_to_timestamp};
+use chrono::{Datelike, Utc};
+use hoso_api::convert::{
+    self, FieldViolation, IntoDeskCommand, InvalidRequest, dossier_key, timestamp_to_utc, utc_to_timestamp,
+};
+use hoso_domain::HolidayTable;
 use hoso_api::pb;
 use hoso_store::{EventStore, VerifyScope};
 use tokio_stream::Stream;
@@ -32,6 +35,7 @@ fn outcome_to_pb(outcome: Outcome) -> pb::CommandOutcome {
         due_at: outcome.due_at.map(utc_to_timestamp),
         status: i32::from(outcome.status),
         replayed: outcome.replayed,
+        due_at_calendars: outcome.due_at_calendars.iter().map(convert::calendar_ref_to_pb).collect(),
     }
 }
 
@@ -153,7 +157,7 @@ impl<S: EventStore> pb::dossier_query_service_server::DossierQueryService for Qu
             let now = Utc::now();
             let deadline = loaded
                 .state
-                .deadline_at(now, &self.app.calendar)
+                .deadline_at(now, &self.app.reference.current().calendar)
                 .map_err(hoso_domain::DomainError::from)?
                 .map(|view| convert::deadline_to_pb(&view, now));
             let dossier_id = loaded.dossier_id.unwrap_or_default();
@@ -304,15 +308,19 @@ impl<S: EventStore> pb::admin_service_server::AdminService for AdminApi<S> {
     ) -> Result<Response<pb::GetStatusResponse>, Status> {
         let caller = caller(&request)?;
         may_read(&caller, Access::Status).map_err(|m| to_status(ServiceError::PermissionDenied(m)))?;
+        let reference = self.app.reference.current();
         Ok(Response::new(pb::GetStatusResponse {
             server_version: env!("CARGO_PKG_VERSION").to_owned(),
             store_backend: self.app.backend.to_owned(),
             head_position: self.app.store.head(),
             started_at: Some(utc_to_timestamp(self.app.started_at)),
             accepting_writes: self.app.store.write_refusal().is_none(),
-            calendar_years: self.app.calendar.years().collect(),
+            calendar_years: reference.calendar.years().collect(),
             caller: caller.subject,
             caller_role: caller.role.as_str().to_owned(),
+            warnings: reference.warnings(Utc::now()),
+            catalogue_version: reference.catalogue.version(),
+            procedures_outside_catalogue_allowed: self.app.allow_procedures_outside_catalogue,
         }))
     }
 
@@ -334,6 +342,198 @@ impl<S: EventStore> pb::admin_service_server::AdminService for AdminApi<S> {
             dossier_id: outcome.dossier_id.to_string(),
             events: outcome.events,
             already_imported: outcome.already_imported,
+            catalogue_differences: outcome.catalogue_differences,
+        }))
+    }
+
+    async fn load_calendar(
+        &self,
+        request: Request<pb::LoadCalendarRequest>,
+    ) -> Result<Response<pb::LoadCalendarResponse>, Status> {
+        let caller = caller(&request)?;
+        may_read(&caller, Access::LoadReference).map_err(|m| to_status(ServiceError::PermissionDenied(m)))?;
+        let table = HolidayTable::from_json(&request.into_inner().table_json).map_err(|err| {
+            to_status(ServiceError::Invalid(InvalidRequest {
+                violations: vec![FieldViolation {
+                    field: "table_json".to_owned(),
+                    description: err.to_string(),
+                }],
+            }))
+        })?;
+        let loaded = self
+            .app
+            .reference
+            .load_calendar(&self.app.store, &caller, table)
+            .await
+            .map_err(to_status)?;
+        if !loaded.replayed {
+            tracing::info!(
+                actor = %caller.subject,
+                year = loaded.year,
+                version = loaded.version,
+                replaced_version = loaded.replaced_version,
+                position = loaded.position,
+                "holiday notice loaded"
+            );
+        }
+        Ok(Response::new(pb::LoadCalendarResponse {
+            year: loaded.year,
+            version: loaded.version,
+            replaced_version: loaded.replaced_version,
+            position: loaded.position,
+        }))
+    }
+
+    async fn load_catalogue(
+        &self,
+        request: Request<pb::LoadCatalogueRequest>,
+    ) -> Result<Response<pb::LoadCatalogueResponse>, Status> {
+        let caller = caller(&request)?;
+        may_read(&caller, Access::LoadReference).map_err(|m| to_status(ServiceError::PermissionDenied(m)))?;
+        let request = request.into_inner();
+        let load_id = uuid::Uuid::parse_str(&request.load_id).map_err(|_| {
+            to_status(ServiceError::Invalid(InvalidRequest {
+                violations: vec![FieldViolation {
+                    field: "load_id".to_owned(),
+                    description: "must be a UUID chosen by the client; reuse it, and only it, when retrying".to_owned(),
+                }],
+            }))
+        })?;
+        let decision = convert::decision_from_pb(request).map_err(|e| to_status(ServiceError::Invalid(e)))?;
+        let loaded = self
+            .app
+            .reference
+            .load_catalogue(&self.app.store, &caller, load_id, decision)
+            .await
+            .map_err(to_status)?;
+        if !loaded.replayed {
+            tracing::info!(
+                actor = %caller.subject,
+                decision = %loaded.catalogue.decision,
+                effective_from = %loaded.catalogue.effective_from,
+                version = loaded.catalogue.version,
+                entries = loaded.entries,
+                abolished = loaded.abolished,
+                "catalogue decision loaded"
+            );
+        }
+        Ok(Response::new(pb::LoadCatalogueResponse {
+            catalogue: Some(convert::catalogue_ref_to_pb(&loaded.catalogue)),
+            entries: loaded.entries,
+            abolished: loaded.abolished,
+            replayed: loaded.replayed,
+            position: loaded.position,
+        }))
+    }
+}
+
+/// The reference data: the catalogue and the calendar, for every role.
+pub struct ReferenceApi<S> {
+    app: Arc<App<S>>,
+}
+
+impl<S> ReferenceApi<S> {
+    /// The service over `app`.
+    pub fn new(app: Arc<App<S>>) -> Self {
+        ReferenceApi { app }
+    }
+}
+
+/// The most catalogue entries in one answer.
+const MAX_PROCEDURES_PAGE: usize = 5_000;
+
+#[tonic::async_trait]
+impl<S: EventStore> pb::reference_service_server::ReferenceService for ReferenceApi<S> {
+    async fn list_procedures(
+        &self,
+        request: Request<pb::ListProceduresRequest>,
+    ) -> Result<Response<pb::ListProceduresResponse>, Status> {
+        let caller = caller(&request)?;
+        may_read(&caller, Access::Reference).map_err(|m| to_status(ServiceError::PermissionDenied(m)))?;
+        let request = request.into_inner();
+        let invalid = |field: &str, description: String| {
+            to_status(ServiceError::Invalid(InvalidRequest {
+                violations: vec![FieldViolation {
+                    field: field.to_owned(),
+                    description,
+                }],
+            }))
+        };
+        let at = match request.at {
+            None => Utc::now(),
+            Some(ts) => timestamp_to_utc(&ts).ok_or_else(|| invalid("at", "is not a valid timestamp".to_owned()))?,
+        };
+        let page_size = match request.page_size as usize {
+            0 => MAX_PROCEDURES_PAGE,
+            n => n.min(MAX_PROCEDURES_PAGE),
+        };
+        let reference = self.app.reference.current();
+        let agency = request.agency.trim();
+        let code = request.code.trim();
+        let after = request.page_token.trim();
+        let mut matching = reference
+            .catalogue
+            .all_in_force(at)
+            .filter(|f| code.is_empty() || f.entry.code.as_str() == code)
+            .filter(|f| {
+                agency.is_empty()
+                    || f.entry.handling_agencies.is_empty()
+                    || f.entry.handling_agencies.iter().any(|a| a.as_str() == agency)
+            })
+            .filter(|f| after.is_empty() || f.entry.code.as_str() > after);
+        let page: Vec<_> = matching.by_ref().take(page_size).collect();
+        let next_page_token = match (matching.next(), page.last()) {
+            (Some(_), Some(last)) => last.entry.code.as_str().to_owned(),
+            _ => String::new(),
+        };
+        Ok(Response::new(pb::ListProceduresResponse {
+            procedures: page
+                .into_iter()
+                .map(|f| pb::ProcedureInForce {
+                    entry: Some(convert::catalogue_entry_to_pb(f.entry)),
+                    catalogue: Some(convert::catalogue_ref_to_pb(&f.published.reference())),
+                })
+                .collect(),
+            catalogue_version: reference.catalogue.version(),
+            next_page_token,
+        }))
+    }
+
+    async fn get_calendar(
+        &self,
+        request: Request<pb::GetCalendarRequest>,
+    ) -> Result<Response<pb::GetCalendarResponse>, Status> {
+        let caller = caller(&request)?;
+        may_read(&caller, Access::Reference).map_err(|m| to_status(ServiceError::PermissionDenied(m)))?;
+        let year = request.into_inner().year;
+        let reference = self.app.reference.current();
+        let table = reference.calendar.table_in_force(year).map_err(|err| {
+            to_status(ServiceError::Invalid(InvalidRequest {
+                violations: vec![FieldViolation {
+                    field: "year".to_owned(),
+                    description: err.to_string(),
+                }],
+            }))
+        })?;
+        let date = |d: &chrono::NaiveDate| d.format("%Y-%m-%d").to_string();
+        let loaded = reference.notices.get(&year);
+        Ok(Response::new(pb::GetCalendarResponse {
+            calendar: Some(pb::Calendar {
+                year,
+                version: table.version,
+                source: table.source.clone(),
+                provisional: table.is_provisional(),
+                days_off: table
+                    .days_off
+                    .iter()
+                    .filter(|d| !matches!(d.weekday(), chrono::Weekday::Sat | chrono::Weekday::Sun))
+                    .map(date)
+                    .collect(),
+                working_saturdays: table.working_saturdays.iter().map(date).collect(),
+                notes: table.notes.clone(),
+                loaded_by: loaded.map(|l| l.actor.clone()).unwrap_or_default(),
+                loaded_at: loaded.map(|l| utc_to_timestamp(l.at)),
+            }),
         }))
     }
 }

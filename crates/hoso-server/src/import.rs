@@ -5,7 +5,8 @@ use chrono::Utc;
 use hoso_api::convert::{FieldViolation, IntoDeskCommand, InvalidRequest};
 use hoso_api::pb;
 use hoso_api::pb::import_command::Command as Imported;
-use hoso_domain::{Context, DossierState, decide};
+use hoso_domain::command::ReceiveDossier;
+use hoso_domain::{Catalogue, Command, Context, DossierState, ProcedureCode, ProcedurePolicy, decide};
 use hoso_store::{EventStore, ExpectedVersion, Json, NewEvent, StoreError, StreamRead};
 use uuid::Uuid;
 
@@ -27,6 +28,42 @@ pub struct ImportOutcome {
     pub events: u64,
     /// Whether it had been imported before.
     pub already_imported: bool,
+    /// How its procedure values differ from the catalogue entry in force at its receipt, one
+    /// line each; empty when they agree or no catalogue is loaded.
+    pub catalogue_differences: Vec<String>,
+}
+
+/// How an imported receipt's procedure differs from the catalogue in force at its receipt.
+fn differences(catalogue: &Catalogue, receive: &ReceiveDossier) -> Vec<String> {
+    if catalogue.is_empty() {
+        return Vec::new();
+    }
+    let Ok(code) = ProcedureCode::parse("procedure.code", &receive.procedure.code) else {
+        return Vec::new();
+    };
+    let Some(in_force) = catalogue.in_force(&code, receive.occurred_at) else {
+        return vec![format!(
+            "procedure {} is not in the catalogue (version {})",
+            code.as_str(),
+            catalogue.version()
+        )];
+    };
+    let decision = &in_force.published.decision.number;
+    let mut out: Vec<String> = in_force
+        .entry
+        .differences(&receive.procedure)
+        .into_iter()
+        .map(|d| format!("{}: {} in the history, {} in decision {decision}", d.field, d.declared, d.catalogue))
+        .collect();
+    let agencies = &in_force.entry.handling_agencies;
+    if !agencies.is_empty() && !agencies.iter().any(|a| a.as_str() == receive.handling_agency) {
+        out.push(format!(
+            "handling_agency: {} does not handle {} in decision {decision}",
+            receive.handling_agency,
+            code.as_str()
+        ));
+    }
+    out
 }
 
 fn invalid(field: &str, description: &str) -> ServiceError {
@@ -104,10 +141,14 @@ impl<S: EventStore> App<S> {
         };
         let stream_id = stream_for_receipt("commands[0].receive_dossier.receipt_code", &receipt_code)?;
         let import_id = Uuid::new_v5(&IMPORT_NAMESPACE, receipt_code.as_bytes());
+        let reference = self.reference.current();
         let context = Context {
             max_clock_skew: self.max_clock_skew,
-            ..Context::new(Utc::now(), &self.calendar, &self.green_lane)
+            catalogue: &reference.catalogue,
+            procedures: ProcedurePolicy::Declared,
+            ..Context::new(Utc::now(), &reference.calendar, &self.green_lane)
         };
+        let mut catalogue_differences = Vec::new();
         let mut state = DossierState::new();
         let mut events: Vec<NewEvent> = Vec::new();
         for (index, imported) in request.commands.into_iter().enumerate() {
@@ -129,6 +170,9 @@ impl<S: EventStore> App<S> {
                 imported.source_actor.clone()
             };
             desk.command.set_officer(&actor);
+            if let Command::ReceiveDossier(receive) = &desk.command {
+                catalogue_differences = differences(&reference.catalogue, receive);
+            }
             let decided = decide(&state, &desk.command, &context)
                 .map_err(|e| ServiceError::Rule(e).in_command(index, variant))?;
             let metadata = Json::from(serde_json::json!({
@@ -181,6 +225,7 @@ impl<S: EventStore> App<S> {
             dossier_id,
             events: n_new,
             already_imported: n_new == 0,
+            catalogue_differences,
         })
     }
 }

@@ -18,6 +18,7 @@ pub mod grpc;
 pub mod import;
 pub mod metrics;
 pub mod projection;
+pub mod reference;
 pub mod reports;
 pub mod snapshot;
 
@@ -116,10 +117,28 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
         .context("the store could not be opened")?
         .with_context(|| format!("cannot open the store in {}", store_dir(&config.data_dir).display()))?;
     tracing::info!(head = store.head(), data_dir = %config.data_dir.display(), "store opened");
+    let reference = reference::ReferenceData::open(&store, calendar)
+        .await
+        .map_err(|err| anyhow::anyhow!("cannot read the reference data from the log: {}", error::to_status(err).message()))?;
+    {
+        let current = reference.current();
+        tracing::info!(
+            catalogue_version = current.catalogue.version(),
+            notices = ?current.calendar.years().collect::<Vec<_>>(),
+            "reference data loaded"
+        );
+    }
+    if !config.green_lane.is_empty() {
+        tracing::warn!(
+            procedures = config.green_lane.len(),
+            "[[green_lane]] in the configuration is deprecated: give each procedure's green-lane time in the catalogue file; these entries still apply where the catalogue gives none"
+        );
+    }
     let app = Arc::new(App {
         store: store.clone(),
-        calendar,
+        reference,
         green_lane,
+        allow_procedures_outside_catalogue: config.allow_procedures_outside_catalogue,
         max_clock_skew: TimeDelta::seconds(i64::from(config.max_clock_skew_seconds)),
         started_at: Utc::now(),
         backend: "sled",
@@ -148,6 +167,7 @@ pub async fn serve<S: EventStore>(
         "hoso.v1.AuditService",
         "hoso.v1.AdminService",
         "hoso.v1.ReportsService",
+        "hoso.v1.ReferenceService",
     ] {
         health
             .set_service_status(service, tonic_health::ServingStatus::Serving)
@@ -196,7 +216,7 @@ pub async fn serve<S: EventStore>(
             projection.follow(store, start).await;
         }
     });
-    let mut background = Background(vec![follower]);
+    let mut background = Background(vec![follower, tokio::spawn(warn_daily(Arc::clone(&app)))]);
     if let Some(path) = snapshots.clone() {
         let every = std::time::Duration::from_secs(u64::from(config.projection_snapshot_seconds));
         let projection = Arc::clone(&projection);
@@ -260,6 +280,10 @@ pub async fn serve<S: EventStore>(
         ))
         .add_service(pb::admin_service_server::AdminServiceServer::with_interceptor(
             AdminApi::new(Arc::clone(&app)),
+            authenticate.clone(),
+        ))
+        .add_service(pb::reference_service_server::ReferenceServiceServer::with_interceptor(
+            grpc::ReferenceApi::new(Arc::clone(&app)),
             authenticate.clone(),
         ))
         .add_service(pb::reports_service_server::ReportsServiceServer::with_interceptor(
@@ -335,6 +359,25 @@ async fn save_snapshot(projection: &Arc<projection::Projection>, path: &Path, wh
             error = format!("{err:#}"),
             "the projection snapshot cannot be saved"
         ),
+    }
+}
+
+/// Logs the reference data's warnings (a missing holiday notice) at start and then once a local
+/// day while they last.
+async fn warn_daily<S: EventStore>(app: Arc<App<S>>) {
+    let mut warned_on = None;
+    let mut ticks = tokio::time::interval(std::time::Duration::from_secs(3600));
+    loop {
+        ticks.tick().await;
+        let now = Utc::now();
+        let today = hoso_domain::calendar::to_local(now).date();
+        if warned_on == Some(today) {
+            continue;
+        }
+        for warning in app.reference.current().warnings(now) {
+            tracing::warn!(warning, "reference data");
+        }
+        warned_on = Some(today);
     }
 }
 

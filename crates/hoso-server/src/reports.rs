@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::{NaiveDate, Utc};
 use hoso_api::convert::{deadline_state_to_pb, duration_to_pb, timestamp_to_utc, utc_to_timestamp};
 use hoso_api::pb;
-use hoso_domain::{Channel, DeadlineState, PortalStatus};
+use hoso_domain::{Channel, DeadlineState, PortalStatus, ProcedureSource};
 use hoso_projections::figures::{self, Figures, OnTime, Ratio, hundredths_text};
 use hoso_projections::list;
 use hoso_projections::{Period, PeriodError};
@@ -177,6 +177,7 @@ fn row_to_pb(row: list::Row) -> pb::DossierRow {
         deadline: deadline_state_to_pb(row.deadline).into(),
         remaining_working_time: row.remaining_working_time.map(duration_to_pb),
         version: row.version,
+        procedure_source: hoso_api::convert::procedure_source_to_pb(row.procedure_source).into(),
     }
 }
 
@@ -222,6 +223,18 @@ fn filter(request: &pb::ListDossiersRequest) -> Result<list::Filter, Status> {
             .and_then(PortalStatus::from_code),
         channel: code("channel", request.channel, |c| Channel::from_code(c).is_some())?.and_then(Channel::from_code),
         green_lane: request.green_lane,
+        procedure_source: match pb::ProcedureSource::try_from(request.procedure_source) {
+            Ok(pb::ProcedureSource::Unspecified) => None,
+            Ok(pb::ProcedureSource::Catalogue) => Some(ProcedureSource::Catalogue),
+            Ok(pb::ProcedureSource::Declared) => Some(ProcedureSource::Declared),
+            Ok(pb::ProcedureSource::OutsideCatalogue) => Some(ProcedureSource::OutsideCatalogue),
+            Err(_) => {
+                return Err(invalid(
+                    "procedure_source",
+                    format!("{} is not a procedure source", request.procedure_source),
+                ));
+            }
+        },
         deadline,
         received_from: date("received_from", &request.received_from)?,
         received_until: date("received_until", &request.received_until)?,
@@ -257,7 +270,7 @@ impl<S: EventStore> pb::reports_service_server::ReportsService for ReportsApi<S>
                 .map_err(|_| invalid("page_token", "not a token from a previous page".to_owned()))?
         };
         let model = self.caught_up().await?;
-        let rows = list::list(&model, &filter, order, Utc::now(), &self.app.calendar)
+        let rows = list::list(&model, &filter, order, Utc::now(), &self.app.reference.current().calendar)
             .map_err(|err| Status::failed_precondition(err.to_string()))?;
         drop(model);
         let total = rows.len();
@@ -338,7 +351,7 @@ impl<S: EventStore> pb::reports_service_server::ReportsService for ReportsApi<S>
         let agency = request.into_inner().handling_agency;
         let now = Utc::now();
         let model = self.caught_up().await?;
-        let rows = list::green_lane_board(&model, now, &self.app.calendar)
+        let rows = list::green_lane_board(&model, now, &self.app.reference.current().calendar)
             .map_err(|err| Status::failed_precondition(err.to_string()))?;
         drop(model);
         Ok(Response::new(pb::GetGreenLaneBoardResponse {

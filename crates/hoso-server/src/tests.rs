@@ -165,8 +165,12 @@ mod bad_input {
     fn app() -> App<MemoryStore> {
         App {
             store: MemoryStore::new(),
-            calendar: hoso_domain::BusinessCalendar::vietnam(),
+            reference: crate::reference::ReferenceData::fixed(
+                hoso_domain::BusinessCalendar::vietnam(),
+                hoso_domain::Catalogue::new(),
+            ),
             green_lane: hoso_domain::GreenLane::new(),
+            allow_procedures_outside_catalogue: true,
             max_clock_skew: TimeDelta::minutes(5),
             started_at: Utc::now(),
             backend: "memory",
@@ -245,9 +249,9 @@ mod bad_input {
                         code: proc_code,
                         name,
                         statutory_time: Some(pb::StatutoryTime { amount, unit }),
-                        full_online_eligible: true,
-                        paper_result: false,
-                        fee_vnd: fee,
+                        full_online_eligible: Some(true),
+                        paper_result: Some(false),
+                        fee_vnd: Some(fee),
                     }),
                     receiving_desk: "G09.20".to_owned(),
                     handling_agency: handling,
@@ -287,8 +291,12 @@ async fn after_a_disk_error_commands_are_unavailable_and_the_status_says_so() {
     let store = SledStore::open(dir.path(), SledOptions::default()).unwrap();
     let app = crate::app::App {
         store: store.clone(),
-        calendar: hoso_domain::BusinessCalendar::vietnam(),
+        reference: crate::reference::ReferenceData::fixed(
+            hoso_domain::BusinessCalendar::vietnam(),
+            hoso_domain::Catalogue::new(),
+        ),
         green_lane: hoso_domain::GreenLane::new(),
+        allow_procedures_outside_catalogue: true,
         max_clock_skew: chrono::TimeDelta::minutes(5),
         started_at: chrono::Utc::now(),
         backend: "sled",

@@ -123,7 +123,7 @@ pub(crate) fn bearer(token: &str) -> Result<Bearer> {
 /// The hint given when no token is at hand.
 pub(crate) const NO_TOKEN: &str = "no bearer token: set HOSO_TOKEN (or --token); `hoso token new` makes one, and a server without a tokens_file writes development tokens to <data dir>/dev-tokens.txt";
 
-async fn connect(args: &ConnectArgs) -> Result<Authorized> {
+pub(crate) async fn connect(args: &ConnectArgs) -> Result<Authorized> {
     let channel = channel(args).await?;
     let token = args.token.as_deref().context(NO_TOKEN)?;
     Ok(InterceptedService::new(channel, bearer(token)?))
@@ -146,7 +146,7 @@ pub(crate) fn status_error(status: Status) -> anyhow::Error {
     anyhow::anyhow!("the server answered {:?}: {}", status.code(), status.message())
 }
 
-fn local(ts: Option<&prost_types::Timestamp>) -> String {
+pub(crate) fn local(ts: Option<&prost_types::Timestamp>) -> String {
     ts.and_then(timestamp_to_utc)
         .map(|at| {
             at.with_timezone(&hoso_domain::calendar::vietnam_offset())
@@ -261,7 +261,7 @@ pub(crate) async fn status(args: ConnectArgs) -> Result<()> {
         }
     );
     println!(
-        "calendar years    {}",
+        "holiday notices   {} (other years: provisional calendars)",
         status
             .calendar_years
             .iter()
@@ -269,6 +269,19 @@ pub(crate) async fn status(args: ConnectArgs) -> Result<()> {
             .collect::<Vec<_>>()
             .join(", ")
     );
+    println!(
+        "catalogue         version {}{}",
+        status.catalogue_version,
+        match (status.catalogue_version, status.procedures_outside_catalogue_allowed) {
+            (0, false) => " (none loaded: desks cannot receive dossiers; load one with `hoso catalogue load`)",
+            (0, true) => " (none loaded; procedures outside the catalogue are accepted)",
+            (_, true) => "; procedures outside it are accepted",
+            _ => "",
+        }
+    );
+    for warning in &status.warnings {
+        println!("WARNING           {warning}");
+    }
     println!("you are           {} ({})", status.caller, status.caller_role);
     let mut reports = pb::reports_service_client::ReportsServiceClient::new(connection);
     let projection = reports
@@ -579,6 +592,10 @@ pub(crate) struct ImportArgs {
     /// Dossiers sent at once.
     #[arg(long, default_value_t = 8)]
     parallel: usize,
+    /// Where to list the imported dossiers whose procedure values differ from the catalogue in
+    /// force at their receipt (NDJSON; written only when some do).
+    #[arg(long, default_value = "import-catalogue-differences.ndjson")]
+    differences: PathBuf,
     #[command(flatten)]
     connect: ConnectArgs,
 }
@@ -602,6 +619,7 @@ pub(crate) async fn import(args: ImportArgs) -> Result<u64> {
             .progress_chars("#>-"),
     );
     let (mut imported, mut events, mut present, mut rejected) = (0u64, 0u64, 0u64, 0u64);
+    let mut differing: Vec<(String, Vec<String>)> = Vec::new();
     let mut in_flight = tokio::task::JoinSet::new();
     let mut line_number = 0u64;
     let mut read = 0u64;
@@ -658,6 +676,9 @@ pub(crate) async fn import(args: ImportArgs) -> Result<u64> {
             match answer {
                 Ok(answer) => {
                     let answer = answer.into_inner();
+                    if !answer.catalogue_differences.is_empty() {
+                        differing.push((answer.receipt_code.clone(), answer.catalogue_differences));
+                    }
                     if answer.already_imported {
                         present += 1;
                     } else {
@@ -699,7 +720,40 @@ pub(crate) async fn import(args: ImportArgs) -> Result<u64> {
             String::new()
         }
     );
+    report_differences(&mut differing, &args.differences)?;
     Ok(rejected)
+}
+
+/// Prints the imported dossiers whose procedure values differ from the catalogue (a few, and
+/// the count) and lists them all in `path`.
+fn report_differences(differing: &mut [(String, Vec<String>)], path: &std::path::Path) -> Result<()> {
+    use std::io::Write;
+    if differing.is_empty() {
+        return Ok(());
+    }
+    differing.sort();
+    let mut file = std::io::BufWriter::new(
+        std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
+    );
+    for (receipt, differences) in differing.iter() {
+        let entry = serde_json::json!({ "receipt_code": receipt, "differences": differences });
+        writeln!(file, "{entry}").with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    file.flush().with_context(|| format!("cannot write {}", path.display()))?;
+    println!(
+        "{} {} procedure values that differ from the catalogue in force at receipt (each history keeps its own); all in {}:",
+        differing.len(),
+        if differing.len() == 1 { "dossier has" } else { "dossiers have" },
+        path.display()
+    );
+    const SHOWN: usize = 10;
+    for (receipt, differences) in differing.iter().take(SHOWN) {
+        println!("  {receipt}: {}", differences.join("; "));
+    }
+    if differing.len() > SHOWN {
+        println!("  … and {} more", differing.len() - SHOWN);
+    }
+    Ok(())
 }
 
 /// `hoso disclose`.

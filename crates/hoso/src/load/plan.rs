@@ -181,14 +181,14 @@ impl Plan {
             ReceiveDossier {
                 occurred_at: at,
                 receipt_code: run_receipt_code(&format!("{}-20250106-9999999", hoso_gen::PROVINCE_DESK), &self.run_id),
-                procedure: ProcedureInput {
-                    code: "1.001234".to_owned(),
-                    name: "Cấp giấy phép xây dựng".to_owned(),
-                    statutory_time: hoso_domain::StatutoryTime::working_days(15),
-                    full_online_eligible: true,
-                    paper_result: true,
-                    fee_vnd: 50_000,
-                },
+                procedure: ProcedureInput::declared(
+"1.001234",
+"Cấp giấy phép xây dựng",
+hoso_domain::StatutoryTime::working_days(15),
+true,
+true,
+50_000,
+),
                 receiving_desk: hoso_gen::PROVINCE_DESK.to_owned(),
                 handling_agency: self.agencies.first().cloned().unwrap_or_default(),
                 channel: hoso_domain::Channel::Online,
