@@ -1,11 +1,18 @@
 //! The business calendar of Vietnam (Asia/Ho_Chi_Minh, fixed UTC+7, no DST): which local dates are
 //! working days, the office hours on those days, and arithmetic in office time.
 //!
-//! Holidays are data, never a formula: one [`HolidayTable`] per year, versioned, parsed from the
-//! JSON format below. 2025 and 2026 ship inside the crate; a province adds next year's notice at
-//! run time with [`BusinessCalendar::with_year_json`] (the server reads the file; this crate does no
-//! IO). Asking about a date in a year without a table is an error
-//! ([`CalendarError::YearNotLoaded`]), never a guess.
+//! Holidays are data: one [`HolidayTable`] per year, versioned, parsed from the JSON format below.
+//! 2025 and 2026 ship inside the crate; a province adds next year's notice at run time with
+//! [`BusinessCalendar::with_year_json`] (the server reads the file; this crate does no IO).
+//!
+//! A year without a loaded notice gets a *provisional* table ([`HolidayTable::provisional`],
+//! version [`PROVISIONAL_VERSION`]): the holidays of the Labour Code 2019 art. 112 with their
+//! lunar dates computed (the `lunar` submodule), the days off in lieu the Code gives, no bridging
+//! days, no swapped Saturdays. It is computed once per year and process. Only a year outside
+//! [`PROVISIONAL_YEARS`] without a notice is an error ([`CalendarError::YearNotLoaded`]). Due
+//! dates record the tables they were computed with ([`CalendarRef`],
+//! [`BusinessCalendar::refs_between`]), so a notice loaded later changes no due date already
+//! decided.
 //!
 //! Table format (unknown fields are rejected):
 //!
@@ -22,14 +29,28 @@
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
+use std::ops::RangeInclusive;
+use std::sync::OnceLock;
 
 use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta, Utc, Weekday};
 use serde::{Deserialize, Serialize};
 
 use crate::error::CalendarError;
 
+mod lunar;
+mod provisional;
+
 /// The version of every provisional table; a notice's version is 1 or more.
 pub const PROVISIONAL_VERSION: u32 = 0;
+
+/// The years a provisional table can be computed for (those of the lunar calendar's published
+/// tables); outside them a year needs a loaded notice.
+pub const PROVISIONAL_YEARS: RangeInclusive<i32> = 1900..=2199;
+
+/// How many years [`PROVISIONAL_YEARS`] holds: the memo has a slot for each.
+const N_PROVISIONAL_YEARS: usize = 300;
+// The memo's size and the range agree (checked at compile time).
+const _: () = assert!(*PROVISIONAL_YEARS.end() - *PROVISIONAL_YEARS.start() + 1 == N_PROVISIONAL_YEARS as i32);
 
 /// Offset of Asia/Ho_Chi_Minh from UTC, in seconds (UTC+7, no daylight saving time).
 pub const VIETNAM_UTC_OFFSET_SECS: i32 = 7 * 3600;
@@ -85,9 +106,11 @@ pub struct HolidayTable {
 
 impl HolidayTable {
     /// Parses and checks a table in the documented JSON format.
+    ///
+    /// The JSON format is for notices: version 0 ([`PROVISIONAL_VERSION`]) is refused.
     pub fn from_json(json: &str) -> Result<HolidayTable, CalendarError> {
         let table: HolidayTable = serde_json::from_str(json).map_err(|err| CalendarError::Format(err.to_string()))?;
-        table.check()?;
+        table.check_notice()?;
         Ok(table)
     }
 
@@ -106,8 +129,28 @@ impl HolidayTable {
     /// The provisional table of a year for which no notice is loaded: the fixed holidays of the
     /// Labour Code 2019 art. 112 (lunar dates computed), the days off in lieu it gives, no swapped
     /// Saturdays; version 0, which no notice may use.
+    ///
+    /// Computed once per year and process (a memo every working-day question reads); this returns
+    /// a copy. Only for [`PROVISIONAL_YEARS`]; other years are [`CalendarError::YearNotLoaded`].
     pub fn provisional(year: i32) -> Result<HolidayTable, CalendarError> {
-        Err(CalendarError::YearNotLoaded { year })
+        HolidayTable::provisional_memo(year).cloned()
+    }
+
+    /// The provisional table of a year, computed on first use and kept for the life of the
+    /// process: every working-day question about a year without a notice reads it.
+    fn provisional_memo(year: i32) -> Result<&'static HolidayTable, CalendarError> {
+        static TABLES: [OnceLock<HolidayTable>; N_PROVISIONAL_YEARS] = [const { OnceLock::new() }; N_PROVISIONAL_YEARS];
+        let slot = year
+            .checked_sub(*PROVISIONAL_YEARS.start())
+            .and_then(|index| usize::try_from(index).ok())
+            .and_then(|index| TABLES.get(index))
+            .ok_or(CalendarError::YearNotLoaded { year })?;
+        if let Some(table) = slot.get() {
+            return Ok(table);
+        }
+        // Two threads asking first may both build it; the first stored is kept (they are equal).
+        let table = provisional::build(year)?;
+        Ok(slot.get_or_init(|| table))
     }
 
     /// Whether this is a provisional table (version 0).
@@ -124,6 +167,21 @@ impl HolidayTable {
         }
     }
 
+    /// Checks a notice: [`HolidayTable::check`], and a version other than the provisional one.
+    fn check_notice(&self) -> Result<(), CalendarError> {
+        if self.is_provisional() {
+            return Err(CalendarError::InvalidTable {
+                year: self.year,
+                problem: format!(
+                    "version {PROVISIONAL_VERSION} is reserved for provisional tables; a notice's version is 1 or more"
+                ),
+            });
+        }
+        self.check()
+    }
+
+    /// Checks that the table is consistent: every date in its year, swapped Saturdays on weekends
+    /// and not also off.
     fn check(&self) -> Result<(), CalendarError> {
         let invalid = |problem: String| CalendarError::InvalidTable {
             year: self.year,
@@ -241,9 +299,10 @@ impl BusinessCalendar {
         calendar
     }
 
-    /// Adds a year's table, or replaces a loaded one by a higher version.
+    /// Adds a year's notice, or replaces a loaded one by a higher version. A provisional table
+    /// (version 0) is refused: it is what a year without a notice gets anyway.
     pub fn with_year(mut self, table: HolidayTable) -> Result<BusinessCalendar, CalendarError> {
-        table.check()?;
+        table.check_notice()?;
         if let Some(loaded) = self.tables.get(&table.year)
             && loaded.version >= table.version
         {
@@ -267,11 +326,18 @@ impl BusinessCalendar {
         self.tables.get(&year)
     }
 
-    /// The table in force for a year: the loaded notice, or else the provisional table.
+    /// The table in force for a year: the loaded notice, or else the provisional table (an error
+    /// only for a year outside [`PROVISIONAL_YEARS`] without a notice).
     pub fn table_in_force(&self, year: i32) -> Result<Cow<'_, HolidayTable>, CalendarError> {
+        self.table_ref(year).map(Cow::Borrowed)
+    }
+
+    /// [`BusinessCalendar::table_in_force`], borrowed: the loaded notice or the memoized
+    /// provisional table.
+    fn table_ref(&self, year: i32) -> Result<&HolidayTable, CalendarError> {
         match self.tables.get(&year) {
-            Some(table) => Ok(Cow::Borrowed(table)),
-            None => HolidayTable::provisional(year).map(Cow::Owned),
+            Some(table) => Ok(table),
+            None => HolidayTable::provisional_memo(year),
         }
     }
 
@@ -292,13 +358,9 @@ impl BusinessCalendar {
         &self.office_hours
     }
 
-    /// Whether a local date is a working day.
+    /// Whether a local date is a working day, by the table in force for its year.
     pub fn is_working_day(&self, date: NaiveDate) -> Result<bool, CalendarError> {
-        let table = self
-            .tables
-            .get(&date.year())
-            .ok_or(CalendarError::YearNotLoaded { year: date.year() })?;
-        Ok(table.is_working_day(date))
+        Ok(self.table_ref(date.year())?.is_working_day(date))
     }
 
     /// The first working day strictly after `date`.

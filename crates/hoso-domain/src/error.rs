@@ -127,10 +127,13 @@ pub enum DomainError {
     /// The dossier is already rated; the first rating stands.
     #[error("the dossier has already been rated")]
     AlreadyRated,
-    /// The working-day calendar has no holiday table for a year the due date computation needs.
-    #[error("no working-day calendar is loaded for {year}; an administrator must load that year's holiday notice")]
+    /// The due date computation needs a year that has no loaded holiday notice and is outside the
+    /// years a provisional calendar is computed for (1900 to 2199): most likely a mistyped date.
+    #[error(
+        "no working-day calendar for {year}: provisional calendars cover only 1900 to 2199; check the date, or have an administrator load that year's holiday notice"
+    )]
     CalendarUnavailable {
-        /// The missing year.
+        /// The year without a calendar.
         year: i32,
     },
     /// The procedure code is not in the catalogue in force at the receipt, and the configuration
@@ -275,10 +278,15 @@ pub enum DecodeError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum CalendarError {
-    /// No holiday table is loaded for the year; working days there are unknown.
-    #[error("no working-day calendar is loaded for {year}; load that year's holiday notice")]
+    /// No holiday notice is loaded for the year and the year is outside the years a provisional
+    /// table is computed for ([`crate::calendar::PROVISIONAL_YEARS`], 1900 to 2199); working days
+    /// there are unknown. (Within those years a missing notice is no error: the provisional table
+    /// is used.)
+    #[error(
+        "no holiday notice is loaded for {year} and provisional calendars cover only 1900 to 2199; check the date, or load that year's holiday notice"
+    )]
     YearNotLoaded {
-        /// The missing year.
+        /// The year without a table.
         year: i32,
     },
     /// A holiday table is not valid JSON or does not have the documented fields.

@@ -121,9 +121,18 @@ fn no_view_without_a_receipt_or_after_a_refusal() {
 fn the_view_needs_the_calendar_of_the_instant() {
     let calendar = BusinessCalendar::vietnam();
     let state = fold_commands([receive()]);
+    // 2027 has no notice: its provisional table is used.
+    let due = vn("2026-06-11 17:00");
+    let late_by = calendar.office_time_between(due, vn("2027-01-05 10:00")).unwrap();
+    let view = state.deadline_at(vn("2027-01-05 10:00"), &calendar).unwrap().unwrap();
     assert_eq!(
-        state.deadline_at(vn("2027-01-05 10:00"), &calendar),
-        Err(crate::CalendarError::YearNotLoaded { year: 2027 })
+        (view.state, view.remaining_working_time),
+        (DeadlineState::Overdue, Some(-late_by))
+    );
+    // A year outside the provisional range needs a notice.
+    assert_eq!(
+        state.deadline_at(vn("2200-01-05 10:00"), &calendar),
+        Err(crate::CalendarError::YearNotLoaded { year: 2200 })
     );
 }
 

@@ -186,13 +186,24 @@ fn the_receipt_date_is_the_local_date() {
 
 #[test]
 fn due_dates_need_a_loaded_calendar() {
+    // 2027 has no notice: the due date is computed on its provisional table.
     let mut command = receive_at("2026-12-30 09:00");
     command.procedure.statutory_time = Some(StatutoryTime::working_days(5));
     check(
         [],
         command,
         expect![[r#"
-        rejected [calendar-loaded]: no working-day calendar is loaded for 2027; an administrator must load that year's holiday notice
+        DossierReceived v1 {"applicant":"00000000-0000-0000-0000-000000005eed","channel":2,"due_at":"2027-01-07T10:00:00Z","effective_time":{"amount":5,"unit":"working_days"},"green_lane":false,"handling_agency":"000.00.20.H28","occurred_at":"2026-12-30T02:00:00Z","procedure":{"code":"1.001234","fee_vnd":50000,"full_online_eligible":true,"name":"Đăng ký khai sinh","paper_result":true,"statutory_time":{"amount":5,"unit":"working_days"}},"receipt_code":"G09.20-20261230-0092637","receiving_desk":"000.00.04.G18"}
+    "#]],
+    );
+    // A year outside the provisional range (1900-2199) needs a notice.
+    let mut command = receive_at("1899-12-31 09:00");
+    command.procedure.statutory_time = StatutoryTime::working_hours(4);
+    check(
+        [],
+        command,
+        expect![[r#"
+        rejected [calendar-loaded]: no working-day calendar for 1899: provisional calendars cover only 1900 to 2199; check the date, or have an administrator load that year's holiday notice
     "#]],
     );
 }

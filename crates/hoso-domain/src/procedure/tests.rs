@@ -58,16 +58,26 @@ fn due_dates_follow_the_documented_rules() {
 }
 
 #[test]
-fn due_dates_past_the_last_loaded_year_fail_clearly() {
+fn due_dates_past_the_last_loaded_year_use_the_provisional_table() {
     let calendar = BusinessCalendar::vietnam();
+    // 2027 has no notice: its provisional table has 1/1 (Friday) off.
+    for (time, expected) in [
+        (StatutoryTime::working_days(2), "2027-01-05 Tue 17:00"),
+        (StatutoryTime::calendar_days(3), "2027-01-04 Mon 17:00"), // Sunday 3/1 moves to Monday.
+        (StatutoryTime::working_hours(9), "2027-01-04 Mon 11:00"),
+    ] {
+        let due = time.due_at(vn("2026-12-31 10:00"), &calendar).unwrap();
+        assert_eq!(show(due), expected, "{time:?}");
+    }
+    // Past the provisional range (1900-2199) a year needs a notice.
     for time in [
         StatutoryTime::working_days(2),
         StatutoryTime::calendar_days(3),
         StatutoryTime::working_hours(9),
     ] {
         assert_eq!(
-            time.due_at(vn("2026-12-31 10:00"), &calendar),
-            Err(CalendarError::YearNotLoaded { year: 2027 }),
+            time.due_at(vn("2199-12-31 10:00"), &calendar),
+            Err(CalendarError::YearNotLoaded { year: 2200 }),
             "{time:?}"
         );
     }
