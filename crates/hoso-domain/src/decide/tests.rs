@@ -193,12 +193,12 @@ fn due_dates_need_a_loaded_calendar() {
         [],
         command,
         expect![[r#"
-        DossierReceived v1 {"applicant":"00000000-0000-0000-0000-000000005eed","channel":2,"due_at":"2027-01-07T10:00:00Z","effective_time":{"amount":5,"unit":"working_days"},"green_lane":false,"handling_agency":"000.00.20.H28","occurred_at":"2026-12-30T02:00:00Z","procedure":{"code":"1.001234","fee_vnd":50000,"full_online_eligible":true,"name":"Đăng ký khai sinh","paper_result":true,"statutory_time":{"amount":5,"unit":"working_days"}},"receipt_code":"G09.20-20261230-0092637","receiving_desk":"000.00.04.G18"}
-    "#]],
+            DossierReceived v2 {"applicant":"00000000-0000-0000-0000-000000005eed","calendars":[{"provisional":false,"version":1,"year":2026},{"provisional":true,"version":0,"year":2027}],"catalogue":null,"channel":2,"due_at":"2027-01-07T10:00:00Z","effective_time":{"amount":5,"unit":"working_days"},"green_lane":false,"handling_agency":"000.00.20.H28","occurred_at":"2026-12-30T02:00:00Z","procedure":{"code":"1.001234","fee_vnd":50000,"full_online_eligible":true,"name":"Đăng ký khai sinh","paper_result":true,"statutory_time":{"amount":5,"unit":"working_days"}},"procedure_source":"declared","receipt_code":"G09.20-20261230-0092637","receiving_desk":"000.00.04.G18"}
+        "#]],
     );
     // A year outside the provisional range (1900-2199) needs a notice.
     let mut command = receive_at("1899-12-31 09:00");
-    command.procedure.statutory_time = StatutoryTime::working_hours(4);
+    command.procedure.statutory_time = Some(StatutoryTime::working_hours(4));
     check(
         [],
         command,
@@ -858,7 +858,7 @@ fn a_due_date_in_a_year_without_a_notice_is_computed_on_the_provisional_calendar
         false,
         by_code("2026-12-21 09:00", "1.001234"),
         expect![[r#"
-        rejected [calendar-loaded]: no working-day calendar is loaded for 2027; an administrator must load that year's holiday notice
-    "#]],
+            {"applicant":"00000000-0000-0000-0000-000000005eed","calendars":[{"provisional":false,"version":1,"year":2026},{"provisional":true,"version":0,"year":2027}],"catalogue":{"decision":"200/QĐ-UBND","effective_from":"2026-07-01","version":2},"channel":2,"due_at":"2027-01-12T10:00:00Z","effective_time":{"amount":15,"unit":"working_days"},"green_lane":false,"handling_agency":"000.00.20.H28","occurred_at":"2026-12-21T02:00:00Z","procedure":{"code":"1.001234","fee_vnd":50000,"full_online_eligible":true,"name":"Cấp giấy phép xây dựng","paper_result":true,"statutory_time":{"amount":15,"unit":"working_days"}},"procedure_source":"catalogue","receipt_code":"G09.20-20261221-0092637","receiving_desk":"000.00.04.G18"}
+        "#]],
     );
 }
