@@ -17,8 +17,8 @@ use hoso_domain::command::{
 };
 use hoso_domain::event::{PaymentGateway, ProcessingStep, ReturnMethod, Satisfaction};
 use hoso_domain::{
-    AgencyCode, ApplicantRef, CalendarRef, CatalogueRef, Channel, Decision, ProcedureCode, ProcedureEntry, Command, DeadlineState, DeadlineView, DossierState, PortalStatus,
-    ProcedureSource, StatutoryTime, TimeUnit,
+    AgencyCode, ApplicantRef, CalendarRef, CatalogueRef, Channel, Command, DeadlineState, DeadlineView, Decision,
+    DossierState, PortalStatus, ProcedureCode, ProcedureEntry, ProcedureSource, StatutoryTime, TimeUnit,
 };
 use uuid::Uuid;
 
@@ -854,7 +854,12 @@ pub fn catalogue_entry_to_pb(entry: &ProcedureEntry) -> pb::CatalogueEntry {
 /// (`entries[3].code`, `effective_from`).
 pub fn decision_from_pb(request: pb::LoadCatalogueRequest) -> Result<Decision, InvalidRequest> {
     let mut errors = InvalidRequest::default();
-    non_empty(&mut errors, "decision", &request.decision, "the decision's number, like 1234/QĐ-UBND");
+    non_empty(
+        &mut errors,
+        "decision",
+        &request.decision,
+        "the decision's number, like 1234/QĐ-UBND",
+    );
     let effective_from = match NaiveDate::parse_from_str(&request.effective_from, "%Y-%m-%d") {
         Ok(date) => date,
         Err(_) => {

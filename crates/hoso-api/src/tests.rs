@@ -73,11 +73,7 @@ fn every_missing_field_is_named_by_its_path() {
     let fields: Vec<&str> = err.violations.iter().map(|v| v.field.as_str()).collect();
     assert_eq!(
         fields,
-        [
-            "command.occurred_at",
-            "procedure.statutory_time.unit",
-            "channel"
-        ]
+        ["command.occurred_at", "procedure.statutory_time.unit", "channel"]
     );
 }
 
@@ -93,7 +89,10 @@ fn a_receipt_by_code_alone_declares_no_value() {
     let hoso_domain::Command::ReceiveDossier(receive) = command else {
         panic!("not a receipt: {command:?}")
     };
-    assert_eq!(receive.procedure, hoso_domain::command::ProcedureInput::code("1.001234"));
+    assert_eq!(
+        receive.procedure,
+        hoso_domain::command::ProcedureInput::code("1.001234")
+    );
     assert_eq!(receive.handling_agency, "");
 }
 
@@ -172,13 +171,13 @@ fn one_of_each() -> Vec<hoso_domain::Command> {
             occurred_at: at,
             receipt_code: "G09.20-20260609-0092637".to_owned(),
             procedure: ProcedureInput::declared(
-"1.001234",
-"Cấp giấy phép xây dựng",
-hoso_domain::StatutoryTime::working_hours(12),
-true,
-false,
-50_000,
-),
+                "1.001234",
+                "Cấp giấy phép xây dựng",
+                hoso_domain::StatutoryTime::working_hours(12),
+                true,
+                false,
+                50_000,
+            ),
             receiving_desk: "G09.20".to_owned(),
             handling_agency: "000.00.04.G18".to_owned(),
             channel: hoso_domain::Channel::Postal,

@@ -103,7 +103,9 @@ pub fn list(
             && filter.status.is_none_or(|s| s == status)
             && filter.channel.is_none_or(|c| c == received.channel)
             && filter.green_lane.is_none_or(|g| g == received.green_lane)
-            && filter.procedure_source.is_none_or(|source| source == received.procedure_source)
+            && filter
+                .procedure_source
+                .is_none_or(|source| source == received.procedure_source)
             && filter.received_from.is_none_or(|d| received_on >= d)
             && filter.received_until.is_none_or(|d| received_on < d);
         if !keep {

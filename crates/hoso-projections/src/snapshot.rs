@@ -53,9 +53,9 @@ use hoso_domain::event::{
     PaymentGateway, ProcedureSnapshot, ProcessingStep, RefusedAtIntake, ResultReturned, ReturnMethod, ReusedComponent,
     Satisfaction, SatisfactionRated, SupplementReceived, SupplementRequested, SyncedToNationalPortal, Withdrawn,
 };
-use hoso_domain::{CalendarRef, CatalogueRef, ProcedureSource, 
-    AgencyCode, ApplicantRef, Channel, ContentHash, DossierEvent, PortalStatus, ProcedureCode, ReceiptCode,
-    StatutoryTime, TimeUnit,
+use hoso_domain::{
+    AgencyCode, ApplicantRef, CalendarRef, CatalogueRef, Channel, ContentHash, DossierEvent, PortalStatus,
+    ProcedureCode, ProcedureSource, ReceiptCode, StatutoryTime, TimeUnit,
 };
 
 use crate::model::{Dossiers, Fact, History, Span};

@@ -210,9 +210,12 @@ pub fn to_status(err: ServiceError) -> Status {
             vec![("rule", error.rule().to_owned()), ("command_index", index.to_string())],
         ),
         ServiceError::ImportConflict(message) => Status::already_exists(message),
-        ServiceError::Precondition { reason, message } => {
-            with_reason(Code::FailedPrecondition, message, reason, vec![("rule", reason.to_owned())])
-        }
+        ServiceError::Precondition { reason, message } => with_reason(
+            Code::FailedPrecondition,
+            message,
+            reason,
+            vec![("rule", reason.to_owned())],
+        ),
         ServiceError::Decode(err) => {
             tracing::error!(error = %err, "a stored event cannot be decoded");
             Status::internal("internal error: a stored event cannot be read; the operator has been told")

@@ -7,8 +7,8 @@ use chrono::{Datelike, Utc};
 use hoso_api::convert::{
     self, FieldViolation, IntoDeskCommand, InvalidRequest, dossier_key, timestamp_to_utc, utc_to_timestamp,
 };
-use hoso_domain::HolidayTable;
 use hoso_api::pb;
+use hoso_domain::HolidayTable;
 use hoso_store::{EventStore, VerifyScope};
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
@@ -35,7 +35,11 @@ fn outcome_to_pb(outcome: Outcome) -> pb::CommandOutcome {
         due_at: outcome.due_at.map(utc_to_timestamp),
         status: i32::from(outcome.status),
         replayed: outcome.replayed,
-        due_at_calendars: outcome.due_at_calendars.iter().map(convert::calendar_ref_to_pb).collect(),
+        due_at_calendars: outcome
+            .due_at_calendars
+            .iter()
+            .map(convert::calendar_ref_to_pb)
+            .collect(),
     }
 }
 

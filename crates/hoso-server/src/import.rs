@@ -53,7 +53,12 @@ fn differences(catalogue: &Catalogue, receive: &ReceiveDossier) -> Vec<String> {
         .entry
         .differences(&receive.procedure)
         .into_iter()
-        .map(|d| format!("{}: {} in the history, {} in decision {decision}", d.field, d.declared, d.catalogue))
+        .map(|d| {
+            format!(
+                "{}: {} in the history, {} in decision {decision}",
+                d.field, d.declared, d.catalogue
+            )
+        })
         .collect();
     let agencies = &in_force.entry.handling_agencies;
     if !agencies.is_empty() && !agencies.iter().any(|a| a.as_str() == receive.handling_agency) {

@@ -117,9 +117,12 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
         .context("the store could not be opened")?
         .with_context(|| format!("cannot open the store in {}", store_dir(&config.data_dir).display()))?;
     tracing::info!(head = store.head(), data_dir = %config.data_dir.display(), "store opened");
-    let reference = reference::ReferenceData::open(&store, calendar)
-        .await
-        .map_err(|err| anyhow::anyhow!("cannot read the reference data from the log: {}", error::to_status(err).message()))?;
+    let reference = reference::ReferenceData::open(&store, calendar).await.map_err(|err| {
+        anyhow::anyhow!(
+            "cannot read the reference data from the log: {}",
+            error::to_status(err).message()
+        )
+    })?;
     {
         let current = reference.current();
         tracing::info!(

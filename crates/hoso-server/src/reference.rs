@@ -17,8 +17,8 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
-use hoso_domain::calendar::to_local;
 use hoso_api::convert::{FieldViolation, InvalidRequest};
+use hoso_domain::calendar::to_local;
 use hoso_domain::{
     BusinessCalendar, CalendarError, Catalogue, CatalogueRef, Decision, HolidayTable, ProcedureCode, ProcedureEntry,
 };
@@ -263,12 +263,7 @@ impl ReferenceData {
                 }),
             })?;
         let version = table.version;
-        let event = new_event(
-            event_id,
-            HOLIDAY_NOTICE_LOADED,
-            &HolidayNoticeLoaded { table },
-            caller,
-        )?;
+        let event = new_event(event_id, HOLIDAY_NOTICE_LOADED, &HolidayNoticeLoaded { table }, caller)?;
         let expected = expected(store, CALENDAR_STREAM).await?;
         let result = store.append(CALENDAR_STREAM, expected, vec![event]).await?;
         let mut next = (*current).clone();
@@ -308,7 +303,9 @@ impl ReferenceData {
             let reference = current
                 .catalogue
                 .decisions()
-                .find(|d| d.decision.number == published.decision && d.decision.effective_from == published.effective_from)
+                .find(|d| {
+                    d.decision.number == published.decision && d.decision.effective_from == published.effective_from
+                })
                 .map(|d| d.reference());
             return Ok(CatalogueLoaded {
                 catalogue: reference.unwrap_or(CatalogueRef {
@@ -430,7 +427,12 @@ async fn expected<S: EventStore>(store: &S, stream: &str) -> Result<ExpectedVers
         .map_or(ExpectedVersion::NoStream, ExpectedVersion::Exact))
 }
 
-fn new_event<T: Serialize>(event_id: Uuid, event_type: &str, data: &T, caller: &Caller) -> Result<NewEvent, ServiceError> {
+fn new_event<T: Serialize>(
+    event_id: Uuid,
+    event_type: &str,
+    data: &T,
+    caller: &Caller,
+) -> Result<NewEvent, ServiceError> {
     let json = |value: Result<Json, serde_json::Error>| {
         value.map_err(|err| ServiceError::Store(StoreError::Io(format!("cannot encode a reference event: {err}"))))
     };

@@ -270,8 +270,14 @@ impl<S: EventStore> pb::reports_service_server::ReportsService for ReportsApi<S>
                 .map_err(|_| invalid("page_token", "not a token from a previous page".to_owned()))?
         };
         let model = self.caught_up().await?;
-        let rows = list::list(&model, &filter, order, Utc::now(), &self.app.reference.current().calendar)
-            .map_err(|err| Status::failed_precondition(err.to_string()))?;
+        let rows = list::list(
+            &model,
+            &filter,
+            order,
+            Utc::now(),
+            &self.app.reference.current().calendar,
+        )
+        .map_err(|err| Status::failed_precondition(err.to_string()))?;
         drop(model);
         let total = rows.len();
         let next = offset.saturating_add(page_size);

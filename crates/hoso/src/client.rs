@@ -739,11 +739,16 @@ fn report_differences(differing: &mut [(String, Vec<String>)], path: &std::path:
         let entry = serde_json::json!({ "receipt_code": receipt, "differences": differences });
         writeln!(file, "{entry}").with_context(|| format!("cannot write {}", path.display()))?;
     }
-    file.flush().with_context(|| format!("cannot write {}", path.display()))?;
+    file.flush()
+        .with_context(|| format!("cannot write {}", path.display()))?;
     println!(
         "{} {} procedure values that differ from the catalogue in force at receipt (each history keeps its own); all in {}:",
         differing.len(),
-        if differing.len() == 1 { "dossier has" } else { "dossiers have" },
+        if differing.len() == 1 {
+            "dossier has"
+        } else {
+            "dossiers have"
+        },
         path.display()
     );
     const SHOWN: usize = 10;

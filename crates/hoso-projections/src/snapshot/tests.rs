@@ -238,7 +238,7 @@ async fn damaged_bytes_are_refused_naming_the_damage() {
     newer[8..12].copy_from_slice(&(VERSION + 1).to_le_bytes());
     assert_eq!(
         Dossiers::decode_snapshot(&newer).unwrap_err().to_string(),
-        "snapshot format version 2 is not supported (this build reads version 1)"
+        "snapshot format version 3 is not supported (this build reads version 2)"
     );
 
     let mut longer = bytes.clone();

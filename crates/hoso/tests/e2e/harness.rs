@@ -22,6 +22,7 @@ pub(crate) type Query =
     pb::dossier_query_service_client::DossierQueryServiceClient<InterceptedService<Channel, Bearer>>;
 pub(crate) type Audit = pb::audit_service_client::AuditServiceClient<InterceptedService<Channel, Bearer>>;
 pub(crate) type Admin = pb::admin_service_client::AdminServiceClient<InterceptedService<Channel, Bearer>>;
+pub(crate) type Reference = pb::reference_service_client::ReferenceServiceClient<InterceptedService<Channel, Bearer>>;
 
 /// Adds `authorization: Bearer <token>` to every request (no header for `None`).
 #[derive(Clone)]
@@ -84,7 +85,7 @@ impl Server {
 
     /// A server on `dir` (reused across restarts).
     pub(crate) fn start_in(dir: &Path) -> Server {
-        Server::spawn(dir, None)
+        Server::spawn(dir, None, true)
     }
 
     /// A server on a fresh data directory with this configuration file's text.
@@ -92,23 +93,24 @@ impl Server {
         let temp = tempfile::tempdir().unwrap();
         let path = temp.path().join("hoso.toml");
         std::fs::write(&path, config).unwrap();
-        let mut server = Server::spawn(temp.path(), Some(&path));
+        let outside = !config.contains("allow_procedures_outside_catalogue");
+        let mut server = Server::spawn(temp.path(), Some(&path), outside);
         server._temp = Some(temp);
         server
     }
 
-    fn spawn(dir: &Path, config: Option<&Path>) -> Server {
+    /// Starts the binary; `allow_outside` lets desks receive the lifecycle tests' procedure, which
+    /// the server's (empty) catalogue lacks; the catalogue's own tests configure it themselves.
+    fn spawn(dir: &Path, config: Option<&Path>, allow_outside: bool) -> Server {
         let mut command = Command::new(env!("CARGO_BIN_EXE_hoso"));
         command.arg("serve");
-        match config {
-            Some(config) => {
-                command.arg("--config").arg(config);
-            }
-            // The lifecycle tests receive a procedure the server's (empty) catalogue lacks; the
-            // catalogue's own tests start with a configuration.
-            None => {
-                command.env("HOSO_ALLOW_PROCEDURES_OUTSIDE_CATALOGUE", "true");
-            }
+        if let Some(config) = config {
+            command.arg("--config").arg(config);
+        }
+        if allow_outside {
+            command.env("HOSO_ALLOW_PROCEDURES_OUTSIDE_CATALOGUE", "true");
+        } else {
+            command.env_remove("HOSO_ALLOW_PROCEDURES_OUTSIDE_CATALOGUE");
         }
         let mut child = command
             .args(["--listen", "127.0.0.1:0", "--data-dir"])
@@ -200,6 +202,10 @@ impl Server {
 
     pub(crate) async fn admin(&self, role: Role) -> Admin {
         Admin::new(InterceptedService::new(self.channel().await, self.bearer(Some(role))))
+    }
+
+    pub(crate) async fn reference(&self, role: Role) -> Reference {
+        Reference::new(InterceptedService::new(self.channel().await, self.bearer(Some(role))))
     }
 
     pub(crate) async fn raw_channel(&self) -> Channel {

@@ -14,10 +14,18 @@ async fn bad_fields_are_invalid_argument_with_every_field_named() {
     let mut request = receive_request(&receipt_code(), pb::Channel::Online, OWN_AGENCY, 0);
     request.command.as_mut().unwrap().command_id = "not-a-uuid".to_owned();
     request.channel = 0;
-    request.procedure.as_mut().unwrap().name.clear();
     let status = desk.receive_dossier(request).await.unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument);
-    assert_eq!(bad_fields(&status), ["command.command_id", "procedure.name", "channel"]);
+    assert_eq!(bad_fields(&status), ["command.command_id", "channel"]);
+
+    // A procedure outside the catalogue must declare its values.
+    let mut request = receive_request(&receipt_code(), pb::Channel::Online, OWN_AGENCY, 0);
+    request.procedure.as_mut().unwrap().name.clear();
+    assert_refused(
+        desk.receive_dossier(request).await,
+        Code::InvalidArgument,
+        "procedure.name",
+    );
 
     let mut request = receive_request(&receipt_code(), pb::Channel::Online, OWN_AGENCY, 0);
     request.procedure.as_mut().unwrap().code = "1.23".to_owned();
@@ -194,17 +202,21 @@ async fn broken_rules_are_failed_precondition_with_the_rule_named() {
         "payment-needs-fee",
     );
 
-    // A year without a holiday table cannot have a due date: the operator must load it.
+    // A year without a holiday notice gets a provisional calendar, recorded in the answer.
     let mut old = receive_request("G09.20-20240610-0000001", pb::Channel::InPerson, OWN_AGENCY, 0);
     old.command.as_mut().unwrap().occurred_at = Some(hoso_api::convert::utc_to_timestamp(
         chrono::DateTime::parse_from_rfc3339("2024-06-10T09:00:00+07:00")
             .unwrap()
             .into(),
     ));
-    assert_refused(
-        desk.receive_dossier(old).await,
-        Code::FailedPrecondition,
-        "calendar-loaded",
+    let outcome = desk.receive_dossier(old).await.unwrap().into_inner().outcome.unwrap();
+    assert_eq!(
+        outcome.due_at_calendars,
+        [pb::CalendarRef {
+            year: 2024,
+            version: 0,
+            provisional: true
+        }]
     );
 
     // A withdrawn dossier is closed.
