@@ -1,5 +1,6 @@
 //! Prometheus metrics on plain HTTP (`GET /metrics`): the log's head, whether the store accepts
-//! writes, and how far the live projection lags behind the log.
+//! writes, how far the live projection lags behind the log, the catalogue's version and whether a
+//! holiday notice is missing.
 
 use std::fmt::Write;
 use std::sync::Arc;
@@ -47,6 +48,26 @@ pub async fn render<S: EventStore>(app: &App<S>, projection: &Projection) -> Str
         "1 while a rebuild runs.",
         u64::from(projection.is_rebuilding()),
     );
+    let reference = app.reference.current();
+    gauge(
+        "hoso_catalogue_version",
+        "Catalogue decisions loaded (0: no catalogue; desks cannot receive).",
+        u64::from(reference.catalogue.version()),
+    );
+    let today = hoso_domain::calendar::to_local(chrono::Utc::now()).date();
+    let missing = reference.missing_notices(chrono::Utc::now());
+    let name = "hoso_calendar_notice_missing";
+    let _ = writeln!(
+        out,
+        "# HELP {name} 1 while no holiday notice is loaded for the year (this year; next year from 1 October): its due dates use a provisional calendar.\n# TYPE {name} gauge"
+    );
+    let mut years = vec![chrono::Datelike::year(&today)];
+    if chrono::Datelike::month(&today) >= 10 {
+        years.push(chrono::Datelike::year(&today) + 1);
+    }
+    for year in years {
+        let _ = writeln!(out, "{name}{{year=\"{year}\"}} {}", u64::from(missing.contains(&year)));
+    }
     out
 }
 

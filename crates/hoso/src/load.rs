@@ -630,6 +630,23 @@ async fn drive(
                 .collect(),
         });
     }
+    let catalogue = pb::reference_service_client::ReferenceServiceClient::new(InterceptedService::new(
+        client::channel(&args.connect).await?,
+        desk.clone(),
+    ))
+    .list_procedures(pb::ListProceduresRequest {
+        page_size: 1,
+        ..pb::ListProceduresRequest::default()
+    })
+    .await
+    .map_err(client::status_error)
+    .context("cannot read the server's procedure catalogue")?
+    .into_inner();
+    if catalogue.catalogue_version == 0 {
+        eprintln!(
+            "hoso load: the server holds no procedure catalogue, so it refuses every receipt unless it accepts procedures outside it; load the generated province's: `hoso gen --catalogue-out province.csv` then `hoso catalogue load province.csv --decision 1/QĐ-UBND --effective 2025-01-01`"
+        );
+    }
     let reports = pb::reports_service_client::ReportsServiceClient::new(InterceptedService::new(
         client::channel(&args.connect).await?,
         desk,
