@@ -120,14 +120,19 @@ pub(crate) fn amount(text: &str, unit: Option<TimeUnit>) -> Result<u32, String> 
         _ => ("days", 20),
     };
     if text.is_empty() {
-        return Err(format!("the number of {what} is empty; give a whole number like {example}"));
+        return Err(format!(
+            "the number of {what} is empty; give a whole number like {example}"
+        ));
     }
     if !text.bytes().all(|b| b.is_ascii_digit()) {
         return Err(format!(
             "{text:?} is not a number of {what}; give a whole number like {example}"
         ));
     }
-    let amount = text.parse::<u32>().ok().filter(|n| (1..=hoso_domain::decide::MAX_STATUTORY_AMOUNT).contains(n));
+    let amount = text
+        .parse::<u32>()
+        .ok()
+        .filter(|n| (1..=hoso_domain::decide::MAX_STATUTORY_AMOUNT).contains(n));
     amount.ok_or_else(|| {
         format!(
             "{text} is not a processing time; give between 1 and {}",
@@ -154,8 +159,8 @@ pub(crate) fn fee(text: &str) -> Result<i64, String> {
     if groups.len() > 1 {
         let separators: Vec<char> = compact.chars().filter(|c| *c == '.' || *c == ',').collect();
         let one_separator = separators.windows(2).all(|w| w[0] == w[1]);
-        let grouped = groups.first().is_some_and(|g| (1..=3).contains(&g.len()))
-            && groups.iter().skip(1).all(|g| g.len() == 3);
+        let grouped =
+            groups.first().is_some_and(|g| (1..=3).contains(&g.len())) && groups.iter().skip(1).all(|g| g.len() == 3);
         if !one_separator || !grouped {
             return Err(bad());
         }
@@ -190,10 +195,7 @@ pub(crate) fn agencies(text: &str) -> Result<Vec<AgencyCode>, Vec<String>> {
         match AgencyCode::parse("Cơ quan thực hiện", part) {
             Ok(code) if !codes.contains(&code) => codes.push(code),
             Ok(_) => {}
-            Err(error) => problems.push(format!(
-                "{}; separate several codes with \";\"",
-                problem_of(error)
-            )),
+            Err(error) => problems.push(format!("{}; separate several codes with \";\"", problem_of(error))),
         }
     }
     if problems.is_empty() { Ok(codes) } else { Err(problems) }

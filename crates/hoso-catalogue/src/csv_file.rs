@@ -60,7 +60,10 @@ pub fn read_csv(bytes: &[u8]) -> Result<Rows, FileError> {
 fn separator(text: &str) -> u8 {
     let lines = || text.lines().filter(|l| !l.trim().is_empty()).take(10);
     let header = lines()
-        .find(|line| line.split([',', ';']).any(|cell| is_header_text(cell.trim().trim_matches('"'))))
+        .find(|line| {
+            line.split([',', ';'])
+                .any(|cell| is_header_text(cell.trim().trim_matches('"')))
+        })
         .or_else(|| lines().next())
         .unwrap_or_default();
     let (mut quoted, mut commas, mut semicolons) = (false, 0, 0);

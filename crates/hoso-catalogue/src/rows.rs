@@ -93,7 +93,10 @@ pub(crate) fn read_table(table: Vec<TableRow>) -> Result<Rows, FileError> {
 }
 
 fn quoted(columns: impl Iterator<Item = Column>) -> String {
-    columns.map(|c| format!("\"{}\"", c.header())).collect::<Vec<_>>().join(", ")
+    columns
+        .map(|c| format!("\"{}\"", c.header()))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The known columns' positions; a column found twice, a required one missing or half the
@@ -232,8 +235,17 @@ fn read_row(row: usize, cells: &[String], positions: &Positions, problems: &mut 
         }
     };
     let green = green.map_err(|(column, m)| check(column, Err(m))).ok();
-    let (Some(code), Some(name), Some(amount), Some(unit), Some(fee), Some(full_online), Some(paper), Some(agencies), Some(green)) =
-        (code, name, amount, unit, fee, full_online, paper, agencies, green)
+    let (
+        Some(code),
+        Some(name),
+        Some(amount),
+        Some(unit),
+        Some(fee),
+        Some(full_online),
+        Some(paper),
+        Some(agencies),
+        Some(green),
+    ) = (code, name, amount, unit, fee, full_online, paper, agencies, green)
     else {
         return None;
     };
