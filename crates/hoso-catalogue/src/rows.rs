@@ -24,7 +24,7 @@ impl Positions {
     }
 }
 
-/// The header row among the first rows: the first with a cell "Mã thủ tục", else the first.
+/// Whether a cell is the header of the procedure code's column, which marks the header row.
 pub(crate) fn is_header_text(text: &str) -> bool {
     Column::from_header(text) == Some(Column::Code)
 }
@@ -36,6 +36,7 @@ pub(crate) fn read_table(table: Vec<TableRow>) -> Result<Rows, FileError> {
         .filter(|(_, cells)| cells.iter().any(|c| !c.trim().is_empty()))
         .collect();
     let mut problems = Collector::default();
+    // The header row: the first of the top rows with a cell "Mã thủ tục", else the first.
     let header_at = rows
         .iter()
         .take(HEADER_SEARCH)
