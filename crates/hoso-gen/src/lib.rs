@@ -23,8 +23,8 @@ use hoso_domain::calendar::from_local;
 use hoso_domain::command::*;
 use hoso_domain::event::{PaymentGateway, ProcessingStep, ReturnMethod, Satisfaction};
 use hoso_domain::{
-    ApplicantRef, BusinessCalendar, Channel, Command, Context, DossierState, GreenLane, PortalStatus, ProcedureCode,
-    StatutoryTime, TimeUnit,
+    AgencyCode, ApplicantRef, BusinessCalendar, Channel, Command, Context, DossierState, GreenLane, PortalStatus,
+    ProcedureCode, ProcedureEntry, StatutoryTime, TimeUnit,
 };
 
 pub use crate::render::import_line;
@@ -274,6 +274,32 @@ impl Province {
             green_lane_list: green,
             cumulative_weights,
         }
+    }
+
+    /// The catalogue as the province would publish it: every procedure with the values its
+    /// dossiers are received with, its one handling agency (the generator ties each procedure to
+    /// one agency, which handles all its dossiers) and its green-lane time. A dossier received
+    /// from this catalogue gets exactly the values of the workload's import lines.
+    pub fn catalogue_entries(&self) -> Vec<ProcedureEntry> {
+        // Generated codes are valid by construction (a test checks that none is dropped).
+        self.procedures
+            .iter()
+            .filter_map(|procedure| {
+                let code = ProcedureCode::parse("procedure", &procedure.code).ok()?;
+                let agency = self.agencies.get(procedure.agency)?;
+                let agency = AgencyCode::parse("agency", &agency.code).ok()?;
+                Some(ProcedureEntry {
+                    green_lane_time: self.green_lane.shortened_time(&code),
+                    code,
+                    name: procedure.name.clone(),
+                    statutory_time: procedure.statutory_time,
+                    fee_vnd: procedure.fee_vnd,
+                    full_online_eligible: procedure.full_online_eligible,
+                    paper_result: procedure.paper_result,
+                    handling_agencies: vec![agency],
+                })
+            })
+            .collect()
     }
 
     fn pick_procedure(&self, rng: &mut Rng) -> usize {

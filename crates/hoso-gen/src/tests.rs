@@ -98,3 +98,87 @@ fn a_line_is_the_import_format() {
             .ends_with('Z')
     );
 }
+
+#[test]
+fn the_catalogue_lists_every_procedure_with_valid_values() {
+    let province = Province::new(1);
+    let entries = province.catalogue_entries();
+    assert_eq!(entries.len(), province.procedures.len());
+    for entry in &entries {
+        entry.check().unwrap();
+        assert_eq!(entry.handling_agencies.len(), 1, "{entry:?}");
+    }
+    let green = entries.iter().filter(|e| e.green_lane_time.is_some()).count();
+    assert_eq!(green, province.green_lane_list.len());
+    // The catalogue file of `hoso gen --catalogue-out` reads back to the same entries.
+    let rows = hoso_catalogue::read_csv(hoso_catalogue::write_csv(&entries).as_bytes()).unwrap();
+    assert_eq!(rows.entries, entries);
+}
+
+#[test]
+fn a_dossier_received_from_the_catalogue_gets_the_values_of_its_import_line() {
+    use hoso_domain::catalogue::DeclaredValues;
+    use hoso_domain::{DossierEvent, DossierState, GreenLane};
+
+    let province = Province::new(4);
+    let catalogue: std::collections::HashMap<String, hoso_domain::ProcedureEntry> = province
+        .catalogue_entries()
+        .into_iter()
+        .map(|e| (e.code.to_string(), e))
+        .collect();
+    let calendar = BusinessCalendar::vietnam();
+    let (mut dossiers, mut green) = (0, 0);
+    for dossier in first_days(4, 3000) {
+        let Command::ReceiveDossier(receipt) = &dossier.commands[0].0 else {
+            panic!("{dossier:?}")
+        };
+        let procedure = &receipt.procedure;
+        let entry = &catalogue[&procedure.code];
+        let declared = DeclaredValues {
+            name: Some(procedure.name.clone()),
+            statutory_time: Some(procedure.statutory_time),
+            full_online_eligible: Some(procedure.full_online_eligible),
+            paper_result: Some(procedure.paper_result),
+            fee_vnd: Some(procedure.fee_vnd),
+        };
+        assert_eq!(entry.differences(&declared), [], "{}", dossier.receipt_code);
+        assert_eq!(entry.name, procedure.name);
+        assert_eq!(entry.statutory_time, procedure.statutory_time);
+        assert_eq!(entry.fee_vnd, procedure.fee_vnd);
+        assert_eq!(entry.full_online_eligible, procedure.full_online_eligible);
+        assert_eq!(entry.paper_result, procedure.paper_result);
+        assert_eq!(
+            entry.handling_agencies.iter().map(|a| a.as_str()).collect::<Vec<_>>(),
+            [receipt.handling_agency.as_str()]
+        );
+        // The green lane: the catalogue's time is the configured one, and a receipt with the
+        // catalogue's green lane alone gets the workload's due date.
+        let code = entry.code.clone();
+        assert_eq!(entry.green_lane_time, province.green_lane.shortened_time(&code));
+        let from_catalogue = match entry.green_lane_time {
+            Some(time) => GreenLane::new().with(code, time),
+            None => GreenLane::new(),
+        };
+        let now = receipt.occurred_at + chrono::TimeDelta::days(1);
+        let decided = |lane: &GreenLane| {
+            let events = hoso_domain::decide(
+                &DossierState::new(),
+                &dossier.commands[0].0,
+                &hoso_domain::Context::new(now, &calendar, lane),
+            )
+            .unwrap();
+            let DossierEvent::DossierReceived(received) = &events[0] else {
+                panic!("{events:?}")
+            };
+            (received.green_lane, received.effective_time, received.due_at)
+        };
+        let (in_green, effective, due) = decided(&from_catalogue);
+        assert_eq!((in_green, effective, due), decided(&province.green_lane));
+        assert_eq!(in_green, entry.green_lane_time.is_some());
+        assert_eq!(effective, entry.green_lane_time.unwrap_or(entry.statutory_time));
+        dossiers += 1;
+        green += usize::from(in_green);
+    }
+    assert_eq!(dossiers, 3000);
+    assert!(green > 0, "no green-lane dossier among {dossiers}");
+}

@@ -32,9 +32,14 @@ pub(crate) struct GenArgs {
     /// The NDJSON file to write.
     #[arg(long, default_value = "workload.ndjson")]
     out: PathBuf,
-    /// Also write a server configuration with this province's green lane and name, for a demo.
+    /// Also write a server configuration with this province's name (and its green lane, unless
+    /// --catalogue-out is given), for a demo.
     #[arg(long)]
     config_out: Option<PathBuf>,
+    /// Also write this province's procedure catalogue as a CSV file for `hoso catalogue load`
+    /// (docs/catalogue.md); the green lane then comes from the catalogue, not --config-out.
+    #[arg(long)]
+    catalogue_out: Option<PathBuf>,
 }
 
 pub(crate) fn run(args: GenArgs) -> Result<()> {
@@ -84,11 +89,23 @@ pub(crate) fn run(args: GenArgs) -> Result<()> {
     out.flush()
         .with_context(|| format!("cannot write {}", args.out.display()))?;
     bar.finish_and_clear();
+    if let Some(path) = &args.catalogue_out {
+        std::fs::write(path, hoso_catalogue::write_csv(&province.catalogue_entries()))
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
     if let Some(path) = &args.config_out {
-        let mut config = String::from(
-            "# A demo server configuration for a workload of `hoso gen`: its green lane and a province name.\nprovince_name = \"Thái Nguyên\"\n",
-        );
-        for (code, time) in &province.green_lane_list {
+        let mut config = String::from(if args.catalogue_out.is_some() {
+            "# A demo server configuration for a workload of `hoso gen`: a province name (the green lane is in the catalogue file).\nprovince_name = \"Thái Nguyên\"\n"
+        } else {
+            "# A demo server configuration for a workload of `hoso gen`: its green lane and a province name.\nprovince_name = \"Thái Nguyên\"\n"
+        });
+        // With a catalogue file the green lane is in the catalogue: the configuration leaves it out.
+        let green_lane = if args.catalogue_out.is_some() {
+            &[][..]
+        } else {
+            &province.green_lane_list[..]
+        };
+        for (code, time) in green_lane {
             let unit = match time.unit {
                 hoso_domain::TimeUnit::WorkingDays => "working_days",
                 hoso_domain::TimeUnit::WorkingHours => "working_hours",
@@ -107,5 +124,13 @@ pub(crate) fn run(args: GenArgs) -> Result<()> {
         args.out.display(),
         args.out.display()
     );
+    if let Some(path) = &args.catalogue_out {
+        println!(
+            "wrote the catalogue of {} procedures to {}; load it with `hoso catalogue load {} --decision <number> --effective <YYYY-MM-DD>`",
+            province.procedures.len(),
+            path.display(),
+            path.display()
+        );
+    }
     Ok(())
 }
