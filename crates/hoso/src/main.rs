@@ -1,7 +1,8 @@
 //! `hoso`: the one binary of the service.
 //!
 //! `hoso serve` runs the gRPC server on the embedded store; `hoso replay`, `hoso verify` and
-//! `hoso status` are the auditors' and operators' clients of a running server; `hoso call` calls
+//! `hoso status` are the auditors' and operators' clients of a running server; `hoso calendar`
+//! and `hoso catalogue` load and show the reference data; `hoso call` calls
 //! any method with a JSON request (as grpcurl would, without the proto files); `hoso token`
 //! creates bearer tokens and their hashes for the tokens file; `hoso gen` and `hoso load` make a
 //! province's workload and drive a server with it. Arguments are parsed and checked
@@ -9,6 +10,7 @@
 
 mod client;
 mod load;
+mod reference;
 mod workload;
 
 use std::path::PathBuf;
@@ -58,6 +60,14 @@ enum Command {
     Load(load::LoadArgs),
     /// Call any method of the API with a JSON request, like grpcurl (`hoso call list` lists them).
     Call(client::CallArgs),
+    /// The working-day calendar: load a year's holiday notice into the running server, or show a
+    /// year (docs/calendar.md).
+    #[command(subcommand)]
+    Calendar(reference::CalendarCommand),
+    /// The procedure catalogue: load a decision from a CSV or XLSX file into the running server,
+    /// list or show the procedures in force, list those received outside it (docs/catalogue.md).
+    #[command(subcommand)]
+    Catalogue(reference::CatalogueCommand),
     /// Create bearer tokens for the tokens file.
     #[command(subcommand)]
     Token(TokenCommand),
@@ -127,6 +137,8 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Call(args) if args.is_list() => client::list_methods(),
         Command::Call(args) => client::runtime()?.block_on(client::call(args)),
+        Command::Calendar(command) => client::runtime()?.block_on(reference::calendar(command)),
+        Command::Catalogue(command) => client::runtime()?.block_on(reference::catalogue(command)),
         Command::Token(TokenCommand::New { role, subject, agency }) => {
             let role = Role::parse(&role).with_context(|| {
                 format!("--role {role:?} is not a role; use desk_officer, agency_officer, auditor or operator")

@@ -18,15 +18,49 @@ fn hoso(server: &Server, role: Role, args: &[&str]) -> (bool, String, String) {
     )
 }
 
+/// The sample catalogue the README's walkthrough loads.
+const SAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/catalogue-sample.csv");
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_walkthrough_commands_receive_replay_verify_and_report_refusals() {
-    let server = Server::start();
+    let server = Server::start_with_config("allow_procedures_outside_catalogue = false\n");
+    let load = [
+        "catalogue",
+        "load",
+        SAMPLE,
+        "--decision",
+        "1234/QĐ-UBND",
+        "--effective",
+        "2026-01-01",
+    ];
+    let (ok, _, err) = hoso(&server, Role::Desk, &load);
+    assert!(!ok && err.contains("PermissionDenied"), "{err}");
+    let (ok, out, err) = hoso(&server, Role::Operator, &load);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("decision 1234/QĐ-UBND is in force from 2026-01-01: 4 procedures published, 1 abolished"),
+        "{out}"
+    );
+    let (ok, out, err) = hoso(&server, Role::Operator, &load);
+    assert!(ok && out.contains("nothing was written"), "{out} {err}");
+    let (ok, out, err) = hoso(&server, Role::Desk, &["catalogue", "show", "1.001234"]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("statutory time    20 working days") && out.contains("000.00.04.G18"),
+        "{out}"
+    );
+    let (ok, out, err) = hoso(&server, Role::Desk, &["catalogue", "list"]);
+    assert!(ok && out.contains("4 procedures in force"), "{out} {err}");
+    let (ok, out, err) = hoso(&server, Role::Desk, &["calendar", "show", "2026"]);
+    assert!(
+        ok && out.contains("notice calendar 2026, version 1") && out.contains("Mon 27/04"),
+        "{out} {err}"
+    );
+
     let code = receipt_code();
     let receive = format!(
         r#"{{"command": {{"commandId": "{}", "occurredAt": "2026-06-09T08:30:00+07:00"}},
-            "receiptCode": "{code}",
-            "procedure": {{"code": "1.001234", "name": "Cấp giấy phép xây dựng",
-                           "statutoryTime": {{"amount": 3, "unit": "TIME_UNIT_WORKING_DAYS"}}, "feeVnd": 50000}},
+            "receiptCode": "{code}", "procedure": {{"code": "1.001234"}},
             "handlingAgency": "000.00.04.G18", "channel": "CHANNEL_ONLINE",
             "applicantRef": "5f0e3a1c-8d7b-4e2f-9a6c-1b2d3e4f5a6b"}}"#,
         uuid::Uuid::new_v4()
@@ -34,7 +68,7 @@ async fn the_walkthrough_commands_receive_replay_verify_and_report_refusals() {
     let (ok, out, err) = hoso(&server, Role::Desk, &["call", "DeskService/ReceiveDossier", &receive]);
     assert!(ok, "{err}");
     let answer: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(answer["outcome"]["dueAt"], "2026-06-12T10:00:00Z");
+    assert_eq!(answer["outcome"]["dueAt"], "2026-07-07T10:00:00Z");
 
     let approve = format!(
         r#"{{"command": {{"commandId": "{}", "occurredAt": "2026-06-10T09:00:00+07:00"}},
@@ -63,14 +97,15 @@ async fn the_walkthrough_commands_receive_replay_verify_and_report_refusals() {
 
     let (ok, out, err) = hoso(&server, Role::Auditor, &["verify"]);
     assert!(ok, "{err}");
-    assert!(out.starts_with("ok: 2 records"), "{out}");
+    assert!(out.starts_with("ok: 3 records"), "{out}");
 
     let (ok, out, err) = hoso(&server, Role::Operator, &["status"]);
     assert!(ok, "{err}");
-    assert!(out.contains("events in the log 2"), "{out}");
+    assert!(out.contains("events in the log 3"), "{out}");
+    assert!(out.contains("catalogue         version 1"), "{out}");
 
     assert!(
-        out.contains("projection        2 of 2 events applied (lag 0), 1 dossiers"),
+        out.contains("projection        3 of 3 events applied (lag 0), 1 dossiers"),
         "{out}"
     );
 
@@ -87,8 +122,65 @@ async fn the_walkthrough_commands_receive_replay_verify_and_report_refusals() {
 
     let (ok, out, err) = hoso(&server, Role::Operator, &["rebuild"]);
     assert!(ok, "{err}");
-    assert!(out.contains("rebuilt from 2 events"), "{out}");
+    assert!(out.contains("rebuilt from 3 events"), "{out}");
 
     let (ok, _, err) = hoso(&server, Role::Desk, &["status"]);
     assert!(!ok && err.contains("PermissionDenied"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_reference_commands_load_a_notice_and_list_what_the_catalogue_lacks() {
+    // This server accepts procedures outside its (empty) catalogue: they are listed.
+    let server = Server::start();
+    let (ok, out, err) = hoso(&server, Role::Auditor, &["catalogue", "missing"]);
+    assert!(
+        ok && out.contains("no dossier was received outside the catalogue"),
+        "{out} {err}"
+    );
+    received(&server).await;
+    received(&server).await;
+    let (ok, out, err) = hoso(&server, Role::Auditor, &["catalogue", "missing"]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("1.001234") && out.contains("       2  G09.20-20260609-"),
+        "{out}"
+    );
+
+    let (ok, out, err) = hoso(&server, Role::Desk, &["calendar", "show", "2028"]);
+    assert!(ok, "{err}");
+    assert!(out.starts_with("PROVISIONAL calendar 2028, version 0"), "{out}");
+    // Tết 2028 is Wednesday 26 January: the 25th to the 29th are off.
+    assert!(
+        out.contains("Tue 25/01, Wed 26/01, Thu 27/01, Fri 28/01, Mon 31/01"),
+        "{out}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let notice = dir.path().join("tb-2028.json");
+    std::fs::write(
+        &notice,
+        r#"{"year": 2028, "version": 1, "source": "TB 2028 (test)", "days_off": ["2028-01-03"], "working_saturdays": []}"#,
+    )
+    .unwrap();
+    let notice = notice.to_str().unwrap();
+    let (ok, _, err) = hoso(&server, Role::Auditor, &["calendar", "load", notice]);
+    assert!(!ok && err.contains("PermissionDenied"), "{err}");
+    let (ok, out, err) = hoso(&server, Role::Operator, &["calendar", "load", notice]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("the 2028 holiday notice, version 1, is in force") && out.contains("the provisional calendar"),
+        "{out}"
+    );
+    let (ok, out, err) = hoso(&server, Role::Desk, &["calendar", "show", "2028"]);
+    assert!(
+        ok && out.starts_with("notice calendar 2028, version 1") && out.contains("dev.operator"),
+        "{out} {err}"
+    );
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, r#"{"year": 2028}"#).unwrap();
+    let (ok, _, err) = hoso(&server, Role::Operator, &["calendar", "load", bad.to_str().unwrap()]);
+    assert!(
+        !ok && err.contains("InvalidArgument") && err.contains("table_json"),
+        "{err}"
+    );
 }
