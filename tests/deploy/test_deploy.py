@@ -368,6 +368,7 @@ def test_example_config_parses_with_every_documented_key():
     assert config["log_format"] == "json"
     assert config["calendar_files"] == []
     assert config["max_clock_skew_seconds"] == 300
+    assert config["allow_procedures_outside_catalogue"] is False
     assert config["green_lane"] == [{"procedure": "1.001234", "amount": 2, "unit": "working_days"}]
     assert "tls" not in config, "the example is plaintext: [tls] must be commented out"
     text = (DEPLOY / "hoso.example.toml").read_text(encoding="utf-8")
