@@ -124,6 +124,21 @@ fn every_enum_value_and_option_round_trips() {
             events.push(e.into());
         }
     }
+    for source in [
+        hoso_domain::ProcedureSource::Catalogue,
+        hoso_domain::ProcedureSource::Declared,
+        hoso_domain::ProcedureSource::OutsideCatalogue,
+    ] {
+        let mut e = (*received).clone();
+        e.procedure_source = source;
+        e.catalogue = None;
+        e.calendars.push(hoso_domain::CalendarRef {
+            year: -44,
+            version: 0,
+            provisional: true,
+        });
+        events.push(e.into());
+    }
     for event in &events {
         assert_eq!(&round_trip(event), event);
     }

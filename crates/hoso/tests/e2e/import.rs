@@ -145,3 +145,101 @@ async fn an_import_checks_every_rule_writes_each_dossier_whole_and_is_idempotent
     assert!(std::fs::read_to_string(&rejects).unwrap().contains("another history"));
     assert_eq!(server.head().await, 3);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_import_keeps_its_own_procedure_values_and_lists_those_that_differ_from_the_catalogue() {
+    let server = Server::start_with_config("allow_procedures_outside_catalogue = false\n");
+    server
+        .admin(Role::Operator)
+        .await
+        .load_catalogue(pb::LoadCatalogueRequest {
+            decision: "100/QĐ-UBND".to_owned(),
+            effective_from: "2026-01-01".to_owned(),
+            entries: vec![pb::CatalogueEntry {
+                code: "1.001234".to_owned(),
+                name: "Cấp giấy phép xây dựng".to_owned(),
+                statutory_time: Some(pb::StatutoryTime {
+                    amount: 20,
+                    unit: pb::TimeUnit::WorkingDays.into(),
+                }),
+                handling_agencies: vec![OWN_AGENCY.to_owned()],
+                ..Default::default()
+            }],
+            abolished: vec![],
+            load_id: uuid::Uuid::new_v4().to_string(),
+        })
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (differs, unknown) = (receipt_code(), receipt_code());
+    let approve = r#"{"processDossier": {"command": {"occurredAt": "2026-06-10T10:00:00+07:00"}, "step": "PROCESSING_STEP_APPROVED"}}"#;
+    let file = dir.path().join("histories.ndjson");
+    std::fs::write(
+        &file,
+        [
+            line(&differs, approve),
+            line(&unknown, approve).replace("1.001234", "1.009999"),
+        ]
+        .join("\n")
+            + "\n",
+    )
+    .unwrap();
+    let differences = dir.path().join("differences.ndjson");
+    let output = Command::new(env!("CARGO_BIN_EXE_hoso"))
+        .arg("import")
+        .arg(&file)
+        .arg("--rejects")
+        .arg(dir.path().join("rejects.ndjson"))
+        .arg("--differences")
+        .arg(&differences)
+        .env("HOSO_SERVER", format!("http://{}", server.addr))
+        .env("HOSO_TOKEN", server.token(Role::Operator))
+        .output()
+        .unwrap();
+    let out = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        output.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(out.contains("imported 2 dossiers (4 events)"), "{out}");
+    assert!(
+        out.contains("2 dossiers have procedure values that differ from the catalogue in force at receipt"),
+        "{out}"
+    );
+    let listed = std::fs::read_to_string(&differences).unwrap();
+    let lines: Vec<serde_json::Value> = listed.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let of = |code: &str| {
+        lines
+            .iter()
+            .find(|l| l["receipt_code"] == code)
+            .unwrap_or_else(|| panic!("{code} in {listed}"))["differences"]
+            .to_string()
+    };
+    assert!(of(&differs).contains("procedure.name"), "{listed}");
+    assert!(
+        of(&differs).contains(
+            "procedure.statutory_time: 3 working days in the history, 20 working days in decision 100/QĐ-UBND"
+        ),
+        "{listed}"
+    );
+    assert!(
+        of(&unknown).contains("procedure 1.009999 is not in the catalogue"),
+        "{listed}"
+    );
+
+    // History is history: the dossier keeps the 3 working days it was received with.
+    let dossier = server
+        .query(Role::Auditor)
+        .await
+        .get_dossier(pb::GetDossierRequest {
+            dossier: by_code(&differs),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .dossier
+        .unwrap();
+    assert_eq!(dossier.procedure_source, i32::from(pb::ProcedureSource::Declared));
+    assert_eq!(dossier.procedure.unwrap().statutory_time.unwrap().amount, 3);
+}

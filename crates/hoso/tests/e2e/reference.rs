@@ -74,7 +74,7 @@ fn calendar_ref(year: i32, version: u32) -> pb::CalendarRef {
 
 #[tokio::test]
 async fn desks_keep_receiving_in_december_and_a_notice_loaded_later_changes_only_later_receipts() {
-    let server = Server::start_with_config("allow_procedures_outside_catalogue = false\n");
+    let mut server = Server::start_with_config("allow_procedures_outside_catalogue = false\n");
     let mut admin = server.admin(Role::Operator).await;
     admin
         .load_catalogue(decision("100/QĐ-UBND", "2026-01-01", vec![entry("1.001234", 20)]))
