@@ -117,67 +117,67 @@ fn the_catalogue_lists_every_procedure_with_valid_values() {
 
 #[test]
 fn a_dossier_received_from_the_catalogue_gets_the_values_of_its_import_line() {
-    use hoso_domain::catalogue::DeclaredValues;
-    use hoso_domain::{DossierEvent, DossierState, GreenLane};
+    use hoso_domain::command::ProcedureInput;
+    use hoso_domain::{Catalogue, Decision, DossierEvent, DossierState, GreenLane, ProcedurePolicy};
 
     let province = Province::new(4);
-    let catalogue: std::collections::HashMap<String, hoso_domain::ProcedureEntry> = province
-        .catalogue_entries()
-        .into_iter()
-        .map(|e| (e.code.to_string(), e))
-        .collect();
+    let entries = province.catalogue_entries();
+    let mut catalogue = Catalogue::new();
+    catalogue
+        .publish(Decision {
+            number: "1/QĐ-UBND".to_owned(),
+            effective_from: chrono::NaiveDate::from_ymd_opt(2025, 1, 1).unwrap(),
+            entries,
+            abolished: vec![],
+        })
+        .unwrap();
     let calendar = BusinessCalendar::vietnam();
+    let no_lane = GreenLane::new();
     let (mut dossiers, mut green) = (0, 0);
     for dossier in first_days(4, 3000) {
         let Command::ReceiveDossier(receipt) = &dossier.commands[0].0 else {
             panic!("{dossier:?}")
         };
-        let procedure = &receipt.procedure;
-        let entry = &catalogue[&procedure.code];
-        let declared = DeclaredValues {
-            name: Some(procedure.name.clone()),
-            statutory_time: Some(procedure.statutory_time),
-            full_online_eligible: Some(procedure.full_online_eligible),
-            paper_result: Some(procedure.paper_result),
-            fee_vnd: Some(procedure.fee_vnd),
-        };
-        assert_eq!(entry.differences(&declared), [], "{}", dossier.receipt_code);
-        assert_eq!(entry.name, procedure.name);
-        assert_eq!(entry.statutory_time, procedure.statutory_time);
-        assert_eq!(entry.fee_vnd, procedure.fee_vnd);
-        assert_eq!(entry.full_online_eligible, procedure.full_online_eligible);
-        assert_eq!(entry.paper_result, procedure.paper_result);
-        assert_eq!(
-            entry.handling_agencies.iter().map(|a| a.as_str()).collect::<Vec<_>>(),
-            [receipt.handling_agency.as_str()]
-        );
-        // The green lane: the catalogue's time is the configured one, and a receipt with the
-        // catalogue's green lane alone gets the workload's due date.
-        let code = entry.code.clone();
-        assert_eq!(entry.green_lane_time, province.green_lane.shortened_time(&code));
-        let from_catalogue = match entry.green_lane_time {
-            Some(time) => GreenLane::new().with(code, time),
-            None => GreenLane::new(),
-        };
         let now = receipt.occurred_at + chrono::TimeDelta::days(1);
-        let decided = |lane: &GreenLane| {
-            let events = hoso_domain::decide(
-                &DossierState::new(),
-                &dossier.commands[0].0,
-                &hoso_domain::Context::new(now, &calendar, lane),
-            )
-            .unwrap();
+        let received = |command: &Command, ctx: &hoso_domain::Context<'_>| {
+            let events = hoso_domain::decide(&DossierState::new(), command, ctx)
+                .unwrap_or_else(|err| panic!("{}: {err}", dossier.receipt_code));
             let DossierEvent::DossierReceived(received) = &events[0] else {
                 panic!("{events:?}")
             };
-            (received.green_lane, received.effective_time, received.due_at)
+            received.clone()
         };
-        let (in_green, effective, due) = decided(&from_catalogue);
-        assert_eq!((in_green, effective, due), decided(&province.green_lane));
-        assert_eq!(in_green, entry.green_lane_time.is_some());
-        assert_eq!(effective, entry.green_lane_time.unwrap_or(entry.statutory_time));
+        // As the import line declares it, with the workload's green lane.
+        let declared = received(
+            &dossier.commands[0].0,
+            &hoso_domain::Context::new(now, &calendar, &province.green_lane),
+        );
+        // As a desk receives it from the catalogue: the code alone, no configured green lane.
+        let by_code = Command::ReceiveDossier(hoso_domain::command::ReceiveDossier {
+            procedure: ProcedureInput::code(receipt.procedure.code.clone()),
+            handling_agency: String::new(),
+            ..receipt.clone()
+        });
+        let from_catalogue = received(
+            &by_code,
+            &hoso_domain::Context {
+                catalogue: &catalogue,
+                procedures: ProcedurePolicy::Catalogue { allow_outside: false },
+                ..hoso_domain::Context::new(now, &calendar, &no_lane)
+            },
+        );
+        assert_eq!(from_catalogue.procedure, declared.procedure, "{}", dossier.receipt_code);
+        assert_eq!(from_catalogue.handling_agency, declared.handling_agency);
+        assert_eq!(
+            (
+                from_catalogue.green_lane,
+                from_catalogue.effective_time,
+                from_catalogue.due_at
+            ),
+            (declared.green_lane, declared.effective_time, declared.due_at)
+        );
         dossiers += 1;
-        green += usize::from(in_green);
+        green += usize::from(declared.green_lane);
     }
     assert_eq!(dossiers, 3000);
     assert!(green > 0, "no green-lane dossier among {dossiers}");

@@ -224,6 +224,20 @@ async fn desks_keep_receiving_in_december_and_a_notice_loaded_later_changes_only
         .into_inner()
         .warnings;
     assert!(!warnings.iter().any(|w| w.contains("2027")), "{warnings:?}");
+
+    // The notice is in the log: a restart has it.
+    assert!(server.terminate().await);
+    let restarted = Server::start_in(server.dir());
+    let calendar = restarted
+        .reference(Role::Auditor)
+        .await
+        .get_calendar(pb::GetCalendarRequest { year: 2027 })
+        .await
+        .unwrap()
+        .into_inner()
+        .calendar
+        .unwrap();
+    assert_eq!((calendar.version, calendar.loaded_by.as_str()), (1, "dev.operator"));
 }
 
 #[tokio::test]
