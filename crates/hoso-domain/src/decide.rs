@@ -190,9 +190,12 @@ fn receive(command: &ReceiveDossier, ctx: &Context<'_>) -> Result<DossierReceive
             received_on,
         });
     }
+    // The entry in force gives the green lane whatever the policy: it is the province's
+    // decision at the receipt, not a value of the dossier's history.
+    let entry_in_force = ctx.catalogue.in_force(&code, command.occurred_at);
     let in_force = match ctx.procedures {
         ProcedurePolicy::Declared => None,
-        ProcedurePolicy::Catalogue { allow_outside } => match ctx.catalogue.in_force(&code, command.occurred_at) {
+        ProcedurePolicy::Catalogue { allow_outside } => match entry_in_force {
             Some(in_force) => Some(in_force),
             None if allow_outside => None,
             None => {
@@ -241,7 +244,7 @@ fn receive(command: &ReceiveDossier, ctx: &Context<'_>) -> Result<DossierReceive
             (declared_snapshot(code, input)?, agency, source, None)
         }
     };
-    let green = in_force
+    let green = entry_in_force
         .and_then(|in_force| in_force.entry.green_lane_time)
         .or_else(|| ctx.green_lane.shortened_time(&procedure.code));
     let effective_time = green.unwrap_or(procedure.statutory_time);

@@ -862,3 +862,22 @@ fn a_due_date_in_a_year_without_a_notice_is_computed_on_the_provisional_calendar
         "#]],
     );
 }
+
+#[test]
+fn an_imported_history_keeps_its_values_and_takes_the_catalogues_green_lane() {
+    let calendar = BusinessCalendar::vietnam();
+    let green_lane = GreenLane::new();
+    let catalogue = catalogue();
+    let ctx = Context {
+        catalogue: &catalogue,
+        ..Context::new(vn("2026-12-31 12:00"), &calendar, &green_lane)
+    };
+    // Declared 3 working days where the catalogue says 10 with a green lane of 2.
+    let mut history = receive_at("2026-06-08 09:00");
+    history.procedure.code = "2.000815".into();
+    let events = decide(&DossierState::new(), &history.into(), &ctx).unwrap();
+    expect![[r#"
+        {"applicant":"00000000-0000-0000-0000-000000005eed","calendars":[{"provisional":false,"version":1,"year":2026}],"catalogue":null,"channel":2,"due_at":"2026-06-10T10:00:00Z","effective_time":{"amount":2,"unit":"working_days"},"green_lane":true,"handling_agency":"000.00.20.H28","occurred_at":"2026-06-08T02:00:00Z","procedure":{"code":"2.000815","fee_vnd":50000,"full_online_eligible":true,"name":"Đăng ký khai sinh","paper_result":true,"statutory_time":{"amount":3,"unit":"working_days"}},"procedure_source":"declared","receipt_code":"G09.20-20260608-0092637","receiving_desk":"000.00.04.G18"}
+    "#]]
+    .assert_eq(&format!("{}\n", events[0].to_json()));
+}
