@@ -21,6 +21,10 @@ server=$!
 until grep -q "serving on" "$log"; do sleep 0.1; done
 export HOSO_SERVER=http://127.0.0.1:$port
 tokens=$data/load-tokens.txt
+# The desks receive by catalogue: load the generated province's (the workload is not needed).
+"$hoso" gen --seed 1 --months 1 --out /dev/null --catalogue-out "$data/catalogue.csv" >/dev/null
+HOSO_TOKEN=$(awk '$1 == "operator" { print $2 }' "$tokens") \
+  "$hoso" catalogue load "$data/catalogue.csv" --decision 1/QĐ-UBND --effective 2025-01-01
 echo "== closed loop, 16 clients, 60 s"; "$hoso" load --tokens "$tokens" --clients 16 --duration 60s --json
 echo "== closed loop, 64 clients, 60 s"; "$hoso" load --tokens "$tokens" --clients 64 --duration 60s --json
 echo "== open loop, $rate commands/s, 60 s"
