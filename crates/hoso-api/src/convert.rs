@@ -744,7 +744,7 @@ pub fn dossier_to_pb(
         dossier_id: dossier_id.to_string(),
         version,
         status: state.status.map_or(0, |s| i32::from(s.code())),
-        status_name: state.status.map(|s| s.to_string()).unwrap_or_default(),
+        status_name: state.status.map(|s| s.name().to_owned()).unwrap_or_default(),
         due_at: ts(state.due_at),
         deadline,
         missing_components: state.missing_components.clone(),

@@ -76,9 +76,10 @@ impl PortalStatus {
     }
 }
 
-impl fmt::Display for PortalStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let name = match self {
+impl PortalStatus {
+    /// The status in words, without its code.
+    pub fn name(self) -> &'static str {
+        match self {
             PortalStatus::RegisteredOnline => "registered online",
             PortalStatus::Received => "received",
             PortalStatus::RefusedAtIntake => "refused at intake",
@@ -89,8 +90,13 @@ impl fmt::Display for PortalStatus {
             PortalStatus::Stopped => "processing stopped",
             PortalStatus::Processed => "processed",
             PortalStatus::ResultReturned => "result returned",
-        };
-        write!(f, "{} {name}", self.code())
+        }
+    }
+}
+
+impl fmt::Display for PortalStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.code(), self.name())
     }
 }
 

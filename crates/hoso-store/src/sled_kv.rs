@@ -50,14 +50,17 @@ impl SledKv {
                 Err(sled::Error::Io(err)) if lock_held(&err) && started.elapsed() < LOCK_PATIENCE => {
                     std::thread::sleep(std::time::Duration::from_millis(20));
                 }
-                Err(sled::Error::Io(err)) => {
-                    let held = if lock_held(&err) {
-                        " (another process has it open: only one server may use a data directory)"
-                    } else {
-                        ""
-                    };
+                // sled's own words for a held lock quote Rust's debug form of the OS error: say
+                // what it means and what to do instead.
+                Err(sled::Error::Io(err)) if lock_held(&err) => {
                     return Err(StoreError::Io(format!(
-                        "cannot open the store at {}: {err}{held}",
+                        "cannot open the store at {}: another process (another hoso server?) is using this data directory; stop it, or give this server its own data directory",
+                        path.display()
+                    )));
+                }
+                Err(sled::Error::Io(err)) => {
+                    return Err(StoreError::Io(format!(
+                        "cannot open the store at {}: {err}",
                         path.display()
                     )));
                 }

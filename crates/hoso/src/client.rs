@@ -146,6 +146,21 @@ pub(crate) fn status_error(status: Status) -> anyhow::Error {
     anyhow::anyhow!("the server answered {:?}: {}", status.code(), status.message())
 }
 
+/// A timestamp in RFC 3339 at UTC+7, the form every JSON output of the client uses.
+fn local_rfc3339(ts: Option<&prost_types::Timestamp>) -> String {
+    ts.and_then(timestamp_to_utc)
+        .map(|at| {
+            at.with_timezone(&hoso_domain::calendar::vietnam_offset())
+                .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false)
+        })
+        .unwrap_or_default()
+}
+
+/// `n` and a noun, in the singular for one.
+pub(crate) fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 pub(crate) fn local(ts: Option<&prost_types::Timestamp>) -> String {
     ts.and_then(timestamp_to_utc)
         .map(|at| {
@@ -175,12 +190,14 @@ pub(crate) async fn replay(args: ReplayArgs) -> Result<()> {
                 "event_id": event.event_id,
                 "event_type": event.event_type,
                 "schema_version": event.schema_version,
-                "occurred_at": local(event.occurred_at.as_ref()),
-                "recorded_at": local(event.recorded_at.as_ref()),
+                "occurred_at": local_rfc3339(event.occurred_at.as_ref()),
+                "recorded_at": local_rfc3339(event.recorded_at.as_ref()),
                 "hash": event.hash,
                 "data": serde_json::from_str::<serde_json::Value>(&event.data_json).unwrap_or_default(),
                 "metadata": serde_json::from_str::<serde_json::Value>(&event.metadata_json).unwrap_or_default(),
-                "status_after": after.status,
+                "status_after": pb::DossierStatus::try_from(after.status)
+                    .map(|s| s.as_str_name())
+                    .unwrap_or("DOSSIER_STATUS_UNSPECIFIED"),
             });
             println!("{line}");
             continue;
@@ -207,7 +224,12 @@ pub(crate) async fn replay(args: ReplayArgs) -> Result<()> {
         );
     }
     if first && !args.json {
-        println!("no events recorded by then");
+        println!(
+            "no event of this dossier was recorded by {} (UTC+7): --as-of is about when events were recorded in the log, not when they occurred",
+            args.as_of.map_or("now".to_owned(), |at| local(Some(
+                &hoso_api::convert::utc_to_timestamp(at)
+            )))
+        );
     }
     Ok(())
 }
@@ -220,8 +242,9 @@ pub(crate) async fn verify(args: VerifyArgs) -> Result<()> {
     let report = client.verify_chain(request).await.map_err(status_error)?.into_inner();
     if report.ok {
         println!(
-            "ok: {} records in {} streams verified; every hash chain matches",
-            report.records_checked, report.streams_checked
+            "ok: {} in {} verified; every hash chain matches",
+            count(report.records_checked, "record", "records"),
+            count(report.streams_checked, "stream", "streams")
         );
         return Ok(());
     }
@@ -290,11 +313,11 @@ pub(crate) async fn status(args: ConnectArgs) -> Result<()> {
         .map_err(status_error)?
         .into_inner();
     println!(
-        "projection        {} of {} events applied (lag {}), {} dossiers{}",
+        "projection        {} of {} events applied (lag {}), {}{}",
         projection.applied_position,
         projection.head_position,
         projection.lag_events,
-        projection.dossiers,
+        count(projection.dossiers, "dossier", "dossiers"),
         if projection.rebuilding { ", rebuilding" } else { "" }
     );
     Ok(())
@@ -524,16 +547,22 @@ pub(crate) async fn figures(args: FiguresArgs) -> Result<()> {
         println!();
         return Ok(());
     }
-    let cutoff = figures
-        .cutoff
-        .as_ref()
-        .and_then(timestamp_to_utc)
-        .map(|c| c.to_rfc3339())
-        .unwrap_or_default();
+    let cutoff = local_rfc3339(figures.cutoff.as_ref());
     println!(
         "index 766 figures, {} to {} (excluded), as of {cutoff}",
         figures.start_date, figures.end_date
     );
+    let in_scope = figures
+        .province
+        .as_ref()
+        .and_then(|p| p.on_time.as_ref())
+        .and_then(|o| o.on_time.as_ref())
+        .map_or(0, |r| r.denominator);
+    if in_scope == 0 {
+        println!(
+            "no dossier of this period had been recorded by the cut-off: the cut-off is about when events were recorded in the log, not when they occurred"
+        );
+    }
     let rate = |r: Option<&pb::Ratio>| match r {
         Some(r) if r.denominator > 0 => format!("{:>7}% {:>7}/{:<7}", r.rate_percent, r.numerator, r.denominator),
         Some(_) => format!("{:>25}", "no dossiers"),
@@ -606,9 +635,18 @@ pub(crate) async fn import(args: ImportArgs) -> Result<u64> {
     let file = std::fs::File::open(&args.file).with_context(|| format!("cannot open {}", args.file.display()))?;
     let size = file.metadata().map(|m| m.len()).unwrap_or(0);
     let mut lines = std::io::BufReader::new(file);
-    let mut rejects = std::io::BufWriter::new(
-        std::fs::File::create(&args.rejects).with_context(|| format!("cannot create {}", args.rejects.display()))?,
-    );
+    // The rejects file is this run's: an old one goes, and a new one appears only if a line is
+    // rejected.
+    match std::fs::remove_file(&args.rejects) {
+        Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
+            return Err(err).with_context(|| format!("cannot replace {}", args.rejects.display()));
+        }
+        _ => {}
+    }
+    let mut rejects = Rejects {
+        path: args.rejects.clone(),
+        file: None,
+    };
     let descriptor = descriptors()?
         .get_message_by_name("hoso.v1.ImportDossierRequest")
         .context("the built-in API description lacks ImportDossierRequest")?;
@@ -624,11 +662,10 @@ pub(crate) async fn import(args: ImportArgs) -> Result<u64> {
     let mut line_number = 0u64;
     let mut read = 0u64;
     let mut text = String::new();
-    let reject =
-        |rejects: &mut std::io::BufWriter<std::fs::File>, line: u64, receipt: &str, reason: &str| -> Result<()> {
-            let entry = serde_json::json!({ "line": line, "receipt_code": receipt, "reason": reason });
-            writeln!(rejects, "{entry}").context("cannot write the rejects file")
-        };
+    let reject = |rejects: &mut Rejects, line: u64, receipt: &str, reason: &str| -> Result<()> {
+        let entry = serde_json::json!({ "line": line, "receipt_code": receipt, "reason": reason });
+        writeln!(rejects.file()?, "{entry}").context("cannot write the rejects file")
+    };
     loop {
         text.clear();
         let n = lines.read_line(&mut text).context("cannot read the import file")?;
@@ -686,15 +723,23 @@ pub(crate) async fn import(args: ImportArgs) -> Result<u64> {
                         events += answer.events;
                     }
                 }
+                Err(status) if status.code() == tonic::Code::Unavailable => {
+                    bar.abandon();
+                    rejects.flush()?;
+                    return Err(status_error(status)).context(format!("the import stopped at line {line}; run it again to continue (imported dossiers are not imported twice)"));
+                }
                 Err(status)
                     if matches!(
                         status.code(),
-                        tonic::Code::Unavailable | tonic::Code::Unauthenticated | tonic::Code::PermissionDenied
+                        tonic::Code::Unauthenticated | tonic::Code::PermissionDenied
                     ) =>
                 {
                     bar.abandon();
-                    rejects.flush().ok();
-                    return Err(status_error(status)).context(format!("the import stopped at line {line}; run it again to continue (imported dossiers are not imported twice)"));
+                    rejects.flush()?;
+                    return Err(status_error(status)).context(format!(
+                        "the import stopped at line {line}: the server refused the token; importing needs an operator's token of this server (HOSO_TOKEN) and the right server (HOSO_SERVER = {})",
+                        args.connect.server()
+                    ));
                 }
                 Err(status) => {
                     rejected += 1;
@@ -710,7 +755,7 @@ pub(crate) async fn import(args: ImportArgs) -> Result<u64> {
             break;
         }
     }
-    rejects.flush().context("cannot write the rejects file")?;
+    rejects.flush()?;
     bar.finish();
     println!(
         "imported {imported} dossiers ({events} events); {present} were already there; {rejected} lines rejected{}",
@@ -722,6 +767,31 @@ pub(crate) async fn import(args: ImportArgs) -> Result<u64> {
     );
     report_differences(&mut differing, &args.differences)?;
     Ok(rejected)
+}
+
+/// The rejects file, created at the first rejected line.
+struct Rejects {
+    path: PathBuf,
+    file: Option<std::io::BufWriter<std::fs::File>>,
+}
+
+impl Rejects {
+    fn file(&mut self) -> Result<&mut std::io::BufWriter<std::fs::File>> {
+        if self.file.is_none() {
+            let file =
+                std::fs::File::create(&self.path).with_context(|| format!("cannot create {}", self.path.display()))?;
+            self.file = Some(std::io::BufWriter::new(file));
+        }
+        self.file.as_mut().context("the rejects file was just created")
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        use std::io::Write;
+        match &mut self.file {
+            Some(file) => file.flush().context("cannot write the rejects file"),
+            None => Ok(()),
+        }
+    }
 }
 
 /// Prints the imported dossiers whose procedure values differ from the catalogue (a few, and

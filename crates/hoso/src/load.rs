@@ -597,6 +597,7 @@ pub(crate) fn run(args: LoadArgs) -> Result<bool> {
         start,
         months,
         agencies: credentials.agencies.iter().map(|(a, _)| a.clone()).collect(),
+        reassign: true,
         limit: args.dossiers,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -609,7 +610,7 @@ pub(crate) fn run(args: LoadArgs) -> Result<bool> {
 async fn drive(
     args: LoadArgs,
     credentials: Credentials,
-    plan: Plan,
+    mut plan: Plan,
     duration: Option<Duration>,
     clients: usize,
 ) -> Result<bool> {
@@ -646,11 +647,34 @@ async fn drive(
         eprintln!(
             "hoso load: the server holds no procedure catalogue, so it refuses every receipt unless it accepts procedures outside it; load the generated province's: `hoso gen --catalogue-out province.csv` then `hoso catalogue load province.csv --decision 1/QĐ-UBND --effective 2025-01-01`"
         );
+    } else {
+        // The catalogue names each procedure's agency: a dossier cannot be handed to another.
+        plan.reassign = false;
+        if plan.agencies.len() < hoso_gen::Province::new(plan.seed).agencies.len() {
+            eprintln!(
+                "hoso load: only the dossiers of the {} with an officer's token are sent (the catalogue names each procedure's agency); --tokens with one agency officer per agency (crates/hoso-bench/scripts/province-tokens.sh) sends them all",
+                client::count(plan.agencies.len() as u64, "agency", "agencies")
+            );
+        }
     }
-    let reports = pb::reports_service_client::ReportsServiceClient::new(InterceptedService::new(
+    let mut reports = pb::reports_service_client::ReportsServiceClient::new(InterceptedService::new(
         client::channel(&args.connect).await?,
         desk,
     ));
+    let imported = reports
+        .list_dossiers(pb::ListDossiersRequest {
+            procedure_source: pb::ProcedureSource::Declared.into(),
+            page_size: 1,
+            ..pb::ListDossiersRequest::default()
+        })
+        .await
+        .map_or(0, |answer| answer.into_inner().total);
+    if imported > 0 {
+        eprintln!(
+            "hoso load: WARNING: this server holds {imported} imported dossiers, a published record: the load's dossiers (received from {}) will count in those months' figures; give a load server its own --data-dir",
+            plan.start.format("%Y-%m")
+        );
+    }
     let ack_log = match &args.ack_log {
         None => None,
         Some(path) => Some(Mutex::new(

@@ -65,6 +65,10 @@ pub(crate) struct Plan {
     pub(crate) months: u32,
     /// The handling agencies there are agency officers' tokens for.
     pub(crate) agencies: Vec<String>,
+    /// Whether a dossier of an agency we hold no token for is handed to one we do (a server
+    /// without a catalogue) or left out (a catalogue names each procedure's agency, and a server
+    /// holding one refuses another).
+    pub(crate) reassign: bool,
     /// At most this many dossiers.
     pub(crate) limit: Option<u64>,
 }
@@ -143,9 +147,8 @@ impl Plan {
     /// async runtime.
     pub(crate) fn produce(&self, mut emit: impl FnMut(Planned) -> bool) {
         let mut province = Province::new(self.seed);
-        // A server knows the green lane only from its configuration: decide the lives without
-        // one, so that every command is accepted by a server without it (with it, dossiers are
-        // only due sooner).
+        // Decide the lives without a green lane, so that every command is accepted by a server
+        // that has none (one with the province's catalogue has it: dossiers are only due sooner).
         province.green_lane = hoso_domain::GreenLane::new();
         province.green_lane_list.clear();
         let params = Params {
@@ -156,11 +159,16 @@ impl Plan {
             rates: Rates::default(),
         };
         let workload = Workload::new(&province, params, BusinessCalendar::vietnam());
-        for (index, dossier) in (0u64..).zip(workload) {
+        let mut index = 0u64;
+        for dossier in workload {
             if self.limit.is_some_and(|limit| index >= limit) {
                 return;
             }
-            if !emit(self.plan(index, dossier)) {
+            let Some(planned) = self.plan(index, dossier) else {
+                continue;
+            };
+            index += 1;
+            if !emit(planned) {
                 return;
             }
         }
@@ -170,7 +178,7 @@ impl Plan {
     /// measurements: received on Monday 6 January 2025 at the province desk, handled by the first
     /// agency, with a sequence number no generated dossier reaches.
     pub(crate) fn replay_dossier(&self, events: usize) -> Planned {
-        use hoso_domain::command::{DigitizeDossier, FileInput, ProcedureInput, ReceiveDossier};
+        use hoso_domain::command::{DigitizeDossier, FileInput, ReceiveDossier};
         let at = hoso_domain::calendar::from_local(
             NaiveDate::from_ymd_opt(2025, 1, 6)
                 .expect("a date")
@@ -181,14 +189,7 @@ impl Plan {
             ReceiveDossier {
                 occurred_at: at,
                 receipt_code: run_receipt_code(&format!("{}-20250106-9999999", hoso_gen::PROVINCE_DESK), &self.run_id),
-                procedure: ProcedureInput::declared(
-                    "1.001234",
-                    "Cấp giấy phép xây dựng",
-                    hoso_domain::StatutoryTime::working_days(15),
-                    true,
-                    true,
-                    50_000,
-                ),
+                procedure: self.replay_procedure(),
                 receiving_desk: hoso_gen::PROVINCE_DESK.to_owned(),
                 handling_agency: self.agencies.first().cloned().unwrap_or_default(),
                 channel: hoso_domain::Channel::Online,
@@ -215,10 +216,57 @@ impl Plan {
             receipt_code: format!("{}-20250106-9999999", hoso_gen::PROVINCE_DESK),
             commands,
         };
-        self.plan(u64::MAX, generated)
+        let reassigning = Plan {
+            reassign: true,
+            ..self.clone()
+        };
+        reassigning
+            .plan(u64::MAX, generated)
+            .expect("a reassigning plan keeps every dossier")
     }
 
-    fn plan(&self, index: u64, dossier: hoso_gen::Dossier) -> Planned {
+    /// A procedure of the province's catalogue handled by the first agency we hold a token for,
+    /// with all its values, so that a server holding that catalogue accepts the receipt.
+    fn replay_procedure(&self) -> hoso_domain::command::ProcedureInput {
+        let first = self.agencies.first();
+        let entries = Province::new(self.seed).catalogue_entries();
+        let entry = entries
+            .iter()
+            .find(|e| {
+                e.handling_agencies
+                    .iter()
+                    .any(|a| Some(&a.as_str().to_owned()) == first)
+            })
+            .or(entries.first());
+        match entry {
+            Some(e) => hoso_domain::command::ProcedureInput::declared(
+                e.code.as_str(),
+                e.name.clone(),
+                e.statutory_time,
+                e.full_online_eligible,
+                e.paper_result,
+                e.fee_vnd,
+            ),
+            None => hoso_domain::command::ProcedureInput::declared(
+                "1.001234",
+                "Cấp giấy phép xây dựng",
+                hoso_domain::StatutoryTime::working_days(15),
+                true,
+                true,
+                50_000,
+            ),
+        }
+    }
+
+    /// The dossier's steps in this run; `None` for a dossier of an agency we hold no token for,
+    /// when such dossiers are left out.
+    fn plan(&self, index: u64, dossier: hoso_gen::Dossier) -> Option<Planned> {
+        if !self.reassign
+            && let Some((Command::ReceiveDossier(receive), _)) = dossier.commands.first()
+            && !self.agencies.contains(&receive.handling_agency)
+        {
+            return None;
+        }
         let receipt_code = run_receipt_code(&dossier.receipt_code, &self.run_id);
         let mut agency = index as usize % self.agencies.len().max(1);
         let reference = Some(pb::DossierRef {
@@ -263,7 +311,7 @@ impl Plan {
                 }
             })
             .collect();
-        Planned { receipt_code, steps }
+        Some(Planned { receipt_code, steps })
     }
 }
 

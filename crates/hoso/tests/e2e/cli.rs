@@ -97,7 +97,29 @@ async fn the_walkthrough_commands_receive_replay_verify_and_report_refusals() {
 
     let (ok, out, err) = hoso(&server, Role::Auditor, &["verify"]);
     assert!(ok, "{err}");
-    assert!(out.starts_with("ok: 3 records"), "{out}");
+    assert!(out.starts_with("ok: 3 records in 2 streams verified"), "{out}");
+    let (ok, out, err) = hoso(&server, Role::Auditor, &["verify", &code]);
+    assert!(
+        ok && out.starts_with("ok: 2 records in 1 stream verified"),
+        "{out} {err}"
+    );
+
+    // --json: every time in RFC 3339 at UTC+7, the status by its name.
+    let (ok, out, err) = hoso(&server, Role::Auditor, &["replay", &code, "--json"]);
+    assert!(ok, "{err}");
+    let first: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    assert_eq!(first["occurred_at"], "2026-06-09T08:30:00+07:00");
+    assert_eq!(first["status_after"], "DOSSIER_STATUS_RECEIVED");
+    // An as-of before anything was recorded says what as-of means.
+    let (ok, out, err) = hoso(
+        &server,
+        Role::Auditor,
+        &["replay", &code, "--as-of", "2026-06-10T09:00:00+07:00"],
+    );
+    assert!(
+        ok && out.contains("--as-of is about when events were recorded"),
+        "{out} {err}"
+    );
 
     let (ok, out, err) = hoso(&server, Role::Operator, &["status"]);
     assert!(ok, "{err}");
@@ -105,7 +127,7 @@ async fn the_walkthrough_commands_receive_replay_verify_and_report_refusals() {
     assert!(out.contains("catalogue         version 1"), "{out}");
 
     assert!(
-        out.contains("projection        3 of 3 events applied (lag 0), 1 dossiers"),
+        out.contains("projection        3 of 3 events applied (lag 0), 1 dossier\n"),
         "{out}"
     );
 

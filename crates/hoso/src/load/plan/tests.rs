@@ -8,6 +8,7 @@ use super::*;
 
 fn plan(run_id: &str, agencies: &[&str], limit: u64) -> Plan {
     Plan {
+        reassign: true,
         run_id: run_id.to_owned(),
         seed: 7,
         start: NaiveDate::from_ymd_opt(2025, 3, 1).unwrap(),
@@ -154,4 +155,49 @@ fn the_replay_dossier_has_exactly_the_events_asked_for_and_the_domain_accepts_th
     }
     assert_eq!(events, 20);
     assert!(dossiers(&plan).is_empty(), "a limit of 0 sends no generated dossier");
+}
+
+#[test]
+fn with_a_catalogue_only_the_dossiers_of_our_agencies_are_sent_and_each_receipt_matches_it() {
+    let agencies = ["000.00.04.G18"];
+    let plan = Plan {
+        reassign: false,
+        ..plan("T3", &agencies, 40)
+    };
+    let planned = dossiers(&plan);
+    assert_eq!(
+        planned.len(),
+        40,
+        "the generator runs on until the limit of our own dossiers"
+    );
+    let mut catalogue = hoso_domain::Catalogue::new();
+    catalogue
+        .publish(hoso_domain::Decision {
+            number: "1/QĐ-UBND".to_owned(),
+            effective_from: NaiveDate::from_ymd_opt(2025, 1, 1).unwrap(),
+            entries: hoso_gen::Province::new(plan.seed).catalogue_entries(),
+            abolished: vec![],
+        })
+        .unwrap();
+    let calendar = BusinessCalendar::vietnam();
+    let green_lane = GreenLane::new();
+    let now = Utc.with_ymd_and_hms(2100, 1, 1, 0, 0, 0).unwrap();
+    let context = Context {
+        catalogue: &catalogue,
+        procedures: hoso_domain::ProcedurePolicy::Catalogue { allow_outside: false },
+        ..Context::new(now, &calendar, &green_lane)
+    };
+    for dossier in planned {
+        let receipt = to_command(dossier.steps.into_iter().next().unwrap().request).command;
+        let Command::ReceiveDossier(receive) = &receipt else {
+            panic!("{receipt:?}")
+        };
+        assert_eq!(receive.handling_agency, "000.00.04.G18");
+        hoso_domain::decide(&DossierState::new(), &receipt, &context)
+            .unwrap_or_else(|err| panic!("{}: {err}", dossier.receipt_code));
+    }
+    // A replay dossier is of a procedure of our agency too.
+    let replay = plan.replay_dossier(3);
+    let receipt = to_command(replay.steps.into_iter().next().unwrap().request).command;
+    hoso_domain::decide(&DossierState::new(), &receipt, &context).unwrap();
 }
