@@ -61,6 +61,16 @@ pub enum ServiceError {
 }
 
 impl ServiceError {
+    /// A request with one malformed field.
+    pub fn invalid(field: impl Into<String>, description: impl Into<String>) -> ServiceError {
+        ServiceError::Invalid(InvalidRequest {
+            violations: vec![hoso_api::convert::FieldViolation {
+                field: field.into(),
+                description: description.into(),
+            }],
+        })
+    }
+
     /// Names the command of an imported history an error is about: fields get the command's
     /// path (`commands[3].record_online_payment.amount_vnd`), rules its index.
     pub fn in_command(self, index: usize, variant: &str) -> ServiceError {

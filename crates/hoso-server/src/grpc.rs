@@ -4,9 +4,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use chrono::{Datelike, Utc};
-use hoso_api::convert::{
-    self, FieldViolation, IntoDeskCommand, InvalidRequest, dossier_key, timestamp_to_utc, utc_to_timestamp,
-};
+use hoso_api::convert::{self, IntoDeskCommand, dossier_key, timestamp_to_utc, utc_to_timestamp};
 use hoso_api::pb;
 use hoso_domain::HolidayTable;
 use hoso_store::{EventStore, VerifyScope};
@@ -215,14 +213,10 @@ impl<S: EventStore> pb::audit_service_server::AuditService for AuditApi<S> {
         let result: Result<Vec<Result<pb::ReplayDossierResponse, Status>>, ServiceError> = async {
             let as_of = match request.as_of.as_ref() {
                 None => None,
-                Some(ts) => Some(timestamp_to_utc(ts).ok_or_else(|| {
-                    ServiceError::Invalid(hoso_api::convert::InvalidRequest {
-                        violations: vec![hoso_api::convert::FieldViolation {
-                            field: "as_of".to_owned(),
-                            description: "not a valid timestamp".to_owned(),
-                        }],
-                    })
-                })?),
+                Some(ts) => Some(
+                    timestamp_to_utc(ts)
+                        .ok_or_else(|| ServiceError::invalid("as_of".to_owned(), "not a valid timestamp".to_owned()))?,
+                ),
             };
             let key = dossier_key("dossier", request.dossier)?;
             let stream_id = self.app.resolve(&key).await?;
@@ -356,14 +350,8 @@ impl<S: EventStore> pb::admin_service_server::AdminService for AdminApi<S> {
     ) -> Result<Response<pb::LoadCalendarResponse>, Status> {
         let caller = caller(&request)?;
         may_read(&caller, Access::LoadReference).map_err(|m| to_status(ServiceError::PermissionDenied(m)))?;
-        let table = HolidayTable::from_json(&request.into_inner().table_json).map_err(|err| {
-            to_status(ServiceError::Invalid(InvalidRequest {
-                violations: vec![FieldViolation {
-                    field: "table_json".to_owned(),
-                    description: err.to_string(),
-                }],
-            }))
-        })?;
+        let table = HolidayTable::from_json(&request.into_inner().table_json)
+            .map_err(|err| to_status(ServiceError::invalid("table_json".to_owned(), err.to_string())))?;
         let loaded = self
             .app
             .reference
@@ -396,12 +384,10 @@ impl<S: EventStore> pb::admin_service_server::AdminService for AdminApi<S> {
         may_read(&caller, Access::LoadReference).map_err(|m| to_status(ServiceError::PermissionDenied(m)))?;
         let request = request.into_inner();
         let load_id = uuid::Uuid::parse_str(&request.load_id).map_err(|_| {
-            to_status(ServiceError::Invalid(InvalidRequest {
-                violations: vec![FieldViolation {
-                    field: "load_id".to_owned(),
-                    description: "must be a UUID chosen by the client; reuse it, and only it, when retrying".to_owned(),
-                }],
-            }))
+            to_status(ServiceError::invalid(
+                "load_id".to_owned(),
+                "must be a UUID chosen by the client; reuse it, and only it, when retrying".to_owned(),
+            ))
         })?;
         let decision = convert::decision_from_pb(request).map_err(|e| to_status(ServiceError::Invalid(e)))?;
         let loaded = self
@@ -455,17 +441,10 @@ impl<S: EventStore> pb::reference_service_server::ReferenceService for Reference
         let caller = caller(&request)?;
         may_read(&caller, Access::Reference).map_err(|m| to_status(ServiceError::PermissionDenied(m)))?;
         let request = request.into_inner();
-        let invalid = |field: &str, description: String| {
-            to_status(ServiceError::Invalid(InvalidRequest {
-                violations: vec![FieldViolation {
-                    field: field.to_owned(),
-                    description,
-                }],
-            }))
-        };
         let at = match request.at {
             None => Utc::now(),
-            Some(ts) => timestamp_to_utc(&ts).ok_or_else(|| invalid("at", "is not a valid timestamp".to_owned()))?,
+            Some(ts) => timestamp_to_utc(&ts)
+                .ok_or_else(|| to_status(ServiceError::invalid("at", "is not a valid timestamp")))?,
         };
         let page_size = match request.page_size as usize {
             0 => MAX_PROCEDURES_PAGE,
@@ -511,14 +490,10 @@ impl<S: EventStore> pb::reference_service_server::ReferenceService for Reference
         may_read(&caller, Access::Reference).map_err(|m| to_status(ServiceError::PermissionDenied(m)))?;
         let year = request.into_inner().year;
         let reference = self.app.reference.current();
-        let table = reference.calendar.table_in_force(year).map_err(|err| {
-            to_status(ServiceError::Invalid(InvalidRequest {
-                violations: vec![FieldViolation {
-                    field: "year".to_owned(),
-                    description: err.to_string(),
-                }],
-            }))
-        })?;
+        let table = reference
+            .calendar
+            .table_in_force(year)
+            .map_err(|err| to_status(ServiceError::invalid("year", err.to_string())))?;
         let date = |d: &chrono::NaiveDate| d.format("%Y-%m-%d").to_string();
         let loaded = reference.notices.get(&year);
         Ok(Response::new(pb::GetCalendarResponse {

@@ -2,7 +2,7 @@
 //! rules in order, all of the dossier's events written in one atomic append, idempotently.
 
 use chrono::Utc;
-use hoso_api::convert::{FieldViolation, IntoDeskCommand, InvalidRequest};
+use hoso_api::convert::{IntoDeskCommand, InvalidRequest};
 use hoso_api::pb;
 use hoso_api::pb::import_command::Command as Imported;
 use hoso_domain::command::ReceiveDossier;
@@ -71,15 +71,6 @@ fn differences(catalogue: &Catalogue, receive: &ReceiveDossier) -> Vec<String> {
     out
 }
 
-fn invalid(field: &str, description: &str) -> ServiceError {
-    ServiceError::Invalid(InvalidRequest {
-        violations: vec![FieldViolation {
-            field: field.to_owned(),
-            description: description.to_owned(),
-        }],
-    })
-}
-
 /// The variant's field name and its conversion, with the header's command id set and the dossier
 /// named by `receipt_code`.
 fn convert(
@@ -138,7 +129,7 @@ impl<S: EventStore> App<S> {
         let receipt_code = match request.commands.first().and_then(|c| c.command.as_ref()) {
             Some(Imported::ReceiveDossier(r)) => r.receipt_code.clone(),
             _ => {
-                return Err(invalid(
+                return Err(ServiceError::invalid(
                     "commands[0]",
                     "a history starts with its receive_dossier command",
                 ));
@@ -159,11 +150,14 @@ impl<S: EventStore> App<S> {
         for (index, imported) in request.commands.into_iter().enumerate() {
             let command_id = Uuid::new_v5(&import_id, format!("command-{index}").as_bytes());
             let Some(command) = imported.command else {
-                return Err(invalid(&format!("commands[{index}]"), "empty: give one desk command"));
+                return Err(ServiceError::invalid(
+                    format!("commands[{index}]"),
+                    "empty: give one desk command",
+                ));
             };
             if index > 0 && matches!(command, Imported::ReceiveDossier(_)) {
-                return Err(invalid(
-                    &format!("commands[{index}]"),
+                return Err(ServiceError::invalid(
+                    format!("commands[{index}]"),
                     "a history is received once, by its first command",
                 ));
             }

@@ -17,7 +17,6 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
-use hoso_api::convert::{FieldViolation, InvalidRequest};
 use hoso_domain::calendar::to_local;
 use hoso_domain::{
     BusinessCalendar, CalendarError, Catalogue, CatalogueRef, Decision, HolidayTable, ProcedureCode, ProcedureEntry,
@@ -255,12 +254,7 @@ impl ReferenceData {
                     reason: "calendar-version-higher",
                     message: format!("table_json: {err}; a reissued notice needs a higher version"),
                 },
-                other => ServiceError::Invalid(InvalidRequest {
-                    violations: vec![FieldViolation {
-                        field: "table_json".to_owned(),
-                        description: other.to_string(),
-                    }],
-                }),
+                other => ServiceError::invalid("table_json".to_owned(), other.to_string()),
             })?;
         let version = table.version;
         let event = new_event(event_id, HOLIDAY_NOTICE_LOADED, &HolidayNoticeLoaded { table }, caller)?;
@@ -320,14 +314,9 @@ impl ReferenceData {
             });
         }
         let mut catalogue = current.catalogue.clone();
-        let reference = catalogue.publish(decision.clone()).map_err(|problem| {
-            ServiceError::Invalid(InvalidRequest {
-                violations: vec![FieldViolation {
-                    field: "entries".to_owned(),
-                    description: problem,
-                }],
-            })
-        })?;
+        let reference = catalogue
+            .publish(decision.clone())
+            .map_err(|problem| ServiceError::invalid("entries".to_owned(), problem))?;
         let chunks: Vec<&[ProcedureEntry]> = if decision.entries.is_empty() {
             vec![&[]]
         } else {

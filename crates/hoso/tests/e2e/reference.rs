@@ -64,6 +64,16 @@ fn by_code_at(code: &str, at: &str, sequence: u32) -> pb::ReceiveDossierRequest 
     request
 }
 
+/// The outcome of a receipt that must be accepted.
+async fn receive(desk: &mut Desk, request: pb::ReceiveDossierRequest) -> pb::CommandOutcome {
+    desk.receive_dossier(request)
+        .await
+        .unwrap()
+        .into_inner()
+        .outcome
+        .unwrap()
+}
+
 fn calendar_ref(year: i32, version: u32) -> pb::CalendarRef {
     pb::CalendarRef {
         year,
@@ -110,13 +120,7 @@ async fn desks_keep_receiving_in_december_and_a_notice_loaded_later_changes_only
 
     // Monday 7 December 2026, 20 working days: due in January 2027, on the provisional calendar
     // (1 January off): Tuesday 5 January.
-    let first = desk
-        .receive_dossier(by_code_at("1.001234", "2026-12-07 08:00", 1))
-        .await
-        .unwrap()
-        .into_inner()
-        .outcome
-        .unwrap();
+    let first = receive(&mut desk, by_code_at("1.001234", "2026-12-07 08:00", 1)).await;
     assert_eq!(first.due_at, Some(utc_to_timestamp(local("2027-01-05 17:00"))));
     assert_eq!(first.due_at_calendars, [calendar_ref(2026, 1), calendar_ref(2027, 0)]);
 
@@ -167,13 +171,7 @@ async fn desks_keep_receiving_in_december_and_a_notice_loaded_later_changes_only
         .unwrap_err();
     assert_eq!(denied.code(), Code::PermissionDenied, "{denied:?}");
 
-    let second = desk
-        .receive_dossier(by_code_at("1.001234", "2026-12-07 08:00", 2))
-        .await
-        .unwrap()
-        .into_inner()
-        .outcome
-        .unwrap();
+    let second = receive(&mut desk, by_code_at("1.001234", "2026-12-07 08:00", 2)).await;
     assert_eq!(second.due_at, Some(utc_to_timestamp(local("2027-01-06 17:00"))));
     assert_eq!(second.due_at_calendars, [calendar_ref(2026, 1), calendar_ref(2027, 1)]);
     // The first receipt keeps the due date it was given.
@@ -280,22 +278,10 @@ async fn the_catalogue_gives_every_receipt_its_values_and_survives_a_restart() {
         .unwrap();
 
     // By code alone, on Tuesday 9 June: the first decision's 3 working days, due Friday 12.
-    let outcome = desk
-        .receive_dossier(by_code_at("1.001234", "2026-06-09 09:00", 1))
-        .await
-        .unwrap()
-        .into_inner()
-        .outcome
-        .unwrap();
+    let outcome = receive(&mut desk, by_code_at("1.001234", "2026-06-09 09:00", 1)).await;
     assert_eq!(outcome.due_at, Some(utc_to_timestamp(local("2026-06-12 17:00"))));
     // On Wednesday 10 June: the reissue's 5 working days, due Wednesday 17.
-    let outcome = desk
-        .receive_dossier(by_code_at("1.001234", "2026-06-10 09:00", 2))
-        .await
-        .unwrap()
-        .into_inner()
-        .outcome
-        .unwrap();
+    let outcome = receive(&mut desk, by_code_at("1.001234", "2026-06-10 09:00", 2)).await;
     assert_eq!(outcome.due_at, Some(utc_to_timestamp(local("2026-06-17 17:00"))));
     let dossier = server
         .query(Role::Auditor)
@@ -315,7 +301,7 @@ async fn the_catalogue_gives_every_receipt_its_values_and_survives_a_restart() {
     // The green lane comes with the entry; the agency too, when it is the only one.
     let mut green = by_code_at("2.000815", "2026-06-09 09:00", 3);
     green.handling_agency.clear();
-    let outcome = desk.receive_dossier(green).await.unwrap().into_inner().outcome.unwrap();
+    let outcome = receive(&mut desk, green).await;
     assert_eq!(outcome.due_at, Some(utc_to_timestamp(local("2026-06-11 17:00"))));
 
     // A value that differs is refused, naming the field and the decision; so is an unknown code.
