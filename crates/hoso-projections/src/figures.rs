@@ -1,6 +1,6 @@
 //! The figures of a period, as of a recorded-at cut-off.
 //!
-//! Definitions (`shared/docs/domain.md`, "Index figures for a period"):
+//! Definitions (`docs/domain.md`, "Figures of a period"):
 //! - only events recorded at or before the cut-off count; an event's period is that of its
 //!   `occurred_at`; dossiers refused at intake are left out of every figure;
 //! - on time: in scope are the dossiers received before the period's end that had not finished

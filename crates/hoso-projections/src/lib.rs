@@ -1,5 +1,5 @@
 //! `hoso-projections`: read models folded from the event log, and the figures the province
-//! publishes, computed exactly as `shared/docs/domain.md` defines them.
+//! publishes, computed exactly as `docs/domain.md` defines them.
 //!
 //! **What it is.** [`Dossiers`] holds every dossier's history as decoded domain events with
 //! their `recorded_at`, folded in `$all` order from the store (live, through a subscription, or
