@@ -11,7 +11,8 @@ fn meminfo_kib(meminfo: &str, key: &str) -> Option<u64> {
 }
 
 /// The machine's memory now: free, and available (free plus what the page cache can give
-/// back). The figures run lower while memory churns (BENCHMARKS.md, "What the slow spells are").
+/// back). The figures run lower while memory churns (BENCHMARKS.md, "What bounds the store's
+/// figures").
 pub(crate) fn memory_now() -> String {
     let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
     let gib = |key| meminfo_kib(&meminfo, key).map_or(f64::NAN, |kib| kib as f64 / 1024.0 / 1024.0);
