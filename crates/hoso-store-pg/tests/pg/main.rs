@@ -346,3 +346,104 @@ async fn a_lost_connection_is_retryable_and_the_store_reconnects() {
     }
     assert_eq!(read.unwrap().len(), 2, "the retry wrote once");
 }
+
+/// The cost of ordering, ids and chains: appends of one event per second at 1 and 16
+/// appenders through `PgStore` (one store, as one process; and four stores, as four
+/// processes), against plain autocommit INSERTs of the same rows into a table with no head
+/// row, one connection per appender. Run on demand (it prints its figures):
+/// `cargo nextest run -p hoso-store-pg --run-ignored only throughput --no-capture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, run on demand"]
+async fn throughput() {
+    const SECONDS: u64 = 5;
+    let run_for = Duration::from_secs(SECONDS);
+    for appenders in [1usize, 16] {
+        for stores in [1usize, 4] {
+            if stores > appenders {
+                continue;
+            }
+            let url = support::fresh_database().await;
+            let mut handles = Vec::new();
+            let mut opened = Vec::new();
+            for _ in 0..stores {
+                opened.push(PgStore::connect(&url, PgOptions::default()).await.unwrap());
+            }
+            let start = std::time::Instant::now();
+            for task in 0..appenders {
+                let store = opened[task % stores].clone();
+                handles.push(tokio::spawn(async move {
+                    let mut n = 0u64;
+                    while start.elapsed() < run_for {
+                        let stream = format!("dossier-{task}-{}", n / 20);
+                        let expected = match n % 20 {
+                            0 => ExpectedVersion::NoStream,
+                            v => ExpectedVersion::Exact(v - 1),
+                        };
+                        store.append(&stream, expected, vec![event("t")]).await.unwrap();
+                        n += 1;
+                    }
+                    n
+                }));
+            }
+            let mut total = 0;
+            for handle in handles {
+                total += handle.await.unwrap();
+            }
+            let rate = total as f64 / start.elapsed().as_secs_f64();
+            println!("PgStore, {appenders:>2} appenders over {stores} store(s): {rate:>7.0} appends/s");
+        }
+
+        let url = support::fresh_database().await;
+        support::connect(&url)
+            .await
+            .batch_execute(
+                "CREATE TABLE plain (stream_id text NOT NULL, version bigint NOT NULL, event_id uuid NOT NULL, \
+                 event_type text NOT NULL, data text NOT NULL, metadata text NOT NULL, recorded_at timestamptz \
+                 NOT NULL DEFAULT now(), PRIMARY KEY (stream_id, version))",
+            )
+            .await
+            .unwrap();
+        let start = std::time::Instant::now();
+        let mut handles = Vec::new();
+        for task in 0..appenders {
+            let client = support::connect(&url).await;
+            handles.push(tokio::spawn(async move {
+                let insert = client
+                    .prepare(
+                        "INSERT INTO plain (stream_id, version, event_id, event_type, data, metadata) \
+                         VALUES ($1, $2, $3, $4, $5, $6)",
+                    )
+                    .await
+                    .unwrap();
+                let mut n = 0u64;
+                while start.elapsed() < run_for {
+                    let e = event("t");
+                    let stream = format!("dossier-{task}-{}", n / 20);
+                    let version = (n % 20) as i64;
+                    client
+                        .execute(
+                            &insert,
+                            &[
+                                &stream,
+                                &version,
+                                &e.event_id,
+                                &e.event_type,
+                                &e.data.as_str(),
+                                &e.metadata.as_str(),
+                            ],
+                        )
+                        .await
+                        .unwrap();
+                    n += 1;
+                }
+                n
+            }));
+        }
+        let mut total = 0;
+        for handle in handles {
+            total += handle.await.unwrap();
+        }
+        let rate = total as f64 / start.elapsed().as_secs_f64();
+        println!("plain INSERT, {appenders:>2} connections:          {rate:>7.0} appends/s");
+    }
+}
