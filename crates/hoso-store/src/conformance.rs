@@ -11,8 +11,16 @@
 //!
 //! The factory returns the store and a guard (a temporary directory, a database) that lives
 //! as long as the test.
+//!
+//! Two checks need more than a fresh store and are called by each implementation's own tests:
+//! [`model`] (the property test against a model, behind the `model` feature) and
+//! [`tampering_with_a_record_is_found`] (which alters stored bytes behind the store's back).
+
+#[cfg(feature = "model")]
+pub mod model;
 
 use std::collections::HashSet;
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -23,6 +31,52 @@ use uuid::Uuid;
 use crate::{
     AppendResult, EventStore, ExpectedVersion, Json, NewEvent, RecordedEvent, StoreError, StreamRead, VerifyScope,
 };
+
+/// Appends 30 events, one per append, to five streams; then `tamper` changes the tag `"e17"` in
+/// the data of the event at position 17 (given to it) into `"e18"` behind the store's back and
+/// returns the store to verify (reopened, if need be). `verify` must name that record, whole
+/// and per stream, with every record before it intact and another stream clean.
+pub async fn tampering_with_a_record_is_found<S, F, Fut>(store: S, tamper: F)
+where
+    S: EventStore,
+    F: FnOnce(S, RecordedEvent) -> Fut,
+    Fut: Future<Output = S>,
+{
+    for i in 0..30 {
+        store
+            .append(
+                &format!("dossier-{}", i % 5),
+                ExpectedVersion::Any,
+                vec![event(&format!("e{i}"))],
+            )
+            .await
+            .unwrap();
+    }
+    let target = store.read_all(17, 1).await.unwrap().remove(0);
+    assert_eq!(tag_of(&target), "e17");
+    let store = tamper(store, target.clone()).await;
+
+    let report = store.verify(VerifyScope::All).await.unwrap();
+    let problem = report.first_problem.expect("tampering is found");
+    assert_eq!(problem.position, 17);
+    assert_eq!(problem.stream_id.as_deref(), Some(target.stream_id.as_str()));
+    assert_eq!(problem.version, Some(target.version));
+    assert!(problem.reason.contains("do not match its hash"), "{problem}");
+    assert_eq!(report.records_checked, 17, "everything before it is intact");
+
+    let one = store
+        .verify(VerifyScope::Stream(target.stream_id.clone()))
+        .await
+        .unwrap();
+    assert_eq!(one.first_problem.map(|p| p.position), Some(17));
+    let other = if target.stream_id == "dossier-0" {
+        "dossier-1"
+    } else {
+        "dossier-0"
+    };
+    let clean = store.verify(VerifyScope::Stream(other.to_owned())).await.unwrap();
+    assert_eq!(clean.first_problem, None);
+}
 
 /// Generates one `#[tokio::test]` per conformance case for the store made by `$make`, a
 /// closure returning a future of `(store, guard)`.

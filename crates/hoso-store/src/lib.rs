@@ -37,6 +37,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 pub use error::StoreError;
+pub use record::{GENESIS_HASH, record_hash};
 pub use store::{MemoryStore, SledOptions, SledStore};
 pub use subscription::Subscription;
 
@@ -314,6 +315,20 @@ pub struct Limits {
     pub max_event_bytes: usize,
     /// Most events in one append. Default 1,000.
     pub max_events_per_append: usize,
+}
+
+impl Limits {
+    /// Checks an append's stream id and events against these limits and the naming rules: what
+    /// every store refuses before it looks at the stream, with the same errors in the same order.
+    pub fn check_append(&self, stream_id: &str, events: &[NewEvent]) -> Result<(), StoreError> {
+        check_stream_id(stream_id)?;
+        log::check_events(self, events)
+    }
+}
+
+/// Checks a stream id: 1 to 255 bytes of UTF-8 without control characters.
+pub fn check_stream_id(stream_id: &str) -> Result<(), StoreError> {
+    log::check_name(stream_id).map_err(|reason| StoreError::InvalidStreamId { reason })
 }
 
 impl Default for Limits {

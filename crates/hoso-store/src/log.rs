@@ -751,41 +751,18 @@ impl<S: Segments, K: Kv> Log<S, K> {
 
     /// Validates events and renders their JSON, on the caller's task rather than the writer's.
     fn prepare(&self, events: Vec<NewEvent>) -> Result<Vec<PreparedEvent>, StoreError> {
-        if events.len() > self.limits.max_events_per_append {
-            return Err(StoreError::TooManyEvents {
-                count: events.len(),
-                max: self.limits.max_events_per_append,
-            });
-        }
-        let mut prepared: Vec<PreparedEvent> = Vec::with_capacity(events.len());
-        for event in events {
-            if prepared.iter().any(|p| p.event_id == event.event_id) {
-                return Err(StoreError::DuplicateEventInAppend {
-                    event_id: event.event_id,
-                });
-            }
-            check_name(&event.event_type).map_err(|reason| StoreError::InvalidEventType {
-                event_id: event.event_id,
-                reason,
-            })?;
-            let size = event.data.as_str().len() + event.metadata.as_str().len();
-            if size > self.limits.max_event_bytes {
-                return Err(StoreError::EventTooLarge {
-                    event_id: event.event_id,
-                    size,
-                    max: self.limits.max_event_bytes,
-                });
-            }
-            prepared.push(PreparedEvent {
+        check_events(&self.limits, &events)?;
+        Ok(events
+            .into_iter()
+            .map(|event| PreparedEvent {
                 event_id: event.event_id,
                 event_type: event.event_type,
                 schema_version: event.schema_version,
                 data: event.data,
                 metadata: event.metadata,
                 occurred_at: truncate_to_micros(event.occurred_at),
-            });
-        }
-        Ok(prepared)
+            })
+            .collect())
     }
 
     pub(crate) fn read_stream(&self, stream_id: &str, read: &StreamRead) -> Result<Vec<RecordedEvent>, StoreError> {
@@ -954,8 +931,39 @@ pub(crate) fn truncate_to_micros(at: DateTime<Utc>) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(at.timestamp_micros()).unwrap_or(at)
 }
 
+/// Checks the events of an append against `limits` and the naming rules, in the order every
+/// store reports them: the count, then each event's id (not twice), type and size.
+pub(crate) fn check_events(limits: &Limits, events: &[NewEvent]) -> Result<(), StoreError> {
+    if events.len() > limits.max_events_per_append {
+        return Err(StoreError::TooManyEvents {
+            count: events.len(),
+            max: limits.max_events_per_append,
+        });
+    }
+    for (i, event) in events.iter().enumerate() {
+        if events[..i].iter().any(|e| e.event_id == event.event_id) {
+            return Err(StoreError::DuplicateEventInAppend {
+                event_id: event.event_id,
+            });
+        }
+        check_name(&event.event_type).map_err(|reason| StoreError::InvalidEventType {
+            event_id: event.event_id,
+            reason,
+        })?;
+        let size = event.data.as_str().len() + event.metadata.as_str().len();
+        if size > limits.max_event_bytes {
+            return Err(StoreError::EventTooLarge {
+                event_id: event.event_id,
+                size,
+                max: limits.max_event_bytes,
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Checks a stream id or event type: 1 to 255 bytes of UTF-8 without control characters.
-fn check_name(name: &str) -> Result<(), String> {
+pub(crate) fn check_name(name: &str) -> Result<(), String> {
     if name.is_empty() {
         return Err("it is empty".to_owned());
     }
