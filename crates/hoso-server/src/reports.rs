@@ -118,6 +118,15 @@ fn group(name: &str, f: &Figures) -> pb::GroupFigures {
                 rate_percent: i.rate_hundredths.map(hundredths_text).unwrap_or_default(),
                 points: i.points_hundredths.map(hundredths_text).unwrap_or_default(),
                 max_points: i.max_points_hundredths.map(hundredths_text).unwrap_or_default(),
+                factors: i
+                    .factors
+                    .iter()
+                    .map(|f| pb::IndicatorFactor {
+                        name_vi: f.name_vi.to_owned(),
+                        name_en: f.name_en.to_owned(),
+                        ratio: Some(ratio(f.ratio)),
+                    })
+                    .collect(),
             })
             .collect(),
         apologies: Some(pb::ApologyFigures {

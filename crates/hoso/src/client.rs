@@ -546,8 +546,13 @@ pub(crate) async fn figures(args: FiguresArgs) -> Result<()> {
         "code", "indicator", "rate  numerator/denominator", "points"
     );
     for indicator in &province.indicators {
+        // The indicator's own rate (for 13 the product of its factors), beside the numerator and
+        // denominator that make it; never a factor's rate.
         let ratio = if indicator.measured {
-            indicator.ratio.as_ref()
+            indicator.ratio.as_ref().map(|r| pb::Ratio {
+                rate_percent: indicator.rate_percent.clone(),
+                ..r.clone()
+            })
         } else {
             None
         };
@@ -560,9 +565,17 @@ pub(crate) async fn figures(args: FiguresArgs) -> Result<()> {
             "{:<6} {:<40} {} {:>12}",
             indicator.code,
             indicator.name_en,
-            rate(ratio),
+            rate(ratio.as_ref()),
             points
         );
+        for factor in &indicator.factors {
+            println!(
+                "{:<6} {:<40} {}",
+                "",
+                format!("  × {}", factor.name_en),
+                rate(factor.ratio.as_ref())
+            );
+        }
     }
     println!();
     println!(
