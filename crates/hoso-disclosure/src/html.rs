@@ -20,7 +20,7 @@ table.letterhead p { margin: 0; }
 .number { margin-top: 6px !important; }
 .place-date { font-style: italic; margin-top: 6px !important; }
 table.signature td { width: 50%; text-align: center; vertical-align: top; }
-.signer-title { font-weight: bold; margin: 0; }
+.signer-title { font-weight: bold; margin: 0; white-space: pre-line; }
 .signer-name { font-weight: bold; margin: 56px 0 0; }
 .nobr { white-space: nowrap; }
 p.empty { font-weight: bold; border: 1px solid var(--late); padding: 6px 8px; margin: 10px 0 0; }
@@ -40,7 +40,7 @@ td.absent, td.nodata { color: var(--muted); font-style: italic; text-align: cent
 td.codes { font-family: "DejaVu Sans Mono", monospace; font-size: 11px; }
 tr.total td { font-weight: bold; background: #f5f5f5; }
 tr.factor td { font-style: italic; background: #fafafa; }
-p.chart-note, p.annex-note { font-size: 13px; color: var(--muted); margin: 2px 0 8px; }
+p.chart-note, p.annex-note { font-size: 13px; color: var(--muted); margin: 2px 0 8px; flex-basis: 100%; }
 .charts { display: flex; flex-wrap: wrap; gap: 16px; }
 figure { margin: 0 0 8px; flex: 0 1 auto; max-width: 100%; }
 figcaption { font-weight: bold; margin-bottom: 4px; }
@@ -61,7 +61,8 @@ article.agency { margin-bottom: 12px; }
   h3 { break-after: avoid; }
   table { font-size: 8.5pt; }
   table.letterhead, table.signature { font-size: 10.5pt; }
-  #appendix-2-table td, #appendix-2-table th, #appendix-4-table td { padding: 0 4px; line-height: 1.2; }
+  #appendix-2-table { font-size: 8pt; }
+  #appendix-2-table td, #appendix-2-table th, #appendix-4-table td { padding: 0 3px; line-height: 1.1; }
   #appendix-3, #appendix-4 { break-before: page; }
   thead { display: table-header-group; }
   tr, figure, article.agency { break-inside: avoid; }
@@ -136,7 +137,7 @@ const BAR_AREA: u64 = 360;
 const ROW: u64 = 17;
 const TOP: u64 = 10;
 /// Units a chart shows, worst first; Appendix II lists them all.
-const CHART_UNITS: usize = 20;
+const CHART_UNITS: usize = 15;
 
 /// A chart of horizontal bars, with `ticks` (position from 0 to `BAR_AREA`, label) under the axis.
 /// Without bars it is only the sentence `empty`, with no grid for it to overlap.
@@ -350,9 +351,9 @@ pub(crate) fn render(d: &Disclosure) -> String {
     let percents: Vec<(u64, String)> = (0..=4)
         .map(|step| (BAR_AREA * step / 4, format!("{}%", 25 * step)))
         .collect();
-    let caption = |title: &str, n: usize, of: usize| {
+    let caption = |title: &str, n: usize, of: usize, which: &str| {
         if n < of {
-            format!("{title} ({n} {})", l.chart_worst)
+            format!("{title} ({n} {which})")
         } else {
             title.to_owned()
         }
@@ -360,7 +361,7 @@ pub(crate) fn render(d: &Disclosure) -> String {
     chart(
         &mut out,
         "chart-on-time",
-        &caption(l.chart_on_time, on_time.len(), by_rate.len()),
+        &caption(l.chart_on_time, on_time.len(), by_rate.len(), l.chart_worst),
         l.chart_empty,
         "bar-ok",
         &on_time,
@@ -382,7 +383,7 @@ pub(crate) fn render(d: &Disclosure) -> String {
     chart(
         &mut out,
         "chart-overdue",
-        &caption(l.chart_overdue, overdue.len(), by_overdue.len()),
+        &caption(l.chart_overdue, overdue.len(), by_overdue.len(), l.chart_most),
         l.chart_empty,
         "bar-late",
         &overdue,

@@ -79,6 +79,7 @@ pub(crate) struct Labels {
     pub(crate) still_open: &'static str,
     pub(crate) factor: &'static str,
     pub(crate) chart_worst: &'static str,
+    pub(crate) chart_most: &'static str,
     pub(crate) chart_more: &'static str,
 }
 
@@ -161,6 +162,7 @@ const VI: Labels = Labels {
     still_open: "chưa giải quyết (đến cuối kỳ)",
     factor: "thừa số",
     chart_worst: "đơn vị thấp nhất",
+    chart_most: "đơn vị nhiều nhất",
     chart_more: "Các đơn vị khác: xem Phụ lục II.",
 };
 
@@ -256,6 +258,7 @@ const EN: Labels = Labels {
     still_open: "open (at the period's end)",
     factor: "factor",
     chart_worst: "lowest units",
+    chart_most: "units with the most",
     chart_more: "Other units: see Appendix II.",
 };
 

@@ -46,7 +46,7 @@
 //!   and, when absent, empty numerator and denominator cells.
 //! - [`Format::Html`]: one self-contained page (inline CSS with an A4 print stylesheet, no
 //!   external resources) with the tables and two inline SVG bar charts, named by the agencies'
-//!   names: the 20 units with the lowest on-time rate, worst first, and the 20 with the most
+//!   names: the 15 units with the lowest on-time rate, worst first, and the 15 with the most
 //!   overdue dossiers, most first (Appendix II has them all). Appendices III and IV start on a
 //!   new printed page.
 //! - [`Format::Xlsx`]: one sheet per appendix ("Phụ lục I", "Phụ lục II", "Phụ lục IV") and one
