@@ -354,6 +354,12 @@ def check_config_keys(config, where):
         assert set(lane) == {"procedure", "amount", "unit"}, f"{where}: green_lane keys {sorted(lane)}"
         assert isinstance(lane["procedure"], str) and isinstance(lane["amount"], int)
         assert lane["amount"] > 0 and lane["unit"] in TIME_UNITS, f"{where}: green_lane {lane}"
+    if "disclosure" in config:
+        letter = config["disclosure"]
+        assert set(letter) <= {"issuing_body", "number_format", "place", "signer_title", "signer_name"}, (
+            f"{where}: [disclosure] keys {sorted(letter)}"
+        )
+        assert all(isinstance(v, str) for v in letter.values()), f"{where}: [disclosure] values are text"
     if "tls" in config:
         assert {"cert_file", "key_file"} <= set(config["tls"]), f"{where}: [tls] without cert/key"
         assert set(config["tls"]) <= {"cert_file", "key_file", "client_ca_file"}
@@ -370,6 +376,7 @@ def test_example_config_parses_with_every_documented_key():
     assert config["max_clock_skew_seconds"] == 300
     assert config["allow_procedures_outside_catalogue"] is False
     assert config["green_lane"] == [{"procedure": "1.001234", "amount": 2, "unit": "working_days"}]
+    assert set(config["disclosure"]) == {"issuing_body", "number_format", "place", "signer_title", "signer_name"}
     assert "tls" not in config, "the example is plaintext: [tls] must be commented out"
     text = (DEPLOY / "hoso.example.toml").read_text(encoding="utf-8")
     for line in ("# [tls]", '# cert_file = "/etc/hoso/tls/tls.crt"', '# key_file = "/etc/hoso/tls/tls.key"',

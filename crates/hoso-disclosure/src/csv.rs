@@ -45,7 +45,12 @@ pub(crate) fn render(d: &Disclosure) -> Vec<u8> {
     let l = d.labels;
     let mut w = Writer { out: String::new() };
 
+    let letter = &d.letter;
     w.row(&[l.field, l.value]);
+    w.row(&[letter.national_heading, letter.motto]);
+    w.row(&[letter.province_heading.as_str(), letter.issuing_body.as_str()]);
+    w.row(&[l.number, letter.number.as_str()]);
+    w.row(&[letter.place_date.as_str(), ""]);
     w.row(&[l.report, d.title]);
     w.row(&[l.province, &d.province]);
     w.row(&[l.period, &d.period.label]);
@@ -53,6 +58,10 @@ pub(crate) fn render(d: &Disclosure) -> Vec<u8> {
     w.row(&[l.previous_period, &d.previous_period.label]);
     w.row(&[l.previous_cutoff, &d.previous_period.cutoff_text]);
     w.row(&[l.note_label, d.note]);
+    if let Some(empty) = d.empty_note {
+        w.row(&[l.note_label, empty]);
+    }
+    w.row(&[letter.signer_title.as_str(), letter.signer_name.as_str()]);
     w.blank();
 
     let mut header = vec![
@@ -79,18 +88,21 @@ pub(crate) fn render(d: &Disclosure) -> Vec<u8> {
         cells.push(row.change.percentage_points.clone().unwrap_or_default());
         cells.push(row.change.points.clone().unwrap_or_default());
         w.row(&cells);
+        for (idx, factor) in row.factors.iter().enumerate() {
+            let mut cells = vec![
+                format!("{} ({} {})", row.code, l.factor, idx + 1),
+                format!("× {}", factor.name),
+                String::new(),
+            ];
+            cells.extend(measure_cells(&factor.current));
+            cells.extend(measure_cells(&factor.previous));
+            cells.extend([String::new(), String::new()]);
+            w.row(&cells);
+        }
     }
     w.blank();
 
-    w.row(&[
-        l.unit_code,
-        l.unit,
-        l.in_scope,
-        l.on_time,
-        l.overdue,
-        l.on_time_rate,
-        l.overdue_codes,
-    ]);
+    w.row(&[l.unit_code, l.unit, l.in_scope, l.on_time, l.overdue, l.on_time_rate]);
     for unit in d.appendix_2.units.iter().chain([&d.appendix_2.total]) {
         w.row(&[
             unit.code.clone(),
@@ -99,7 +111,6 @@ pub(crate) fn render(d: &Disclosure) -> Vec<u8> {
             unit.on_time.to_string(),
             unit.overdue.to_string(),
             unit.on_time_rate.rate_cell().to_owned(),
-            unit.overdue_receipt_codes.join(" "),
         ]);
     }
     w.blank();
@@ -163,6 +174,31 @@ pub(crate) fn render(d: &Disclosure) -> Vec<u8> {
             count(p.numerator),
             count(p.denominator),
             p.rate_cell().to_owned(),
+        ]);
+    }
+
+    w.blank();
+
+    w.row(&[
+        l.receipt_code,
+        l.procedure,
+        l.unit_code,
+        l.handling_agency,
+        l.received_at,
+        l.due_at,
+        l.state,
+        l.days_late,
+    ]);
+    for dossier in &d.appendix_4.dossiers {
+        w.row(&[
+            dossier.receipt_code.clone(),
+            dossier.procedure.clone(),
+            dossier.handling_agency.clone(),
+            dossier.handling_agency_name.clone(),
+            dossier.received_text.clone(),
+            dossier.due_text.clone(),
+            dossier.state_text.clone(),
+            dossier.days_late.to_string(),
         ]);
     }
 

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Datelike, FixedOffset, Months, SecondsFormat, TimeDelta, Utc};
 use hoso_projections::Period;
-use hoso_projections::figures::{Figures, Indicator, OnTime, Ratio, Report, hundredths_text};
+use hoso_projections::figures::{Figures, Indicator, Judged, OnTime, Ratio, Report, hundredths_text};
 use serde::Serialize;
 
 use crate::Options;
@@ -20,12 +20,61 @@ pub(crate) struct Disclosure {
     pub(crate) language: &'static str,
     pub(crate) title: &'static str,
     pub(crate) province: String,
+    pub(crate) letter: LetterView,
     pub(crate) note: &'static str,
+    /// Whether the period counts no dossier, and the sentence that says so.
+    pub(crate) empty: bool,
+    pub(crate) empty_note: Option<&'static str>,
     pub(crate) period: PeriodView,
     pub(crate) previous_period: PeriodView,
     pub(crate) appendix_1: Appendix1,
     pub(crate) appendix_2: Appendix2,
     pub(crate) appendix_3: Appendix3,
+    pub(crate) appendix_4: Appendix4,
+}
+
+#[derive(Serialize)]
+pub(crate) struct LetterView {
+    pub(crate) national_heading: &'static str,
+    pub(crate) motto: &'static str,
+    /// The line above the issuing body: the province ("TỈNH THÁI NGUYÊN", "THÁI NGUYÊN PROVINCE").
+    pub(crate) province_heading: String,
+    pub(crate) issuing_body: String,
+    /// "Số: 09/BC-VPUB", or a blank to fill in by hand.
+    pub(crate) number: String,
+    /// "Thái Nguyên, ngày 05 tháng 10 năm 2025": the cut-off's date in UTC+7.
+    pub(crate) place_date: String,
+    pub(crate) signer_title: String,
+    pub(crate) signer_name: String,
+}
+
+#[derive(Serialize)]
+pub(crate) struct Appendix4 {
+    pub(crate) title: &'static str,
+    /// How the days late are counted.
+    pub(crate) note: &'static str,
+    pub(crate) dossiers: Vec<Overdue>,
+}
+
+/// One overdue dossier, as its agency needs it to act.
+#[derive(Serialize)]
+pub(crate) struct Overdue {
+    pub(crate) receipt_code: String,
+    pub(crate) procedure: String,
+    pub(crate) handling_agency: String,
+    pub(crate) handling_agency_name: String,
+    pub(crate) received_at: String,
+    pub(crate) due_at: String,
+    /// The finish, RFC 3339 in +07:00; null while open at the period's end.
+    pub(crate) finished_at: Option<String>,
+    /// "dd/mm/yyyy hh:mm" (UTC+7), for the tables.
+    pub(crate) received_text: String,
+    pub(crate) due_text: String,
+    /// "đã giải quyết dd/mm/yyyy hh:mm", or "chưa giải quyết" (at the period's end).
+    pub(crate) state_text: String,
+    /// Whole calendar days (started) from the due date to the finish or the period's end; 0 when
+    /// overdue for another reason (a second supplement request).
+    pub(crate) days_late: u64,
 }
 
 #[derive(Serialize)]
@@ -48,15 +97,32 @@ pub(crate) struct Row {
     pub(crate) code: &'static str,
     pub(crate) name: &'static str,
     pub(crate) max_points: Option<String>,
+    #[serde(skip)]
+    pub(crate) max_points_hundredths: Option<u64>,
     pub(crate) current: Measure,
     pub(crate) previous: Measure,
     pub(crate) change: Change,
+    /// The factors of a rate that is their product (13), each with its own numerator and
+    /// denominator.
+    pub(crate) factors: Vec<FactorRow>,
+}
+
+#[derive(Serialize)]
+pub(crate) struct FactorRow {
+    pub(crate) name: &'static str,
+    pub(crate) current: Measure,
+    pub(crate) previous: Measure,
 }
 
 #[derive(Serialize)]
 pub(crate) struct Change {
     pub(crate) percentage_points: Option<String>,
     pub(crate) points: Option<String>,
+    /// The same, in signed hundredths, for the workbook's numbers.
+    #[serde(skip)]
+    pub(crate) percentage_points_hundredths: Option<i64>,
+    #[serde(skip)]
+    pub(crate) points_hundredths: Option<i64>,
 }
 
 #[derive(Serialize, Clone, Copy, PartialEq, Eq)]
@@ -97,7 +163,6 @@ pub(crate) struct Unit {
     pub(crate) on_time: u64,
     pub(crate) overdue: u64,
     pub(crate) on_time_rate: Measure,
-    pub(crate) overdue_receipt_codes: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -123,6 +188,8 @@ pub(crate) struct AgencyIndicator {
     pub(crate) code: &'static str,
     pub(crate) name: &'static str,
     pub(crate) max_points: Option<String>,
+    #[serde(skip)]
+    pub(crate) max_points_hundredths: Option<u64>,
     pub(crate) figure: Measure,
 }
 
@@ -152,16 +219,38 @@ impl Disclosure {
                 let before = previous_indicators.iter().find(|i| i.code == indicator.code);
                 let current = Measure::of_indicator(&indicator, labels);
                 let previous = before.map_or_else(|| Measure::absent(labels), |i| Measure::of_indicator(i, labels));
+                let factors = indicator
+                    .factors
+                    .iter()
+                    .enumerate()
+                    .map(|(idx, factor)| FactorRow {
+                        name: if labels.code == "vi" {
+                            factor.name_vi
+                        } else {
+                            factor.name_en
+                        },
+                        current: Measure::of_ratio(factor.ratio, labels),
+                        previous: before
+                            .and_then(|b| b.factors.get(idx))
+                            .map_or_else(|| Measure::absent(labels), |f| Measure::of_ratio(f.ratio, labels)),
+                    })
+                    .collect();
+                let (pp_text, pp) = difference(current.rate_hundredths, previous.rate_hundredths);
+                let (points_text, points) = difference(current.points_hundredths, previous.points_hundredths);
                 Row {
                     code: indicator.code,
                     name: indicator_name(&indicator, labels),
                     max_points: indicator.max_points_hundredths.map(hundredths_text),
+                    max_points_hundredths: indicator.max_points_hundredths,
                     change: Change {
-                        percentage_points: difference(current.rate_hundredths, previous.rate_hundredths),
-                        points: difference(current.points_hundredths, previous.points_hundredths),
+                        percentage_points: pp_text,
+                        points: points_text,
+                        percentage_points_hundredths: pp,
+                        points_hundredths: points,
                     },
                     current,
                     previous,
+                    factors,
                 }
             })
             .collect();
@@ -181,13 +270,25 @@ impl Disclosure {
             .iter()
             .map(|(code, figures)| Agency::new(code.clone(), name(code), figures, labels))
             .collect();
+        let mut overdue: Vec<Overdue> = current
+            .judged
+            .iter()
+            .filter(|j| !j.on_time)
+            .map(|j| Overdue::new(j, name(&j.handling_agency), labels))
+            .collect();
+        // By agency, so that each agency finds its own dossiers together; by receipt code within.
+        overdue.sort_by(|a, b| (&a.handling_agency, &a.receipt_code).cmp(&(&b.handling_agency, &b.receipt_code)));
+        let empty = crate::is_empty(current);
         Disclosure {
             labels,
-            schema: "hoso-disclosure/1",
+            schema: "hoso-disclosure/2",
             language: labels.code,
             title: labels.title,
             province: options.province_name.clone(),
+            letter: LetterView::new(options, current, labels),
             note: labels.note,
+            empty,
+            empty_note: empty.then_some(labels.empty_period),
             period: PeriodView::new(&current.period, current.cutoff, labels),
             previous_period: PeriodView::new(&previous.period, previous.cutoff, labels),
             appendix_1: Appendix1 {
@@ -203,6 +304,107 @@ impl Disclosure {
                 title: labels.appendix_3,
                 agencies,
             },
+            appendix_4: Appendix4 {
+                title: labels.appendix_4,
+                note: labels.days_late_note,
+                dossiers: overdue,
+            },
+        }
+    }
+}
+
+/// An instant in UTC+7, as RFC 3339 and as "dd/mm/yyyy hh:mm".
+fn local(instant: DateTime<Utc>) -> (String, String) {
+    let local = instant.with_timezone(&utc_plus_7());
+    (
+        local.to_rfc3339_opts(SecondsFormat::AutoSi, false),
+        local.format("%d/%m/%Y %H:%M").to_string(),
+    )
+}
+
+fn utc_plus_7() -> FixedOffset {
+    FixedOffset::east_opt(UTC_PLUS_7).expect("7 hours is within chrono's bounds of ±24 hours")
+}
+
+impl Overdue {
+    fn new(judged: &Judged, agency_name: String, labels: &Labels) -> Overdue {
+        let (received_at, received_text) = local(judged.received_at);
+        let (due_at, due_text) = local(judged.due_at);
+        let (finished_at, state_text) = if judged.finished {
+            let (at, text) = local(judged.judged_at);
+            (Some(at), format!("{} {text}", labels.finished_on))
+        } else {
+            (None, labels.still_open.to_owned())
+        };
+        let late_seconds = (judged.judged_at - judged.due_at).num_seconds();
+        let days_late = if late_seconds > 0 {
+            (late_seconds as u64).div_ceil(86_400)
+        } else {
+            0
+        };
+        Overdue {
+            receipt_code: judged.receipt_code.clone(),
+            procedure: judged.procedure.clone(),
+            handling_agency: judged.handling_agency.clone(),
+            handling_agency_name: agency_name,
+            received_at,
+            due_at,
+            finished_at,
+            received_text,
+            due_text,
+            state_text,
+            days_late,
+        }
+    }
+}
+
+impl LetterView {
+    fn new(options: &Options, current: &Report, labels: &Labels) -> LetterView {
+        let letter = &options.letter;
+        let or = |value: &str, default: String| {
+            if value.trim().is_empty() {
+                default
+            } else {
+                value.trim().to_owned()
+            }
+        };
+        let province = options.province_name.trim();
+        let start = current.period.start;
+        let number = if letter.number_format.trim().is_empty() {
+            labels.number_blank.to_owned()
+        } else {
+            letter
+                .number_format
+                .trim()
+                .replace("{yyyy}", &format!("{:04}", start.year()))
+                .replace("{mm}", &format!("{:02}", start.month()))
+        };
+        let date = current.cutoff.with_timezone(&utc_plus_7()).date_naive();
+        let place = or(&letter.place, province.to_owned());
+        let place_date = if labels.code == "vi" {
+            format!(
+                "{place}, ngày {:02} tháng {:02} năm {}",
+                date.day(),
+                date.month(),
+                date.year()
+            )
+        } else {
+            format!(
+                "{place}, {} {} {}",
+                date.day(),
+                labels.months[date.month0() as usize],
+                date.year()
+            )
+        };
+        LetterView {
+            national_heading: labels.national_heading,
+            motto: labels.motto,
+            province_heading: labels.province_heading.replace("{}", province).to_uppercase(),
+            issuing_body: or(&letter.issuing_body, labels.issuing_body_default.to_owned()),
+            number: format!("{} {number}", labels.number),
+            place_date,
+            signer_title: or(&letter.signer_title, labels.signer_default.to_owned()),
+            signer_name: letter.signer_name.trim().to_owned(),
         }
     }
 }
@@ -215,14 +417,20 @@ fn indicator_name(indicator: &Indicator, labels: &Labels) -> &'static str {
     }
 }
 
-/// `a - b` in hundredths, signed: `+10.00`, `-1.20`, `0.00`; `None` unless both are known.
-fn difference(a: Option<u64>, b: Option<u64>) -> Option<String> {
-    let (a, b) = (a?, b?);
-    Some(match a.cmp(&b) {
+/// `a - b` in hundredths, signed: `+10.00`, `-1.20`, `0.00`, and as a number; `None` unless
+/// both are known.
+fn difference(a: Option<u64>, b: Option<u64>) -> (Option<String>, Option<i64>) {
+    let (Some(a), Some(b)) = (a, b) else {
+        return (None, None);
+    };
+    // Rates and points are at most 10,000 hundredths: far inside i64.
+    let signed = a as i64 - b as i64;
+    let text = match a.cmp(&b) {
         std::cmp::Ordering::Greater => format!("+{}", hundredths_text(a - b)),
         std::cmp::Ordering::Less => format!("-{}", hundredths_text(b - a)),
         std::cmp::Ordering::Equal => hundredths_text(0),
-    })
+    };
+    (Some(text), Some(signed))
 }
 
 impl Measure {
@@ -287,7 +495,6 @@ impl Unit {
             on_time: on_time.ratio.numerator,
             overdue: on_time.overdue_count(),
             on_time_rate: Measure::of_ratio(on_time.ratio, labels),
-            overdue_receipt_codes: on_time.overdue.clone(),
         }
     }
 }
@@ -301,6 +508,7 @@ impl Agency {
                 code: indicator.code,
                 name: indicator_name(&indicator, labels),
                 max_points: indicator.max_points_hundredths.map(hundredths_text),
+                max_points_hundredths: indicator.max_points_hundredths,
                 figure: Measure::of_indicator(&indicator, labels),
             })
             .collect();
@@ -323,8 +531,7 @@ impl Agency {
 
 impl PeriodView {
     fn new(period: &Period, cutoff: DateTime<Utc>, labels: &Labels) -> PeriodView {
-        let offset = FixedOffset::east_opt(UTC_PLUS_7).expect("UTC+7 is a valid offset");
-        let local = cutoff.with_timezone(&offset);
+        let local = cutoff.with_timezone(&utc_plus_7());
         let last_day = period.end - TimeDelta::days(1);
         let whole_month = period.start.day() == 1 && period.start + Months::new(1) == period.end;
         let label = if whole_month {

@@ -78,7 +78,7 @@ async fn json_holds_the_hand_known_figures() {
     let (current, previous) = reports().await;
     let bytes = render(&current, &previous, &options(Format::Json)).unwrap();
     let json: Value = serde_json::from_slice(&bytes).unwrap();
-    assert_eq!(json["schema"], "hoso-disclosure/1");
+    assert_eq!(json["schema"], "hoso-disclosure/2");
     assert_eq!(json["language"], "vi");
     assert_eq!(json["province"], "Thái Nguyên");
     assert_eq!(json["period"]["start"], "2026-03-01");
@@ -143,16 +143,41 @@ async fn json_holds_the_hand_known_figures() {
         (&Value::from(3), &Value::from(2), &Value::from(1))
     );
     assert_eq!(units[0]["on_time_rate"]["rate"], "66.67");
-    assert_eq!(
-        units[0]["overdue_receipt_codes"],
-        serde_json::json!(["G09.20-20260302-0000002"])
-    );
     assert_eq!(units[1]["code"], B);
     assert_eq!(units[1]["name"], B, "no display name: the code");
+    // The overdue dossiers are listed in their own annex, by agency, one entry each.
+    let overdue = json["appendix_4"]["dossiers"].as_array().unwrap();
+    let codes: Vec<(&str, &str)> = overdue
+        .iter()
+        .map(|o| {
+            (
+                o["handling_agency"].as_str().unwrap(),
+                o["receipt_code"].as_str().unwrap(),
+            )
+        })
+        .collect();
     assert_eq!(
-        units[1]["overdue_receipt_codes"],
-        serde_json::json!(["G09.20-20260302-0000004", "G09.20-20260302-0000006"])
+        codes,
+        [
+            (A, "G09.20-20260302-0000002"),
+            (B, "G09.20-20260302-0000004"),
+            (B, "G09.20-20260302-0000006")
+        ]
     );
+    assert_eq!(overdue[0]["handling_agency_name"], "Sở Tư pháp, \"Phòng\" Hộ tịch");
+    for o in overdue {
+        assert_eq!(o["procedure"], "1.001234");
+        assert!(o["received_at"].as_str().unwrap().starts_with("2026-03-02T"));
+    }
+    // D2: due Thu 5 Mar 17:00, still open at the period's end (1 Apr 00:00): 26 days and 7 hours,
+    // 27 days begun.
+    assert_eq!(overdue[0]["due_at"], "2026-03-05T17:00:00+07:00");
+    assert_eq!(overdue[0]["finished_at"], Value::Null);
+    assert_eq!(overdue[0]["state_text"], "chưa giải quyết (đến cuối kỳ)");
+    assert_eq!(overdue[0]["days_late"], 27);
+    // D4: approved before its due date, overdue for its second supplement request: 0 days late.
+    assert!(overdue[1]["finished_at"].as_str().unwrap().starts_with("2026-03-04T"));
+    assert_eq!(overdue[1]["days_late"], 0);
     assert_eq!(json["appendix_2"]["total"]["overdue"], 3);
     assert_eq!(json["appendix_2"]["total"]["name"], "Toàn tỉnh");
 
@@ -214,16 +239,30 @@ async fn csv_parses_into_the_appendix_tables() {
         .collect();
     assert_eq!(
         tables.len(),
-        5,
-        "header, appendix I, appendix II, and two per-agency tables"
+        6,
+        "header, appendix I, appendix II, two per-agency tables and appendix IV"
     );
     let cells = |record: &csv::StringRecord| record.iter().map(str::to_owned).collect::<Vec<_>>();
 
-    assert_eq!(cells(&tables[0][2]), ["Tỉnh", "Thái Nguyên"]);
+    assert_eq!(
+        cells(&tables[0][1]),
+        ["CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", "Độc lập - Tự do - Hạnh phúc"]
+    );
+    assert!(tables[0].iter().any(|r| cells(r) == ["Tỉnh", "Thái Nguyên"]));
 
     let appendix_1 = &tables[1];
     assert_eq!(&appendix_1[0][0], "Mã chỉ số");
-    assert_eq!(appendix_1.len(), 1 + 11);
+    assert_eq!(appendix_1.len(), 1 + 11 + 2, "11 indicators and 13's two factors");
+    let digitization: Vec<Vec<String>> = appendix_1
+        .iter()
+        .filter(|r| r[0].starts_with("13"))
+        .map(|r| cells(r)[3..6].to_vec())
+        .collect();
+    assert_eq!(
+        digitization,
+        [["1", "5", "20.00"], ["1", "2", "50.00"], ["2", "5", "40.00"]],
+        "13's rate from its own numerator and denominator, then each factor's"
+    );
     let on_time = appendix_1.iter().find(|r| &r[0] == "2").unwrap();
     assert_eq!(
         cells(on_time)[2..],
@@ -245,7 +284,6 @@ async fn csv_parses_into_the_appendix_tables() {
             "Đúng hạn",
             "Quá hạn",
             "Tỷ lệ đúng hạn (%)",
-            "Mã hồ sơ quá hạn"
         ]
     );
     assert_eq!(
@@ -255,18 +293,24 @@ async fn csv_parses_into_the_appendix_tables() {
     );
     assert_eq!(
         cells(&appendix_2[1]),
-        [
-            A,
-            "Sở Tư pháp, \"Phòng\" Hộ tịch",
-            "3",
-            "2",
-            "1",
-            "66.67",
-            "G09.20-20260302-0000002"
-        ]
+        [A, "Sở Tư pháp, \"Phòng\" Hộ tịch", "3", "2", "1", "66.67",]
     );
     assert_eq!(&appendix_2[2][0], B);
-    assert_eq!(&appendix_2[2][6], "G09.20-20260302-0000004 G09.20-20260302-0000006");
+    let appendix_4 = &tables[5];
+    assert_eq!(appendix_4.len(), 1 + 3, "header and the three overdue dossiers");
+    assert_eq!(
+        cells(&appendix_4[1]),
+        [
+            "G09.20-20260302-0000002",
+            "1.001234",
+            A,
+            "Sở Tư pháp, \"Phòng\" Hộ tịch",
+            "02/03/2026 09:00",
+            "05/03/2026 17:00",
+            "chưa giải quyết (đến cuối kỳ)",
+            "27"
+        ]
+    );
     assert_eq!(cells(&appendix_2[3])[1..6], ["Toàn tỉnh", "6", "3", "3", "50.00"]);
 
     assert_eq!(tables[3].len(), 1 + 11 * current.agencies.len());
@@ -361,8 +405,9 @@ async fn html_renders_in_headless_chromium_with_charts_and_tables() {
         assert!(svg.contains("aria-label="), "{id}: no aria-label");
         assert!(svg.contains("<title>"), "{id}: no title");
     }
-    assert_eq!(bar_values(chart(&dom, "chart-on-time")), ["66.67%", "33.33%"]);
-    assert_eq!(bar_values(chart(&dom, "chart-overdue")), ["1", "2"]);
+    // Worst first: B's 33.33% before A's 66.67%, B's two overdue dossiers before A's one.
+    assert_eq!(bar_values(chart(&dom, "chart-on-time")), ["33.33%", "66.67%"]);
+    assert_eq!(bar_values(chart(&dom, "chart-overdue")), ["2", "1"]);
     for text in [
         "id=\"appendix-1-table\"",
         "id=\"appendix-2-table\"",
@@ -415,14 +460,14 @@ async fn xlsx_is_a_zip_with_one_sheet_per_appendix_and_agency_created_at_the_cut
         .skip(1)
         .map(|s| &s[..s.find('"').unwrap()])
         .collect();
-    assert_eq!(names, ["Phụ lục I", "Phụ lục II", A, B]);
+    assert_eq!(names, ["Phụ lục I", "Phụ lục II", "Phụ lục IV", A, B]);
     let core = read("docProps/core.xml");
     assert!(
         core.contains(">2026-04-01T01:00:00Z</dcterms:created>"),
         "the creation time is the cut-off: {core}"
     );
     let strings = read("xl/sharedStrings.xml");
-    for text in ["không có dữ liệu", "không có hồ sơ", "G09.20-20260302-0000002", "50.00"] {
+    for text in ["không có dữ liệu", "không có hồ sơ", "G09.20-20260302-0000002"] {
         assert!(strings.contains(text), "the workbook lacks {text:?}");
     }
 
@@ -455,4 +500,218 @@ async fn a_previous_report_that_is_not_the_period_before_is_refused() {
         "the previous period (2026-03-01 to 2026-04-01 (excluded)) does not end where the current period \
          (2026-03-01 to 2026-04-01 (excluded)) starts"
     );
+}
+
+/// Every cell text of every sheet of a workbook: the shared strings and inline strings.
+fn xlsx_part(bytes: &[u8], name: &str) -> String {
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+    let mut text = String::new();
+    archive.by_name(name).unwrap().read_to_string(&mut text).unwrap();
+    text
+}
+
+#[tokio::test]
+async fn a_month_with_thousands_of_overdue_dossiers_makes_a_workbook_with_no_cell_over_excels_limit() {
+    let (mut current, previous) = reports().await;
+    // 3,000 more overdue dossiers of A: their receipt codes alone are over 80,000 characters,
+    // which one cell could not hold.
+    let model = current.judged.iter().find(|j| !j.on_time).unwrap().clone();
+    for n in 0..3000 {
+        let judged = hoso_projections::figures::Judged {
+            receipt_code: format!("G09.20-20260303-{n:07}"),
+            handling_agency: A.to_owned(),
+            ..model.clone()
+        };
+        for figures in [&mut current.province, current.agencies.get_mut(A).unwrap()] {
+            figures.on_time.ratio.denominator += 1;
+            figures.on_time.overdue.push(judged.receipt_code.clone());
+        }
+        current.judged.push(judged);
+    }
+    let bytes = render(&current, &previous, &options(Format::Xlsx)).expect("the workbook is written");
+    let strings = xlsx_part(&bytes, "xl/sharedStrings.xml");
+    let longest = strings
+        .split("<t")
+        .skip(1)
+        .map(|t| {
+            t[t.find('>').unwrap() + 1..]
+                .split("</t>")
+                .next()
+                .unwrap()
+                .chars()
+                .count()
+        })
+        .max()
+        .unwrap();
+    assert!(longest <= 32_767, "a cell of {longest} characters");
+    assert!(
+        longest < 1_000,
+        "no cell holds a list: the longest has {longest} characters"
+    );
+    // Appendix IV (the third sheet) has a row per overdue dossier: 3 + 3,000.
+    let annex = xlsx_part(&bytes, "xl/worksheets/sheet3.xml");
+    assert!(strings.contains("G09.20-20260303-0002999"));
+    let rows = annex.matches("<row ").count();
+    assert_eq!(
+        rows,
+        5 + 3003,
+        "title, period, cut-off, note, header and one row per dossier"
+    );
+}
+
+#[tokio::test]
+async fn the_workbook_holds_rates_points_and_counts_as_numbers_with_number_formats() {
+    let (current, previous) = reports().await;
+    let bytes = render(&current, &previous, &options(Format::Xlsx)).unwrap();
+    // Appendix II: A's row holds 3, 2, 1 and 66.67 as numbers (no `t="s"`), not as text.
+    let sheet = xlsx_part(&bytes, "xl/worksheets/sheet2.xml");
+    let row = sheet
+        .split("<row ")
+        .find(|r| r.contains("<v>66.67</v>"))
+        .expect("the on-time rate 66.67 as a number");
+    for value in ["3", "2", "1", "66.67"] {
+        let cell = row
+            .split("<c ")
+            .find(|c| c.contains(&format!("<v>{value}</v>")))
+            .unwrap_or_else(|| panic!("no number {value}"));
+        assert!(!cell.contains("t=\"s\""), "{value} is text: {cell}");
+    }
+    // Appendix I: indicator 2's rate 50, points 10, max 20 and change -50 are numbers.
+    let sheet = xlsx_part(&bytes, "xl/worksheets/sheet1.xml");
+    for value in ["<v>50</v>", "<v>10</v>", "<v>20</v>", "<v>-50</v>", "<v>-10</v>"] {
+        assert!(sheet.contains(value), "Appendix I lacks the number {value}");
+    }
+    let styles = xlsx_part(&bytes, "xl/styles.xml");
+    for format in ["formatCode=\"0.00\"", "formatCode=\"+0.00;-0.00;0.00\""] {
+        assert!(styles.contains(format), "no number format {format}");
+    }
+}
+
+#[tokio::test]
+async fn indicator_13_shows_its_rate_with_the_numerator_and_denominator_that_make_it_and_both_factors() {
+    let (current, previous) = reports().await;
+    let json: Value = serde_json::from_slice(&render(&current, &previous, &options(Format::Json)).unwrap()).unwrap();
+    let row = json["appendix_1"]["indicators"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["code"] == "13")
+        .unwrap()
+        .clone();
+    // 1 digitized of 2 synced, 2 synced of 5 received: 50% × 40% = 20% = 1/5.
+    assert_eq!(
+        (
+            &row["current"]["numerator"],
+            &row["current"]["denominator"],
+            &row["current"]["rate"]
+        ),
+        (&Value::from(1), &Value::from(5), &Value::from("20.00"))
+    );
+    let factors: Vec<(u64, u64, &str)> = row["factors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["current"]["numerator"].as_u64().unwrap(),
+                f["current"]["denominator"].as_u64().unwrap(),
+                f["current"]["rate"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(factors, [(1, 2, "50.00"), (2, 5, "40.00")]);
+    // The HTML prints the same: the row's 1, 5 and 20.00, then each factor.
+    let html = String::from_utf8(render(&current, &previous, &options(Format::Html)).unwrap()).unwrap();
+    let row = html
+        .split("<tr>")
+        .find(|r| r.starts_with(r#"<td class="code">13</td>"#))
+        .unwrap();
+    assert!(
+        row.contains(r#"<td class="num">1</td><td class="num">5</td><td class="num">20.00</td>"#),
+        "{row}"
+    );
+    assert_eq!(html.matches(r#"<tr class="factor">"#).count(), 2);
+}
+
+fn lettered(format: Format, language: Language) -> Options {
+    Options {
+        language,
+        letter: crate::Letter {
+            issuing_body: "VĂN PHÒNG UBND TỈNH".to_owned(),
+            number_format: "{mm}/BC-VPUB-{yyyy}".to_owned(),
+            place: String::new(),
+            signer_title: "CHÁNH VĂN PHÒNG".to_owned(),
+            signer_name: "Trần Văn Ký".to_owned(),
+        },
+        ..options(format)
+    }
+}
+
+#[tokio::test]
+async fn the_html_is_a_letter_with_its_heading_number_place_date_and_signature() {
+    let (current, previous) = reports().await;
+    let vi = String::from_utf8(render(&current, &previous, &lettered(Format::Html, Language::Vi)).unwrap()).unwrap();
+    for text in [
+        "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM",
+        "Độc lập - Tự do - Hạnh phúc",
+        "ỦY BAN NHÂN DÂN TỈNH THÁI NGUYÊN",
+        "VĂN PHÒNG UBND TỈNH",
+        "Số: 03/BC-VPUB-2026",
+        "CHÁNH VĂN PHÒNG",
+        "Trần Văn Ký",
+        // The title's decision number never breaks across lines.
+        r#"<span class="nobr">766/QĐ-TTg</span>"#,
+    ] {
+        assert!(vi.contains(text), "the letter lacks {text:?}");
+    }
+    // Dated the cut-off's day in UTC+7, at the province (no place configured).
+    let date = current
+        .cutoff
+        .with_timezone(&chrono::FixedOffset::east_opt(7 * 3600).unwrap());
+    let place_date = format!("Thái Nguyên, ngày {}", date.format("%d tháng %m năm %Y"));
+    assert!(vi.contains(&place_date), "no {place_date:?}");
+    let en = String::from_utf8(render(&current, &previous, &lettered(Format::Html, Language::En)).unwrap()).unwrap();
+    for text in [
+        "SOCIALIST REPUBLIC OF VIETNAM",
+        "THÁI NGUYÊN PROVINCE",
+        "No. 03/BC-VPUB-2026",
+    ] {
+        assert!(en.contains(text), "the English letter lacks {text:?}");
+    }
+    assert!(!en.contains("PROVINCE THÁI NGUYÊN"));
+    // Without a number configured, a blank to fill in by hand.
+    let plain = String::from_utf8(render(&current, &previous, &options(Format::Html)).unwrap()).unwrap();
+    assert!(plain.contains("Số: ……/BC"));
+}
+
+#[tokio::test]
+async fn an_empty_month_says_so_and_its_charts_have_no_grid_under_the_sentence() {
+    let (desk, cutoff) = march().await;
+    let current = desk.report(Period::month("2025-06").unwrap(), cutoff).await;
+    let previous = desk.report(Period::month("2025-05").unwrap(), cutoff).await;
+    assert!(crate::is_empty(&current));
+    let (march, _) = reports().await;
+    assert!(!crate::is_empty(&march));
+    let html = String::from_utf8(render(&current, &previous, &options(Format::Html)).unwrap()).unwrap();
+    assert!(html.contains(r#"<p class="empty" id="empty-period">Không có hồ sơ nào trong kỳ báo cáo"#));
+    for id in ["chart-on-time", "chart-overdue"] {
+        let svg = chart(&html, id);
+        assert!(svg.contains("Không có đơn vị nào trong kỳ"), "{id}");
+        assert!(!svg.contains("<line"), "{id}: a grid under the empty chart's sentence");
+    }
+    let json: Value = serde_json::from_slice(&render(&current, &previous, &options(Format::Json)).unwrap()).unwrap();
+    assert_eq!(json["empty"], true);
+    let march_html = String::from_utf8(render(&march, &previous_of(&march), &options(Format::Html)).unwrap()).unwrap();
+    assert!(!march_html.contains("empty-period"));
+}
+
+/// An empty report of the month before `report`'s, for rendering one month alone.
+fn previous_of(report: &Report) -> Report {
+    let mut previous = report.clone();
+    previous.period = report.period.previous();
+    previous.province = Default::default();
+    previous.agencies.clear();
+    previous.procedures.clear();
+    previous.judged.clear();
+    previous
 }

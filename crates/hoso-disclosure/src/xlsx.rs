@@ -2,7 +2,10 @@
 //!
 //! Determinism: the document's creation time is the report's cut-off (the writer would otherwise
 //! stamp the current time into `docProps/core.xml`); the writer stamps its zip entries with a
-//! fixed date. Counts are written as numbers, rates and points as their printed text.
+//! fixed date. Counts, rates, points and changes are numbers with number formats (`#,##0`, `0.00`,
+//! `+0.00;-0.00;0.00`), so that the province can sum and chart them; a rate is its exact
+//! hundredths divided by 100, which Excel shows as the text formats print it. No cell holds more
+//! than a line: the overdue dossiers have their own sheet, one row each.
 
 use std::collections::BTreeSet;
 
@@ -25,8 +28,10 @@ struct Formats {
     note: Format,
     header: Format,
     text: Format,
+    text_plain: Format,
     number: Format,
     rate: Format,
+    change: Format,
     missing: Format,
 }
 
@@ -44,8 +49,13 @@ impl Formats {
                 .set_align(FormatAlign::Center)
                 .set_background_color("#E8EEF5"),
             text: cell.clone().set_text_wrap(),
-            number: cell.clone().set_align(FormatAlign::Right),
-            rate: cell.clone().set_align(FormatAlign::Right),
+            text_plain: Format::new(),
+            number: cell.clone().set_align(FormatAlign::Right).set_num_format("#,##0"),
+            rate: cell.clone().set_align(FormatAlign::Right).set_num_format("0.00"),
+            change: cell
+                .clone()
+                .set_align(FormatAlign::Right)
+                .set_num_format("+0.00;-0.00;0.00"),
             missing: cell
                 .set_italic()
                 .set_align(FormatAlign::Center)
@@ -127,11 +137,41 @@ impl<'a> Sheet<'a> {
         Ok(())
     }
 
-    fn printed(&mut self, col: u16, text: Option<&str>) -> Result<(), DisclosureError> {
-        self.ws
-            .write_string_with_format(self.row, col, text.unwrap_or(""), &self.f.rate)
-            .map_err(xlsx)?;
+    /// A rate or points in hundredths, as a number shown with two decimals; blank when none.
+    fn hundredths(&mut self, col: u16, value: Option<u64>) -> Result<(), DisclosureError> {
+        match value {
+            // At most 10,000 hundredths: exact to two decimals as an Excel number.
+            Some(h) => self
+                .ws
+                .write_number_with_format(self.row, col, h as f64 / 100.0, &self.f.rate)
+                .map_err(xlsx)?,
+            None => self.ws.write_blank(self.row, col, &self.f.rate).map_err(xlsx)?,
+        };
         Ok(())
+    }
+
+    /// A signed change in hundredths, as a number shown with its sign; blank when none.
+    fn change(&mut self, col: u16, value: Option<i64>) -> Result<(), DisclosureError> {
+        match value {
+            Some(h) => self
+                .ws
+                .write_number_with_format(self.row, col, h as f64 / 100.0, &self.f.change)
+                .map_err(xlsx)?,
+            None => self.ws.write_blank(self.row, col, &self.f.change).map_err(xlsx)?,
+        };
+        Ok(())
+    }
+
+    /// A rate: its number, or the reason there is none in words.
+    fn rate(&mut self, col: u16, m: &Measure) -> Result<(), DisclosureError> {
+        if m.status == Status::Measured {
+            self.hundredths(col, m.rate_hundredths)
+        } else {
+            self.ws
+                .write_string_with_format(self.row, col, &m.text, &self.f.missing)
+                .map_err(xlsx)?;
+            Ok(())
+        }
     }
 
     /// Numerator, denominator, rate and points from `col`.
@@ -139,8 +179,8 @@ impl<'a> Sheet<'a> {
         self.count(col, m.numerator)?;
         self.count(col + 1, m.denominator)?;
         if m.status == Status::Measured {
-            self.printed(col + 2, m.rate.as_deref())?;
-            self.printed(col + 3, m.points.as_deref())?;
+            self.hundredths(col + 2, m.rate_hundredths)?;
+            self.hundredths(col + 3, m.points_hundredths)?;
         } else {
             self.ws
                 .write_string_with_format(self.row, col + 2, &m.text, &self.f.missing)
@@ -207,9 +247,17 @@ pub(crate) fn render(d: &Disclosure, cutoff: DateTime<Utc>) -> Result<Vec<u8>, D
     workbook.set_properties(&properties);
     let mut taken = BTreeSet::new();
 
-    // Appendix I, with the header.
+    // Appendix I, with the letter's heading.
+    let letter = &d.letter;
     let mut s = Sheet::new(&sheet_name(l.appendix_1_short, &mut taken), &f)?;
-    s.widths(&[10, 40, 10, 10, 10, 12, 10, 10, 10, 12, 10, 14, 12])?;
+    s.widths(&[14, 40, 10, 10, 10, 10, 10, 10, 10, 10, 10, 14, 12])?;
+    s.line(&letter.province_heading, &f.bold)?;
+    s.line(&letter.issuing_body, &f.bold)?;
+    s.line(&letter.number, &f.text_plain)?;
+    s.line(letter.national_heading, &f.bold)?;
+    s.line(letter.motto, &f.bold)?;
+    s.line(&letter.place_date, &f.note)?;
+    s.skip();
     s.line(d.title, &f.title)?;
     s.pair(l.province, &d.province)?;
     s.pair(l.period, &d.period.label)?;
@@ -217,6 +265,10 @@ pub(crate) fn render(d: &Disclosure, cutoff: DateTime<Utc>) -> Result<Vec<u8>, D
     s.pair(l.previous_period, &d.previous_period.label)?;
     s.pair(l.previous_cutoff, &d.previous_period.cutoff_text)?;
     s.line(&format!("{}: {}", l.note_label, d.note), &f.note)?;
+    if let Some(empty) = d.empty_note {
+        s.line(empty, &f.bold)?;
+    }
+    s.pair(&letter.signer_title, &letter.signer_name)?;
     s.skip();
     s.line(d.appendix_1.title, &f.title)?;
     let this = |c: &str| format!("{c} – {}", l.this_period);
@@ -239,39 +291,69 @@ pub(crate) fn render(d: &Disclosure, cutoff: DateTime<Utc>) -> Result<Vec<u8>, D
     for row in &d.appendix_1.indicators {
         s.text(0, row.code)?;
         s.text(1, row.name)?;
-        s.printed(2, row.max_points.as_deref())?;
+        s.hundredths(2, row.max_points_hundredths)?;
         s.measure(3, &row.current)?;
         s.measure(7, &row.previous)?;
-        s.printed(11, row.change.percentage_points.as_deref())?;
-        s.printed(12, row.change.points.as_deref())?;
+        s.change(11, row.change.percentage_points_hundredths)?;
+        s.change(12, row.change.points_hundredths)?;
         s.end_row();
+        for (idx, factor) in row.factors.iter().enumerate() {
+            s.text(0, &format!("{} ({} {})", row.code, l.factor, idx + 1))?;
+            s.text(1, &format!("× {}", factor.name))?;
+            s.measure(3, &factor.current)?;
+            s.measure(7, &factor.previous)?;
+            s.end_row();
+        }
     }
     workbook.push_worksheet(s.ws);
 
-    // Appendix II.
+    // Appendix II: counts per unit.
     let mut s = Sheet::new(&sheet_name(l.appendix_2_short, &mut taken), &f)?;
-    s.widths(&[16, 36, 14, 10, 10, 14, 60])?;
+    s.widths(&[16, 36, 14, 10, 10, 14])?;
     s.line(d.appendix_2.title, &f.title)?;
     s.pair(l.period, &d.period.label)?;
     s.pair(l.cutoff, &d.period.cutoff_text)?;
     s.skip();
-    s.header(&[
-        l.unit_code,
-        l.unit,
-        l.in_scope,
-        l.on_time,
-        l.overdue,
-        l.on_time_rate,
-        l.overdue_codes,
-    ])?;
+    s.header(&[l.unit_code, l.unit, l.in_scope, l.on_time, l.overdue, l.on_time_rate])?;
     for unit in d.appendix_2.units.iter().chain([&d.appendix_2.total]) {
         s.text(0, &unit.code)?;
         s.text(1, &unit.name)?;
         s.count(2, Some(unit.in_scope))?;
         s.count(3, Some(unit.on_time))?;
         s.count(4, Some(unit.overdue))?;
-        s.printed(5, Some(unit.on_time_rate.rate_cell()))?;
-        s.text(6, &unit.overdue_receipt_codes.join(", "))?;
+        s.rate(5, &unit.on_time_rate)?;
+        s.end_row();
+    }
+    workbook.push_worksheet(s.ws);
+
+    // Appendix IV: one row per overdue dossier, before the agencies' sheets so it is found.
+    let a4 = &d.appendix_4;
+    let mut s = Sheet::new(&sheet_name(l.appendix_4_short, &mut taken), &f)?;
+    s.widths(&[28, 12, 16, 30, 17, 17, 30, 10])?;
+    s.line(a4.title, &f.title)?;
+    s.pair(l.period, &d.period.label)?;
+    s.pair(l.cutoff, &d.period.cutoff_text)?;
+    s.line(a4.note, &f.note)?;
+    s.skip();
+    s.header(&[
+        l.receipt_code,
+        l.procedure,
+        l.unit_code,
+        l.handling_agency,
+        l.received_at,
+        l.due_at,
+        l.state,
+        l.days_late,
+    ])?;
+    for dossier in &a4.dossiers {
+        s.text(0, &dossier.receipt_code)?;
+        s.text(1, &dossier.procedure)?;
+        s.text(2, &dossier.handling_agency)?;
+        s.text(3, &dossier.handling_agency_name)?;
+        s.text(4, &dossier.received_text)?;
+        s.text(5, &dossier.due_text)?;
+        s.text(6, &dossier.state_text)?;
+        s.count(7, Some(dossier.days_late))?;
         s.end_row();
     }
     workbook.push_worksheet(s.ws);
@@ -298,7 +380,7 @@ pub(crate) fn render(d: &Disclosure, cutoff: DateTime<Utc>) -> Result<Vec<u8>, D
         for indicator in &agency.indicators {
             s.text(0, indicator.code)?;
             s.text(1, indicator.name)?;
-            s.printed(2, indicator.max_points.as_deref())?;
+            s.hundredths(2, indicator.max_points_hundredths)?;
             s.measure(3, &indicator.figure)?;
             s.end_row();
         }
@@ -320,7 +402,7 @@ pub(crate) fn render(d: &Disclosure, cutoff: DateTime<Utc>) -> Result<Vec<u8>, D
             (l.promises_kept, &agency.apologies.promises_kept),
         ] {
             s.text(0, label)?;
-            s.printed(1, Some(&m.text))?;
+            s.rate(1, m)?;
             s.count(2, m.numerator)?;
             s.count(3, m.denominator)?;
             s.end_row();

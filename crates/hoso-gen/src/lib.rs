@@ -181,6 +181,31 @@ pub struct Province {
     cumulative_weights: Vec<u64>,
 }
 
+/// The generated departments' names, in code order (a province's usual departments; the communes
+/// are numbered).
+const DEPARTMENTS: [&str; 20] = [
+    "Văn phòng UBND tỉnh",
+    "Sở Nội vụ",
+    "Sở Tư pháp",
+    "Sở Xây dựng",
+    "Sở Tài chính",
+    "Sở Công Thương",
+    "Sở Nông nghiệp và Môi trường",
+    "Sở Giáo dục và Đào tạo",
+    "Sở Y tế",
+    "Sở Khoa học và Công nghệ",
+    "Sở Văn hóa, Thể thao và Du lịch",
+    "Sở Dân tộc và Tôn giáo",
+    "Sở Ngoại vụ",
+    "Thanh tra tỉnh",
+    "Ban Quản lý các khu công nghiệp",
+    "Công an tỉnh",
+    "Bảo hiểm xã hội tỉnh",
+    "Cục Thuế tỉnh",
+    "Kho bạc Nhà nước khu vực",
+    "Chi cục Hải quan",
+];
+
 /// The province centre's desk, which receives every department's dossiers.
 pub const PROVINCE_DESK: &str = "000.00.00.G18";
 
@@ -189,17 +214,17 @@ impl Province {
     pub fn new(seed: u64) -> Province {
         let mut rng = Rng::new(seed.wrapping_add(1));
         let mut agencies = Vec::new();
-        for i in 1..=20 {
+        for (i, name) in (1..=20).zip(DEPARTMENTS) {
             agencies.push(Agency {
                 code: format!("000.00.{i:02}.G18"),
-                name: format!("Sở {i:02}"),
+                name: name.to_owned(),
                 commune: false,
             });
         }
         for i in 1..=90 {
             agencies.push(Agency {
                 code: format!("000.{:02}.{:02}.H18", i / 10 + 1, i % 10 + 1),
-                name: format!("UBND xã {i:02}"),
+                name: format!("UBND xã số {i:02}"),
                 commune: true,
             });
         }

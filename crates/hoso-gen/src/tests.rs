@@ -34,6 +34,10 @@ fn the_province_has_its_agencies_and_catalogue() {
     let province = Province::new(1);
     assert_eq!(province.agencies.iter().filter(|a| !a.commune).count(), 20);
     assert_eq!(province.agencies.iter().filter(|a| a.commune).count(), 90);
+    // Every agency has a name of its own, for the disclosure's tables and charts.
+    let names: std::collections::BTreeSet<&str> = province.agencies.iter().map(|a| a.name.as_str()).collect();
+    assert_eq!(names.len(), 110);
+    assert_eq!(province.agencies[3].name, "Sở Xây dựng");
     assert_eq!(province.procedures.len(), 2000);
     assert!(!province.green_lane_list.is_empty());
 }

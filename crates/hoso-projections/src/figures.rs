@@ -76,6 +76,8 @@ pub struct Judged {
     pub handling_agency: String,
     /// Its procedure's code.
     pub procedure: String,
+    /// When it was received.
+    pub received_at: DateTime<Utc>,
     /// Whether it is a green-lane dossier.
     pub green_lane: bool,
     /// Its due date at the judging instant.
@@ -177,13 +179,29 @@ pub struct Indicator {
     pub name_en: &'static str,
     /// The most points it can score, in hundredths; `None` when the formula is not known.
     pub max_points_hundredths: Option<u64>,
-    /// The measured figure: `None` when it needs data beyond dossiers (reported as absent).
+    /// The measured figure: `None` when it needs data beyond dossiers (reported as absent). For
+    /// digitization (13), digitized / received, which is the product of its two factors since the
+    /// first factor's denominator is the second's numerator (the dossiers synced).
     pub ratio: Option<Ratio>,
+    /// The factors of a rate that is a product (only 13: digitized of synced, synced of
+    /// received), each with its own numerator and denominator; empty otherwise.
+    pub factors: Vec<Factor>,
     /// The rate in hundredths of a percent, when measured and not "no dossiers" (the digitization
     /// rate is the product of its two factors).
     pub rate_hundredths: Option<u64>,
     /// Points scored, in hundredths, when measured and the formula is known.
     pub points_hundredths: Option<u64>,
+}
+
+/// One factor of an indicator whose rate is a product of ratios.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Factor {
+    /// What it measures, in Vietnamese.
+    pub name_vi: &'static str,
+    /// What it measures, in English.
+    pub name_en: &'static str,
+    /// Its numerator and denominator.
+    pub ratio: Ratio,
 }
 
 impl Apologies {
@@ -256,6 +274,7 @@ impl Figures {
             ratio: Some(ratio),
             rate_hundredths: ratio.percent_hundredths(),
             points_hundredths: points,
+            factors: Vec::new(),
         };
         let absent = |code, name_vi, name_en| Indicator {
             code,
@@ -265,6 +284,7 @@ impl Figures {
             ratio: None,
             rate_hundredths: None,
             points_hundredths: None,
+            factors: Vec::new(),
         };
         let d1 = self.digitized_of_synced;
         let d2 = self.sync;
@@ -341,7 +361,29 @@ impl Figures {
             Indicator {
                 rate_hundredths: digitization_rate,
                 points_hundredths: digitization_points,
-                ..measured("13", "Số hóa hồ sơ, kết quả", "Digitization", Some(400), d1, None)
+                factors: vec![
+                    Factor {
+                        name_vi: "Hồ sơ được số hóa / hồ sơ đồng bộ",
+                        name_en: "Digitized of synced",
+                        ratio: d1,
+                    },
+                    Factor {
+                        name_vi: "Hồ sơ đồng bộ / hồ sơ tiếp nhận",
+                        name_en: "Synced of received",
+                        ratio: d2,
+                    },
+                ],
+                ..measured(
+                    "13",
+                    "Số hóa hồ sơ, kết quả",
+                    "Digitization",
+                    Some(400),
+                    Ratio {
+                        numerator: d1.numerator,
+                        denominator: d2.denominator,
+                    },
+                    None,
+                )
             },
             measured(
                 "14",
@@ -466,6 +508,7 @@ fn contribution(history: &History, period: &Period, cutoff: DateTime<Utc>) -> Op
             receipt_code: history.receipt_code().to_owned(),
             handling_agency: received.handling_agency.as_str().to_owned(),
             procedure: received.procedure.code.as_str().to_owned(),
+            received_at: received.occurred_at,
             green_lane: received.green_lane,
             due_at: then.due_at.unwrap_or(received.due_at),
             judged_at,

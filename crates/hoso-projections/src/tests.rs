@@ -84,6 +84,28 @@ async fn march_figures_match_the_hand_computed_ones() {
             ("14", s("20.00"), s("0.50")),
         ]
     );
+    // Every indicator's numerator and denominator give its printed rate; 13's rate is the product
+    // of its two factors (1/2 digitized of synced, 2/5 synced of received), so its own ratio is
+    // 1/5, never the first factor alone.
+    for indicator in p.indicators() {
+        if let Some(ratio) = indicator.ratio {
+            assert_eq!(
+                ratio.percent_hundredths(),
+                indicator.rate_hundredths,
+                "{}",
+                indicator.code
+            );
+        }
+    }
+    let digitization = p.indicators().into_iter().find(|i| i.code == "13").unwrap();
+    let ratio = digitization.ratio.unwrap();
+    assert_eq!((ratio.numerator, ratio.denominator), (1, 5));
+    let factors: Vec<(u64, u64)> = digitization
+        .factors
+        .iter()
+        .map(|f| (f.ratio.numerator, f.ratio.denominator))
+        .collect();
+    assert_eq!(factors, [(1, 2), (2, 5)]);
 }
 
 #[tokio::test]

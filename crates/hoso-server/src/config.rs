@@ -9,8 +9,9 @@
 //! `projection_snapshot_seconds` (default 300; 0 turns projection snapshots off), `[tls]`
 //! (`cert_file`, `key_file`, optional `client_ca_file` for mTLS) and `[[green_lane]]`
 //! (`procedure`, `amount`, `unit`; deprecated: the catalogue holds the green lane),
-//! `allow_procedures_outside_catalogue` (default false), `province_name` and `[agency_names]`
-//! (for the disclosure).
+//! `allow_procedures_outside_catalogue` (default false), `province_name`, `[agency_names]` and
+//! `[disclosure]` (`issuing_body`, `number_format`, `place`, `signer_title`, `signer_name`: the
+//! disclosure's letter).
 //! Environment overrides: `HOSO_LISTEN`, `HOSO_DATA_DIR`,
 //! `HOSO_TOKENS_FILE`, `HOSO_LOG_FORMAT`, `HOSO_PROVINCE_NAME`,
 //! `HOSO_ALLOW_PROCEDURES_OUTSIDE_CATALOGUE`. Relative paths are relative to the working directory.
@@ -31,6 +32,28 @@ pub enum LogFormat {
     Text,
     /// One JSON object a line, for log collectors.
     Json,
+}
+
+/// The monthly disclosure as a letter (`[disclosure]`); each key may be left out, and the
+/// document then prints a default (see `deploy/hoso.example.toml`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DisclosureConfig {
+    /// The issuing body, printed under the province's People's Committee.
+    #[serde(default)]
+    pub issuing_body: String,
+    /// The letter's number; `{yyyy}` and `{mm}` become the month's year and month.
+    #[serde(default)]
+    pub number_format: String,
+    /// Where the letter is signed; default the province's name.
+    #[serde(default)]
+    pub place: String,
+    /// The signer's title.
+    #[serde(default)]
+    pub signer_title: String,
+    /// The signer's name.
+    #[serde(default)]
+    pub signer_name: String,
 }
 
 /// TLS settings; without them the server speaks plaintext HTTP/2.
@@ -107,6 +130,9 @@ pub struct Config {
     /// Display names of handling agencies in the disclosure, by code.
     #[serde(default)]
     pub agency_names: std::collections::BTreeMap<String, String>,
+    /// The disclosure's letter: issuing body, number, place and signer.
+    #[serde(default)]
+    pub disclosure: DisclosureConfig,
     /// Whether desks may receive dossiers of procedures the catalogue lacks (the receipt then
     /// takes the values the desk sends, is flagged, and is listed by `hoso catalogue missing`).
     #[serde(default)]
@@ -150,6 +176,7 @@ impl Default for Config {
             green_lane: Vec::new(),
             province_name: String::new(),
             agency_names: std::collections::BTreeMap::new(),
+            disclosure: DisclosureConfig::default(),
             allow_procedures_outside_catalogue: false,
         }
     }

@@ -50,6 +50,13 @@ pub enum ServiceError {
     },
     /// An imported dossier's receipt code is taken by another history.
     ImportConflict(String),
+    /// The server could not render a document it computed (its own fault, never the caller's).
+    Render {
+        /// What it was rendering, for the log.
+        what: &'static str,
+        /// Why it failed, for the log only.
+        cause: String,
+    },
     /// A request the server's state does not allow (other than a dossier rule), with the
     /// rule's stable name.
     Precondition {
@@ -226,9 +233,35 @@ pub fn to_status(err: ServiceError) -> Status {
             reason,
             vec![("rule", reason.to_owned())],
         ),
+        ServiceError::Render { what, cause } => {
+            tracing::error!(what, cause = %cause, "cannot render a document");
+            Status::internal(format!(
+                "internal error: the {what} cannot be rendered; the operator has been told (see the server log)"
+            ))
+        }
         ServiceError::Decode(err) => {
             tracing::error!(error = %err, "a stored event cannot be decoded");
             Status::internal("internal error: a stored event cannot be read; the operator has been told")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_document_the_server_cannot_render_is_internal_and_its_cause_is_not_echoed() {
+        let status = to_status(ServiceError::Render {
+            what: "disclosure",
+            cause: "cannot write the xlsx workbook: String exceeds Excel's limit".to_owned(),
+        });
+        assert_eq!(status.code(), Code::Internal);
+        assert!(status.message().contains("disclosure"), "{}", status.message());
+        assert!(
+            !status.message().contains("Excel"),
+            "the cause is echoed: {}",
+            status.message()
+        );
     }
 }

@@ -295,7 +295,8 @@ pub async fn serve<S: EventStore>(
                 Arc::clone(&projection),
                 config.province_name.clone(),
                 config.agency_names.clone(),
-            ),
+            )
+            .with_letter(&config.disclosure),
             authenticate,
         ));
 

@@ -29,6 +29,7 @@ pub struct ReportsApi<S> {
     projection: Arc<Projection>,
     province_name: String,
     agency_names: std::collections::BTreeMap<String, String>,
+    letter: hoso_disclosure::Letter,
 }
 
 impl<S> ReportsApi<S> {
@@ -44,7 +45,21 @@ impl<S> ReportsApi<S> {
             projection,
             province_name,
             agency_names,
+            letter: hoso_disclosure::Letter::default(),
         }
+    }
+
+    /// The disclosure's issuing body, number, place and signer (the configuration's
+    /// `[disclosure]`).
+    pub fn with_letter(mut self, letter: &crate::config::DisclosureConfig) -> Self {
+        self.letter = hoso_disclosure::Letter {
+            issuing_body: letter.issuing_body.clone(),
+            number_format: letter.number_format.clone(),
+            place: letter.place.clone(),
+            signer_title: letter.signer_title.clone(),
+            signer_name: letter.signer_name.clone(),
+        };
+        self
     }
 }
 
@@ -118,6 +133,15 @@ fn group(name: &str, f: &Figures) -> pb::GroupFigures {
                 rate_percent: i.rate_hundredths.map(hundredths_text).unwrap_or_default(),
                 points: i.points_hundredths.map(hundredths_text).unwrap_or_default(),
                 max_points: i.max_points_hundredths.map(hundredths_text).unwrap_or_default(),
+                factors: i
+                    .factors
+                    .iter()
+                    .map(|f| pb::IndicatorFactor {
+                        name_vi: f.name_vi.to_owned(),
+                        name_en: f.name_en.to_owned(),
+                        ratio: Some(ratio(f.ratio)),
+                    })
+                    .collect(),
             })
             .collect(),
         apologies: Some(pb::ApologyFigures {
@@ -333,19 +357,31 @@ impl<S: EventStore> pb::reports_service_server::ReportsService for ReportsApi<S>
             language,
             province_name: self.province_name.clone(),
             agency_names: self.agency_names.clone(),
+            letter: self.letter.clone(),
         };
-        let document = hoso_disclosure::render(&current, &previous, &options)
-            .map_err(|err| Status::failed_precondition(err.to_string()))?;
+        // Every render error is the server's (the reports it computed, its writer): INTERNAL.
+        let document = hoso_disclosure::render(&current, &previous, &options).map_err(|err| {
+            crate::error::to_status(crate::error::ServiceError::Render {
+                what: "disclosure",
+                cause: err.to_string(),
+            })
+        })?;
         let stem = if period.previous().end == period.start && period.start + chrono::Months::new(1) == period.end {
             period.start.format("%Y-%m").to_string()
         } else {
             format!("{}_{}", period.start, period.end)
         };
+        // One name per language, so that both versions can sit in one folder.
+        let file_name = match language {
+            Language::Vi => format!("cong-khai-{stem}.{extension}"),
+            Language::En => format!("disclosure-{stem}-en.{extension}"),
+        };
         Ok(Response::new(pb::GetDisclosureResponse {
             document,
             content_type: content_type.to_owned(),
-            file_name: format!("cong-khai-{stem}.{extension}"),
+            file_name,
             cutoff: Some(utc_to_timestamp(cutoff)),
+            empty: hoso_disclosure::is_empty(&current),
         }))
     }
 

@@ -575,8 +575,13 @@ pub(crate) async fn figures(args: FiguresArgs) -> Result<()> {
         "code", "indicator", "rate  numerator/denominator", "points"
     );
     for indicator in &province.indicators {
+        // The indicator's own rate (for 13 the product of its factors), beside the numerator and
+        // denominator that make it; never a factor's rate.
         let ratio = if indicator.measured {
-            indicator.ratio.as_ref()
+            indicator.ratio.as_ref().map(|r| pb::Ratio {
+                rate_percent: indicator.rate_percent.clone(),
+                ..r.clone()
+            })
         } else {
             None
         };
@@ -589,9 +594,17 @@ pub(crate) async fn figures(args: FiguresArgs) -> Result<()> {
             "{:<6} {:<40} {} {:>12}",
             indicator.code,
             indicator.name_en,
-            rate(ratio),
+            rate(ratio.as_ref()),
             points
         );
+        for factor in &indicator.factors {
+            println!(
+                "{:<6} {:<40} {}",
+                "",
+                format!("  × {}", factor.name_en),
+                rate(factor.ratio.as_ref())
+            );
+        }
     }
     println!();
     println!(
@@ -847,11 +860,38 @@ pub(crate) struct DiscloseArgs {
     /// vi (Vietnamese labels) or en.
     #[arg(long, default_value = "vi")]
     language: String,
-    /// Where to write it; default: the name the server suggests, in the current directory.
+    /// Where to write it; default: the name the server suggests, in the current directory
+    /// (`cong-khai-2025-09.html`, `disclosure-2025-09-en.html`).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Replace the file if it exists (without it, an existing file is left as it is).
+    #[arg(long)]
+    force: bool,
     #[command(flatten)]
     connect: ConnectArgs,
+}
+
+/// Writes `bytes` to `path`, refusing to replace an existing file unless `force`.
+fn write_new(path: &std::path::Path, bytes: &[u8], force: bool) -> Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true);
+    if force {
+        options.create(true).truncate(true);
+    } else {
+        // Created only if absent, in one step, so that no other writer's file is replaced.
+        options.create_new(true);
+    }
+    let mut file = match options.open(path) {
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => bail!(
+            "{} exists; give --force to replace it, or --out to write elsewhere",
+            path.display()
+        ),
+        other => other.with_context(|| format!("cannot create {}", path.display()))?,
+    };
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 pub(crate) async fn disclose(args: DiscloseArgs) -> Result<()> {
@@ -874,7 +914,13 @@ pub(crate) async fn disclose(args: DiscloseArgs) -> Result<()> {
     };
     let answer = client.get_disclosure(request).await.map_err(status_error)?.into_inner();
     let out = args.out.unwrap_or_else(|| PathBuf::from(&answer.file_name));
-    std::fs::write(&out, &answer.document).with_context(|| format!("cannot write {}", out.display()))?;
+    write_new(&out, &answer.document, args.force)?;
+    if answer.empty {
+        println!(
+            "warning: no dossier of {} was recorded by the cut-off; the document says so (check --month and --cutoff)",
+            args.month
+        );
+    }
     let cutoff = answer
         .cutoff
         .as_ref()

@@ -116,6 +116,15 @@ pub(crate) fn run(args: GenArgs) -> Result<()> {
                 time.amount
             ));
         }
+        // The disclosure names each agency by the name the province gave it.
+        config.push_str("\n# Display names of the handling agencies in the disclosure, by code.\n[agency_names]\n");
+        for agency in &province.agencies {
+            config.push_str(&format!(
+                "{} = {}\n",
+                toml_string(&agency.code),
+                toml_string(&agency.name)
+            ));
+        }
         std::fs::write(path, config).with_context(|| format!("cannot write {}", path.display()))?;
     }
     println!(
@@ -133,4 +142,19 @@ pub(crate) fn run(args: GenArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// `text` as a TOML basic string.
+fn toml_string(text: &str) -> String {
+    let mut out = String::from("\"");
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }

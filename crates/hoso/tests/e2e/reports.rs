@@ -290,7 +290,7 @@ async fn hoso_disclose_writes_the_same_document_for_the_same_cut_off() {
     assert_eq!(first, std::fs::read(dir.path().join("second.html")).unwrap());
     let html = String::from_utf8(first).unwrap();
     assert!(
-        html.contains("<svg") && html.contains("Sở Xây dựng") && html.contains("Tỉnh Thái Nguyên"),
+        html.contains("<svg") && html.contains("Sở Xây dựng") && html.contains("ỦY BAN NHÂN DÂN TỈNH THÁI NGUYÊN"),
         "{html}"
     );
     disclose("xlsx", "figures.xlsx", Some(&cutoff));
@@ -299,6 +299,50 @@ async fn hoso_disclose_writes_the_same_document_for_the_same_cut_off() {
             .unwrap()
             .starts_with(b"PK")
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hoso_disclose_names_each_language_apart_keeps_existing_files_and_warns_of_an_empty_month() {
+    let server = Server::start_with_config("province_name = \"Thái Nguyên\"\n");
+    received(&server).await;
+    let dir = tempfile::tempdir().unwrap();
+    let disclose = |args: &[&str]| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_hoso"))
+            .arg("disclose")
+            .args(args)
+            .current_dir(dir.path())
+            .env("HOSO_SERVER", format!("http://{}", server.addr))
+            .env("HOSO_TOKEN", server.token(Role::Auditor))
+            .output()
+            .unwrap();
+        (
+            output.status.success(),
+            String::from_utf8(output.stdout).unwrap() + &String::from_utf8(output.stderr).unwrap(),
+        )
+    };
+    let (ok, said) = disclose(&["--month", "2026-06"]);
+    assert!(ok, "{said}");
+    let (ok, said) = disclose(&["--month", "2026-06", "--language", "en"]);
+    assert!(ok, "{said}");
+    let vi = dir.path().join("cong-khai-2026-06.html");
+    let en = dir.path().join("disclosure-2026-06-en.html");
+    assert!(vi.exists() && en.exists(), "{said}");
+    assert!(!said.contains("warning"), "a month with a dossier: {said}");
+    // An existing file is kept unless --force.
+    std::fs::write(&vi, "kept").unwrap();
+    let (ok, said) = disclose(&["--month", "2026-06"]);
+    assert!(!ok, "an existing file was replaced: {said}");
+    assert!(said.contains("exists; give --force"), "{said}");
+    assert_eq!(std::fs::read_to_string(&vi).unwrap(), "kept");
+    let (ok, said) = disclose(&["--month", "2026-06", "--force"]);
+    assert!(ok, "{said}");
+    assert!(std::fs::read_to_string(&vi).unwrap().starts_with("<!DOCTYPE html>"));
+    // A month with no dossier: the document is written, says so, and the command warns.
+    let (ok, said) = disclose(&["--month", "2020-01"]);
+    assert!(ok, "{said}");
+    assert!(said.contains("warning: no dossier of 2020-01"), "{said}");
+    let empty = std::fs::read_to_string(dir.path().join("cong-khai-2020-01.html")).unwrap();
+    assert!(empty.contains("id=\"empty-period\""));
 }
 
 #[tokio::test(flavor = "multi_thread")]
