@@ -77,6 +77,30 @@ fn a_token_is_known_by_its_hash_only() {
 }
 
 #[test]
+fn a_token_entry_for_a_vietnamese_name_reads_back_as_given() {
+    let subjects = [
+        "cán bộ một cửa Thái Nguyên",
+        "Phòng Tư pháp \"Đồng Hỷ\" \\ tổ 1",
+        "Sở Tài nguyên và Môi trường\tca chiều",
+    ];
+    let mut file = String::new();
+    let mut issued = Vec::new();
+    for subject in subjects {
+        let token = new_token();
+        file.push_str(&token_entry(&token, subject, Role::AgencyOfficer, "000.00.04.G18"));
+        issued.push((token, subject));
+    }
+    let tokens = Tokens::parse(&file, "entries").unwrap();
+    for (token, subject) in issued {
+        let caller = tokens.caller(&token).unwrap();
+        assert_eq!(
+            (caller.subject.as_str(), caller.agency.as_str()),
+            (subject, "000.00.04.G18")
+        );
+    }
+}
+
+#[test]
 fn a_tokens_file_with_a_bad_hash_or_no_agency_is_refused_with_the_entry_named() {
     let err = Tokens::parse(
         "[[tokens]]\nsha256 = \"abc\"\nsubject = \"x\"\nrole = \"auditor\"\n",
