@@ -482,3 +482,132 @@ mod snapshots {
         assert_eq!(load(&path, desk.store.head()), model);
     }
 }
+
+mod fingerprints {
+    //! A command's request fingerprint: what it covers, and events recorded before it existed.
+
+    use chrono::{TimeDelta, TimeZone, Utc};
+    use hoso_api::convert::{DeskCommand, IntoDeskCommand, utc_to_timestamp};
+    use hoso_api::pb;
+    use hoso_store::{EventStore, ExpectedVersion, Json, MemoryStore, NewEvent};
+
+    use crate::app::{App, request_fingerprint};
+    use crate::auth::{Caller, Role};
+
+    fn app(store: MemoryStore) -> App<MemoryStore> {
+        App {
+            store,
+            reference: crate::reference::ReferenceData::fixed(
+                hoso_domain::BusinessCalendar::vietnam(),
+                hoso_domain::Catalogue::new(),
+            ),
+            green_lane: hoso_domain::GreenLane::new(),
+            allow_procedures_outside_catalogue: true,
+            max_clock_skew: TimeDelta::minutes(5),
+            started_at: Utc::now(),
+            backend: "memory",
+        }
+    }
+
+    fn receive(fee_vnd: i64) -> DeskCommand {
+        pb::ReceiveDossierRequest {
+            command: Some(pb::CommandHeader {
+                command_id: "0b6c7a52-52b5-4c6b-8f3e-3f2a1b0c9d8e".to_owned(),
+                expected_version: None,
+                correlation_id: String::new(),
+                occurred_at: Some(utc_to_timestamp(Utc.with_ymd_and_hms(2025, 9, 9, 2, 0, 0).unwrap())),
+            }),
+            receipt_code: "G09.20-20250909-0092637".to_owned(),
+            procedure: Some(pb::Procedure {
+                code: "1.001234".to_owned(),
+                name: "Cấp giấy phép xây dựng".to_owned(),
+                statutory_time: Some(pb::StatutoryTime {
+                    amount: 3,
+                    unit: pb::TimeUnit::WorkingDays.into(),
+                }),
+                full_online_eligible: Some(true),
+                paper_result: Some(true),
+                fee_vnd: Some(fee_vnd),
+            }),
+            receiving_desk: "G09.20".to_owned(),
+            handling_agency: "000.00.04.G18".to_owned(),
+            channel: pb::Channel::Online.into(),
+            applicant_ref: "5f0e3a1c-8d7b-4e2f-9a6c-1b2d3e4f5a6b".to_owned(),
+        }
+        .into_desk_command()
+        .unwrap()
+    }
+
+    fn desk() -> Caller {
+        Caller {
+            subject: "desk.g09-20.officer1".to_owned(),
+            role: Role::DeskOfficer,
+            agency: "G09.20".to_owned(),
+        }
+    }
+
+    /// The fingerprint of a fixed request never changes silently: if a command's fields change,
+    /// bump `FINGERPRINT_SCHEME` and pin the new value, or true retries across the upgrade would
+    /// be refused as other requests.
+    #[test]
+    fn request_fingerprints_are_pinned() {
+        assert_eq!(
+            request_fingerprint(&receive(50_000).command),
+            "ee0aa1231e75c7ac82ef9a41e929d558b1358339d8c6214fec93a476686ef4d3"
+        );
+        assert_ne!(
+            request_fingerprint(&receive(50_000).command),
+            request_fingerprint(&receive(1).command)
+        );
+        let mut officer = receive(50_000).command;
+        officer.set_officer("someone.else");
+        assert_eq!(
+            request_fingerprint(&officer),
+            request_fingerprint(&receive(50_000).command)
+        );
+    }
+
+    /// A command recorded by a server that kept no fingerprint is answered as a retry, as then.
+    #[tokio::test]
+    async fn a_command_recorded_before_fingerprints_is_still_answered_as_a_retry() {
+        let current = app(MemoryStore::new());
+        let first = current.execute(&desk(), receive(50_000)).await.unwrap();
+        assert!(!first.replayed);
+        let refused = current.execute(&desk(), receive(1)).await.unwrap_err();
+        assert!(
+            matches!(refused, crate::error::ServiceError::CommandIdReused(_)),
+            "{refused:?}"
+        );
+
+        let legacy = MemoryStore::new();
+        for record in current.store.read_all(0, 100).await.unwrap() {
+            let mut metadata = record.metadata_json().unwrap();
+            assert!(metadata.as_object_mut().unwrap().remove("request_sha256").is_some());
+            legacy
+                .append(
+                    &record.stream_id,
+                    ExpectedVersion::Any,
+                    vec![NewEvent {
+                        event_id: record.event_id,
+                        event_type: record.event_type.clone(),
+                        schema_version: record.schema_version,
+                        data: Json::parse(String::from_utf8(record.data.clone()).unwrap()).unwrap(),
+                        metadata: Json::from(metadata),
+                        occurred_at: record.occurred_at,
+                    }],
+                )
+                .await
+                .unwrap();
+        }
+        let legacy = app(legacy);
+        for fee in [50_000, 1] {
+            let retry = legacy.execute(&desk(), receive(fee)).await.unwrap();
+            assert!(retry.replayed);
+            assert_eq!(
+                (retry.dossier_id, retry.version, retry.position),
+                (first.dossier_id, 0, 0)
+            );
+        }
+        assert_eq!(legacy.store.head(), 1);
+    }
+}
