@@ -37,16 +37,24 @@ const FINGERPRINT_KEY: &str = "request_sha256";
 /// `request_fingerprints_are_pinned` fails until then).
 const FINGERPRINT_SCHEME: &str = "hoso-command-debug-v1";
 
-/// The SHA-256 of a domain command as the desk sent it: its canonical text (the derived
-/// `Debug` form, which lists every field in declaration order) without the officer, which the
-/// server fills in from the token, prefixed with [`FINGERPRINT_SCHEME`]; lowercase hexadecimal.
+/// `<scheme>:<SHA-256>` of a domain command as the desk sent it: the hash, in lowercase
+/// hexadecimal, of its canonical text (the derived `Debug` form, which lists every field in
+/// declaration order) without the officer, which the server fills in from the token.
 pub fn request_fingerprint(command: &Command) -> String {
     let mut command = command.clone();
     command.set_officer("");
-    Sha256::digest(format!("{FINGERPRINT_SCHEME}\n{command:?}").as_bytes())
+    let hash: String = Sha256::digest(format!("{command:?}").as_bytes())
         .iter()
         .map(|b| format!("{b:02x}"))
-        .collect()
+        .collect();
+    format!("{FINGERPRINT_SCHEME}:{hash}")
+}
+
+/// Whether a recorded fingerprint shows another request: only fingerprints of the current
+/// scheme can be compared; none (recorded before fingerprints) or another scheme's pass.
+fn other_request(recorded: Option<&str>, fingerprint: &str) -> bool {
+    let scheme = |f: &str| f.split_once(':').map(|(scheme, _)| scheme.to_owned());
+    recorded.is_some_and(|recorded| scheme(recorded) == scheme(fingerprint) && recorded != fingerprint)
 }
 
 /// The id of the `index`-th event written by command `command_id`.
@@ -323,12 +331,11 @@ impl<S: EventStore> App<S> {
                 first.event_type
             )));
         }
-        // Events recorded before fingerprints were kept have none: answered as a retry, as then.
         let recorded = first
             .metadata_json()
             .ok()
             .and_then(|m| m.get(FINGERPRINT_KEY).and_then(|f| f.as_str().map(str::to_owned)));
-        if recorded.is_some_and(|recorded| recorded != fingerprint) {
+        if other_request(recorded.as_deref(), fingerprint) {
             return Err(ServiceError::CommandIdReused(format!(
                 "{command_id} was already used for a {} on this dossier with other values; a retry \
                  must repeat the request exactly, and a new command needs a new UUID",

@@ -553,7 +553,7 @@ mod fingerprints {
     fn request_fingerprints_are_pinned() {
         assert_eq!(
             request_fingerprint(&receive(50_000).command),
-            "ee0aa1231e75c7ac82ef9a41e929d558b1358339d8c6214fec93a476686ef4d3"
+            "hoso-command-debug-v1:fe014ac14420ab47248ec14b4a4f405b995dfad29af0dedd2e787c28dfb7b3e6"
         );
         assert_ne!(
             request_fingerprint(&receive(50_000).command),
@@ -567,7 +567,8 @@ mod fingerprints {
         );
     }
 
-    /// A command recorded by a server that kept no fingerprint is answered as a retry, as then.
+    /// A command recorded by a server that kept no fingerprint, or one of an older encoding, is
+    /// answered as a retry, as then.
     #[tokio::test]
     async fn a_command_recorded_before_fingerprints_is_still_answered_as_a_retry() {
         let current = app(MemoryStore::new());
@@ -579,35 +580,41 @@ mod fingerprints {
             "{refused:?}"
         );
 
-        let legacy = MemoryStore::new();
-        for record in current.store.read_all(0, 100).await.unwrap() {
-            let mut metadata = record.metadata_json().unwrap();
-            assert!(metadata.as_object_mut().unwrap().remove("request_sha256").is_some());
-            legacy
-                .append(
-                    &record.stream_id,
-                    ExpectedVersion::Any,
-                    vec![NewEvent {
-                        event_id: record.event_id,
-                        event_type: record.event_type.clone(),
-                        schema_version: record.schema_version,
-                        data: Json::parse(String::from_utf8(record.data.clone()).unwrap()).unwrap(),
-                        metadata: Json::from(metadata),
-                        occurred_at: record.occurred_at,
-                    }],
-                )
-                .await
-                .unwrap();
+        for recorded in [None, Some("hoso-command-debug-v0:00")] {
+            let legacy = MemoryStore::new();
+            for record in current.store.read_all(0, 100).await.unwrap() {
+                let mut metadata = record.metadata_json().unwrap();
+                let object = metadata.as_object_mut().unwrap();
+                assert!(object.remove("request_sha256").is_some());
+                if let Some(recorded) = recorded {
+                    object.insert("request_sha256".to_owned(), recorded.into());
+                }
+                legacy
+                    .append(
+                        &record.stream_id,
+                        ExpectedVersion::Any,
+                        vec![NewEvent {
+                            event_id: record.event_id,
+                            event_type: record.event_type.clone(),
+                            schema_version: record.schema_version,
+                            data: Json::parse(String::from_utf8(record.data.clone()).unwrap()).unwrap(),
+                            metadata: Json::from(metadata),
+                            occurred_at: record.occurred_at,
+                        }],
+                    )
+                    .await
+                    .unwrap();
+            }
+            let legacy = app(legacy);
+            for fee in [50_000, 1] {
+                let retry = legacy.execute(&desk(), receive(fee)).await.unwrap();
+                assert!(retry.replayed);
+                assert_eq!(
+                    (retry.dossier_id, retry.version, retry.position),
+                    (first.dossier_id, 0, 0)
+                );
+            }
+            assert_eq!(legacy.store.head(), 1);
         }
-        let legacy = app(legacy);
-        for fee in [50_000, 1] {
-            let retry = legacy.execute(&desk(), receive(fee)).await.unwrap();
-            assert!(retry.replayed);
-            assert_eq!(
-                (retry.dossier_id, retry.version, retry.position),
-                (first.dossier_id, 0, 0)
-            );
-        }
-        assert_eq!(legacy.store.head(), 1);
     }
 }
