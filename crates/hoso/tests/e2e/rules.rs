@@ -319,3 +319,32 @@ async fn huge_invalid_values_are_invalid_argument_with_a_short_message() {
     );
     assert_eq!(server.head().await, 1, "nothing was written");
 }
+
+/// Bytes that are not the method's protobuf message are the client's fault: INVALID_ARGUMENT.
+#[tokio::test]
+async fn an_undecodable_request_is_invalid_argument() {
+    let server = Server::start();
+    let mut grpc = tonic::client::Grpc::new(server.raw_channel().await);
+    for path in [
+        "/hoso.v1.DeskService/ReceiveDossier",
+        "/hoso.v1.DossierQueryService/GetDossier",
+    ] {
+        grpc.ready().await.unwrap();
+        // A Timestamp's field 1 is a varint where these requests hold a message.
+        let mut request = tonic::Request::new(prost_types::Timestamp { seconds: 5, nanos: 0 });
+        request.metadata_mut().insert(
+            "authorization",
+            format!("Bearer {}", server.token(Role::Desk)).parse().unwrap(),
+        );
+        let status = grpc
+            .unary::<_, prost_types::Timestamp, _>(
+                request,
+                path.parse().unwrap(),
+                hoso_api::codec::HosoCodec::default(),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{path}: {status:?}");
+        assert!(status.message().contains("protobuf"), "{}", status.message());
+    }
+}
