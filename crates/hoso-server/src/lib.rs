@@ -13,6 +13,7 @@
 pub mod app;
 pub mod auth;
 pub mod config;
+mod connections;
 pub mod error;
 pub mod grpc;
 pub mod import;
@@ -249,7 +250,14 @@ pub async fn serve<S: EventStore>(
             }));
         }
     }
-    let mut builder = Server::builder();
+    let limits = config.limits;
+    let seconds = |s: u32| std::time::Duration::from_secs(u64::from(s));
+    let mut builder = Server::builder()
+        .timeout(seconds(limits.request_timeout_seconds))
+        .concurrency_limit_per_connection(limits.max_concurrent_requests_per_connection)
+        .max_concurrent_streams(limits.max_concurrent_streams)
+        .http2_keepalive_interval(Some(seconds(limits.http2_keepalive_interval_seconds)))
+        .http2_keepalive_timeout(Some(seconds(limits.http2_keepalive_timeout_seconds)));
     if let Some(tls) = &config.tls {
         let cert =
             std::fs::read(&tls.cert_file).with_context(|| format!("tls.cert_file {}", tls.cert_file.display()))?;
@@ -309,7 +317,14 @@ pub async fn serve<S: EventStore>(
     // TCP_NODELAY on every connection: with Nagle's algorithm, the small frames of a streamed
     // answer (a replay) wait for the client's delayed ACK, 40 ms each. The builder's own
     // tcp_nodelay setting does not apply to an incoming stream we bind ourselves.
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let incoming = TcpIncoming::from(listener)
+        .with_nodelay(Some(true))
+        .with_keepalive(Some(seconds(limits.tcp_keepalive_seconds)));
+    let incoming = connections::limit(
+        incoming,
+        limits.max_connections,
+        seconds(limits.idle_connection_seconds),
+    );
     let mut server = tokio::spawn(router.serve_with_incoming_shutdown(incoming, async {
         let _ = stopped.await;
     }));

@@ -618,3 +618,17 @@ mod fingerprints {
         }
     }
 }
+
+#[test]
+fn connection_limits_have_safe_defaults_and_bad_ones_are_named() {
+    let limits = crate::config::Config::parse("", "t").unwrap().limits;
+    assert!(limits.max_connections > 0 && limits.request_timeout_seconds > 0);
+    for (text, key) in [
+        ("[limits]\nidle_connection_seconds = 5\n", "idle_connection_seconds"),
+        ("[limits]\nmax_connections = 0\n", "limits.max_connections"),
+        ("[limits]\nmax_conections = 10\n", "max_conections"),
+    ] {
+        let err = crate::config::Config::parse(text, "t").unwrap_err();
+        assert!(format!("{err:#}").contains(key), "{err:#}");
+    }
+}
