@@ -219,7 +219,10 @@ pub fn to_status(err: ServiceError) -> Status {
         ServiceError::PermissionDenied(message) => Status::permission_denied(bounded(message)),
         ServiceError::Store(err) => match err {
             StoreError::WritesRefused { .. } | StoreError::Closed => {
-                tracing::error!(error = %err, "the store refuses writes");
+                // Every command says the same while the disk is full: once per period is enough.
+                if let Some(suppressed) = crate::ratelimit::WRITES_REFUSED.allow() {
+                    tracing::error!(error = %err, suppressed, "the store refuses writes");
+                }
                 Status::unavailable("the store refuses writes until the server is restarted; retry later")
             }
             StoreError::EventTooLarge { .. }

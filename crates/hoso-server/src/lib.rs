@@ -19,6 +19,7 @@ pub mod grpc;
 pub mod import;
 pub mod metrics;
 pub mod projection;
+pub mod ratelimit;
 pub mod reference;
 pub mod reports;
 pub mod snapshot;
@@ -189,19 +190,33 @@ pub async fn serve<S: EventStore>(
         .context("cannot build the reflection service")?;
 
     let authenticate = move |mut request: Request<()>| -> Result<Request<()>, Status> {
-        let header = request
-            .metadata()
-            .get("authorization")
-            .ok_or_else(|| Status::unauthenticated("missing bearer token; send `authorization: Bearer <token>`"))?;
-        let token = header
-            .to_str()
-            .ok()
-            .and_then(|value| value.strip_prefix("Bearer "))
-            .ok_or_else(|| Status::unauthenticated("the authorization header must be `Bearer <token>`"))?;
-        let caller = tokens
-            .caller(token.trim())
-            .cloned()
-            .ok_or_else(|| Status::unauthenticated("unknown or revoked bearer token"))?;
+        // Logged with the peer and the reason, never the token; at most once per period.
+        let refuse = |request: &Request<()>, reason: &'static str, message: &'static str| {
+            if let Some(suppressed) = ratelimit::AUTH_FAILURES.allow() {
+                let peer = request
+                    .remote_addr()
+                    .map_or_else(|| "unknown".to_owned(), |a| a.to_string());
+                tracing::warn!(%peer, reason, suppressed, "authentication failed");
+            }
+            Status::unauthenticated(message)
+        };
+        let Some(header) = request.metadata().get("authorization") else {
+            return Err(refuse(
+                &request,
+                "no authorization header",
+                "missing bearer token; send `authorization: Bearer <token>`",
+            ));
+        };
+        let Some(token) = header.to_str().ok().and_then(|value| value.strip_prefix("Bearer ")) else {
+            return Err(refuse(
+                &request,
+                "not a bearer token",
+                "the authorization header must be `Bearer <token>`",
+            ));
+        };
+        let Some(caller) = tokens.caller(token.trim()).cloned() else {
+            return Err(refuse(&request, "unknown token", "unknown or revoked bearer token"));
+        };
         request.extensions_mut().insert(caller);
         Ok(request)
     };
