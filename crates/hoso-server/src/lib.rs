@@ -17,6 +17,7 @@ mod connections;
 pub mod error;
 pub mod grpc;
 pub mod import;
+mod internal;
 pub mod metrics;
 pub mod projection;
 pub mod ratelimit;
@@ -272,7 +273,8 @@ pub async fn serve<S: EventStore>(
         .concurrency_limit_per_connection(limits.max_concurrent_requests_per_connection)
         .max_concurrent_streams(limits.max_concurrent_streams)
         .http2_keepalive_interval(Some(seconds(limits.http2_keepalive_interval_seconds)))
-        .http2_keepalive_timeout(Some(seconds(limits.http2_keepalive_timeout_seconds)));
+        .http2_keepalive_timeout(Some(seconds(limits.http2_keepalive_timeout_seconds)))
+        .layer(internal::LogInternalLayer);
     if let Some(tls) = &config.tls {
         let cert =
             std::fs::read(&tls.cert_file).with_context(|| format!("tls.cert_file {}", tls.cert_file.display()))?;
