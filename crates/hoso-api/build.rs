@@ -24,6 +24,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)
+        // Undecodable requests are INVALID_ARGUMENT, not prost's INTERNAL (src/codec.rs).
+        .codec_path("crate::codec::HosoCodec")
         .compile_fds(fds)?;
     Ok(())
 }

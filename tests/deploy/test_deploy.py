@@ -337,6 +337,18 @@ def test_services_are_a_headless_one_and_a_cluster_ip_one_on_the_grpc_port():
 # TOML: configuration and tokens
 
 
+LIMIT_KEYS = {
+    "max_connections",
+    "max_concurrent_streams",
+    "max_concurrent_requests_per_connection",
+    "request_timeout_seconds",
+    "http2_keepalive_interval_seconds",
+    "http2_keepalive_timeout_seconds",
+    "tcp_keepalive_seconds",
+    "idle_connection_seconds",
+}
+
+
 def check_config_keys(config, where):
     for key, kind in (
         ("listen", str),
@@ -360,6 +372,14 @@ def check_config_keys(config, where):
             f"{where}: [disclosure] keys {sorted(letter)}"
         )
         assert all(isinstance(v, str) for v in letter.values()), f"{where}: [disclosure] values are text"
+    limits = config.get("limits", {})
+    assert set(limits) <= LIMIT_KEYS, f"{where}: unknown [limits] keys {sorted(set(limits) - LIMIT_KEYS)}"
+    for key, value in limits.items():
+        assert isinstance(value, int) and value > 0, f"{where}: limits.{key} = {value!r}"
+    if {"idle_connection_seconds", "http2_keepalive_interval_seconds", "http2_keepalive_timeout_seconds"} <= set(limits):
+        assert limits["idle_connection_seconds"] > (
+            limits["http2_keepalive_interval_seconds"] + limits["http2_keepalive_timeout_seconds"]
+        ), f"{where}: idle_connection_seconds must exceed the keepalive interval plus timeout"
     if "tls" in config:
         assert {"cert_file", "key_file"} <= set(config["tls"]), f"{where}: [tls] without cert/key"
         assert set(config["tls"]) <= {"cert_file", "key_file", "client_ca_file"}
@@ -374,6 +394,7 @@ def test_example_config_parses_with_every_documented_key():
     assert config["log_format"] == "json"
     assert config["calendar_files"] == []
     assert config["max_clock_skew_seconds"] == 300
+    assert set(config["limits"]) == LIMIT_KEYS, "every [limits] key is documented with its default"
     assert config["allow_procedures_outside_catalogue"] is False
     assert config["green_lane"] == [{"procedure": "1.001234", "amount": 2, "unit": "working_days"}]
     assert set(config["disclosure"]) == {"issuing_body", "number_format", "place", "signer_title", "signer_name"}

@@ -10,6 +10,7 @@
 //! Values that may hold personal data (the applicant reference) are never echoed in a message.
 
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
+use hoso_domain::codes::echo;
 use hoso_domain::command::{
     DigitizeDossier, FileInput, IssueEResult, PayOnline, ProcedureInput, ProcessDossier, RateSatisfaction,
     ReceiveDossier, ReceiveSupplement, RecordNationalPortalSync, RefuseAtIntake, RequestSupplement, ReturnResult,
@@ -146,7 +147,7 @@ fn parse_uuid(errors: &mut InvalidRequest, field: &str, value: &str, what: &str)
             Uuid::nil()
         }
         _ => {
-            errors.add(field, format!("{value:?} is not {what}"));
+            errors.add(field, format!("{} is not {what}", echo(value)));
             Uuid::nil()
         }
     }
@@ -866,8 +867,8 @@ pub fn decision_from_pb(request: pb::LoadCatalogueRequest) -> Result<Decision, I
             errors.add(
                 "effective_from",
                 format!(
-                    "{:?} is not a date; give the local date the decision is in force from, like 2026-01-01",
-                    cut(&request.effective_from)
+                    "{} is not a date; give the local date the decision is in force from, like 2026-01-01",
+                    echo(&request.effective_from)
                 ),
             );
             NaiveDate::MIN
@@ -922,9 +923,4 @@ fn domain_problem(err: &hoso_domain::DomainError) -> String {
         hoso_domain::DomainError::InvalidField { problem, .. } => problem.clone(),
         other => other.to_string(),
     }
-}
-
-/// A value cut to 40 characters for an error message.
-fn cut(value: &str) -> String {
-    value.chars().take(40).collect()
 }

@@ -10,6 +10,7 @@
 //! server wiring, no authorization. It is the only crate that knows protobuf: domain types never
 //! derive `Message`.
 
+pub mod codec;
 pub mod convert;
 
 /// The generated messages, clients and servers of package `hoso.v1`.

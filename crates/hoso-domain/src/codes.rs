@@ -20,6 +20,20 @@ use uuid::Uuid;
 
 use crate::error::DomainError;
 
+/// How many characters of a refused value an error message repeats: enough for a whole SHA-256
+/// in hexadecimal or any well-formed code, so a near miss is shown in full.
+pub const ECHO_CHARS: usize = 64;
+
+/// A refused value as an error message repeats it: quoted, and cut to [`ECHO_CHARS`] characters
+/// with an ellipsis, so that a huge value cannot make the error larger than a client accepts.
+/// Never give it a value that may be personal data.
+pub fn echo(value: &str) -> String {
+    match value.char_indices().nth(ECHO_CHARS) {
+        None => format!("{value:?}"),
+        Some((end, _)) => format!("{:?}…", &value[..end]),
+    }
+}
+
 /// A published administrative procedure's code, e.g. `1.001234`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
@@ -36,7 +50,10 @@ impl ProcedureCode {
         if !ok {
             return Err(DomainError::invalid(
                 field,
-                format!("{value:?} is not a procedure code like 1.001234 (a digit, a dot, six digits)"),
+                format!(
+                    "{} is not a procedure code like 1.001234 (a digit, a dot, six digits)",
+                    echo(value)
+                ),
             ));
         }
         Ok(ProcedureCode(value.to_owned()))
@@ -60,7 +77,8 @@ impl AgencyCode {
             return Err(DomainError::invalid(
                 field,
                 format!(
-                    "{value:?} is not an agency code like 000.00.04.G18 (2 to 6 dot-separated groups of upper-case letters or digits)"
+                    "{} is not an agency code like 000.00.04.G18 (2 to 6 dot-separated groups of upper-case letters or digits)",
+                    echo(value)
                 ),
             ));
         }
@@ -92,7 +110,7 @@ impl ReceiptCode {
 
     /// Checks the observed shape, including that the date exists.
     pub fn parse(field: &'static str, value: &str) -> Result<ReceiptCode, DomainError> {
-        let bad = || DomainError::invalid(field, format!("{value:?} is not {}", ReceiptCode::EXPECTED));
+        let bad = || DomainError::invalid(field, format!("{} is not {}", echo(value), ReceiptCode::EXPECTED));
         let parts: Vec<&str> = value.split('-').collect();
         let [unit, date, sequence] = parts.as_slice() else {
             return Err(bad());
@@ -150,7 +168,10 @@ impl ContentHash {
         if !ok {
             return Err(DomainError::invalid(
                 field,
-                format!("{value:?} is not a SHA-256 hash (64 lower-case hexadecimal digits)"),
+                format!(
+                    "{} is not a SHA-256 hash (64 lower-case hexadecimal digits)",
+                    echo(value)
+                ),
             ));
         }
         Ok(ContentHash(value.to_owned()))

@@ -5,7 +5,9 @@
 //! `DossierReceived` event. Event ids derive from the client's command id (UUID v5 of the command
 //! id and the event's index), so a retried command finds its events already stored and gets the
 //! original outcome back, even across a restart; the store's own idempotency covers two retries
-//! racing each other.
+//! racing each other, and tells us which of them wrote. The first event's metadata keeps a
+//! fingerprint of the request (`request_sha256`), so that a command id sent again with another
+//! request is refused rather than answered with the first request's outcome.
 
 use chrono::{DateTime, TimeDelta, Utc};
 use hoso_api::convert::{DeskCommand, DossierKey};
@@ -13,6 +15,7 @@ use hoso_domain::{
     CalendarRef, Command, Context, DossierEvent, DossierState, GreenLane, ProcedurePolicy, ReceiptCode, decide,
 };
 use hoso_store::{EventStore, ExpectedVersion, Json, NewEvent, RecordedEvent, StoreError, StreamRead};
+use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::auth::{Caller, may_command};
@@ -25,6 +28,34 @@ pub const STREAM_PREFIX: &str = "dossier-";
 /// How often a command without an expected version is decided again when another desk wrote to
 /// the dossier in between.
 const MAX_ATTEMPTS: usize = 5;
+
+/// The metadata key of a command's request fingerprint.
+const FINGERPRINT_KEY: &str = "request_sha256";
+
+/// Names the encoding [`request_fingerprint`] hashes; change it whenever a command's fields
+/// change, so that fingerprints of the old encoding are compared no longer (the test
+/// `request_fingerprints_are_pinned` fails until then).
+const FINGERPRINT_SCHEME: &str = "hoso-command-debug-v1";
+
+/// `<scheme>:<SHA-256>` of a domain command as the desk sent it: the hash, in lowercase
+/// hexadecimal, of its canonical text (the derived `Debug` form, which lists every field in
+/// declaration order) without the officer, which the server fills in from the token.
+pub fn request_fingerprint(command: &Command) -> String {
+    let mut command = command.clone();
+    command.set_officer("");
+    let hash: String = Sha256::digest(format!("{command:?}").as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("{FINGERPRINT_SCHEME}:{hash}")
+}
+
+/// Whether a recorded fingerprint shows another request: only fingerprints of the current
+/// scheme can be compared; none (recorded before fingerprints) or another scheme's pass.
+fn other_request(recorded: Option<&str>, fingerprint: &str) -> bool {
+    let scheme = |f: &str| f.split_once(':').map(|(scheme, _)| scheme.to_owned());
+    recorded.is_some_and(|recorded| scheme(recorded) == scheme(fingerprint) && recorded != fingerprint)
+}
 
 /// The id of the `index`-th event written by command `command_id`.
 pub fn event_id(command_id: Uuid, index: usize) -> Uuid {
@@ -172,11 +203,19 @@ impl<S: EventStore> App<S> {
             dossier,
             mut command,
         } = desk;
+        let fingerprint = request_fingerprint(&command);
         command.set_officer(&caller.subject);
         let first_id = event_id(header.command_id, 0);
         for _ in 0..MAX_ATTEMPTS {
             if let Some(outcome) = self
-                .recorded_outcome(caller, first_id, header.command_id, &command, dossier.as_ref())
+                .recorded_outcome(
+                    caller,
+                    first_id,
+                    header.command_id,
+                    &command,
+                    &fingerprint,
+                    dossier.as_ref(),
+                )
                 .await?
             {
                 return Ok(outcome);
@@ -216,6 +255,7 @@ impl<S: EventStore> App<S> {
                 "command_id": header.command_id.to_string(),
                 "correlation_id": header.correlation_id,
                 "causation_id": header.command_id.to_string(),
+                FINGERPRINT_KEY: fingerprint,
             }));
             let new_events: Vec<NewEvent> = events
                 .iter()
@@ -224,6 +264,8 @@ impl<S: EventStore> App<S> {
                 .collect();
             let expected = version.map_or(ExpectedVersion::NoStream, ExpectedVersion::Exact);
             match self.store.append(&stream_id, expected, new_events).await {
+                // A copy of this command raced ours and wrote first: answer as a retry.
+                Ok(result) if result.already_stored => {}
                 Ok(result) => {
                     let state = events.iter().fold(loaded.state, hoso_domain::evolve);
                     let (_, last) = result.positions.ok_or_else(|| {
@@ -247,6 +289,9 @@ impl<S: EventStore> App<S> {
                         return Err(ServiceError::Conflict { expected, actual });
                     }
                 }
+                // Another request under this command id raced ours and wrote first: the next
+                // attempt finds it recorded and compares the requests.
+                Err(StoreError::EventIdReused { .. }) => {}
                 Err(err) => return Err(err.into()),
             }
         }
@@ -262,6 +307,7 @@ impl<S: EventStore> App<S> {
         first_id: Uuid,
         command_id: Uuid,
         command: &Command,
+        fingerprint: &str,
         dossier: Option<&DossierKey>,
     ) -> Result<Option<Outcome>, ServiceError> {
         let Some(first) = self.store.event_by_id(first_id).await? else {
@@ -282,6 +328,17 @@ impl<S: EventStore> App<S> {
             return Err(ServiceError::CommandIdReused(format!(
                 "{command_id} was already used for a {} on another dossier or of another kind; \
                  a new command needs a new UUID",
+                first.event_type
+            )));
+        }
+        let recorded = first
+            .metadata_json()
+            .ok()
+            .and_then(|m| m.get(FINGERPRINT_KEY).and_then(|f| f.as_str().map(str::to_owned)));
+        if other_request(recorded.as_deref(), fingerprint) {
+            return Err(ServiceError::CommandIdReused(format!(
+                "{command_id} was already used for a {} on this dossier with other values; a retry \
+                 must repeat the request exactly, and a new command needs a new UUID",
                 first.event_type
             )));
         }

@@ -19,7 +19,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use hoso_domain::Command;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// A caller's role.
@@ -179,15 +179,30 @@ pub fn new_token() -> String {
     )
 }
 
-/// A tokens-file entry for `token`.
+/// A tokens-file entry for `token`, written by the TOML serializer so that any subject (a
+/// Vietnamese name, quotes, backslashes) reads back as it was given.
 pub fn token_entry(token: &str, subject: &str, role: Role, agency: &str) -> String {
-    format!(
-        "[[tokens]]\nsha256 = \"{}\"\nsubject = \"{}\"\nrole = \"{}\"\nagency = \"{}\"\n",
-        hash_token(token),
-        subject.escape_default(),
-        role,
-        agency.escape_default()
-    )
+    #[derive(Serialize)]
+    struct Entry<'a> {
+        sha256: String,
+        subject: &'a str,
+        role: &'static str,
+        agency: &'a str,
+    }
+    #[derive(Serialize)]
+    struct File<'a> {
+        tokens: [Entry<'a>; 1],
+    }
+    let file = File {
+        tokens: [Entry {
+            sha256: hash_token(token),
+            subject,
+            role: role.as_str(),
+            agency,
+        }],
+    };
+    // An array of one table of strings always has a TOML form.
+    toml::to_string(&file).expect("a tokens entry of strings always serializes to TOML")
 }
 
 /// The desk commands, by what they record.

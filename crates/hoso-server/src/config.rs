@@ -11,7 +11,10 @@
 //! (`procedure`, `amount`, `unit`; deprecated: the catalogue holds the green lane),
 //! `allow_procedures_outside_catalogue` (default false), `province_name`, `[agency_names]` and
 //! `[disclosure]` (`issuing_body`, `number_format`, `place`, `signer_title`, `signer_name`: the
-//! disclosure's letter).
+//! disclosure's letter), `[limits]` (connections and requests: `max_connections`,
+//! `max_concurrent_streams`, `max_concurrent_requests_per_connection`, `request_timeout_seconds`,
+//! `http2_keepalive_interval_seconds`, `http2_keepalive_timeout_seconds`, `tcp_keepalive_seconds`,
+//! `idle_connection_seconds`).
 //! Environment overrides: `HOSO_LISTEN`, `HOSO_DATA_DIR`,
 //! `HOSO_TOKENS_FILE`, `HOSO_LOG_FORMAT`, `HOSO_PROVINCE_NAME`,
 //! `HOSO_ALLOW_PROCEDURES_OUTSIDE_CATALOGUE`. Relative paths are relative to the working directory.
@@ -66,6 +69,83 @@ pub struct TlsConfig {
     pub key_file: PathBuf,
     /// When set, clients must present a certificate signed by this CA (mutual TLS).
     pub client_ca_file: Option<PathBuf>,
+}
+
+/// Limits on connections and requests, so that idle, stalled or flooding clients cannot hold the
+/// server's memory or keep desks waiting (`[limits]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Open connections at most; one more is closed at once (clients retry).
+    pub max_connections: usize,
+    /// HTTP/2 streams (requests) at once per connection, as the server announces it.
+    pub max_concurrent_streams: u32,
+    /// Requests served at once per connection; more wait their turn.
+    pub max_concurrent_requests_per_connection: usize,
+    /// Longest time a request may take to answer, in seconds; a shorter `grpc-timeout` from the
+    /// client applies instead.
+    pub request_timeout_seconds: u32,
+    /// How often an HTTP/2 ping checks that a client is alive, in seconds.
+    pub http2_keepalive_interval_seconds: u32,
+    /// How long a ping may go unanswered before the connection is closed, in seconds.
+    pub http2_keepalive_timeout_seconds: u32,
+    /// TCP keepalive probes of idle connections start after this many seconds.
+    pub tcp_keepalive_seconds: u32,
+    /// A connection that sends no byte for this long (no request, no ping answer, or never an
+    /// HTTP/2 preface) is closed, in seconds; longer than the keepalive interval and timeout.
+    pub idle_connection_seconds: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_connections: 1_024,
+            max_concurrent_streams: 128,
+            max_concurrent_requests_per_connection: 64,
+            request_timeout_seconds: 60,
+            http2_keepalive_interval_seconds: 30,
+            http2_keepalive_timeout_seconds: 10,
+            tcp_keepalive_seconds: 60,
+            idle_connection_seconds: 120,
+        }
+    }
+}
+
+impl Limits {
+    fn check(&self) -> Result<()> {
+        for (key, value) in [
+            ("max_connections", self.max_connections),
+            ("max_concurrent_streams", self.max_concurrent_streams as usize),
+            (
+                "max_concurrent_requests_per_connection",
+                self.max_concurrent_requests_per_connection,
+            ),
+            ("request_timeout_seconds", self.request_timeout_seconds as usize),
+            (
+                "http2_keepalive_interval_seconds",
+                self.http2_keepalive_interval_seconds as usize,
+            ),
+            (
+                "http2_keepalive_timeout_seconds",
+                self.http2_keepalive_timeout_seconds as usize,
+            ),
+            ("tcp_keepalive_seconds", self.tcp_keepalive_seconds as usize),
+        ] {
+            if value == 0 {
+                bail!("limits.{key} is 0; give a positive number (the defaults are in deploy/hoso.example.toml)");
+            }
+        }
+        if self.idle_connection_seconds <= self.http2_keepalive_interval_seconds + self.http2_keepalive_timeout_seconds
+        {
+            bail!(
+                "limits.idle_connection_seconds ({}) must be longer than http2_keepalive_interval_seconds plus \
+                 http2_keepalive_timeout_seconds ({}), or live clients that only answer pings would be cut",
+                self.idle_connection_seconds,
+                self.http2_keepalive_interval_seconds + self.http2_keepalive_timeout_seconds
+            );
+        }
+        Ok(())
+    }
 }
 
 /// One green-lane procedure and its shortened statutory time.
@@ -137,6 +217,9 @@ pub struct Config {
     /// takes the values the desk sends, is flagged, and is listed by `hoso catalogue missing`).
     #[serde(default)]
     pub allow_procedures_outside_catalogue: bool,
+    /// Limits on connections and requests.
+    #[serde(default)]
+    pub limits: Limits,
 }
 
 fn default_listen() -> SocketAddr {
@@ -178,6 +261,7 @@ impl Default for Config {
             agency_names: std::collections::BTreeMap::new(),
             disclosure: DisclosureConfig::default(),
             allow_procedures_outside_catalogue: false,
+            limits: Limits::default(),
         }
     }
 }
@@ -185,7 +269,10 @@ impl Default for Config {
 impl Config {
     /// Parses a configuration file's text; `origin` names it in errors.
     pub fn parse(text: &str, origin: &str) -> Result<Config> {
-        toml::from_str(text).with_context(|| format!("{origin} is not a valid hoso configuration"))
+        let config: Config =
+            toml::from_str(text).with_context(|| format!("{origin} is not a valid hoso configuration"))?;
+        config.limits.check().with_context(|| format!("{origin}: [limits]"))?;
+        Ok(config)
     }
 
     /// Reads the file at `path` (if any), then applies the environment overrides read by `env`.

@@ -127,17 +127,44 @@ impl From<DecodeError> for ServiceError {
     }
 }
 
+/// The most fields an INVALID_ARGUMENT names; the message says how many more there were.
+const MAX_VIOLATIONS: usize = 20;
+
+/// The longest status message, in bytes: status messages and details travel in HTTP/2 headers,
+/// which clients refuse beyond their limit (16 KiB by default), turning our answer into
+/// RESOURCE_EXHAUSTED or a protocol error.
+const MAX_MESSAGE_BYTES: usize = 2_048;
+
+/// A message cut to [`MAX_MESSAGE_BYTES`] on a character boundary, with an ellipsis.
+fn bounded(message: String) -> String {
+    if message.len() <= MAX_MESSAGE_BYTES {
+        return message;
+    }
+    let mut end = MAX_MESSAGE_BYTES - '…'.len_utf8();
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &message[..end])
+}
+
 fn bad_request(violations: &[(String, String)]) -> Status {
     let mut details = ErrorDetails::new();
-    for (field, description) in violations {
-        details.add_bad_request_violation(field.clone(), description.clone());
+    for (field, description) in violations.iter().take(MAX_VIOLATIONS) {
+        details.add_bad_request_violation(field.clone(), bounded(description.clone()));
     }
-    let message = violations
+    let mut message = violations
         .iter()
+        .take(MAX_VIOLATIONS)
         .map(|(f, d)| format!("{f}: {d}"))
         .collect::<Vec<_>>()
         .join("; ");
-    Status::with_error_details(Code::InvalidArgument, message, details)
+    if violations.len() > MAX_VIOLATIONS {
+        message.push_str(&format!(
+            "; and {} more fields: correct these first",
+            violations.len() - MAX_VIOLATIONS
+        ));
+    }
+    Status::with_error_details(Code::InvalidArgument, bounded(message), details)
 }
 
 fn with_reason(code: Code, message: String, reason: &str, metadata: Vec<(&str, String)>) -> Status {
@@ -149,7 +176,7 @@ fn with_reason(code: Code, message: String, reason: &str, metadata: Vec<(&str, S
             .map(|(k, v)| (k.to_owned(), v))
             .collect::<std::collections::HashMap<_, _>>(),
     );
-    Status::with_error_details(code, message, details)
+    Status::with_error_details(code, bounded(message), details)
 }
 
 /// The field a domain error is about, for errors that concern the shape of one field rather than
@@ -188,7 +215,7 @@ pub fn to_status(err: ServiceError) -> Status {
                 vec![("rule", err.rule().to_owned())],
             ),
         },
-        ServiceError::NotFound(what) => Status::not_found(what),
+        ServiceError::NotFound(what) => Status::not_found(bounded(what)),
         ServiceError::Conflict { expected, actual } => {
             let actual_text = actual.map_or("none (not received)".to_owned(), |v| v.to_string());
             with_reason(
@@ -205,16 +232,19 @@ pub fn to_status(err: ServiceError) -> Status {
             )
         }
         ServiceError::CommandIdReused(message) => bad_request(&[("command.command_id".to_owned(), message)]),
-        ServiceError::Unauthenticated(message) => Status::unauthenticated(message),
-        ServiceError::PermissionDenied(message) => Status::permission_denied(message),
+        ServiceError::Unauthenticated(message) => Status::unauthenticated(bounded(message)),
+        ServiceError::PermissionDenied(message) => Status::permission_denied(bounded(message)),
         ServiceError::Store(err) => match err {
             StoreError::WritesRefused { .. } | StoreError::Closed => {
-                tracing::error!(error = %err, "the store refuses writes");
+                // Every command says the same while the disk is full: once per period is enough.
+                if let Some(suppressed) = crate::ratelimit::WRITES_REFUSED.allow() {
+                    tracing::error!(error = %err, suppressed, "the store refuses writes");
+                }
                 Status::unavailable("the store refuses writes until the server is restarted; retry later")
             }
             StoreError::EventTooLarge { .. }
             | StoreError::TooManyEvents { .. }
-            | StoreError::InvalidStreamId { .. } => Status::invalid_argument(err.to_string()),
+            | StoreError::InvalidStreamId { .. } => Status::invalid_argument(bounded(err.to_string())),
             other => {
                 tracing::error!(error = %other, "store failure");
                 Status::internal("internal error; the operator has been told (see the server log)")
@@ -226,7 +256,7 @@ pub fn to_status(err: ServiceError) -> Status {
             error.rule(),
             vec![("rule", error.rule().to_owned()), ("command_index", index.to_string())],
         ),
-        ServiceError::ImportConflict(message) => Status::already_exists(message),
+        ServiceError::ImportConflict(message) => Status::already_exists(bounded(message)),
         ServiceError::Precondition { reason, message } => with_reason(
             Code::FailedPrecondition,
             message,

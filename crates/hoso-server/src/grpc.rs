@@ -82,7 +82,11 @@ impl<S: EventStore> DeskApi<S> {
             }
             Err(err) => {
                 let status = to_status(err);
-                tracing::info!(?method, actor = %caller.subject, code = ?status.code(), elapsed_us, "command refused");
+                // While the store refuses writes, every command is refused alike: the error line
+                // of to_status, rate-limited, says it.
+                if status.code() != tonic::Code::Unavailable {
+                    tracing::info!(?method, actor = %caller.subject, code = ?status.code(), elapsed_us, "command refused");
+                }
                 Err(status)
             }
         }

@@ -13,11 +13,14 @@
 pub mod app;
 pub mod auth;
 pub mod config;
+mod connections;
 pub mod error;
 pub mod grpc;
 pub mod import;
+mod internal;
 pub mod metrics;
 pub mod projection;
+pub mod ratelimit;
 pub mod reference;
 pub mod reports;
 pub mod snapshot;
@@ -188,19 +191,33 @@ pub async fn serve<S: EventStore>(
         .context("cannot build the reflection service")?;
 
     let authenticate = move |mut request: Request<()>| -> Result<Request<()>, Status> {
-        let header = request
-            .metadata()
-            .get("authorization")
-            .ok_or_else(|| Status::unauthenticated("missing bearer token; send `authorization: Bearer <token>`"))?;
-        let token = header
-            .to_str()
-            .ok()
-            .and_then(|value| value.strip_prefix("Bearer "))
-            .ok_or_else(|| Status::unauthenticated("the authorization header must be `Bearer <token>`"))?;
-        let caller = tokens
-            .caller(token.trim())
-            .cloned()
-            .ok_or_else(|| Status::unauthenticated("unknown or revoked bearer token"))?;
+        // Logged with the peer and the reason, never the token; at most once per period.
+        let refuse = |request: &Request<()>, reason: &'static str, message: &'static str| {
+            if let Some(suppressed) = ratelimit::AUTH_FAILURES.allow() {
+                let peer = request
+                    .remote_addr()
+                    .map_or_else(|| "unknown".to_owned(), |a| a.to_string());
+                tracing::warn!(%peer, reason, suppressed, "authentication failed");
+            }
+            Status::unauthenticated(message)
+        };
+        let Some(header) = request.metadata().get("authorization") else {
+            return Err(refuse(
+                &request,
+                "no authorization header",
+                "missing bearer token; send `authorization: Bearer <token>`",
+            ));
+        };
+        let Some(token) = header.to_str().ok().and_then(|value| value.strip_prefix("Bearer ")) else {
+            return Err(refuse(
+                &request,
+                "not a bearer token",
+                "the authorization header must be `Bearer <token>`",
+            ));
+        };
+        let Some(caller) = tokens.caller(token.trim()).cloned() else {
+            return Err(refuse(&request, "unknown token", "unknown or revoked bearer token"));
+        };
         request.extensions_mut().insert(caller);
         Ok(request)
     };
@@ -249,7 +266,15 @@ pub async fn serve<S: EventStore>(
             }));
         }
     }
-    let mut builder = Server::builder();
+    let limits = config.limits;
+    let seconds = |s: u32| std::time::Duration::from_secs(u64::from(s));
+    let mut builder = Server::builder()
+        .timeout(seconds(limits.request_timeout_seconds))
+        .concurrency_limit_per_connection(limits.max_concurrent_requests_per_connection)
+        .max_concurrent_streams(limits.max_concurrent_streams)
+        .http2_keepalive_interval(Some(seconds(limits.http2_keepalive_interval_seconds)))
+        .http2_keepalive_timeout(Some(seconds(limits.http2_keepalive_timeout_seconds)))
+        .layer(internal::LogInternalLayer);
     if let Some(tls) = &config.tls {
         let cert =
             std::fs::read(&tls.cert_file).with_context(|| format!("tls.cert_file {}", tls.cert_file.display()))?;
@@ -310,7 +335,14 @@ pub async fn serve<S: EventStore>(
     // TCP_NODELAY on every connection: with Nagle's algorithm, the small frames of a streamed
     // answer (a replay) wait for the client's delayed ACK, 40 ms each. The builder's own
     // tcp_nodelay setting does not apply to an incoming stream we bind ourselves.
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let incoming = TcpIncoming::from(listener)
+        .with_nodelay(Some(true))
+        .with_keepalive(Some(seconds(limits.tcp_keepalive_seconds)));
+    let incoming = connections::limit(
+        incoming,
+        limits.max_connections,
+        seconds(limits.idle_connection_seconds),
+    );
     let mut server = tokio::spawn(router.serve_with_incoming_shutdown(incoming, async {
         let _ = stopped.await;
     }));

@@ -77,6 +77,30 @@ fn a_token_is_known_by_its_hash_only() {
 }
 
 #[test]
+fn a_token_entry_for_a_vietnamese_name_reads_back_as_given() {
+    let subjects = [
+        "cán bộ một cửa Thái Nguyên",
+        "Phòng Tư pháp \"Đồng Hỷ\" \\ tổ 1",
+        "Sở Tài nguyên và Môi trường\tca chiều",
+    ];
+    let mut file = String::new();
+    let mut issued = Vec::new();
+    for subject in subjects {
+        let token = new_token();
+        file.push_str(&token_entry(&token, subject, Role::AgencyOfficer, "000.00.04.G18"));
+        issued.push((token, subject));
+    }
+    let tokens = Tokens::parse(&file, "entries").unwrap();
+    for (token, subject) in issued {
+        let caller = tokens.caller(&token).unwrap();
+        assert_eq!(
+            (caller.subject.as_str(), caller.agency.as_str()),
+            (subject, "000.00.04.G18")
+        );
+    }
+}
+
+#[test]
 fn a_tokens_file_with_a_bad_hash_or_no_agency_is_refused_with_the_entry_named() {
     let err = Tokens::parse(
         "[[tokens]]\nsha256 = \"abc\"\nsubject = \"x\"\nrole = \"auditor\"\n",
@@ -456,5 +480,155 @@ mod snapshots {
         assert!(projection.save_snapshot(path.clone()).await.unwrap().is_some());
         follower.abort();
         assert_eq!(load(&path, desk.store.head()), model);
+    }
+}
+
+mod fingerprints {
+    //! A command's request fingerprint: what it covers, and events recorded before it existed.
+
+    use chrono::{TimeDelta, TimeZone, Utc};
+    use hoso_api::convert::{DeskCommand, IntoDeskCommand, utc_to_timestamp};
+    use hoso_api::pb;
+    use hoso_store::{EventStore, ExpectedVersion, Json, MemoryStore, NewEvent};
+
+    use crate::app::{App, request_fingerprint};
+    use crate::auth::{Caller, Role};
+
+    fn app(store: MemoryStore) -> App<MemoryStore> {
+        App {
+            store,
+            reference: crate::reference::ReferenceData::fixed(
+                hoso_domain::BusinessCalendar::vietnam(),
+                hoso_domain::Catalogue::new(),
+            ),
+            green_lane: hoso_domain::GreenLane::new(),
+            allow_procedures_outside_catalogue: true,
+            max_clock_skew: TimeDelta::minutes(5),
+            started_at: Utc::now(),
+            backend: "memory",
+        }
+    }
+
+    fn receive(fee_vnd: i64) -> DeskCommand {
+        pb::ReceiveDossierRequest {
+            command: Some(pb::CommandHeader {
+                command_id: "0b6c7a52-52b5-4c6b-8f3e-3f2a1b0c9d8e".to_owned(),
+                expected_version: None,
+                correlation_id: String::new(),
+                occurred_at: Some(utc_to_timestamp(Utc.with_ymd_and_hms(2025, 9, 9, 2, 0, 0).unwrap())),
+            }),
+            receipt_code: "G09.20-20250909-0092637".to_owned(),
+            procedure: Some(pb::Procedure {
+                code: "1.001234".to_owned(),
+                name: "Cấp giấy phép xây dựng".to_owned(),
+                statutory_time: Some(pb::StatutoryTime {
+                    amount: 3,
+                    unit: pb::TimeUnit::WorkingDays.into(),
+                }),
+                full_online_eligible: Some(true),
+                paper_result: Some(true),
+                fee_vnd: Some(fee_vnd),
+            }),
+            receiving_desk: "G09.20".to_owned(),
+            handling_agency: "000.00.04.G18".to_owned(),
+            channel: pb::Channel::Online.into(),
+            applicant_ref: "5f0e3a1c-8d7b-4e2f-9a6c-1b2d3e4f5a6b".to_owned(),
+        }
+        .into_desk_command()
+        .unwrap()
+    }
+
+    fn desk() -> Caller {
+        Caller {
+            subject: "desk.g09-20.officer1".to_owned(),
+            role: Role::DeskOfficer,
+            agency: "G09.20".to_owned(),
+        }
+    }
+
+    /// The fingerprint of a fixed request never changes silently: if a command's fields change,
+    /// bump `FINGERPRINT_SCHEME` and pin the new value, or true retries across the upgrade would
+    /// be refused as other requests.
+    #[test]
+    fn request_fingerprints_are_pinned() {
+        assert_eq!(
+            request_fingerprint(&receive(50_000).command),
+            "hoso-command-debug-v1:fe014ac14420ab47248ec14b4a4f405b995dfad29af0dedd2e787c28dfb7b3e6"
+        );
+        assert_ne!(
+            request_fingerprint(&receive(50_000).command),
+            request_fingerprint(&receive(1).command)
+        );
+        let mut officer = receive(50_000).command;
+        officer.set_officer("someone.else");
+        assert_eq!(
+            request_fingerprint(&officer),
+            request_fingerprint(&receive(50_000).command)
+        );
+    }
+
+    /// A command recorded by a server that kept no fingerprint, or one of an older encoding, is
+    /// answered as a retry, as then.
+    #[tokio::test]
+    async fn a_command_recorded_before_fingerprints_is_still_answered_as_a_retry() {
+        let current = app(MemoryStore::new());
+        let first = current.execute(&desk(), receive(50_000)).await.unwrap();
+        assert!(!first.replayed);
+        let refused = current.execute(&desk(), receive(1)).await.unwrap_err();
+        assert!(
+            matches!(refused, crate::error::ServiceError::CommandIdReused(_)),
+            "{refused:?}"
+        );
+
+        for recorded in [None, Some("hoso-command-debug-v0:00")] {
+            let legacy = MemoryStore::new();
+            for record in current.store.read_all(0, 100).await.unwrap() {
+                let mut metadata = record.metadata_json().unwrap();
+                let object = metadata.as_object_mut().unwrap();
+                assert!(object.remove("request_sha256").is_some());
+                if let Some(recorded) = recorded {
+                    object.insert("request_sha256".to_owned(), recorded.into());
+                }
+                legacy
+                    .append(
+                        &record.stream_id,
+                        ExpectedVersion::Any,
+                        vec![NewEvent {
+                            event_id: record.event_id,
+                            event_type: record.event_type.clone(),
+                            schema_version: record.schema_version,
+                            data: Json::parse(String::from_utf8(record.data.clone()).unwrap()).unwrap(),
+                            metadata: Json::from(metadata),
+                            occurred_at: record.occurred_at,
+                        }],
+                    )
+                    .await
+                    .unwrap();
+            }
+            let legacy = app(legacy);
+            for fee in [50_000, 1] {
+                let retry = legacy.execute(&desk(), receive(fee)).await.unwrap();
+                assert!(retry.replayed);
+                assert_eq!(
+                    (retry.dossier_id, retry.version, retry.position),
+                    (first.dossier_id, 0, 0)
+                );
+            }
+            assert_eq!(legacy.store.head(), 1);
+        }
+    }
+}
+
+#[test]
+fn connection_limits_have_safe_defaults_and_bad_ones_are_named() {
+    let limits = crate::config::Config::parse("", "t").unwrap().limits;
+    assert!(limits.max_connections > 0 && limits.request_timeout_seconds > 0);
+    for (text, key) in [
+        ("[limits]\nidle_connection_seconds = 5\n", "idle_connection_seconds"),
+        ("[limits]\nmax_connections = 0\n", "limits.max_connections"),
+        ("[limits]\nmax_conections = 10\n", "max_conections"),
+    ] {
+        let err = crate::config::Config::parse(text, "t").unwrap_err();
+        assert!(format!("{err:#}").contains(key), "{err:#}");
     }
 }

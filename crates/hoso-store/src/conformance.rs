@@ -99,6 +99,7 @@ macro_rules! conformance_tests {
             envelope_round_trips,
             ten_thousand_event_stream,
             racing_appenders_one_winner_per_version,
+            racing_identical_appends_one_writes,
             concurrent_streams_share_flushes_without_gaps,
             subscription_catches_up_then_goes_live,
             slow_subscriber_does_not_block_writers,
@@ -165,7 +166,8 @@ pub async fn append_assigns_versions_and_positions<S: EventStore>(store: S) {
         a,
         AppendResult {
             current_version: Some(2),
-            positions: Some((0, 2))
+            positions: Some((0, 2)),
+            already_stored: false
         }
     );
     let b = store.append("b", ExpectedVersion::Any, events(2, "b")).await.unwrap();
@@ -173,7 +175,8 @@ pub async fn append_assigns_versions_and_positions<S: EventStore>(store: S) {
         b,
         AppendResult {
             current_version: Some(1),
-            positions: Some((3, 4))
+            positions: Some((3, 4)),
+            already_stored: false
         }
     );
     let a2 = store
@@ -184,7 +187,8 @@ pub async fn append_assigns_versions_and_positions<S: EventStore>(store: S) {
         a2,
         AppendResult {
             current_version: Some(3),
-            positions: Some((5, 5))
+            positions: Some((5, 5)),
+            already_stored: false
         }
     );
     assert_eq!(store.head(), 6);
@@ -269,7 +273,8 @@ pub async fn empty_append_checks_version_and_writes_nothing<S: EventStore>(store
         none,
         AppendResult {
             current_version: None,
-            positions: None
+            positions: None,
+            already_stored: false
         }
     );
     assert_conflict(store.append("s", ExpectedVersion::StreamExists, vec![]).await, None);
@@ -282,7 +287,8 @@ pub async fn empty_append_checks_version_and_writes_nothing<S: EventStore>(store
         empty,
         AppendResult {
             current_version: Some(1),
-            positions: None
+            positions: None,
+            already_stored: false
         }
     );
     assert_conflict(store.append("s", ExpectedVersion::Exact(0), vec![]).await, Some(1));
@@ -306,6 +312,11 @@ pub async fn retry_returns_original_result<S: EventStore>(store: S) {
         .await
         .unwrap();
     let head = store.head();
+    assert!(!first.already_stored, "the first append wrote");
+    let first = AppendResult {
+        already_stored: true,
+        ..first
+    };
     let retry = store
         .append("s", ExpectedVersion::NoStream, batch.clone())
         .await
@@ -706,6 +717,34 @@ pub async fn ten_thousand_event_stream<S: EventStore>(store: S) {
     assert_eq!(middle.len(), 300);
     let report = store.verify(VerifyScope::Stream("long".to_owned())).await.unwrap();
     assert_eq!((report.records_checked, report.first_problem), (10_000, None));
+}
+
+/// Of many copies of one append sent at once, exactly one is told it wrote; every copy gets
+/// the same versions and positions, and the events are stored once.
+pub async fn racing_identical_appends_one_writes<S: EventStore>(store: S) {
+    const COPIES: usize = 50;
+    let batch = events(2, "once");
+    let start = Arc::new(tokio::sync::Barrier::new(COPIES));
+    let mut handles = Vec::new();
+    for _ in 0..COPIES {
+        let (store, batch, start) = (store.clone(), batch.clone(), Arc::clone(&start));
+        handles.push(tokio::spawn(async move {
+            start.wait().await;
+            store.append("s", ExpectedVersion::NoStream, batch).await.unwrap()
+        }));
+    }
+    let mut results = Vec::new();
+    for handle in handles {
+        results.push(handle.await.unwrap());
+    }
+    let wrote = results.iter().filter(|r| !r.already_stored).count();
+    assert_eq!(wrote, 1, "exactly one copy wrote: {results:?}");
+    assert!(
+        results
+            .iter()
+            .all(|r| r.positions == Some((0, 1)) && r.current_version == Some(1))
+    );
+    assert_eq!(store.head(), 2);
 }
 
 /// Sixteen appenders race on one stream with exact expected versions: exactly one wins each

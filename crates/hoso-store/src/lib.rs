@@ -189,7 +189,8 @@ impl RecordedEvent {
     }
 }
 
-/// What an append did: the same answer for the first attempt and for every retry of it.
+/// What an append did: the same versions and positions for the first attempt and for every
+/// retry of it, and whether this call wrote them or found them already stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AppendResult {
     /// The stream's version after the append: the version of its last event, `None` if the
@@ -197,6 +198,10 @@ pub struct AppendResult {
     pub current_version: Option<Version>,
     /// Positions of the first and last appended events in `$all`; `None` for an empty append.
     pub positions: Option<(Position, Position)>,
+    /// True when every event was already stored by an earlier identical append and this call
+    /// wrote nothing; false for the one call that wrote them (and for an empty append). Of
+    /// identical appends racing each other, exactly one is answered with false.
+    pub already_stored: bool,
 }
 
 /// Which way a stream is read.
@@ -348,8 +353,9 @@ pub trait EventStore: Clone + Send + Sync + 'static {
     ///
     /// Returns once the events are on stable storage. If every event id is already stored by
     /// one earlier append with the same content (JSON compared as values, so key order and
-    /// spacing do not matter), returns that append's result and writes nothing, whatever the
-    /// stream's version is now.
+    /// spacing do not matter), returns that append's versions and positions with
+    /// [`AppendResult::already_stored`] set and writes nothing, whatever the stream's version is
+    /// now.
     fn append(
         &self,
         stream_id: &str,

@@ -276,6 +276,7 @@ impl<S: Segments, K: Kv> Writer<S, K> {
             return Ok(Outcome::Unchanged(AppendResult {
                 current_version: actual,
                 positions: None,
+                already_stored: false,
             }));
         }
         if self.written + self.buffer.len() as u64 >= self.segment_bytes {
@@ -356,6 +357,7 @@ impl<S: Segments, K: Kv> Writer<S, K> {
         Ok(Outcome::Written(AppendResult {
             current_version: Some(version - 1),
             positions: Some((first_position, position - 1)),
+            already_stored: false,
         }))
     }
 
@@ -448,6 +450,7 @@ impl<S: Segments, K: Kv> Writer<S, K> {
         Ok(Some(AppendResult {
             current_version: Some(last.version),
             positions: Some((first.position, last.position)),
+            already_stored: true,
         }))
     }
 }

@@ -1,6 +1,7 @@
 //! The client subcommands: connect to a running server with a bearer token and print what it
 //! answers in words an auditor or operator can read.
 
+use crate::out::outln;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
@@ -199,18 +200,25 @@ pub(crate) async fn replay(args: ReplayArgs) -> Result<()> {
                     .map(|s| s.as_str_name())
                     .unwrap_or("DOSSIER_STATUS_UNSPECIFIED"),
             });
-            println!("{line}");
+            outln!("{line}");
             continue;
         }
         if first {
-            println!("dossier {} ({}), times in UTC+7", after.receipt_code, after.dossier_id);
-            println!(
+            outln!("dossier {} ({}), times in UTC+7", after.receipt_code, after.dossier_id);
+            outln!(
                 "{:>3} {:>9}  {:<19}  {:<19}  {:<22} {:<20} {:<14} {:<24} hash",
-                "v", "position", "occurred at", "recorded at", "event", "actor", "desk", "status after"
+                "v",
+                "position",
+                "occurred at",
+                "recorded at",
+                "event",
+                "actor",
+                "desk",
+                "status after"
             );
             first = false;
         }
-        println!(
+        outln!(
             "{:>3} {:>9}  {:<19}  {:<19}  {:<22} {:<20} {:<14} {:<24} {}",
             event.version,
             event.position,
@@ -224,7 +232,7 @@ pub(crate) async fn replay(args: ReplayArgs) -> Result<()> {
         );
     }
     if first && !args.json {
-        println!(
+        outln!(
             "no event of this dossier was recorded by {} (UTC+7): --as-of is about when events were recorded in the log, not when they occurred",
             args.as_of.map_or("now".to_owned(), |at| local(Some(
                 &hoso_api::convert::utc_to_timestamp(at)
@@ -241,7 +249,7 @@ pub(crate) async fn verify(args: VerifyArgs) -> Result<()> {
     };
     let report = client.verify_chain(request).await.map_err(status_error)?.into_inner();
     if report.ok {
-        println!(
+        outln!(
             "ok: {} in {} verified; every hash chain matches",
             count(report.records_checked, "record", "records"),
             count(report.streams_checked, "stream", "streams")
@@ -271,11 +279,11 @@ pub(crate) async fn status(args: ConnectArgs) -> Result<()> {
         .await
         .map_err(status_error)?
         .into_inner();
-    println!("server version    {}", status.server_version);
-    println!("store             {}", status.store_backend);
-    println!("events in the log {}", status.head_position);
-    println!("started at        {} (UTC+7)", local(status.started_at.as_ref()));
-    println!(
+    outln!("server version    {}", status.server_version);
+    outln!("store             {}", status.store_backend);
+    outln!("events in the log {}", status.head_position);
+    outln!("started at        {} (UTC+7)", local(status.started_at.as_ref()));
+    outln!(
         "accepting writes  {}",
         if status.accepting_writes {
             "yes"
@@ -283,7 +291,7 @@ pub(crate) async fn status(args: ConnectArgs) -> Result<()> {
             "NO: the store refuses writes; restart the server"
         }
     );
-    println!(
+    outln!(
         "holiday notices   {} (other years: provisional calendars)",
         status
             .calendar_years
@@ -292,7 +300,7 @@ pub(crate) async fn status(args: ConnectArgs) -> Result<()> {
             .collect::<Vec<_>>()
             .join(", ")
     );
-    println!(
+    outln!(
         "catalogue         version {}{}",
         status.catalogue_version,
         match (status.catalogue_version, status.procedures_outside_catalogue_allowed) {
@@ -303,16 +311,16 @@ pub(crate) async fn status(args: ConnectArgs) -> Result<()> {
         }
     );
     for warning in &status.warnings {
-        println!("WARNING           {warning}");
+        outln!("WARNING           {warning}");
     }
-    println!("you are           {} ({})", status.caller, status.caller_role);
+    outln!("you are           {} ({})", status.caller, status.caller_role);
     let mut reports = pb::reports_service_client::ReportsServiceClient::new(connection);
     let projection = reports
         .get_projection_status(pb::GetProjectionStatusRequest {})
         .await
         .map_err(status_error)?
         .into_inner();
-    println!(
+    outln!(
         "projection        {} of {} events applied (lag {}), {}{}",
         projection.applied_position,
         projection.head_position,
@@ -358,7 +366,7 @@ pub(crate) fn list_methods() -> Result<()> {
             } else {
                 ""
             };
-            println!("{}/{}{streaming}", service.name(), method.name());
+            outln!("{}/{}{streaming}", service.name(), method.name());
         }
     }
     Ok(())
@@ -406,7 +414,7 @@ pub(crate) async fn call(args: CallArgs) -> Result<()> {
     let print = |message: &DynamicMessage| -> Result<()> {
         let mut out = serde_json::Serializer::pretty(std::io::stdout());
         message.serialize_with_options(&mut out, &options)?;
-        println!();
+        outln!();
         Ok(())
     };
     if method.is_server_streaming() {
@@ -508,7 +516,7 @@ pub(crate) async fn rebuild(args: ConnectArgs) -> Result<()> {
         ));
         if progress.swapped {
             bar.finish_with_message(format!("{:.0} events/s; swapped in", progress.events_per_second));
-            println!(
+            outln!(
                 "rebuilt from {} events; the new projection is live",
                 progress.events_total
             );
@@ -544,13 +552,14 @@ pub(crate) async fn figures(args: FiguresArgs) -> Result<()> {
             &mut out,
             &prost_reflect::SerializeOptions::new().skip_default_fields(false),
         )?;
-        println!();
+        outln!();
         return Ok(());
     }
     let cutoff = local_rfc3339(figures.cutoff.as_ref());
-    println!(
+    outln!(
         "index 766 figures, {} to {} (excluded), as of {cutoff}",
-        figures.start_date, figures.end_date
+        figures.start_date,
+        figures.end_date
     );
     let in_scope = figures
         .province
@@ -559,7 +568,7 @@ pub(crate) async fn figures(args: FiguresArgs) -> Result<()> {
         .and_then(|o| o.on_time.as_ref())
         .map_or(0, |r| r.denominator);
     if in_scope == 0 {
-        println!(
+        outln!(
             "no dossier of this period had been recorded by the cut-off: the cut-off is about when events were recorded in the log, not when they occurred"
         );
     }
@@ -569,10 +578,13 @@ pub(crate) async fn figures(args: FiguresArgs) -> Result<()> {
         None => format!("{:>25}", "absent"),
     };
     let province = figures.province.unwrap_or_default();
-    println!();
-    println!(
+    outln!();
+    outln!(
         "{:<6} {:<40} {:>25} {:>12}",
-        "code", "indicator", "rate  numerator/denominator", "points"
+        "code",
+        "indicator",
+        "rate  numerator/denominator",
+        "points"
     );
     for indicator in &province.indicators {
         // The indicator's own rate (for 13 the product of its factors), beside the numerator and
@@ -590,7 +602,7 @@ pub(crate) async fn figures(args: FiguresArgs) -> Result<()> {
         } else {
             format!("{}/{}", indicator.points, indicator.max_points)
         };
-        println!(
+        outln!(
             "{:<6} {:<40} {} {:>12}",
             indicator.code,
             indicator.name_en,
@@ -598,7 +610,7 @@ pub(crate) async fn figures(args: FiguresArgs) -> Result<()> {
             points
         );
         for factor in &indicator.factors {
-            println!(
+            outln!(
                 "{:<6} {:<40} {}",
                 "",
                 format!("  × {}", factor.name_en),
@@ -606,14 +618,16 @@ pub(crate) async fn figures(args: FiguresArgs) -> Result<()> {
             );
         }
     }
-    println!();
-    println!(
+    outln!();
+    outln!(
         "{:<16} {:>25} {:>8}",
-        "handling agency", "on time (on time/in scope)", "overdue"
+        "handling agency",
+        "on time (on time/in scope)",
+        "overdue"
     );
     for agency in &figures.agencies {
         let on_time = agency.on_time.clone().unwrap_or_default();
-        println!(
+        outln!(
             "{:<16} {} {:>8}",
             agency.group,
             rate(on_time.on_time.as_ref()),
@@ -770,7 +784,7 @@ pub(crate) async fn import(args: ImportArgs) -> Result<u64> {
     }
     rejects.flush()?;
     bar.finish();
-    println!(
+    outln!(
         "imported {imported} dossiers ({events} events); {present} were already there; {rejected} lines rejected{}",
         if rejected > 0 {
             format!(" (reasons in {})", args.rejects.display())
@@ -824,7 +838,7 @@ fn report_differences(differing: &mut [(String, Vec<String>)], path: &std::path:
     }
     file.flush()
         .with_context(|| format!("cannot write {}", path.display()))?;
-    println!(
+    outln!(
         "{} {} procedure values that differ from the catalogue in force at receipt (each history keeps its own); all in {}:",
         differing.len(),
         if differing.len() == 1 {
@@ -836,10 +850,10 @@ fn report_differences(differing: &mut [(String, Vec<String>)], path: &std::path:
     );
     const SHOWN: usize = 10;
     for (receipt, differences) in differing.iter().take(SHOWN) {
-        println!("  {receipt}: {}", differences.join("; "));
+        outln!("  {receipt}: {}", differences.join("; "));
     }
     if differing.len() > SHOWN {
-        println!("  … and {} more", differing.len() - SHOWN);
+        outln!("  … and {} more", differing.len() - SHOWN);
     }
     Ok(())
 }
@@ -916,7 +930,7 @@ pub(crate) async fn disclose(args: DiscloseArgs) -> Result<()> {
     let out = args.out.unwrap_or_else(|| PathBuf::from(&answer.file_name));
     write_new(&out, &answer.document, args.force)?;
     if answer.empty {
-        println!(
+        outln!(
             "warning: no dossier of {} was recorded by the cut-off; the document says so (check --month and --cutoff)",
             args.month
         );
@@ -927,7 +941,7 @@ pub(crate) async fn disclose(args: DiscloseArgs) -> Result<()> {
         .and_then(timestamp_to_utc)
         .map(|c| c.to_rfc3339())
         .unwrap_or_default();
-    println!(
+    outln!(
         "wrote {} ({} bytes), figures as of {cutoff}; `--cutoff {cutoff}` gives the same document again",
         out.display(),
         answer.document.len()

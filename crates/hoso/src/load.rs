@@ -16,6 +16,7 @@
 mod plan;
 mod stats;
 
+use crate::out::{out, outln};
 use std::collections::{BTreeMap, VecDeque};
 use std::io::Write;
 use std::path::PathBuf;
@@ -792,10 +793,10 @@ async fn drive(
         json["run_id"] = plan.run_id.clone().into();
         json["seed"] = plan.seed.into();
         json["mode"] = mode.into();
-        println!("{json}");
+        outln!("{json}");
     } else {
-        println!("hoso load: {mode}, run {} (seed {})", plan.run_id, plan.seed);
-        print!("{}", summary.to_text());
+        outln!("hoso load: {mode}, run {} (seed {})", plan.run_id, plan.seed);
+        out!("{}", summary.to_text());
     }
     Ok(summary.refused > 0)
 }
@@ -892,15 +893,17 @@ async fn replay(
             "latency": full["latency"],
             "errors": full["errors"],
         });
-        println!("{json}");
+        outln!("{json}");
     } else {
-        println!("hoso load: {mode} ({})", dossier.receipt_code);
-        println!(
+        outln!("hoso load: {mode} ({})", dossier.receipt_code);
+        outln!(
             "replays    {} in {:.1} s ({:.0}/s)",
-            summary.commands, summary.seconds, summary.commands_per_second
+            summary.commands,
+            summary.seconds,
+            summary.commands_per_second
         );
         if let Some(q) = &summary.latency {
-            println!(
+            outln!(
                 "latency    p50 {:.3} ms  p99 {:.3} ms  p99.9 {:.3} ms  max {:.3} ms",
                 stats::ms(q.p50),
                 stats::ms(q.p99),
@@ -909,7 +912,7 @@ async fn replay(
             );
         }
         let errors: Vec<String> = summary.errors.iter().map(|(c, n)| format!("{c} {n}")).collect();
-        println!(
+        outln!(
             "errors     {}",
             if errors.is_empty() {
                 "none".to_owned()

@@ -10,9 +10,11 @@
 
 mod client;
 mod load;
+mod out;
 mod reference;
 mod workload;
 
+use crate::out::{out, outln};
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
@@ -107,6 +109,10 @@ enum TokenCommand {
 fn main() {
     let cli = Cli::parse();
     if let Err(err) = run(cli) {
+        // The reader of our output went away (`hoso replay X | head`): it has what it wanted.
+        if out::is_broken_pipe(&err) {
+            std::process::exit(0);
+        }
         eprintln!("hoso: {err:#}");
         std::process::exit(1);
     }
@@ -147,10 +153,10 @@ fn run(cli: Cli) -> Result<()> {
                 anyhow::bail!("--agency is required for a {role}: the unit code of the officer's desk or agency");
             }
             let token = new_token();
-            println!("token (give it to the caller; it is not stored anywhere): {token}");
-            println!();
-            println!("# add to the tokens file:");
-            print!("{}", token_entry(&token, &subject, role, &agency));
+            outln!("token (give it to the caller; it is not stored anywhere): {token}");
+            outln!();
+            outln!("# add to the tokens file:");
+            out!("{}", token_entry(&token, &subject, role, &agency));
             Ok(())
         }
         Command::Token(TokenCommand::Hash) => {
@@ -158,7 +164,7 @@ fn run(cli: Cli) -> Result<()> {
             std::io::stdin()
                 .read_line(&mut token)
                 .context("cannot read the token from standard input")?;
-            println!("{}", hash_token(token.trim()));
+            outln!("{}", hash_token(token.trim()));
             Ok(())
         }
     }

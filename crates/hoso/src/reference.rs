@@ -1,6 +1,7 @@
 //! `hoso calendar` and `hoso catalogue`: the province's reference data, loaded into a running
 //! server (operator token) and read back (any token).
 
+use crate::out::outln;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
@@ -100,11 +101,13 @@ pub(crate) async fn calendar(command: CalendarCommand) -> Result<()> {
                 v if v == answer.version => "nothing: it was already in force".to_owned(),
                 v => format!("version {v}"),
             };
-            println!(
+            outln!(
                 "the {} holiday notice, version {}, is in force (log position {}); it replaced {replaced}",
-                answer.year, answer.version, answer.position
+                answer.year,
+                answer.version,
+                answer.position
             );
-            println!("due dates already computed do not change; receipts from now on use it");
+            outln!("due dates already computed do not change; receipts from now on use it");
             Ok(())
         }
         CalendarCommand::Show { year, connect: args } => {
@@ -116,27 +119,27 @@ pub(crate) async fn calendar(command: CalendarCommand) -> Result<()> {
                 .into_inner()
                 .calendar
                 .context("the server answered no calendar")?;
-            println!(
+            outln!(
                 "{} calendar {}, version {}",
                 if calendar.provisional { "PROVISIONAL" } else { "notice" },
                 calendar.year,
                 calendar.version
             );
-            println!("source            {}", calendar.source);
+            outln!("source            {}", calendar.source);
             if !calendar.loaded_by.is_empty() {
-                println!(
+                outln!(
                     "loaded by         {} at {} (UTC+7)",
                     calendar.loaded_by,
                     local(calendar.loaded_at.as_ref())
                 );
             }
-            println!("weekdays off      {}", dates(&calendar.days_off));
-            println!("Saturdays worked  {}", dates(&calendar.working_saturdays));
+            outln!("weekdays off      {}", dates(&calendar.days_off));
+            outln!("Saturdays worked  {}", dates(&calendar.working_saturdays));
             if !calendar.notes.is_empty() {
-                println!("notes             {}", calendar.notes);
+                outln!("notes             {}", calendar.notes);
             }
             if calendar.provisional {
-                println!(
+                outln!(
                     "no notice is loaded for {}: this calendar follows the Labour Code; load the notice with `hoso calendar load FILE` once it is published",
                     calendar.year
                 );
@@ -205,12 +208,14 @@ pub(crate) async fn catalogue(command: CatalogueCommand) -> Result<()> {
                 .into_inner();
             let reference = answer.catalogue.unwrap_or_default();
             if answer.replayed {
-                println!(
+                outln!(
                     "decision {} of {} was loaded before from this file (catalogue version {}): nothing was written",
-                    reference.decision, reference.effective_from, reference.version
+                    reference.decision,
+                    reference.effective_from,
+                    reference.version
                 );
             } else {
-                println!(
+                outln!(
                     "decision {} is in force from {}: {} procedures published, {} abolished; the catalogue is at version {} (log position {})",
                     reference.decision,
                     reference.effective_from,
@@ -230,9 +235,13 @@ pub(crate) async fn catalogue(command: CatalogueCommand) -> Result<()> {
             let mut client = pb::reference_service_client::ReferenceServiceClient::new(connect(&args).await?);
             let mut page_token = String::new();
             let mut shown = 0usize;
-            println!(
+            outln!(
                 "{:<9} {:<22} {:>10} {:>6}  {:<24} name",
-                "code", "time", "fee (VND)", "online", "decision"
+                "code",
+                "time",
+                "fee (VND)",
+                "online",
+                "decision"
             );
             loop {
                 let answer = client
@@ -246,13 +255,13 @@ pub(crate) async fn catalogue(command: CatalogueCommand) -> Result<()> {
                     .map_err(status_error)?
                     .into_inner();
                 if answer.catalogue_version == 0 {
-                    println!(
+                    outln!(
                         "no catalogue is loaded; load one with `hoso catalogue load FILE --decision N --effective DATE`"
                     );
                     return Ok(());
                 }
                 for procedure in &answer.procedures {
-                    print_row(procedure);
+                    print_row(procedure)?;
                 }
                 shown += answer.procedures.len();
                 if answer.next_page_token.is_empty() {
@@ -260,7 +269,7 @@ pub(crate) async fn catalogue(command: CatalogueCommand) -> Result<()> {
                 }
                 page_token = answer.next_page_token;
             }
-            println!(
+            outln!(
                 "{shown} {} in force",
                 if shown == 1 { "procedure" } else { "procedures" }
             );
@@ -289,16 +298,16 @@ pub(crate) async fn catalogue(command: CatalogueCommand) -> Result<()> {
             };
             let entry = procedure.entry.clone().unwrap_or_default();
             let reference = procedure.catalogue.clone().unwrap_or_default();
-            println!("code              {}", entry.code);
-            println!("name              {}", entry.name);
-            println!("statutory time    {}", time(entry.statutory_time.as_ref()));
+            outln!("code              {}", entry.code);
+            outln!("name              {}", entry.name);
+            outln!("statutory time    {}", time(entry.statutory_time.as_ref()));
             if let Some(green) = &entry.green_lane_time {
-                println!("green lane        {}", time(Some(green)));
+                outln!("green lane        {}", time(Some(green)));
             }
-            println!("fee               {} VND", entry.fee_vnd);
-            println!("full online       {}", yes_no(entry.full_online_eligible));
-            println!("paper result      {}", yes_no(entry.paper_result));
-            println!(
+            outln!("fee               {} VND", entry.fee_vnd);
+            outln!("full online       {}", yes_no(entry.full_online_eligible));
+            outln!("paper result      {}", yes_no(entry.paper_result));
+            outln!(
                 "handling agencies {}",
                 if entry.handling_agencies.is_empty() {
                     "any".to_owned()
@@ -306,9 +315,11 @@ pub(crate) async fn catalogue(command: CatalogueCommand) -> Result<()> {
                     entry.handling_agencies.join(", ")
                 }
             );
-            println!(
+            outln!(
                 "decision          {} in force from {} (catalogue version {})",
-                reference.decision, reference.effective_from, reference.version
+                reference.decision,
+                reference.effective_from,
+                reference.version
             );
             Ok(())
         }
@@ -341,14 +352,14 @@ pub(crate) async fn catalogue(command: CatalogueCommand) -> Result<()> {
                 page_token = answer.next_page_token;
             }
             if counts.is_empty() {
-                println!("no dossier was received outside the catalogue");
+                outln!("no dossier was received outside the catalogue");
                 return Ok(());
             }
-            println!("{:<9} {:>8}  latest receipt", "code", "dossiers");
+            outln!("{:<9} {:>8}  latest receipt", "code", "dossiers");
             for (code, (n, latest)) in &counts {
-                println!("{code:<9} {n:>8}  {latest}");
+                outln!("{code:<9} {n:>8}  {latest}");
             }
-            println!(
+            outln!(
                 "{} procedures received outside the catalogue: publish them, or correct the desks that send them",
                 counts.len()
             );
@@ -357,7 +368,7 @@ pub(crate) async fn catalogue(command: CatalogueCommand) -> Result<()> {
     }
 }
 
-fn print_row(procedure: &pb::ProcedureInForce) {
+fn print_row(procedure: &pb::ProcedureInForce) -> Result<()> {
     let entry = procedure.entry.clone().unwrap_or_default();
     let reference = procedure.catalogue.clone().unwrap_or_default();
     let mut time = time(entry.statutory_time.as_ref());
@@ -367,7 +378,7 @@ fn print_row(procedure: &pb::ProcedureInForce) {
             self::time(Some(green)).replace(" working ", " w. ")
         );
     }
-    println!(
+    outln!(
         "{:<9} {:<22} {:>10} {:>6}  {:<24} {}",
         entry.code,
         time,
@@ -376,6 +387,7 @@ fn print_row(procedure: &pb::ProcedureInForce) {
         reference.decision,
         entry.name
     );
+    Ok(())
 }
 
 fn time(time: Option<&pb::StatutoryTime>) -> String {

@@ -1,5 +1,6 @@
 //! `hoso gen`: writes a generated province workload as `hoso import` NDJSON.
 
+use crate::out::outln;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -127,14 +128,14 @@ pub(crate) fn run(args: GenArgs) -> Result<()> {
         }
         std::fs::write(path, config).with_context(|| format!("cannot write {}", path.display()))?;
     }
-    println!(
+    outln!(
         "wrote {} dossiers ({commands} commands) to {}; import them with `hoso import {}`",
         dossiers,
         args.out.display(),
         args.out.display()
     );
     if let Some(path) = &args.catalogue_out {
-        println!(
+        outln!(
             "wrote the catalogue of {} procedures to {}; load it with `hoso catalogue load {} --decision <number> --effective <YYYY-MM-DD>`",
             province.procedures.len(),
             path.display(),

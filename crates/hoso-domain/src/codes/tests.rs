@@ -78,3 +78,22 @@ fn codes_are_persisted_as_strings_and_checked_on_read() {
         r#"agency code: "bad code" is not an agency code like 000.00.04.G18 (2 to 6 dot-separated groups of upper-case letters or digits)"#
     );
 }
+
+#[test]
+fn a_refused_value_is_echoed_cut_to_a_short_prefix() {
+    assert_eq!(super::echo("1.00x"), "\"1.00x\"");
+    let long = "ồ".repeat(5_000);
+    let err = ProcedureCode::parse("procedure.code", &long).unwrap_err().to_string();
+    assert!(err.len() < 400, "{} bytes: {err}", err.len());
+    assert!(
+        err.contains(&format!("\"{}\"…", "ồ".repeat(super::ECHO_CHARS))),
+        "{err}"
+    );
+    for err in [
+        AgencyCode::parse("handling_agency", &long).unwrap_err(),
+        ReceiptCode::parse("receipt_code", &long).unwrap_err(),
+        ContentHash::parse("files.content_hash", &long).unwrap_err(),
+    ] {
+        assert!(err.to_string().len() < 400, "{err}");
+    }
+}

@@ -463,7 +463,13 @@ async fn check_ids(store: &SledStore, appends: &[Appended]) {
             .append(stream, ExpectedVersion::Any, events.clone())
             .await
             .unwrap();
-        assert_eq!(&retry, result);
+        assert_eq!(
+            retry,
+            hoso_store::AppendResult {
+                already_stored: true,
+                ..*result
+            }
+        );
         let mut changed = events.clone();
         changed[0].schema_version += 1;
         let err = store.append(stream, ExpectedVersion::Any, changed).await.unwrap_err();

@@ -127,3 +127,69 @@ async fn the_processing_officer_recorded_is_the_caller_not_the_request() {
     assert_eq!(metadata["actor"], "dev.agency-officer");
     assert_eq!(metadata["role"], "agency_officer");
 }
+
+/// `hoso token new` for officers with Vietnamese names: the entries it prints make a tokens file
+/// the server starts with, and each token acts as the officer it names.
+#[tokio::test]
+async fn tokens_made_by_hoso_token_new_for_vietnamese_names_start_the_server_and_name_the_actor() {
+    fn token_new(role: &str, subject: &str, file: &mut String) -> String {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_hoso"))
+            .args([
+                "token",
+                "new",
+                "--role",
+                role,
+                "--agency",
+                "G09.20",
+                "--subject",
+                subject,
+            ])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        let stdout = String::from_utf8(output.stdout).unwrap();
+        let (_, entry) = stdout.split_once("# add to the tokens file:\n").unwrap();
+        file.push_str(entry);
+        stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("token (give it to the caller; it is not stored anywhere): "))
+            .unwrap()
+            .to_owned()
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut file = String::new();
+    let desks: Vec<(String, &str)> = ["cán bộ một cửa Đồng Hỷ", "Trần \"Thu\" Hà \\ Phòng Tư pháp"]
+        .into_iter()
+        .map(|subject| (token_new("desk_officer", subject, &mut file), subject))
+        .collect();
+    let auditor = token_new("auditor", "kiểm toán viên Sở Nội vụ", &mut file);
+    let tokens_path = dir.path().join("tokens.toml");
+    std::fs::write(&tokens_path, file).unwrap();
+    let server = Server::start_with_config(&format!(
+        "tokens_file = \"{}\"\nallow_procedures_outside_catalogue = true\n",
+        tokens_path.display()
+    ));
+    let mut audit =
+        pb::audit_service_client::AuditServiceClient::new(tonic::service::interceptor::InterceptedService::new(
+            server.raw_channel().await,
+            Server::bearer_token(&auditor),
+        ));
+    for (token, subject) in desks {
+        let code = receipt_code();
+        let mut desk = server.desk_as(Server::bearer_token(&token)).await;
+        desk.receive_dossier(receive_request(&code, pb::Channel::Online, OWN_AGENCY, 0))
+            .await
+            .unwrap();
+        let mut stream = audit
+            .replay_dossier(pb::ReplayDossierRequest {
+                dossier: by_code(&code),
+                as_of: None,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let event = stream.message().await.unwrap().unwrap().event.unwrap();
+        let metadata: serde_json::Value = serde_json::from_str(&event.metadata_json).unwrap();
+        assert_eq!(metadata["actor"], subject);
+    }
+}

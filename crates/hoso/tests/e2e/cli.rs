@@ -206,3 +206,53 @@ async fn the_reference_commands_load_a_notice_and_list_what_the_catalogue_lacks(
         "{err}"
     );
 }
+
+/// Runs `hoso` with its standard output a pipe whose reader has already gone, as in
+/// `hoso replay X | head` once `head` has its lines; returns its exit status and stderr.
+fn into_closed_pipe(server: &Server, role: Role, args: &[&str]) -> (std::process::ExitStatus, String) {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let output = Command::new(env!("CARGO_BIN_EXE_hoso"))
+        .args(args)
+        .env("HOSO_SERVER", format!("http://{}", server.addr))
+        .env("HOSO_TOKEN", server.token(role))
+        .env("RUST_BACKTRACE", "1")
+        .stdin(std::process::Stdio::null())
+        .stdout(writer)
+        .output()
+        .unwrap();
+    (output.status, String::from_utf8_lossy(&output.stderr).into_owned())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_subcommand_exits_quietly_when_its_reader_closes_the_pipe() {
+    let server = Server::start();
+    let code = received(&server).await;
+    let get = format!("{{\"dossier\": {{\"receiptCode\": \"{code}\"}}}}");
+    let runs: Vec<(Role, Vec<&str>)> = vec![
+        (Role::Auditor, vec!["replay", &code]),
+        (Role::Auditor, vec!["replay", &code, "--json"]),
+        (Role::Auditor, vec!["verify"]),
+        (Role::Operator, vec!["status"]),
+        (Role::Auditor, vec!["figures", "--month", "2026-06"]),
+        (Role::Auditor, vec!["figures", "--month", "2026-06", "--json"]),
+        (Role::Operator, vec!["rebuild"]),
+        (Role::Auditor, vec!["call", "list"]),
+        (Role::Auditor, vec!["call", "DossierQueryService/GetDossier", &get]),
+        (Role::Auditor, vec!["calendar", "show", "2026"]),
+        (Role::Auditor, vec!["catalogue", "list"]),
+        (Role::Auditor, vec!["catalogue", "missing"]),
+        (
+            Role::Auditor,
+            vec!["token", "new", "--role", "auditor", "--subject", "kiểm toán viên"],
+        ),
+    ];
+    for (role, args) in runs {
+        let (status, stderr) = into_closed_pipe(&server, role, &args);
+        assert!(
+            status.success() && !stderr.contains("panicked") && !stderr.contains("backtrace"),
+            "hoso {}: {status}\n{stderr}",
+            args.join(" ")
+        );
+    }
+}

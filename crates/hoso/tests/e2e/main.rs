@@ -8,6 +8,7 @@ mod cli;
 mod crash_load;
 mod import;
 mod lifecycle;
+mod limits;
 mod reference;
 mod reports;
 mod retries;

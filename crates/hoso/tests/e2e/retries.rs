@@ -153,3 +153,112 @@ async fn two_desks_racing_on_one_dossier_one_wins_the_other_is_aborted_with_the_
         assert_eq!(info.metadata["actual_version"], (round + 1).to_string());
     }
 }
+
+/// A command id sent again with another request is refused naming `command.command_id`, as
+/// AIP-155 asks of request ids; the true retry still gets the original outcome, also after a
+/// restart.
+#[tokio::test]
+async fn a_command_id_sent_again_with_another_request_is_refused_also_after_a_restart() {
+    let mut server = Server::start();
+    let code = received(&server).await;
+    let pay_id = Uuid::new_v4();
+    let payment = |amount_vnd| pb::RecordOnlinePaymentRequest {
+        command: header_with(pay_id, 10, None),
+        ..pay(&code, 10, amount_vnd)
+    };
+    let process_id = Uuid::new_v4();
+    let step = |step| pb::ProcessDossierRequest {
+        command: header_with(process_id, 20, None),
+        ..process(&code, 20, step)
+    };
+    let mut desk = server.desk(Role::Desk).await;
+    let mut agency = server.desk(Role::Agency).await;
+    let paid = desk
+        .record_online_payment(payment(1_000))
+        .await
+        .unwrap()
+        .into_inner()
+        .outcome
+        .unwrap();
+    let approved = agency
+        .process_dossier(step(pb::ProcessingStep::Approved))
+        .await
+        .unwrap()
+        .into_inner()
+        .outcome
+        .unwrap();
+    let head = server.head().await;
+    for restarted in [false, true] {
+        if restarted {
+            server.kill();
+            server = Server::start_in(server.dir());
+            desk = server.desk(Role::Desk).await;
+            agency = server.desk(Role::Agency).await;
+        }
+        let status = desk.record_online_payment(payment(49_000)).await.unwrap_err();
+        assert_eq!(
+            status.code(),
+            Code::InvalidArgument,
+            "restarted: {restarted}, {status:?}"
+        );
+        assert_eq!(bad_fields(&status), ["command.command_id"]);
+        assert!(status.message().contains("other values"), "{}", status.message());
+        let status = agency
+            .process_dossier(step(pb::ProcessingStep::Stopped))
+            .await
+            .unwrap_err();
+        assert_eq!(bad_fields(&status), ["command.command_id"], "restarted: {restarted}");
+
+        let retry = desk
+            .record_online_payment(payment(1_000))
+            .await
+            .unwrap()
+            .into_inner()
+            .outcome
+            .unwrap();
+        assert!(retry.replayed);
+        assert_eq!((retry.version, retry.position), (paid.version, paid.position));
+        let retry = agency
+            .process_dossier(step(pb::ProcessingStep::Approved))
+            .await
+            .unwrap()
+            .into_inner()
+            .outcome
+            .unwrap();
+        assert!(retry.replayed);
+        assert_eq!((retry.version, retry.position), (approved.version, approved.position));
+        assert_eq!(server.head().await, head, "restarted: {restarted}: nothing written");
+    }
+}
+
+/// Fifty copies of one command sent at once: one event written, and exactly one answer says so.
+#[tokio::test(flavor = "multi_thread")]
+async fn of_fifty_identical_commands_sent_at_once_exactly_one_is_told_it_wrote() {
+    const COPIES: usize = 50;
+    let server = Server::start();
+    for round in 0..3 {
+        let code = received(&server).await;
+        let head = server.head().await;
+        let request = digitize_with(&code, Uuid::new_v4(), 10 + round, None);
+        let desk = server.desk(Role::Desk).await;
+        let start = std::sync::Arc::new(tokio::sync::Barrier::new(COPIES));
+        let mut tasks = Vec::new();
+        for _ in 0..COPIES {
+            let (mut desk, request, start) = (desk.clone(), request.clone(), start.clone());
+            tasks.push(tokio::spawn(async move {
+                start.wait().await;
+                desk.digitize_dossier(request).await
+            }));
+        }
+        let mut wrote = 0;
+        let mut answers = std::collections::HashSet::new();
+        for task in tasks {
+            let outcome = task.await.unwrap().unwrap().into_inner().outcome.unwrap();
+            wrote += usize::from(!outcome.replayed);
+            answers.insert((outcome.version, outcome.position));
+        }
+        assert_eq!(wrote, 1, "round {round}: exactly one copy wrote");
+        assert_eq!(answers.len(), 1, "round {round}: every copy got the same outcome");
+        assert_eq!(server.head().await, head + 1, "round {round}: one event written");
+    }
+}

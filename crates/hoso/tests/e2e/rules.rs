@@ -254,3 +254,97 @@ async fn an_unknown_dossier_is_not_found() {
         .unwrap_err();
     assert_eq!(status.code(), Code::NotFound);
 }
+
+/// A huge invalid value, or thousands of them, is INVALID_ARGUMENT with a short message: the
+/// value is echoed cut, and only the first fields are named.
+#[tokio::test]
+async fn huge_invalid_values_are_invalid_argument_with_a_short_message() {
+    let server = Server::start();
+    let code = received(&server).await;
+    let mut desk = server.desk(Role::Desk).await;
+    let huge = "G09.20-20260609-".to_owned() + &"9".repeat(4_000);
+    let check = |status: tonic::Status, field: &str| {
+        assert_eq!(status.code(), Code::InvalidArgument, "{field}: {:?}", status.code());
+        assert!(
+            status.message().len() <= 2_048,
+            "{field}: {} bytes",
+            status.message().len()
+        );
+        assert!(
+            !status.message().contains(&"9".repeat(100)),
+            "{field}: the whole value echoed"
+        );
+        assert!(
+            bad_fields(&status).iter().any(|f| f == field),
+            "{field}: {:?}",
+            bad_fields(&status)
+        );
+    };
+    let request = receive_request(&huge, pb::Channel::Online, OWN_AGENCY, 0);
+    check(desk.receive_dossier(request).await.unwrap_err(), "receipt_code");
+    let mut request = receive_request(&receipt_code(), pb::Channel::Online, OWN_AGENCY, 0);
+    request.applicant_ref = "Nguyễn Văn A ".repeat(300);
+    let status = desk.receive_dossier(request).await.unwrap_err();
+    assert_eq!(bad_fields(&status), ["applicant_ref"]);
+    assert!(
+        !status.message().contains("Nguyễn"),
+        "the applicant reference is never echoed"
+    );
+    let status = server
+        .query(Role::Auditor)
+        .await
+        .get_dossier(pb::GetDossierRequest {
+            dossier: by_code(&huge),
+        })
+        .await
+        .unwrap_err();
+    check(status, "dossier.receipt_code");
+
+    let mut request = digitize(&code, 10);
+    request.files[0].content_hash = "f".repeat(4_000);
+    check(desk.digitize_dossier(request).await.unwrap_err(), "files.content_hash");
+    let mut request = digitize(&code, 10);
+    request.files = (0..5_000)
+        .map(|_| pb::ComponentFile {
+            component: String::new(),
+            content_hash: "ab".repeat(32),
+        })
+        .collect();
+    let status = desk.digitize_dossier(request).await.unwrap_err();
+    check(status.clone(), "files[0].component");
+    assert!(
+        status.message().contains("and 4980 more fields"),
+        "{}",
+        status.message()
+    );
+    assert_eq!(server.head().await, 1, "nothing was written");
+}
+
+/// Bytes that are not the method's protobuf message are the client's fault: INVALID_ARGUMENT.
+#[tokio::test]
+async fn an_undecodable_request_is_invalid_argument() {
+    let server = Server::start();
+    let mut grpc = tonic::client::Grpc::new(server.raw_channel().await);
+    for path in [
+        "/hoso.v1.DeskService/ReceiveDossier",
+        "/hoso.v1.DossierQueryService/GetDossier",
+    ] {
+        grpc.ready().await.unwrap();
+        // A Timestamp's field 1 is a varint where these requests hold a message.
+        let mut request = tonic::Request::new(prost_types::Timestamp { seconds: 5, nanos: 0 });
+        request.metadata_mut().insert(
+            "authorization",
+            format!("Bearer {}", server.token(Role::Desk)).parse().unwrap(),
+        );
+        let status = grpc
+            .unary::<_, prost_types::Timestamp, _>(
+                request,
+                path.parse().unwrap(),
+                hoso_api::codec::HosoCodec::default(),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{path}: {status:?}");
+        assert!(status.message().contains("protobuf"), "{}", status.message());
+    }
+}
