@@ -437,6 +437,7 @@ impl<'a> Plan<'a> {
             return Ok(Ok(AppendResult {
                 current_version: actual,
                 positions: None,
+                already_stored: false,
             }));
         }
         // One recorded_at per append, later than every earlier append's, from the database's
@@ -490,6 +491,7 @@ impl<'a> Plan<'a> {
         Ok(Ok(AppendResult {
             current_version: Some(version - 1),
             positions: Some((first_position, self.next_position - 1)),
+            already_stored: false,
         }))
     }
 
@@ -567,6 +569,7 @@ impl<'a> Plan<'a> {
         Ok(Ok(Some(AppendResult {
             current_version: Some(last.version),
             positions: Some((first.position, last.position)),
+            already_stored: true,
         })))
     }
 }
