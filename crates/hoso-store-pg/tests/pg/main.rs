@@ -174,7 +174,14 @@ async fn retries_are_idempotent_across_a_restart() {
         .append("dossier-1", ExpectedVersion::NoStream, batch.clone())
         .await
         .unwrap();
-    assert_eq!(retry, first);
+    assert!(!first.already_stored && retry.already_stored);
+    assert_eq!(
+        retry,
+        hoso_store::AppendResult {
+            already_stored: true,
+            ..first
+        }
+    );
     let mut changed = batch;
     changed[0].data = serde_json::json!({ "tag": "changed" }).into();
     let err = store
