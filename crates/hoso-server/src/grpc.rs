@@ -68,8 +68,10 @@ impl<S: EventStore> DeskApi<S> {
         };
         let elapsed_us = started.elapsed().as_micros() as u64;
         match result {
+            // A desk command is routine: its line is for debugging (HOSO_LOG=debug); INFO is kept
+            // for what an operator reads.
             Ok(outcome) => {
-                tracing::info!(
+                tracing::debug!(
                     ?method,
                     actor = %caller.subject,
                     receipt_code = %outcome.receipt_code,
@@ -85,7 +87,7 @@ impl<S: EventStore> DeskApi<S> {
                 // While the store refuses writes, every command is refused alike: the error line
                 // of to_status, rate-limited, says it.
                 if status.code() != tonic::Code::Unavailable {
-                    tracing::info!(?method, actor = %caller.subject, code = ?status.code(), elapsed_us, "command refused");
+                    tracing::debug!(?method, actor = %caller.subject, code = ?status.code(), elapsed_us, "command refused");
                 }
                 Err(status)
             }
@@ -337,7 +339,7 @@ impl<S: EventStore> pb::admin_service_server::AdminService for AdminApi<S> {
             .await
             .map_err(to_status)?;
         if !outcome.already_imported {
-            tracing::info!(actor = %caller.subject, receipt_code = %outcome.receipt_code, events = outcome.events, "dossier imported");
+            tracing::debug!(actor = %caller.subject, receipt_code = %outcome.receipt_code, events = outcome.events, "dossier imported");
         }
         Ok(Response::new(pb::ImportDossierResponse {
             receipt_code: outcome.receipt_code,
