@@ -28,6 +28,9 @@ use crate::{
 
 /// The on-disk format this build writes and reads.
 pub(crate) const FORMAT_VERSION: u32 = 3;
+/// How the reason of a `Corrupted` error begins when the damage is in the indexes (sled's files
+/// or its records), which can be rebuilt from the segments, rather than in the log.
+pub(crate) const INDEX_DAMAGED: &str = "the index is damaged: ";
 /// Stream ids and event types are at most this many bytes.
 pub(crate) const MAX_NAME_BYTES: usize = 255;
 /// Stream index entries are read in chunks of this many.
@@ -342,14 +345,14 @@ impl<S: Segments, K: Kv> Core<S, K> {
 fn damaged_ids() -> StoreError {
     StoreError::Corrupted {
         position: 0,
-        reason: "an event id entry of the index is damaged".to_owned(),
+        reason: format!("{INDEX_DAMAGED}an event id entry is damaged"),
     }
 }
 
 fn damaged_stream_entry(stream_id: &str) -> StoreError {
     StoreError::Corrupted {
         position: 0,
-        reason: format!("a stream index entry of {stream_id} is damaged"),
+        reason: format!("{INDEX_DAMAGED}a stream index entry of {stream_id} is damaged"),
     }
 }
 
@@ -361,7 +364,7 @@ fn check_format<K: Kv>(kv: &K) -> Result<(), StoreError> {
                 .map(u32::from_be_bytes)
                 .map_err(|_| StoreError::Corrupted {
                     position: 0,
-                    reason: "the format version record is damaged".to_owned(),
+                    reason: format!("{INDEX_DAMAGED}the format version record is damaged"),
                 })?;
             if found != FORMAT_VERSION {
                 return Err(StoreError::UnsupportedFormat {
@@ -437,7 +440,7 @@ fn recover<S: Segments, K: Kv>(
     let indexed = match kv.get(kv::INDEXED_KEY)? {
         Some(bytes) => Some(Indexed::decode(&bytes).ok_or_else(|| StoreError::Corrupted {
             position: 0,
-            reason: "the index end record is damaged".to_owned(),
+            reason: format!("{INDEX_DAMAGED}the index end record is damaged"),
         })?),
         None => None,
     };
@@ -557,13 +560,20 @@ fn recover<S: Segments, K: Kv>(
                 }
                 position += 1;
             }
-            Next::Entry { loc, crc_ok: false, .. } => {
+            Next::Entry {
+                loc,
+                record,
+                crc_ok: false,
+            } => {
+                // A write that stopped mid-entry left zeros (written ahead) where the entry's
+                // last bytes, its hash, belong; a whole entry has them.
+                let whole = record.len() < 32 || record[record.len() - 32..].iter().any(|&b| b != 0);
                 // A write cut short by a crash leaves nothing intact behind it.
                 if let Next::Entry { crc_ok: true, .. } = reader.next()? {
                     let what = "an entry whose CRC does not match, followed by intact entries,";
                     return Err(damaged(segments, position, loc.segment, loc.offset, what));
                 }
-                break Some((loc.segment, loc.offset));
+                break Some((loc.segment, loc.offset, Some((whole, loc.end()))));
             }
             Next::Incomplete {
                 segment,
@@ -573,7 +583,7 @@ fn recover<S: Segments, K: Kv>(
                 if segment != last {
                     return Err(damaged(segments, position, segment, offset, reason));
                 }
-                break Some((segment, offset));
+                break Some((segment, offset, None));
             }
         }
     };
@@ -588,14 +598,18 @@ fn recover<S: Segments, K: Kv>(
     }
     // Whatever lies past the end (zeros written ahead of the writer, or a torn write) is cut
     // off, so that nothing stale can ever be read as an entry after new ones.
-    let (end_segment, end_offset) = cut.unwrap_or_else(|| reader.at());
+    let (end_segment, end_offset, entry) = cut.unwrap_or_else(|| {
+        let (segment, offset) = reader.at();
+        (segment, offset, None)
+    });
     drop(reader);
+    let later: Vec<u32> = list.iter().copied().filter(|&s| s > end_segment).collect();
+    quarantine_tail(segments, position, (end_segment, end_offset), entry, &later)?;
     if segments.len(end_segment)? > end_offset {
         segments.truncate(end_segment, end_offset)?;
     }
     // Segments after a torn tail hold nothing intact (checked above): empty them, and write on
     // in the last one.
-    let later: Vec<u32> = list.iter().copied().filter(|&s| s > end_segment).collect();
     for &s in &later {
         segments.truncate(s, 0)?;
     }
@@ -617,7 +631,87 @@ fn recover<S: Segments, K: Kv>(
     })
 }
 
+/// Keeps whatever is not zeros past the end of the log in quarantine files before recovery
+/// cuts it, and says so: a WARN for a torn write (it stopped mid-entry, so it was never
+/// acknowledged), an ERROR for a whole entry that does not match its CRC or is followed by more
+/// data (it may have been acknowledged). `entry` is the damaged entry the end was found at, if
+/// any: whether it is whole, and where it ends.
+fn quarantine_tail<S: Segments>(
+    segments: &S,
+    position: Position,
+    (segment, offset): (u32, u64),
+    entry: Option<(bool, u64)>,
+    later: &[u32],
+) -> Result<(), StoreError> {
+    let mut pieces = Vec::new();
+    for (s, from) in std::iter::once((segment, offset)).chain(later.iter().map(|&s| (s, 0))) {
+        let len = segments.len(s)?;
+        if len <= from {
+            continue;
+        }
+        let mut bytes = vec![0; (len - from) as usize];
+        let n = segments.read_at(s, from, &mut bytes)?;
+        bytes.truncate(n);
+        // Zeros are what the log holds past its end (written ahead): nothing to keep.
+        let Some(last) = bytes.iter().rposition(|&b| b != 0) else {
+            continue;
+        };
+        bytes.truncate(last + 1);
+        pieces.push((s, from, bytes));
+    }
+    let Some((_, _, first)) = pieces.first() else {
+        return Ok(());
+    };
+    let acknowledged = match entry {
+        Some((whole, end)) => whole || pieces.len() > 1 || offset + first.len() as u64 > end,
+        None => false,
+    };
+    for (s, from, bytes) in &pieces {
+        let name = segments.name(*s);
+        // The segment's file name, without its directory: the quarantine file is named after it.
+        let short = std::path::Path::new(&name)
+            .file_name()
+            .map_or(name.clone(), |n| n.to_string_lossy().into_owned());
+        let file = crate::Quarantined::file_name(&short, *from, position, acknowledged);
+        let path = segments.quarantine(&file, bytes)?;
+        if acknowledged {
+            tracing::error!(
+                position,
+                segment = %name,
+                offset = from,
+                bytes = bytes.len(),
+                quarantine = %path,
+                "the log ended in a whole entry that does not match its CRC (or one followed by more data): it may be an acknowledged append, now lost from the log; its bytes are cut off and kept in quarantine (docs/operations.md: damaged last record)"
+            );
+        } else {
+            tracing::warn!(
+                position,
+                segment = %name,
+                offset = from,
+                bytes = bytes.len(),
+                quarantine = %path,
+                "the log ended in a torn write (an append that stopped mid-entry, never acknowledged): its bytes are cut off and kept in quarantine"
+            );
+        }
+    }
+    Ok(())
+}
+
 impl<S: Segments, K: Kv> Log<S, K> {
+    /// What recovery has cut off and kept in quarantine, as the quarantine files now say.
+    pub(crate) fn quarantined(&self) -> Vec<crate::Quarantined> {
+        match self.core.segments.quarantined() {
+            Ok(files) => files
+                .into_iter()
+                .filter_map(|(file, bytes)| crate::Quarantined::parse(&file, bytes))
+                .collect(),
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot list the quarantine files");
+                Vec::new()
+            }
+        }
+    }
+
     /// Opens a log: checks the format, recovers the end of the log and starts the writer,
     /// syncer and indexer threads.
     pub(crate) fn open(segments: S, kv: K, options: LogOptions) -> Result<Self, StoreError> {
