@@ -319,6 +319,13 @@ impl<S: Segments, K: Kv> Core<S, K> {
         }
     }
 
+    /// Whether `err` is the index engine failing after a write failed: sled keeps the error of
+    /// its failed background flush (a full disk) and fails every later read of a page it has
+    /// not made durable, until it is reopened. Reads then scan the segments instead.
+    fn index_failed(&self, err: &StoreError) -> bool {
+        matches!(err, StoreError::Io(_)) && self.poison.lock().map_or(true, |p| p.is_some())
+    }
+
     /// Where to start reading to reach `from`: a position at or before it and the segment
     /// and offset of its entry.
     fn start_of(&self, from: Position) -> Result<(Position, u32, u64), StoreError> {
@@ -326,12 +333,21 @@ impl<S: Segments, K: Kv> Core<S, K> {
             return Ok((from, loc.segment, loc.offset));
         }
         let mut found = None;
-        self.kv
+        let scanned = self
+            .kv
             .scan(&kv::sparse_key(0), &kv::sparse_key(from + 1), true, |key, value| {
                 let position = kv::parse_u64(&key[1..]).unwrap_or(u64::MAX);
                 found = Some((position, Location::decode(value)));
                 Ok(false)
-            })?;
+            });
+        if let Err(err) = scanned {
+            if !self.index_failed(&err) {
+                return Err(err);
+            }
+            // The log itself is intact: read it from its start.
+            let first = self.segments.list()?.first().copied().unwrap_or(1);
+            return Ok((0, first, 0));
+        }
         match found {
             Some((position, Some(loc))) if position <= from => Ok((position, loc.segment, loc.offset)),
             _ => Err(StoreError::Corrupted {
@@ -874,7 +890,11 @@ impl<S: Segments, K: Kv> Log<S, K> {
             return Ok(out);
         }
         loop {
-            let entries = self.core.stream_entries(stream_id, lo, hi, reverse, CHUNK, head)?;
+            let entries = match self.core.stream_entries(stream_id, lo, hi, reverse, CHUNK, head) {
+                Ok(entries) => entries,
+                Err(err) if self.core.index_failed(&err) => return self.read_stream_by_scan(stream_id, read, head),
+                Err(err) => return Err(err),
+            };
             for &(_, entry) in &entries {
                 let bytes = segment::read_record(&self.core.segments, entry.position, entry.loc)?;
                 if let Some(cutoff) = read.as_of {
@@ -906,6 +926,66 @@ impl<S: Segments, K: Kv> Log<S, K> {
                 _ => return Ok(out),
             }
         }
+    }
+
+    /// Reads a stream by scanning the log up to `head`: slow (the whole log), but it needs no
+    /// index, for while the index engine fails after a disk error (see `Core::index_failed`).
+    fn read_stream_by_scan(
+        &self,
+        stream_id: &str,
+        read: &StreamRead,
+        head: Position,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let first = self.core.segments.list()?.first().copied().unwrap_or(1);
+        let mut reader = SegmentReader::new(&self.core.segments, first, 0, SCAN_BUFFER);
+        let mut records = Vec::new();
+        let mut position = 0;
+        while position < head {
+            match reader.next()? {
+                Next::Entry {
+                    record, crc_ok: true, ..
+                } => {
+                    let record = record::decode(position, record)?;
+                    if record.stream_id == stream_id {
+                        records.push(record);
+                    }
+                    position += 1;
+                }
+                Next::Entry { loc, .. } => {
+                    return Err(StoreError::Corrupted {
+                        position,
+                        reason: format!(
+                            "the entry at byte {} of {} does not match its CRC",
+                            loc.offset,
+                            self.core.segments.name(loc.segment)
+                        ),
+                    });
+                }
+                _ => {
+                    return Err(StoreError::Corrupted {
+                        position,
+                        reason: "the log ends before its durable head".to_owned(),
+                    });
+                }
+            }
+        }
+        let reverse = read.direction == Direction::Backward;
+        let mut out: Vec<RecordedEvent> = records
+            .into_iter()
+            .filter(|r| {
+                if reverse {
+                    r.version <= read.from
+                } else {
+                    r.version >= read.from
+                }
+            })
+            .filter(|r| read.as_of.is_none_or(|cutoff| r.recorded_at <= cutoff))
+            .collect();
+        if reverse {
+            out.reverse();
+        }
+        out.truncate(read.max_count);
+        Ok(out)
     }
 
     pub(crate) fn stream_version(&self, stream_id: &str) -> Result<Option<Version>, StoreError> {
