@@ -335,6 +335,11 @@ impl<S: EventStore> pb::admin_service_server::AdminService for AdminApi<S> {
                 .warnings(Utc::now())
                 .into_iter()
                 .chain(self.app.store.quarantined().iter().map(quarantine_warning))
+                .chain(self.app.store.write_refusal().map(|failure| {
+                    format!(
+                        "the store refuses writes since a disk failure ({failure}); reads go on. Free space on the data directory's disk (or fix the disk), then restart the server (docs/operations.md: the disk filled up)"
+                    )
+                }))
                 .collect(),
             catalogue_version: reference.catalogue.version(),
             procedures_outside_catalogue_allowed: self.app.allow_procedures_outside_catalogue,

@@ -76,9 +76,18 @@ impl SledKv {
 /// Removes what is left of a snapshot sled never finished writing (`snap.*.generating`: sled
 /// renames a snapshot only after syncing it, and keeps the previous one until then). A start
 /// refused on a full disk leaves one, 0 bytes long, and sled reads the newest snapshot file,
-/// that one, as corruption on every later open. Returns the files removed.
+/// that one, as corruption on every later open. Returns the files removed. (The lock taken
+/// here is released when `lock` is dropped on return, before sled takes it.)
 pub(crate) fn remove_unfinished_snapshots(path: &Path) -> Result<Vec<String>, StoreError> {
     let mut removed = Vec::new();
+    // Only while no other process has the database open (sled holds a lock on `db`): a running
+    // server's snapshot in progress is not a leftover.
+    let lock = std::fs::File::open(path.join("db")).ok();
+    if let Some(db) = &lock
+        && rustix::fs::flock(db, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_err()
+    {
+        return Ok(removed);
+    }
     let entries = match std::fs::read_dir(path) {
         Ok(entries) => entries,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(removed),
