@@ -42,6 +42,9 @@ async fn reads_go_on_after_a_write_failed_on_a_full_disk() {
         segment_bytes: 4 << 20,
         ..SledOptions::default()
     };
+    // Space to free later, as an operator would.
+    let filler = dir.path().join("filler");
+    std::fs::write(&filler, vec![1u8; 3 << 20]).unwrap();
     let store = SledStore::open(dir.path().join("store"), options).unwrap();
     let mut acknowledged = Vec::new();
     let started = std::time::Instant::now();
@@ -93,5 +96,36 @@ async fn reads_go_on_after_a_write_failed_on_a_full_disk() {
         failed.len(),
         acknowledged.len(),
         &failed[..failed.len().min(5)]
+    );
+
+    // A restart while the disk is still full may be refused, but must not brick the store: once
+    // space is freed it opens, with every acknowledged append, and takes appends again.
+    store.close();
+    drop(store);
+    let still_full = SledStore::open(dir.path().join("store"), options);
+    eprintln!(
+        "open while the disk is full: {:?}",
+        still_full.as_ref().map(|_| "opened")
+    );
+    if let Ok(store) = &still_full {
+        store.close();
+    }
+    drop(still_full);
+    std::fs::remove_file(&filler).unwrap();
+    let store = SledStore::open(dir.path().join("store"), options).expect("opens once space is freed");
+    let all = store.read_all(0, acknowledged.len() + 10).await.unwrap();
+    // Every acknowledged append, in order; an append that failed may have reached the disk.
+    assert!(all.len() >= acknowledged.len());
+    assert_eq!(
+        all[..acknowledged.len()].iter().map(|r| r.event_id).collect::<Vec<_>>(),
+        acknowledged.iter().map(|a| a.1).collect::<Vec<_>>(),
+    );
+    store
+        .append("s0", ExpectedVersion::Any, vec![event("after")])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.verify(hoso_store::VerifyScope::All).await.unwrap().first_problem,
+        None
     );
 }
