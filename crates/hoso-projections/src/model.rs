@@ -188,6 +188,7 @@ pub fn fold_until(facts: &[Fact], instant: DateTime<Utc>) -> DossierState {
 /// A record of `$all` made ready for [`Dossiers`]: the event decoded when it belongs to a dossier.
 struct Decoded {
     position: Position,
+    hash: [u8; 32],
     recorded_at: DateTime<Utc>,
     stream_id: String,
     event: Option<DossierEvent>,
@@ -207,6 +208,7 @@ fn decode(record: RecordedEvent) -> Result<Decoded, ProjectionError> {
         };
     Ok(Decoded {
         position: record.position,
+        hash: record.hash,
         recorded_at: record.recorded_at,
         stream_id: record.stream_id,
         event,
@@ -237,6 +239,9 @@ pub struct Dossiers {
     /// One per history, in the same order, kept apart so that a scan over them stays small.
     spans: Vec<Span>,
     next_position: Position,
+    /// The chain hash of the event before `next_position` (zeros at 0): with the store's id, it
+    /// names the log the model was folded from, so a snapshot is never loaded over another log.
+    checkpoint_hash: [u8; 32],
 }
 
 impl PartialEq for Dossiers {
@@ -300,6 +305,7 @@ impl Dossiers {
             self.histories[i].push(fact);
         }
         self.next_position += 1;
+        self.checkpoint_hash = decoded.hash;
         Ok(())
     }
 
@@ -369,9 +375,16 @@ impl Dossiers {
         true
     }
 
-    /// Sets the checkpoint of a model read from a snapshot.
-    pub(crate) fn restore_checkpoint(&mut self, checkpoint: Position) {
+    /// Sets the checkpoint of a model read from a snapshot, and the hash of the event before it.
+    pub(crate) fn restore_checkpoint(&mut self, checkpoint: Position, hash: [u8; 32]) {
         self.next_position = checkpoint;
+        self.checkpoint_hash = hash;
+    }
+
+    /// The chain hash of the last event applied (the one before [`Dossiers::checkpoint`]);
+    /// zeros when none was.
+    pub fn checkpoint_hash(&self) -> [u8; 32] {
+        self.checkpoint_hash
     }
 
     /// Every dossier, in the order first seen.

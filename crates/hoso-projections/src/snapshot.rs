@@ -3,19 +3,22 @@
 //!
 //! Bytes only: the server decides where they go and writes them atomically.
 //!
-//! # Format (version 2)
+//! # Format (version 3)
 //!
 //! All integers little-endian.
 //!
 //! | field | bytes |
 //! |---|---|
 //! | magic `HOSOSNAP` | 8 |
-//! | format version (`2`) | 4 (u32) |
+//! | format version (`3`) | 4 (u32) |
 //! | payload length | 8 (u64) |
 //! | CRC-32 (IEEE) of the payload | 4 (u32) |
 //! | payload | payload length |
 //!
-//! The payload: the checkpoint (u64, the next position of `$all` the model needs), the number
+//! The payload: the log it was folded from, the id of the store (16 bytes, the UUID of
+//! `hoso_store::EventStore::store_id`) and the chain hash of the event at position
+//! checkpoint − 1 (32 bytes, zeros for checkpoint 0); then the checkpoint (u64, the next
+//! position of `$all` the model needs), the number
 //! of histories (u64), the number of chunks (u32), then each chunk: its length in bytes (u64)
 //! and its bytes. A chunk is its number of histories (u32, at most [`CHUNK`]) and those
 //! histories, in the order first seen: each its stream id (a string), its number of facts (u32),
@@ -42,7 +45,11 @@
 //! Nothing derived is stored: each history's state and span are folded again from its facts,
 //! through the same code as live events. Any change of the layout (a new event, a new field) is
 //! a new format version; a snapshot of another version is refused, and the server rebuilds from
-//! the log, which is always the truth.
+//! the log, which is always the truth. So is a snapshot of another store (its store id differs),
+//! and the server also checks the hash against the log's event at the checkpoint, which tells a
+//! log that diverged after the snapshot was taken (a store restored from another backup).
+//!
+//! Version 3 added the store id and the checkpoint hash; version 2 had neither.
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -63,7 +70,7 @@ use crate::model::{Dossiers, Fact, History, Span};
 /// The first bytes of every snapshot.
 pub const MAGIC: [u8; 8] = *b"HOSOSNAP";
 /// The format version this code writes and reads.
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
 /// Magic, version, payload length and CRC.
 const HEADER_LEN: usize = 8 + 4 + 8 + 4;
 /// The most histories in one chunk of the payload.
@@ -106,6 +113,14 @@ pub enum SnapshotError {
         /// The CRC of the payload as read.
         computed: u32,
     },
+    /// The snapshot was folded from another store's log.
+    #[error("the snapshot belongs to another store (store id {snapshot}; this store's id is {store})")]
+    OtherStore {
+        /// The store id in the snapshot.
+        snapshot: uuid::Uuid,
+        /// The id of the store it was offered to.
+        store: uuid::Uuid,
+    },
     /// The checksum matched but the payload does not hold together (written by a faulty
     /// encoder, not by a damaged disk).
     #[error("the snapshot's payload is malformed at byte {offset}: {reason}")]
@@ -118,18 +133,21 @@ pub enum SnapshotError {
 }
 
 impl Dossiers {
-    /// The model and its checkpoint as a snapshot (see the [module docs](crate::snapshot)).
-    pub fn encode_snapshot(&self) -> Vec<u8> {
-        self.encode_snapshot_in_chunks_of(CHUNK)
+    /// The model and its checkpoint as a snapshot of the log of the store `store_id` (see the
+    /// [module docs](crate::snapshot)).
+    pub fn encode_snapshot(&self, store_id: uuid::Uuid) -> Vec<u8> {
+        self.encode_snapshot_in_chunks_of(store_id, CHUNK)
     }
 
     /// [`Dossiers::encode_snapshot`] with `chunk` histories a chunk (tests use small ones).
-    pub(crate) fn encode_snapshot_in_chunks_of(&self, chunk: usize) -> Vec<u8> {
+    pub(crate) fn encode_snapshot_in_chunks_of(&self, store_id: uuid::Uuid, chunk: usize) -> Vec<u8> {
         let groups: Vec<&[History]> = self.histories().chunks(chunk).collect();
         let chunks = par_map(&groups, |histories| encode_chunk(histories));
-        let payload_len = 8 + 8 + 4 + chunks.iter().map(|c| 8 + c.len()).sum::<usize>();
+        let payload_len = 16 + 32 + 8 + 8 + 4 + chunks.iter().map(|c| 8 + c.len()).sum::<usize>();
         let mut w = Writer(Vec::with_capacity(HEADER_LEN + payload_len));
         w.0.resize(HEADER_LEN, 0);
+        w.0.extend_from_slice(store_id.as_bytes());
+        w.0.extend_from_slice(&self.checkpoint_hash());
         w.u64(self.checkpoint());
         w.u64(self.histories().len() as u64);
         w.len(chunks.len());
@@ -147,10 +165,11 @@ impl Dossiers {
         out
     }
 
-    /// Reads a snapshot written by [`Dossiers::encode_snapshot`]: the header is checked (magic,
-    /// version, length, CRC) before anything else is read, and every history is folded again
-    /// from its facts.
-    pub fn decode_snapshot(bytes: &[u8]) -> Result<Dossiers, SnapshotError> {
+    /// Reads a snapshot written by [`Dossiers::encode_snapshot`] for the store `store_id`: the
+    /// header is checked (magic, version, length, CRC) and then the store id before anything
+    /// else is read, and every history is folded again from its facts. The caller checks
+    /// [`Dossiers::checkpoint_hash`] against its log.
+    pub fn decode_snapshot(bytes: &[u8], store_id: uuid::Uuid) -> Result<Dossiers, SnapshotError> {
         let truncated = |needed: usize| SnapshotError::Truncated {
             needed: needed as u64,
             found: bytes.len() as u64,
@@ -191,6 +210,15 @@ impl Dossiers {
         let (stored, computed) = (word(20), crc32fast::hash(payload));
         if stored != computed {
             return Err(SnapshotError::Checksum { stored, computed });
+        }
+        if let Some(id) = payload.get(..16) {
+            let snapshot = uuid::Uuid::from_slice(id).unwrap_or_default();
+            if snapshot != store_id {
+                return Err(SnapshotError::OtherStore {
+                    snapshot,
+                    store: store_id,
+                });
+            }
         }
         decode_payload(payload)
     }
@@ -235,6 +263,8 @@ fn encode_chunk(histories: &[History]) -> Vec<u8> {
 
 fn decode_payload(payload: &[u8]) -> Result<Dossiers, SnapshotError> {
     let mut r = Reader { bytes: payload, at: 0 };
+    r.take(16)?;
+    let hash = r.array::<32>()?;
     let checkpoint = r.u64()?;
     let n_histories = r.u64()?;
     let n_chunks = r.len()?;
@@ -269,7 +299,7 @@ fn decode_payload(payload: &[u8]) -> Result<Dossiers, SnapshotError> {
             format!("{n_histories} histories announced, {} found", model.histories().len()),
         ));
     }
-    model.restore_checkpoint(checkpoint);
+    model.restore_checkpoint(checkpoint, hash);
     Ok(model)
 }
 

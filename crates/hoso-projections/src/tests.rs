@@ -530,7 +530,7 @@ mod properties {
                 let from_rebuild = report(&rebuilt, period, cutoff);
                 prop_assert_eq!(&from_live, &from_rebuild);
                 // A snapshot of the live model reads back as the model, and as the rebuild.
-                let loaded = Dossiers::decode_snapshot(&live.encode_snapshot()).unwrap();
+                let loaded = Dossiers::decode_snapshot(&live.encode_snapshot(uuid::Uuid::nil()), uuid::Uuid::nil()).unwrap();
                 prop_assert_eq!(&loaded, &live);
                 prop_assert_eq!(&loaded, &rebuilt);
                 for (h, l) in loaded.histories().iter().zip(live.histories()) {

@@ -285,11 +285,22 @@ impl<S: EventStore> pb::audit_service_server::AuditService for AuditApi<S> {
                     version: p.version,
                     reason: p.reason,
                 }),
+                quarantined: self.app.store.quarantined().iter().map(ToString::to_string).collect(),
             })
         }
         .await;
         Ok(Response::new(result.map_err(to_status)?))
     }
+}
+
+/// The status line of one quarantine file: what was cut, and what the operator does about it.
+fn quarantine_warning(q: &hoso_store::Quarantined) -> String {
+    let action = if q.may_have_been_acknowledged {
+        "an acknowledged command may be lost: see docs/operations.md (damaged last record)"
+    } else {
+        "never acknowledged, nothing lost: remove the file once noted (docs/operations.md)"
+    };
+    format!("recovery cut {q}; {action}")
 }
 
 /// Operators' status.
@@ -322,7 +333,16 @@ impl<S: EventStore> pb::admin_service_server::AdminService for AdminApi<S> {
             calendar_years: reference.calendar.years().collect(),
             caller: caller.subject,
             caller_role: caller.role.as_str().to_owned(),
-            warnings: reference.warnings(Utc::now()),
+            warnings: reference
+                .warnings(Utc::now())
+                .into_iter()
+                .chain(self.app.store.quarantined().iter().map(quarantine_warning))
+                .chain(self.app.store.write_refusal().map(|failure| {
+                    format!(
+                        "the store refuses writes since a disk failure ({failure}); reads go on. Free space on the data directory's disk (or fix the disk), then restart the server (docs/operations.md: the disk filled up)"
+                    )
+                }))
+                .collect(),
             catalogue_version: reference.catalogue.version(),
             procedures_outside_catalogue_allowed: self.app.allow_procedures_outside_catalogue,
         }))

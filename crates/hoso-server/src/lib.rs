@@ -230,7 +230,7 @@ pub async fn serve<S: EventStore>(
         let (projection, store, path) = (Arc::clone(&projection), app.store.clone(), snapshots.clone());
         async move {
             let start = match path {
-                Some(path) => projection.load_snapshot(path, store.head()).await,
+                Some(path) => projection.load_snapshot(path, &store).await,
                 None => hoso_projections::Dossiers::new(),
             };
             projection.follow(store, start).await;
@@ -240,12 +240,13 @@ pub async fn serve<S: EventStore>(
     if let Some(path) = snapshots.clone() {
         let every = std::time::Duration::from_secs(u64::from(config.projection_snapshot_seconds));
         let projection = Arc::clone(&projection);
+        let store_id = app.store.store_id();
         background.0.push(tokio::spawn(async move {
             let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 ticks.tick().await;
-                save_snapshot(&projection, &path, "periodic").await;
+                save_snapshot(&projection, &path, store_id, "periodic").await;
             }
         }));
     }
@@ -371,15 +372,15 @@ pub async fn serve<S: EventStore>(
         }
     }
     if let Some(path) = &snapshots {
-        save_snapshot(&projection, path, "shutdown").await;
+        save_snapshot(&projection, path, app.store.store_id(), "shutdown").await;
     }
     Ok(())
 }
 
 /// Saves the projection's snapshot if it moved, logging the outcome: a failure costs only a
 /// longer catch-up at the next start.
-async fn save_snapshot(projection: &Arc<projection::Projection>, path: &Path, why: &'static str) {
-    match projection.save_snapshot(path.to_owned()).await {
+async fn save_snapshot(projection: &Arc<projection::Projection>, path: &Path, store_id: uuid::Uuid, why: &'static str) {
+    match projection.save_snapshot(path.to_owned(), store_id).await {
         Ok(Some(saved)) => tracing::info!(
             why,
             events = saved.events,

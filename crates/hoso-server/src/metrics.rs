@@ -1,5 +1,6 @@
 //! Prometheus metrics on plain HTTP (`GET /metrics`): the log's head, whether the store accepts
-//! writes, how far the live projection lags behind the log, the catalogue's version and whether a
+//! writes, what recovery cut off the log and kept in quarantine, how far the live projection
+//! lags behind the log (and whether it stopped), the catalogue's version and whether a
 //! holiday notice is missing.
 
 use std::fmt::Write;
@@ -27,6 +28,27 @@ pub async fn render<S: EventStore>(app: &App<S>, projection: &Projection) -> Str
         "hoso_store_accepting_writes",
         "1 while the store accepts writes, 0 after a disk error until the server is restarted.",
         u64::from(app.store.write_refusal().is_none()),
+    );
+    let quarantined = app.store.quarantined();
+    gauge(
+        "hoso_store_quarantined_cuts",
+        "Cuts of the log's end that recovery kept in quarantine files and that are still there (docs/operations.md).",
+        quarantined.len() as u64,
+    );
+    gauge(
+        "hoso_store_quarantined_bytes",
+        "Bytes cut off the log's end by recovery and kept in quarantine files.",
+        quarantined.iter().map(|q| q.bytes).sum(),
+    );
+    gauge(
+        "hoso_store_quarantined_possibly_acknowledged",
+        "Quarantine files holding a whole damaged entry, which may have been an acknowledged append (ERROR: docs/operations.md).",
+        quarantined.iter().filter(|q| q.may_have_been_acknowledged).count() as u64,
+    );
+    gauge(
+        "hoso_projection_stopped",
+        "1 when the projection stopped on an event it cannot read (reports answer DATA_LOSS; docs/operations.md).",
+        u64::from(projection.stopped().is_some()),
     );
     gauge(
         "hoso_projection_applied_position",

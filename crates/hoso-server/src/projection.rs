@@ -14,8 +14,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use hoso_projections::Dossiers;
-use hoso_store::{EventStore, Position};
+use hoso_projections::{Dossiers, ProjectionError};
+use hoso_store::{EventStore, Position, StoreError};
 use tokio::sync::{RwLock, RwLockReadGuard, watch};
 
 /// Progress of a rebuild.
@@ -33,11 +33,69 @@ pub struct RebuildProgress {
     pub swapped: bool,
 }
 
+/// Why the projection stopped following the log: an event it cannot read or apply. No retry
+/// fixes that; the log must be repaired (docs/operations.md) and the projection rebuilt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stopped {
+    /// The position of the event it could not get past.
+    pub position: Position,
+    /// Whether stored bytes are damaged or lost (`Corrupted`, an undecodable event): the
+    /// answer is DATA_LOSS; otherwise FAILED_PRECONDITION.
+    pub data_loss: bool,
+    /// What is wrong, naming the segment file and byte offset where the store knows them.
+    pub reason: String,
+}
+
+impl Stopped {
+    fn of(err: &ProjectionError, position: Position) -> Stopped {
+        match err {
+            ProjectionError::Store(StoreError::Corrupted { position, reason }) => Stopped {
+                position: *position,
+                data_loss: true,
+                reason: format!("the record at position {position} is damaged: {reason}"),
+            },
+            ProjectionError::Undecodable { position, .. } => Stopped {
+                position: *position,
+                data_loss: true,
+                reason: err.to_string(),
+            },
+            other => Stopped {
+                position,
+                data_loss: false,
+                reason: other.to_string(),
+            },
+        }
+    }
+
+    /// What a client is told: DATA_LOSS (or FAILED_PRECONDITION), never "retry", because
+    /// retrying cannot help.
+    pub fn to_status(&self) -> tonic::Status {
+        let message = format!(
+            "the projection stopped at position {}: {}; the figures cannot be computed until an operator repairs the log and rebuilds the projection (docs/operations.md: the projection stopped)",
+            self.position, self.reason
+        );
+        if self.data_loss {
+            tonic::Status::data_loss(message)
+        } else {
+            tonic::Status::failed_precondition(message)
+        }
+    }
+}
+
+impl std::fmt::Display for Stopped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "stopped at position {}: {}", self.position, self.reason)
+    }
+}
+
 /// The live projection.
 pub struct Projection {
     model: RwLock<Dossiers>,
     applied: watch::Sender<Position>,
     rebuilding: AtomicBool,
+    /// Set when following the log stopped on an event it cannot get past; cleared by a rebuild
+    /// that got past it.
+    stopped: Mutex<Option<Stopped>>,
     /// The checkpoint of the snapshot on disk (loaded or last saved); held while one is saved.
     saved: Mutex<Position>,
 }
@@ -64,16 +122,15 @@ impl Projection {
             model: RwLock::new(Dossiers::new()),
             applied: watch::channel(0).0,
             rebuilding: AtomicBool::new(false),
+            stopped: Mutex::new(None),
             saved: Mutex::new(0),
         })
     }
 
-    /// Loads the snapshot at `path` on a blocking thread (an empty model if there is none, or
-    /// none usable: see [`crate::snapshot::load`]), to start [`Projection::follow`] from.
-    pub async fn load_snapshot(&self, path: PathBuf, head: Position) -> Dossiers {
-        let model = tokio::task::spawn_blocking(move || crate::snapshot::load(&path, head))
-            .await
-            .unwrap_or_default();
+    /// Loads the snapshot at `path` (an empty model if there is none, or none usable: see
+    /// [`crate::snapshot::load_for`]), to start [`Projection::follow`] from.
+    pub async fn load_snapshot<S: EventStore>(&self, path: PathBuf, store: &S) -> Dossiers {
+        let model = crate::snapshot::load_for(path, store).await;
         *self.saved.lock().unwrap_or_else(|e| e.into_inner()) = model.checkpoint();
         model
     }
@@ -82,7 +139,12 @@ impl Projection {
     /// (`None` otherwise). The model is encoded under its read lock, on a blocking thread, and
     /// written after the lock is released; saves are serialized, and one that was started runs
     /// to its end even if its caller goes away.
-    pub async fn save_snapshot(self: &Arc<Self>, path: PathBuf) -> anyhow::Result<Option<SavedSnapshot>> {
+    /// The snapshot names the log of the store `store_id`.
+    pub async fn save_snapshot(
+        self: &Arc<Self>,
+        path: PathBuf,
+        store_id: uuid::Uuid,
+    ) -> anyhow::Result<Option<SavedSnapshot>> {
         let this = Arc::clone(self);
         tokio::task::spawn_blocking(move || {
             let mut saved = this.saved.lock().unwrap_or_else(|e| e.into_inner());
@@ -93,7 +155,7 @@ impl Projection {
                 return Ok(None);
             }
             let dossiers = model.histories().len();
-            let bytes = model.encode_snapshot();
+            let bytes = model.encode_snapshot(store_id);
             drop(model);
             let encode_seconds = started.elapsed().as_secs_f64();
             crate::snapshot::write_atomically(&path, &bytes)?;
@@ -130,7 +192,7 @@ impl Projection {
                 })
                 .await;
             if let Err(err) = caught_up {
-                tracing::error!(error = %err, "the projection cannot catch up with the log; rebuild it");
+                self.stop(Stopped::of(&err, fresh.checkpoint()));
                 return;
             }
             let mut live = self.model.write().await;
@@ -153,8 +215,10 @@ impl Projection {
         loop {
             let record = match subscription.next().await {
                 Ok(record) => record,
+                Err(StoreError::Closed) => return,
                 Err(err) => {
-                    tracing::warn!(error = %err, "the projection stopped following the log");
+                    let at = self.applied();
+                    self.stop(Stopped::of(&ProjectionError::Store(err), at));
                     return;
                 }
             };
@@ -164,13 +228,28 @@ impl Projection {
                 continue;
             }
             if let Err(err) = model.apply(&record) {
-                tracing::error!(error = %err, "the projection cannot apply an event; rebuild it");
+                drop(model);
+                self.stop(Stopped::of(&err, record.position));
                 return;
             }
             let applied = model.checkpoint();
             drop(model);
             self.applied.send_replace(applied);
         }
+    }
+
+    fn stop(&self, stopped: Stopped) {
+        tracing::error!(
+            position = stopped.position,
+            reason = %stopped.reason,
+            "the projection stopped following the log: reports answer DATA_LOSS until the log is repaired and the projection rebuilt (docs/operations.md: the projection stopped)"
+        );
+        *self.stopped.lock().unwrap_or_else(|e| e.into_inner()) = Some(stopped);
+    }
+
+    /// Why the projection stopped following the log, `None` while it follows it.
+    pub fn stopped(&self) -> Option<Stopped> {
+        self.stopped.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// The events applied so far.
@@ -202,13 +281,21 @@ impl Projection {
 
     /// Rebuilds the model from the whole log beside the live one, reporting progress, then
     /// swaps it in. Refused while another rebuild runs.
+    ///
+    /// A rebuild that cannot get past an event answers why ([`Stopped`]); one that gets to the
+    /// head clears the live projection's [`Projection::stopped`] but does not restart its
+    /// following (a restart of the server does).
     pub async fn rebuild<S: EventStore>(
         &self,
         store: &S,
         mut progress: impl FnMut(RebuildProgress),
-    ) -> Result<(), String> {
+    ) -> Result<(), Stopped> {
         if self.rebuilding.swap(true, Ordering::SeqCst) {
-            return Err("a rebuild is already running".to_owned());
+            return Err(Stopped {
+                position: self.applied(),
+                data_loss: false,
+                reason: "a rebuild is already running".to_owned(),
+            });
         }
         let result = async {
             let started = Instant::now();
@@ -228,17 +315,30 @@ impl Projection {
                 }
             };
             let mut fresh = Dossiers::new();
-            fresh
+            if let Err(err) = fresh
                 .catch_up(store, |done, total| progress(report(done, total, false)))
                 .await
-                .map_err(|err| err.to_string())?;
+            {
+                let stopped = Stopped::of(&err, fresh.checkpoint());
+                self.stop(stopped.clone());
+                return Err(stopped);
+            }
             // The last events, under the write lock, so that nothing lands between the catch-up
             // and the swap.
             let mut live = self.model.write().await;
-            let position = fresh.catch_up(store, |_, _| {}).await.map_err(|err| err.to_string())?;
+            let position = match fresh.catch_up(store, |_, _| {}).await {
+                Ok(position) => position,
+                Err(err) => {
+                    drop(live);
+                    let stopped = Stopped::of(&err, fresh.checkpoint());
+                    self.stop(stopped.clone());
+                    return Err(stopped);
+                }
+            };
             *live = fresh;
             drop(live);
             self.applied.send_replace(position);
+            *self.stopped.lock().unwrap_or_else(|e| e.into_inner()) = None;
             progress(report(position, position, true));
             Ok(())
         }

@@ -176,11 +176,21 @@ impl<S: EventStore> ReportsApi<S> {
     /// The model once it has applied every event that was durable when the query arrived.
     async fn caught_up(&self) -> Result<tokio::sync::RwLockReadGuard<'_, hoso_projections::Dossiers>, Status> {
         let head = self.app.store.head();
-        self.projection.read_at(head, PATIENCE).await.map_err(|applied| {
-            Status::unavailable(format!(
-                "the projection is catching up ({applied} of {head} events applied); retry shortly"
-            ))
-        })
+        // An event the projection cannot get past will not be got past by waiting.
+        if self.projection.applied() < head
+            && let Some(stopped) = self.projection.stopped()
+        {
+            return Err(stopped.to_status());
+        }
+        self.projection
+            .read_at(head, PATIENCE)
+            .await
+            .map_err(|applied| match self.projection.stopped() {
+                Some(stopped) => stopped.to_status(),
+                None => Status::unavailable(format!(
+                    "the projection is catching up ({applied} of {head} events applied); retry shortly"
+                )),
+            })
     }
 }
 
@@ -432,6 +442,7 @@ impl<S: EventStore> pb::reports_service_server::ReportsService for ReportsApi<S>
             lag_events: head.saturating_sub(applied),
             dossiers: self.projection.dossiers().await as u64,
             rebuilding: self.projection.is_rebuilding(),
+            stopped: self.projection.stopped().map(|s| s.to_string()).unwrap_or_default(),
         }))
     }
 
@@ -474,10 +485,7 @@ impl<S: EventStore> pb::reports_service_server::ReportsService for ReportsApi<S>
                 (Ok(()), None) => Err(Status::internal(
                     "the rebuild ended without swapping; see the server log",
                 )),
-                (Err(err), _) => {
-                    tracing::error!(error = %err, "the rebuild failed");
-                    Err(Status::internal("the rebuild failed; see the server log"))
-                }
+                (Err(stopped), _) => Err(stopped.to_status()),
             };
             let _ = tx.send(end).await;
         });

@@ -414,7 +414,11 @@ mod snapshots {
         let path = snapshot_path(dir.path());
         let (desk, _) = march().await;
         let (projection, live) = followed(&desk.store, Dossiers::new()).await;
-        let saved = projection.save_snapshot(path.clone()).await.unwrap().unwrap();
+        let saved = projection
+            .save_snapshot(path.clone(), desk.store.store_id())
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(saved.events, desk.store.head());
         assert_eq!(saved.bytes as u64, std::fs::metadata(&path).unwrap().len());
         assert!(
@@ -422,7 +426,13 @@ mod snapshots {
             "no temporary file is left"
         );
         // Unmoved: not written again.
-        assert_eq!(projection.save_snapshot(path.clone()).await.unwrap(), None);
+        assert_eq!(
+            projection
+                .save_snapshot(path.clone(), desk.store.store_id())
+                .await
+                .unwrap(),
+            None
+        );
 
         // More events after the snapshot.
         desk.receive(9, "2026-03-05 09:00", A, hoso_domain::Channel::Online, 0)
@@ -430,7 +440,7 @@ mod snapshots {
         desk.record(9, "2026-03-05", approve("2026-03-06 09:00")).await;
         desk.record(2, "2026-03-02", approve("2026-03-12 09:00")).await;
 
-        let loaded = load(&path, desk.store.head());
+        let loaded = load(&path, desk.store.store_id(), desk.store.head());
         assert_eq!(loaded, live);
         let (_, resumed) = followed(&desk.store, loaded).await;
         let replayed = rebuilt(&desk.store).await;
@@ -449,27 +459,43 @@ mod snapshots {
         let discarded = path.with_extension("snapshot.discarded");
         let (desk, _) = march().await;
         let model = rebuilt(&desk.store).await;
-        let bytes = model.encode_snapshot();
+        let bytes = model.encode_snapshot(desk.store.store_id());
 
         crate::snapshot::write_atomically(&path, &bytes).unwrap();
-        assert_eq!(load(&path, model.checkpoint() - 1), Dossiers::new(), "ahead of the log");
+        assert_eq!(
+            load(&path, desk.store.store_id(), model.checkpoint() - 1),
+            Dossiers::new(),
+            "ahead of the log"
+        );
         assert!(!path.exists() && discarded.exists());
 
         let mut damaged = bytes.clone();
         let last = damaged.len() - 1;
         damaged[last] ^= 1;
         crate::snapshot::write_atomically(&path, &damaged).unwrap();
-        assert_eq!(load(&path, desk.store.head()), Dossiers::new(), "damaged");
+        assert_eq!(
+            load(&path, desk.store.store_id(), desk.store.head()),
+            Dossiers::new(),
+            "damaged"
+        );
         assert!(!path.exists());
 
         crate::snapshot::write_atomically(&path, &bytes[..bytes.len() / 2]).unwrap();
-        assert_eq!(load(&path, desk.store.head()), Dossiers::new(), "truncated");
+        assert_eq!(
+            load(&path, desk.store.store_id(), desk.store.head()),
+            Dossiers::new(),
+            "truncated"
+        );
 
-        assert_eq!(load(&path, desk.store.head()), Dossiers::new(), "missing");
+        assert_eq!(
+            load(&path, desk.store.store_id(), desk.store.head()),
+            Dossiers::new(),
+            "missing"
+        );
 
         // A projection that loaded nothing replays the log, and its next save replaces the bad file.
         let projection = Projection::new();
-        let start = projection.load_snapshot(path.clone(), desk.store.head()).await;
+        let start = projection.load_snapshot(path.clone(), &desk.store).await;
         let follower = tokio::spawn(std::sync::Arc::clone(&projection).follow(desk.store.clone(), start));
         drop(
             projection
@@ -477,9 +503,52 @@ mod snapshots {
                 .await
                 .unwrap(),
         );
-        assert!(projection.save_snapshot(path.clone()).await.unwrap().is_some());
+        assert!(
+            projection
+                .save_snapshot(path.clone(), desk.store.store_id())
+                .await
+                .unwrap()
+                .is_some()
+        );
         follower.abort();
-        assert_eq!(load(&path, desk.store.head()), model);
+        assert_eq!(load(&path, desk.store.store_id(), desk.store.head()), model);
+    }
+
+    /// A snapshot copied from another store is discarded with a warning and the log replayed,
+    /// whether its store id differs or only the event at its checkpoint does (the same store id
+    /// over a log that changed: a directory restored from another backup).
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_snapshot_of_another_log_is_discarded_and_the_log_replayed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = snapshot_path(dir.path());
+        let discarded = path.with_extension("snapshot.discarded");
+        let (desk, _) = march().await;
+        let (other, _) = march().await;
+        let theirs = rebuilt(&other.store).await;
+        let ours = rebuilt(&desk.store).await;
+        assert_eq!(theirs.checkpoint(), ours.checkpoint(), "the same history, another log");
+
+        crate::snapshot::write_atomically(&path, &theirs.encode_snapshot(other.store.store_id())).unwrap();
+        let projection = Projection::new();
+        assert_eq!(
+            projection.load_snapshot(path.clone(), &desk.store).await,
+            Dossiers::new(),
+            "another store id"
+        );
+        assert!(!path.exists() && discarded.exists());
+
+        // Another log under this store's id: the event at the checkpoint does not match.
+        crate::snapshot::write_atomically(&path, &theirs.encode_snapshot(desk.store.store_id())).unwrap();
+        assert_eq!(
+            projection.load_snapshot(path.clone(), &desk.store).await,
+            Dossiers::new(),
+            "another log"
+        );
+        assert!(!path.exists());
+
+        // Its own snapshot loads.
+        crate::snapshot::write_atomically(&path, &ours.encode_snapshot(desk.store.store_id())).unwrap();
+        assert_eq!(projection.load_snapshot(path.clone(), &desk.store).await, ours);
     }
 }
 
@@ -631,4 +700,120 @@ fn connection_limits_have_safe_defaults_and_bad_ones_are_named() {
         let err = crate::config::Config::parse(text, "t").unwrap_err();
         assert!(format!("{err:#}").contains(key), "{err:#}");
     }
+}
+
+/// One damaged record below the head stops the projection for good: reports must answer
+/// DATA_LOSS naming the position, segment file and byte offset (never "retry shortly"), the
+/// projection status must say it stopped, and a rebuild must answer DATA_LOSS, not INTERNAL.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_damaged_record_stops_reports_with_data_loss_not_retry() {
+    use std::sync::Arc;
+
+    use hoso_api::pb;
+    use hoso_api::pb::reports_service_server::ReportsService;
+    use hoso_store::conformance::event;
+    use hoso_store::{EventStore, ExpectedVersion, SledOptions, SledStore};
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(dir.path(), SledOptions::default()).unwrap();
+    for i in 0..5 {
+        store
+            .append(&format!("other-{i}"), ExpectedVersion::Any, vec![event("x")])
+            .await
+            .unwrap();
+    }
+    store.close();
+    drop(store);
+    // Flip a byte in the middle of the record at position 2 (indexed: open does not scan it).
+    let segment = dir.path().join("log").join("0000000001.segment");
+    let mut bytes = std::fs::read(&segment).unwrap();
+    let mut at = 0;
+    for _ in 0..2 {
+        at += 8 + u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+    }
+    bytes[at + 40] ^= 0x01;
+    std::fs::write(&segment, bytes).unwrap();
+    let store = SledStore::open(dir.path(), SledOptions::default()).unwrap();
+
+    let app = Arc::new(crate::app::App {
+        store: store.clone(),
+        reference: crate::reference::ReferenceData::fixed(
+            hoso_domain::BusinessCalendar::vietnam(),
+            hoso_domain::Catalogue::new(),
+        ),
+        green_lane: hoso_domain::GreenLane::new(),
+        allow_procedures_outside_catalogue: true,
+        max_clock_skew: chrono::TimeDelta::minutes(5),
+        started_at: chrono::Utc::now(),
+        backend: "sled",
+    });
+    let projection = crate::projection::Projection::new();
+    let follower = tokio::spawn(Arc::clone(&projection).follow(store.clone(), hoso_projections::Dossiers::new()));
+    tokio::time::timeout(std::time::Duration::from_secs(30), follower)
+        .await
+        .expect("the projection gives up at once")
+        .unwrap();
+    let stopped = projection.stopped().expect("the projection says it stopped");
+    assert_eq!(stopped.position, 2);
+    assert!(stopped.data_loss);
+
+    let reports = crate::reports::ReportsApi::new(
+        Arc::clone(&app),
+        Arc::clone(&projection),
+        "Tỉnh".to_owned(),
+        Default::default(),
+    );
+    let operator = Caller {
+        subject: "op".to_owned(),
+        role: Role::Operator,
+        agency: String::new(),
+    };
+    fn as_caller<T>(body: T, caller: &Caller) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(body);
+        request.extensions_mut().insert(caller.clone());
+        request
+    }
+    let started = std::time::Instant::now();
+    let status = reports
+        .list_dossiers(as_caller(pb::ListDossiersRequest::default(), &operator))
+        .await
+        .unwrap_err();
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(1),
+        "no waiting for what will not come"
+    );
+    assert_eq!(status.code(), tonic::Code::DataLoss, "{status:?}");
+    for expected in [
+        "position 2",
+        "0000000001.segment",
+        &format!("byte {at}"),
+        "docs/operations.md",
+    ] {
+        assert!(status.message().contains(expected), "{expected}: {}", status.message());
+    }
+    assert!(!status.message().contains("retry"), "{}", status.message());
+
+    let projection_status = reports
+        .get_projection_status(as_caller(pb::GetProjectionStatusRequest {}, &operator))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        projection_status.stopped.contains("position 2"),
+        "{}",
+        projection_status.stopped
+    );
+
+    let mut rebuild = reports
+        .rebuild_projections(as_caller(pb::RebuildProjectionsRequest {}, &operator))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut last = None;
+    while let Some(item) = tokio_stream::StreamExt::next(&mut rebuild).await {
+        last = Some(item);
+    }
+    let status = last.expect("the rebuild answers").unwrap_err();
+    assert_eq!(status.code(), tonic::Code::DataLoss, "{status:?}");
+    assert!(status.message().contains("position 2"), "{}", status.message());
 }

@@ -77,6 +77,8 @@ pub struct PgStore {
 }
 
 struct Inner {
+    /// The store's id (table `hoso_store_id`).
+    store_id: uuid::Uuid,
     config: Config,
     limits: Limits,
     shared: Arc<Shared>,
@@ -111,6 +113,11 @@ impl PgStore {
             .await
             .and_then(|row| row.try_get(0))
             .map_err(read_failed)?;
+        let store_id: uuid::Uuid = client
+            .query_one("SELECT id FROM hoso_store_id", &[])
+            .await
+            .and_then(|row| row.try_get(0))
+            .map_err(read_failed)?;
         drop(client);
 
         let (head, _) = watch::channel(head.unsigned_abs());
@@ -131,6 +138,7 @@ impl PgStore {
         Ok(PgStore {
             inner: Arc::new(Inner {
                 readers: Readers::new(config.clone(), options.read_connections),
+                store_id,
                 config,
                 limits: options.limits,
                 shared,
@@ -430,6 +438,15 @@ impl EventStore for PgStore {
 
     /// `Some` once the database was found to hold what this store's protocol cannot have
     /// written (a constraint of the log refused an append); a lost connection is not a refusal.
+    fn store_id(&self) -> uuid::Uuid {
+        self.inner.store_id
+    }
+
+    /// PostgreSQL recovers its own log; nothing is ever cut off and kept aside here.
+    fn quarantined(&self) -> Vec<hoso_store::Quarantined> {
+        Vec::new()
+    }
+
     fn write_refusal(&self) -> Option<String> {
         self.inner.shared.refusal()
     }

@@ -6,7 +6,10 @@ use tokio_postgres::Client;
 use crate::conn::unavailable;
 
 /// The schema files in order: the file at index i takes the schema to version i + 1.
-const MIGRATIONS: &[&str] = &[include_str!("../schema/0001_events.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../schema/0001_events.sql"),
+    include_str!("../schema/0002_store_id.sql"),
+];
 
 /// The schema version this build reads and writes.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;

@@ -313,6 +313,70 @@ impl fmt::Display for Problem {
     }
 }
 
+/// Bytes that recovery cut off the end of the log because they were not a whole, intact entry,
+/// kept in a quarantine file beside the log (`<store>/quarantine/`) until an operator removes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Quarantined {
+    /// The quarantine file's name.
+    pub file: String,
+    /// The position the first cut entry would have had: the log's head after the cut.
+    pub position: Position,
+    /// The segment file the bytes were cut from.
+    pub segment: String,
+    /// Their byte offset in that segment.
+    pub offset: u64,
+    /// How many bytes were cut (up to the last byte that was not zero).
+    pub bytes: u64,
+    /// `false`: a torn write, which stopped mid-entry and was therefore never acknowledged;
+    /// `true`: a whole entry that does not match its CRC (or one followed by more data), which
+    /// may have been acknowledged, so an acknowledged append may be lost (docs/design.md,
+    /// "Recovery", tells them apart).
+    pub may_have_been_acknowledged: bool,
+}
+
+impl Quarantined {
+    /// The file name recovery gives the bytes it cuts: everything [`Quarantined`] says, so that
+    /// a later open (and an operator's `ls`) reads it back from the name.
+    pub(crate) fn file_name(segment: &str, offset: u64, position: Position, acknowledged: bool) -> String {
+        let kind = if acknowledged { "damaged" } else { "torn" };
+        format!("{segment}.at-{offset}.position-{position}.{kind}")
+    }
+
+    /// Reads a quarantine file's name back (`None` for a file recovery did not name).
+    pub(crate) fn parse(file: &str, bytes: u64) -> Option<Quarantined> {
+        let (rest, kind) = file.rsplit_once('.')?;
+        let (rest, position) = rest.rsplit_once(".position-")?;
+        let (segment, offset) = rest.rsplit_once(".at-")?;
+        Some(Quarantined {
+            file: file.to_owned(),
+            position: position.parse().ok()?,
+            segment: segment.to_owned(),
+            offset: offset.parse().ok()?,
+            bytes,
+            may_have_been_acknowledged: match kind {
+                "damaged" => true,
+                "torn" => false,
+                _ => return None,
+            },
+        })
+    }
+}
+
+impl fmt::Display for Quarantined {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let what = if self.may_have_been_acknowledged {
+            "a damaged whole entry that may have been acknowledged"
+        } else {
+            "a torn write that was never acknowledged"
+        };
+        write!(
+            f,
+            "{} bytes cut from byte {} of {} at position {} ({what}), kept in quarantine/{}",
+            self.bytes, self.offset, self.segment, self.position, self.file
+        )
+    }
+}
+
 /// Limits that protect the store from oversized requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
@@ -386,12 +450,20 @@ pub trait EventStore: Clone + Send + Sync + 'static {
     /// The position after the last durable event: the number of events in `$all`.
     fn head(&self) -> Position;
 
+    /// The store's id, made when it was created and kept with it (`<store>/store-id`): what a
+    /// projection snapshot names to say which log it was folded from.
+    fn store_id(&self) -> Uuid;
+
     /// A watch of [`EventStore::head`] that changes after every durable append.
     fn watch_head(&self) -> tokio::sync::watch::Receiver<Position>;
 
     /// Why appends are refused, `None` while they are accepted: after a write or fsync failure
     /// the store refuses every append until it is reopened, and this names the first failure.
     fn write_refusal(&self) -> Option<String>;
+
+    /// What recovery has cut off the end of the log and kept in quarantine, oldest first; empty
+    /// while no quarantine file is left.
+    fn quarantined(&self) -> Vec<Quarantined>;
 
     /// Checks records, chains and indexes, and reports the first record that does not match.
     fn verify(&self, scope: VerifyScope) -> impl Future<Output = Result<VerifyReport, StoreError>> + Send;

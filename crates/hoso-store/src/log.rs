@@ -28,6 +28,9 @@ use crate::{
 
 /// The on-disk format this build writes and reads.
 pub(crate) const FORMAT_VERSION: u32 = 3;
+/// How the reason of a `Corrupted` error begins when the damage is in the indexes (sled's files
+/// or its records), which can be rebuilt from the segments, rather than in the log.
+pub(crate) const INDEX_DAMAGED: &str = "the index is damaged: ";
 /// Stream ids and event types are at most this many bytes.
 pub(crate) const MAX_NAME_BYTES: usize = 255;
 /// Stream index entries are read in chunks of this many.
@@ -316,6 +319,13 @@ impl<S: Segments, K: Kv> Core<S, K> {
         }
     }
 
+    /// Whether `err` is the index engine failing after a write failed: sled keeps the error of
+    /// its failed background flush (a full disk) and fails every later read of a page it has
+    /// not made durable, until it is reopened. Reads then scan the segments instead.
+    fn index_failed(&self, err: &StoreError) -> bool {
+        matches!(err, StoreError::Io(_)) && self.poison.lock().map_or(true, |p| p.is_some())
+    }
+
     /// Where to start reading to reach `from`: a position at or before it and the segment
     /// and offset of its entry.
     fn start_of(&self, from: Position) -> Result<(Position, u32, u64), StoreError> {
@@ -323,12 +333,21 @@ impl<S: Segments, K: Kv> Core<S, K> {
             return Ok((from, loc.segment, loc.offset));
         }
         let mut found = None;
-        self.kv
+        let scanned = self
+            .kv
             .scan(&kv::sparse_key(0), &kv::sparse_key(from + 1), true, |key, value| {
                 let position = kv::parse_u64(&key[1..]).unwrap_or(u64::MAX);
                 found = Some((position, Location::decode(value)));
                 Ok(false)
-            })?;
+            });
+        if let Err(err) = scanned {
+            if !self.index_failed(&err) {
+                return Err(err);
+            }
+            // The log itself is intact: read it from its start.
+            let first = self.segments.list()?.first().copied().unwrap_or(1);
+            return Ok((0, first, 0));
+        }
         match found {
             Some((position, Some(loc))) if position <= from => Ok((position, loc.segment, loc.offset)),
             _ => Err(StoreError::Corrupted {
@@ -342,14 +361,14 @@ impl<S: Segments, K: Kv> Core<S, K> {
 fn damaged_ids() -> StoreError {
     StoreError::Corrupted {
         position: 0,
-        reason: "an event id entry of the index is damaged".to_owned(),
+        reason: format!("{INDEX_DAMAGED}an event id entry is damaged"),
     }
 }
 
 fn damaged_stream_entry(stream_id: &str) -> StoreError {
     StoreError::Corrupted {
         position: 0,
-        reason: format!("a stream index entry of {stream_id} is damaged"),
+        reason: format!("{INDEX_DAMAGED}a stream index entry of {stream_id} is damaged"),
     }
 }
 
@@ -361,7 +380,7 @@ fn check_format<K: Kv>(kv: &K) -> Result<(), StoreError> {
                 .map(u32::from_be_bytes)
                 .map_err(|_| StoreError::Corrupted {
                     position: 0,
-                    reason: "the format version record is damaged".to_owned(),
+                    reason: format!("{INDEX_DAMAGED}the format version record is damaged"),
                 })?;
             if found != FORMAT_VERSION {
                 return Err(StoreError::UnsupportedFormat {
@@ -437,7 +456,7 @@ fn recover<S: Segments, K: Kv>(
     let indexed = match kv.get(kv::INDEXED_KEY)? {
         Some(bytes) => Some(Indexed::decode(&bytes).ok_or_else(|| StoreError::Corrupted {
             position: 0,
-            reason: "the index end record is damaged".to_owned(),
+            reason: format!("{INDEX_DAMAGED}the index end record is damaged"),
         })?),
         None => None,
     };
@@ -557,13 +576,20 @@ fn recover<S: Segments, K: Kv>(
                 }
                 position += 1;
             }
-            Next::Entry { loc, crc_ok: false, .. } => {
+            Next::Entry {
+                loc,
+                record,
+                crc_ok: false,
+            } => {
+                // A write that stopped mid-entry left zeros (written ahead) where the entry's
+                // last bytes, its hash, belong; a whole entry has them.
+                let whole = record.len() < 32 || record[record.len() - 32..].iter().any(|&b| b != 0);
                 // A write cut short by a crash leaves nothing intact behind it.
                 if let Next::Entry { crc_ok: true, .. } = reader.next()? {
                     let what = "an entry whose CRC does not match, followed by intact entries,";
                     return Err(damaged(segments, position, loc.segment, loc.offset, what));
                 }
-                break Some((loc.segment, loc.offset));
+                break Some((loc.segment, loc.offset, Some((whole, loc.end()))));
             }
             Next::Incomplete {
                 segment,
@@ -573,7 +599,7 @@ fn recover<S: Segments, K: Kv>(
                 if segment != last {
                     return Err(damaged(segments, position, segment, offset, reason));
                 }
-                break Some((segment, offset));
+                break Some((segment, offset, None));
             }
         }
     };
@@ -588,14 +614,18 @@ fn recover<S: Segments, K: Kv>(
     }
     // Whatever lies past the end (zeros written ahead of the writer, or a torn write) is cut
     // off, so that nothing stale can ever be read as an entry after new ones.
-    let (end_segment, end_offset) = cut.unwrap_or_else(|| reader.at());
+    let (end_segment, end_offset, entry) = cut.unwrap_or_else(|| {
+        let (segment, offset) = reader.at();
+        (segment, offset, None)
+    });
     drop(reader);
+    let later: Vec<u32> = list.iter().copied().filter(|&s| s > end_segment).collect();
+    quarantine_tail(segments, position, (end_segment, end_offset), entry, &later)?;
     if segments.len(end_segment)? > end_offset {
         segments.truncate(end_segment, end_offset)?;
     }
     // Segments after a torn tail hold nothing intact (checked above): empty them, and write on
     // in the last one.
-    let later: Vec<u32> = list.iter().copied().filter(|&s| s > end_segment).collect();
     for &s in &later {
         segments.truncate(s, 0)?;
     }
@@ -617,7 +647,87 @@ fn recover<S: Segments, K: Kv>(
     })
 }
 
+/// Keeps whatever is not zeros past the end of the log in quarantine files before recovery
+/// cuts it, and says so: a WARN for a torn write (it stopped mid-entry, so it was never
+/// acknowledged), an ERROR for a whole entry that does not match its CRC or is followed by more
+/// data (it may have been acknowledged). `entry` is the damaged entry the end was found at, if
+/// any: whether it is whole, and where it ends.
+fn quarantine_tail<S: Segments>(
+    segments: &S,
+    position: Position,
+    (segment, offset): (u32, u64),
+    entry: Option<(bool, u64)>,
+    later: &[u32],
+) -> Result<(), StoreError> {
+    let mut pieces = Vec::new();
+    for (s, from) in std::iter::once((segment, offset)).chain(later.iter().map(|&s| (s, 0))) {
+        let len = segments.len(s)?;
+        if len <= from {
+            continue;
+        }
+        let mut bytes = vec![0; (len - from) as usize];
+        let n = segments.read_at(s, from, &mut bytes)?;
+        bytes.truncate(n);
+        // Zeros are what the log holds past its end (written ahead): nothing to keep.
+        let Some(last) = bytes.iter().rposition(|&b| b != 0) else {
+            continue;
+        };
+        bytes.truncate(last + 1);
+        pieces.push((s, from, bytes));
+    }
+    let Some((_, _, first)) = pieces.first() else {
+        return Ok(());
+    };
+    let acknowledged = match entry {
+        Some((whole, end)) => whole || pieces.len() > 1 || offset + first.len() as u64 > end,
+        None => false,
+    };
+    for (s, from, bytes) in &pieces {
+        let name = segments.name(*s);
+        // The segment's file name, without its directory: the quarantine file is named after it.
+        let short = std::path::Path::new(&name)
+            .file_name()
+            .map_or(name.clone(), |n| n.to_string_lossy().into_owned());
+        let file = crate::Quarantined::file_name(&short, *from, position, acknowledged);
+        let path = segments.quarantine(&file, bytes)?;
+        if acknowledged {
+            tracing::error!(
+                position,
+                segment = %name,
+                offset = from,
+                bytes = bytes.len(),
+                quarantine = %path,
+                "the log ended in a whole entry that does not match its CRC (or one followed by more data): it may be an acknowledged append, now lost from the log; its bytes are cut off and kept in quarantine (docs/operations.md: damaged last record)"
+            );
+        } else {
+            tracing::warn!(
+                position,
+                segment = %name,
+                offset = from,
+                bytes = bytes.len(),
+                quarantine = %path,
+                "the log ended in a torn write (an append that stopped mid-entry, never acknowledged): its bytes are cut off and kept in quarantine"
+            );
+        }
+    }
+    Ok(())
+}
+
 impl<S: Segments, K: Kv> Log<S, K> {
+    /// What recovery has cut off and kept in quarantine, as the quarantine files now say.
+    pub(crate) fn quarantined(&self) -> Vec<crate::Quarantined> {
+        match self.core.segments.quarantined() {
+            Ok(files) => files
+                .into_iter()
+                .filter_map(|(file, bytes)| crate::Quarantined::parse(&file, bytes))
+                .collect(),
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot list the quarantine files");
+                Vec::new()
+            }
+        }
+    }
+
     /// Opens a log: checks the format, recovers the end of the log and starts the writer,
     /// syncer and indexer threads.
     pub(crate) fn open(segments: S, kv: K, options: LogOptions) -> Result<Self, StoreError> {
@@ -780,7 +890,11 @@ impl<S: Segments, K: Kv> Log<S, K> {
             return Ok(out);
         }
         loop {
-            let entries = self.core.stream_entries(stream_id, lo, hi, reverse, CHUNK, head)?;
+            let entries = match self.core.stream_entries(stream_id, lo, hi, reverse, CHUNK, head) {
+                Ok(entries) => entries,
+                Err(err) if self.core.index_failed(&err) => return self.read_stream_by_scan(stream_id, read, head),
+                Err(err) => return Err(err),
+            };
             for &(_, entry) in &entries {
                 let bytes = segment::read_record(&self.core.segments, entry.position, entry.loc)?;
                 if let Some(cutoff) = read.as_of {
@@ -812,6 +926,66 @@ impl<S: Segments, K: Kv> Log<S, K> {
                 _ => return Ok(out),
             }
         }
+    }
+
+    /// Reads a stream by scanning the log up to `head`: slow (the whole log), but it needs no
+    /// index, for while the index engine fails after a disk error (see `Core::index_failed`).
+    fn read_stream_by_scan(
+        &self,
+        stream_id: &str,
+        read: &StreamRead,
+        head: Position,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let first = self.core.segments.list()?.first().copied().unwrap_or(1);
+        let mut reader = SegmentReader::new(&self.core.segments, first, 0, SCAN_BUFFER);
+        let mut records = Vec::new();
+        let mut position = 0;
+        while position < head {
+            match reader.next()? {
+                Next::Entry {
+                    record, crc_ok: true, ..
+                } => {
+                    let record = record::decode(position, record)?;
+                    if record.stream_id == stream_id {
+                        records.push(record);
+                    }
+                    position += 1;
+                }
+                Next::Entry { loc, .. } => {
+                    return Err(StoreError::Corrupted {
+                        position,
+                        reason: format!(
+                            "the entry at byte {} of {} does not match its CRC",
+                            loc.offset,
+                            self.core.segments.name(loc.segment)
+                        ),
+                    });
+                }
+                _ => {
+                    return Err(StoreError::Corrupted {
+                        position,
+                        reason: "the log ends before its durable head".to_owned(),
+                    });
+                }
+            }
+        }
+        let reverse = read.direction == Direction::Backward;
+        let mut out: Vec<RecordedEvent> = records
+            .into_iter()
+            .filter(|r| {
+                if reverse {
+                    r.version <= read.from
+                } else {
+                    r.version >= read.from
+                }
+            })
+            .filter(|r| read.as_of.is_none_or(|cutoff| r.recorded_at <= cutoff))
+            .collect();
+        if reverse {
+            out.reverse();
+        }
+        out.truncate(read.max_count);
+        Ok(out)
     }
 
     pub(crate) fn stream_version(&self, stream_id: &str) -> Result<Option<Version>, StoreError> {

@@ -8,6 +8,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File, OpenOptions};
+use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
@@ -85,6 +86,11 @@ pub(crate) trait Segments: Send + Sync + 'static {
     /// Waits until an fsync of the log is in flight, or a few milliseconds: the time when
     /// background work delays no append (see `background`).
     fn background_turn(&self);
+    /// Keeps `bytes` cut off the log in a quarantine file named `name`, durably, beside the
+    /// log; returns the file's path.
+    fn quarantine(&self, name: &str, bytes: &[u8]) -> Result<String, StoreError>;
+    /// The quarantine files kept so far: their names and sizes.
+    fn quarantined(&self) -> Result<Vec<(String, u64)>, StoreError>;
 }
 
 /// An I/O error with its context. On paths taken for every append or read, call it inside
@@ -304,7 +310,51 @@ fn poisoned() -> StoreError {
     StoreError::Io("a segment lock was poisoned by a panic".to_owned())
 }
 
+impl FileSegments {
+    /// `<store>/quarantine`, beside `<store>/log`.
+    fn quarantine_dir(&self) -> PathBuf {
+        self.inner.dir.with_file_name("quarantine")
+    }
+}
+
 impl Segments for FileSegments {
+    fn quarantine(&self, name: &str, bytes: &[u8]) -> Result<String, StoreError> {
+        let dir = self.quarantine_dir();
+        fs::create_dir_all(&dir).map_err(io(format!("cannot create {}", dir.display())))?;
+        let path = dir.join(name);
+        let mut file = File::create(&path).map_err(io(format!("cannot create {}", path.display())))?;
+        file.write_all(bytes)
+            .and_then(|()| file.sync_all())
+            .map_err(io(format!("cannot write {}", path.display())))?;
+        // The name is durable once the directory is; only then may the bytes be cut.
+        for d in [&dir, dir.parent().unwrap_or(&dir)] {
+            File::open(d)
+                .and_then(|d| d.sync_all())
+                .map_err(io(format!("cannot sync the directory {}", d.display())))?;
+        }
+        Ok(path.display().to_string())
+    }
+
+    fn quarantined(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        let dir = self.quarantine_dir();
+        let entries = match fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(err) => return Err(io(format!("cannot read {}", dir.display()))(err)),
+        };
+        let mut out = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(io(format!("cannot read {}", dir.display())))?;
+            let len = entry
+                .metadata()
+                .map_err(io(format!("cannot stat {}", entry.path().display())))?
+                .len();
+            out.push((entry.file_name().to_string_lossy().into_owned(), len));
+        }
+        out.sort();
+        Ok(out)
+    }
+
     fn list(&self) -> Result<Vec<u32>, StoreError> {
         let mut out = Vec::new();
         for entry in fs::read_dir(&self.inner.dir).map_err(io(format!("cannot read {}", self.inner.dir.display())))? {
@@ -434,9 +484,26 @@ impl Segments for FileSegments {
 #[derive(Default)]
 pub(crate) struct MemSegments {
     segments: RwLock<BTreeMap<u32, Vec<u8>>>,
+    quarantine: RwLock<BTreeMap<String, Vec<u8>>>,
 }
 
 impl Segments for MemSegments {
+    fn quarantine(&self, name: &str, bytes: &[u8]) -> Result<String, StoreError> {
+        self.quarantine
+            .write()
+            .map_err(|_| poisoned())?
+            .insert(name.to_owned(), bytes.to_vec());
+        Ok(format!("in-memory quarantine {name}"))
+    }
+
+    fn quarantined(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        let quarantine = self.quarantine.read().map_err(|_| poisoned())?;
+        Ok(quarantine
+            .iter()
+            .map(|(name, bytes)| (name.clone(), bytes.len() as u64))
+            .collect())
+    }
+
     fn list(&self) -> Result<Vec<u32>, StoreError> {
         Ok(self.segments.read().map_err(|_| poisoned())?.keys().copied().collect())
     }

@@ -24,7 +24,10 @@ impl From<sled::Error> for StoreError {
         match err {
             sled::Error::Corruption { at, .. } => StoreError::Corrupted {
                 position: 0,
-                reason: format!("the index engine reports corruption at {at:?}"),
+                reason: format!(
+                    "{}the index engine reports corruption at {at:?}",
+                    crate::log::INDEX_DAMAGED
+                ),
             },
             other => StoreError::Io(other.to_string()),
         }
@@ -68,6 +71,66 @@ impl SledKv {
             }
         }
     }
+}
+
+/// Removes what is left of a snapshot sled never finished writing (`snap.*.generating`: sled
+/// renames a snapshot only after syncing it, and keeps the previous one until then). A start
+/// refused on a full disk leaves one, 0 bytes long, and sled reads the newest snapshot file,
+/// that one, as corruption on every later open. Returns the files removed. (The lock taken
+/// here is released when `lock` is dropped on return, before sled takes it.)
+pub(crate) fn remove_unfinished_snapshots(path: &Path) -> Result<Vec<String>, StoreError> {
+    let mut removed = Vec::new();
+    // Only while no other process has the database open (sled holds a lock on `db`): a running
+    // server's snapshot in progress is not a leftover.
+    let lock = std::fs::File::open(path.join("db")).ok();
+    if let Some(db) = &lock
+        && rustix::fs::flock(db, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_err()
+    {
+        return Ok(removed);
+    }
+    let entries = match std::fs::read_dir(path) {
+        Ok(entries) => entries,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(removed),
+        Err(err) => return Err(StoreError::Io(format!("cannot list {}: {err}", path.display()))),
+    };
+    for entry in entries {
+        let entry = entry.map_err(|err| StoreError::Io(format!("cannot list {}: {err}", path.display())))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with("snap.") && name.ends_with(".generating") {
+            std::fs::remove_file(entry.path())
+                .map_err(|err| StoreError::Io(format!("cannot remove {}: {err}", entry.path().display())))?;
+            removed.push(name);
+        }
+    }
+    Ok(removed)
+}
+
+/// Removes the index engine's files (sled's `conf`, `db`, `snap.*`, `blobs/`) and the id tables
+/// (`ids/`) from a store directory: all of it derived from the segments, which are kept.
+/// Returns the names removed.
+pub(crate) fn remove_indexes(path: &Path) -> Result<Vec<String>, StoreError> {
+    let mut removed = Vec::new();
+    let entries =
+        std::fs::read_dir(path).map_err(|err| StoreError::Io(format!("cannot list {}: {err}", path.display())))?;
+    for entry in entries {
+        let entry = entry.map_err(|err| StoreError::Io(format!("cannot list {}: {err}", path.display())))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !(matches!(name.as_str(), "conf" | "db" | "blobs" | "ids") || name.starts_with("snap.")) {
+            continue;
+        }
+        let target = entry.path();
+        let result = if target.is_dir() {
+            std::fs::remove_dir_all(&target)
+        } else {
+            std::fs::remove_file(&target)
+        };
+        result.map_err(|err| StoreError::Io(format!("cannot remove {}: {err}", target.display())))?;
+        removed.push(name);
+    }
+    std::fs::File::open(path)
+        .and_then(|dir| dir.sync_all())
+        .map_err(|err| StoreError::Io(format!("cannot sync the directory {}: {err}", path.display())))?;
+    Ok(removed)
 }
 
 /// Whether sled could not open because its lock file is held. sled 0.34 reports that as an

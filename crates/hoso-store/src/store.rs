@@ -9,7 +9,7 @@ use uuid::Uuid;
 use crate::kv::{Kv, MemKv};
 use crate::log::{Log, LogOptions};
 use crate::segment::{FileSegments, MemSegments, Segments};
-use crate::sled_kv::SledKv;
+use crate::sled_kv::{self, SledKv};
 use crate::{
     AppendResult, EventStore, ExpectedVersion, Limits, NewEvent, Position, RecordedEvent, StoreError, StreamRead,
     VerifyReport, VerifyScope, Version,
@@ -61,12 +61,20 @@ macro_rules! delegate_event_store {
                 self.log.head()
             }
 
+            fn store_id(&self) -> Uuid {
+                self.id
+            }
+
             fn watch_head(&self) -> watch::Receiver<Position> {
                 self.log.watch_head()
             }
 
             fn write_refusal(&self) -> Option<String> {
                 self.log.write_refusal()
+            }
+
+            fn quarantined(&self) -> Vec<crate::Quarantined> {
+                self.log.quarantined()
             }
 
             async fn verify(&self, scope: VerifyScope) -> Result<VerifyReport, StoreError> {
@@ -81,6 +89,7 @@ macro_rules! delegate_event_store {
 #[derive(Clone)]
 pub struct MemoryStore {
     log: Arc<Log<MemSegments, MemKv>>,
+    id: Uuid,
 }
 
 impl MemoryStore {
@@ -98,7 +107,10 @@ impl MemoryStore {
         };
         let log =
             Log::open(MemSegments::default(), MemKv::default(), options).expect("an empty in-memory log always opens");
-        MemoryStore { log: Arc::new(log) }
+        MemoryStore {
+            log: Arc::new(log),
+            id: Uuid::new_v4(),
+        }
     }
 }
 
@@ -145,6 +157,32 @@ impl Default for SledOptions {
     }
 }
 
+/// The id of the store in `dir` (its file `store-id`, a UUID), made and written durably if it
+/// has none: a new store, or one made before stores had ids.
+fn store_id(dir: &Path) -> Result<Uuid, StoreError> {
+    let path = dir.join("store-id");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            return Uuid::parse_str(text.trim()).map_err(|err| {
+                StoreError::Io(format!(
+                    "the store id in {} is damaged ({err}); write the id of this store back into it (a projection snapshot names it), or remove the file to give the store a new id (its projection snapshot is then replayed once)",
+                    path.display()
+                ))
+            });
+        }
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+        Err(err) => return Err(StoreError::Io(format!("cannot read {}: {err}", path.display()))),
+    }
+    let id = Uuid::new_v4();
+    let temp = dir.join("store-id.tmp");
+    let written = std::fs::write(&temp, format!("{id}\n"))
+        .and_then(|()| std::fs::File::open(&temp)?.sync_all())
+        .and_then(|()| std::fs::rename(&temp, &path))
+        .and_then(|()| std::fs::File::open(dir)?.sync_all());
+    written.map_err(|err| StoreError::Io(format!("cannot write the store id to {}: {err}", path.display())))?;
+    Ok(id)
+}
+
 /// The durable event store in one directory: the records in append-only segment files
 /// (`log/`), the indexes in an embedded sled database beside them.
 ///
@@ -154,12 +192,48 @@ impl Default for SledOptions {
 #[derive(Clone)]
 pub struct SledStore {
     log: Arc<Log<FileSegments, SledKv>>,
+    id: Uuid,
 }
 
 impl SledStore {
     /// Opens (or creates) the store in directory `path`.
+    ///
+    /// Indexes found damaged (sled's files or records, which a start refused on a full disk can
+    /// leave half-written) are removed and rebuilt from the segments, logged at WARN with what
+    /// was removed and how long the rebuild took; damage to the log itself refuses the open.
     pub fn open(path: impl AsRef<Path>, options: SledOptions) -> Result<Self, StoreError> {
         let path = path.as_ref();
+        std::fs::create_dir_all(path)
+            .map_err(|err| StoreError::Io(format!("cannot create the store directory {}: {err}", path.display())))?;
+        let id = store_id(path)?;
+        let unfinished = sled_kv::remove_unfinished_snapshots(path)?;
+        if !unfinished.is_empty() {
+            tracing::warn!(
+                store = %path.display(),
+                files = ?unfinished,
+                "removed the index engine's unfinished snapshot files (left by a write that never completed, such as a start on a full disk)"
+            );
+        }
+        match Self::open_once(path, options, id) {
+            Err(StoreError::Corrupted { reason, .. }) if reason.starts_with(crate::log::INDEX_DAMAGED) => {
+                let started = std::time::Instant::now();
+                let removed = sled_kv::remove_indexes(path)?;
+                let store = Self::open_once(path, options, id)?;
+                tracing::warn!(
+                    store = %path.display(),
+                    damage = %reason,
+                    removed = ?removed,
+                    records = store.head(),
+                    seconds = started.elapsed().as_secs_f64(),
+                    "the store's indexes were damaged and are rebuilt from the segments: the log was scanned on open and the indexer writes the new index in the background"
+                );
+                Ok(store)
+            }
+            other => other,
+        }
+    }
+
+    fn open_once(path: &Path, options: SledOptions, id: Uuid) -> Result<Self, StoreError> {
         let kv = SledKv::open(path, options.cache_capacity_bytes)?;
         let segments = FileSegments::open(
             &path.join("log"),
@@ -173,6 +247,7 @@ impl SledStore {
         };
         Ok(SledStore {
             log: Arc::new(Log::open(segments, kv, options)?),
+            id,
         })
     }
 

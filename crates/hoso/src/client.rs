@@ -248,6 +248,9 @@ pub(crate) async fn verify(args: VerifyArgs) -> Result<()> {
         dossier: args.dossier.as_deref().map(dossier_ref),
     };
     let report = client.verify_chain(request).await.map_err(status_error)?.into_inner();
+    for line in &report.quarantined {
+        println!("WARNING: recovery cut {line} (docs/operations.md)");
+    }
     if report.ok {
         outln!(
             "ok: {} in {} verified; every hash chain matches",
@@ -328,6 +331,12 @@ pub(crate) async fn status(args: ConnectArgs) -> Result<()> {
         count(projection.dossiers, "dossier", "dossiers"),
         if projection.rebuilding { ", rebuilding" } else { "" }
     );
+    if !projection.stopped.is_empty() {
+        println!("PROJECTION STOPPED {}", projection.stopped);
+        println!(
+            "                  reports answer DATA_LOSS: repair the log, then `hoso rebuild` (docs/operations.md)"
+        );
+    }
     Ok(())
 }
 

@@ -180,10 +180,10 @@ async fn run(args: Args) -> Result<()> {
     let peak = memory_kib("VmHWM:");
 
     let started = Instant::now();
-    let snapshot = model.encode_snapshot();
+    let snapshot = model.encode_snapshot(uuid::Uuid::nil());
     let encode = started.elapsed();
     let started = Instant::now();
-    let loaded = Dossiers::decode_snapshot(&snapshot)?;
+    let loaded = Dossiers::decode_snapshot(&snapshot, uuid::Uuid::nil())?;
     let decode = started.elapsed();
     anyhow::ensure!(loaded == model, "the snapshot does not load back as the model");
     drop(loaded);

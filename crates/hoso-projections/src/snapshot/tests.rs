@@ -171,12 +171,15 @@ async fn march_model() -> Dossiers {
     model
 }
 
+/// The store the snapshots of these tests name.
+const ID: uuid::Uuid = uuid::Uuid::from_u128(0x5105_0000_0000_4000_8000_0000_0000_0001);
+
 #[tokio::test]
 async fn a_model_round_trips_with_its_checkpoint_states_and_spans() {
     let model = march_model().await;
     assert!(model.checkpoint() > 20 && model.histories().len() == 8);
-    let bytes = model.encode_snapshot();
-    let back = Dossiers::decode_snapshot(&bytes).unwrap();
+    let bytes = model.encode_snapshot(ID);
+    let back = Dossiers::decode_snapshot(&bytes, ID).unwrap();
     assert_eq!(back, model);
     assert_eq!(back.checkpoint(), model.checkpoint());
     assert_eq!(back.spans(), model.spans());
@@ -185,9 +188,9 @@ async fn a_model_round_trips_with_its_checkpoint_states_and_spans() {
         assert_eq!(back.get(&a.stream_id), Some(b));
     }
     // The encoding is a function of the model.
-    assert_eq!(back.encode_snapshot(), bytes);
+    assert_eq!(back.encode_snapshot(ID), bytes);
 
-    let empty = Dossiers::decode_snapshot(&Dossiers::new().encode_snapshot()).unwrap();
+    let empty = Dossiers::decode_snapshot(&Dossiers::new().encode_snapshot(ID), ID).unwrap();
     assert_eq!(empty, Dossiers::new());
 }
 
@@ -195,12 +198,19 @@ async fn a_model_round_trips_with_its_checkpoint_states_and_spans() {
 async fn chunks_are_decoded_on_every_core_in_order() {
     let model = march_model().await;
     for chunk in [1, 3, 7, 8] {
-        let bytes = model.encode_snapshot_in_chunks_of(chunk);
-        assert_eq!(Dossiers::decode_snapshot(&bytes).unwrap(), model, "chunks of {chunk}");
+        let bytes = model.encode_snapshot_in_chunks_of(ID, chunk);
+        assert_eq!(
+            Dossiers::decode_snapshot(&bytes, ID).unwrap(),
+            model,
+            "chunks of {chunk}"
+        );
         for i in HEADER_LEN..bytes.len() {
             let mut bad = bytes.clone();
             bad[i] ^= 0x01;
-            assert!(Dossiers::decode_snapshot(&bad).is_err(), "chunks of {chunk}, byte {i}");
+            assert!(
+                Dossiers::decode_snapshot(&bad, ID).is_err(),
+                "chunks of {chunk}, byte {i}"
+            );
         }
     }
 }
@@ -215,20 +225,20 @@ async fn a_snapshot_can_be_caught_up_like_the_live_model() {
     for record in desk.store.read_all(0, 10).await.unwrap() {
         older.apply(&record).unwrap();
     }
-    let mut loaded = Dossiers::decode_snapshot(&older.encode_snapshot()).unwrap();
+    let mut loaded = Dossiers::decode_snapshot(&older.encode_snapshot(ID), ID).unwrap();
     loaded.catch_up(&desk.store, |_, _| {}).await.unwrap();
     assert_eq!(loaded, model);
 }
 
 #[tokio::test]
 async fn damaged_bytes_are_refused_naming_the_damage() {
-    let bytes = march_model().await.encode_snapshot();
+    let bytes = march_model().await.encode_snapshot(ID);
 
     // Any byte flipped anywhere: refused, never a different model.
     for i in 0..bytes.len() {
         let mut bad = bytes.clone();
         bad[i] ^= 0x20;
-        let err = Dossiers::decode_snapshot(&bad).unwrap_err();
+        let err = Dossiers::decode_snapshot(&bad, ID).unwrap_err();
         let expected = match i {
             0..8 => matches!(err, SnapshotError::BadMagic),
             8..12 => matches!(err, SnapshotError::UnsupportedVersion { .. }),
@@ -243,7 +253,7 @@ async fn damaged_bytes_are_refused_naming_the_damage() {
 
     // Truncated anywhere.
     for n in [0, 1, 7, 8, 23, 24, 25, bytes.len() / 2, bytes.len() - 1] {
-        let err = Dossiers::decode_snapshot(&bytes[..n]).unwrap_err();
+        let err = Dossiers::decode_snapshot(&bytes[..n], ID).unwrap_err();
         assert!(matches!(err, SnapshotError::Truncated { .. }), "{n} bytes: {err}");
         assert!(err.to_string().contains("truncated"), "{err}");
     }
@@ -252,18 +262,18 @@ async fn damaged_bytes_are_refused_naming_the_damage() {
     let mut newer = bytes.clone();
     newer[8..12].copy_from_slice(&(VERSION + 1).to_le_bytes());
     assert_eq!(
-        Dossiers::decode_snapshot(&newer).unwrap_err().to_string(),
-        "snapshot format version 3 is not supported (this build reads version 2)"
+        Dossiers::decode_snapshot(&newer, ID).unwrap_err().to_string(),
+        "snapshot format version 4 is not supported (this build reads version 3)"
     );
 
     let mut longer = bytes.clone();
     longer.push(0);
     assert_eq!(
-        Dossiers::decode_snapshot(&longer).unwrap_err(),
+        Dossiers::decode_snapshot(&longer, ID).unwrap_err(),
         SnapshotError::TrailingBytes { extra: 1 }
     );
     assert_eq!(
-        Dossiers::decode_snapshot(b"{\"not\": \"a snapshot\"}").unwrap_err(),
+        Dossiers::decode_snapshot(b"{\"not\": \"a snapshot\"}", ID).unwrap_err(),
         SnapshotError::BadMagic
     );
 }
@@ -271,13 +281,37 @@ async fn damaged_bytes_are_refused_naming_the_damage() {
 #[tokio::test]
 async fn a_payload_with_a_good_checksum_is_still_checked() {
     let model = march_model().await;
-    let bytes = model.encode_snapshot();
+    let bytes = model.encode_snapshot(ID);
     // Re-seal a payload whose checkpoint is below its facts' positions.
     let mut bad = bytes.clone();
-    bad[HEADER_LEN..HEADER_LEN + 8].copy_from_slice(&1u64.to_le_bytes());
+    bad[HEADER_LEN + 48..HEADER_LEN + 56].copy_from_slice(&1u64.to_le_bytes());
     let crc = crc32fast::hash(&bad[HEADER_LEN..]);
     bad[20..24].copy_from_slice(&crc.to_le_bytes());
-    let err = Dossiers::decode_snapshot(&bad).unwrap_err();
+    let err = Dossiers::decode_snapshot(&bad, ID).unwrap_err();
     assert!(matches!(err, SnapshotError::Malformed { .. }), "{err}");
     assert!(err.to_string().contains("out of order"), "{err}");
+}
+
+/// A snapshot names the log it was folded from: another store's is refused before its payload
+/// is read, and a loaded one carries the hash of the event at its checkpoint for the caller to
+/// check against its log.
+#[tokio::test]
+async fn a_snapshot_names_its_store_and_the_event_at_its_checkpoint() {
+    let (desk, _) = march().await;
+    let mut model = Dossiers::new();
+    model.catch_up(&desk.store, |_, _| {}).await.unwrap();
+    let bytes = model.encode_snapshot(ID);
+    let other = uuid::Uuid::from_u128(7);
+    assert_eq!(
+        Dossiers::decode_snapshot(&bytes, other).unwrap_err(),
+        SnapshotError::OtherStore {
+            snapshot: ID,
+            store: other
+        }
+    );
+    let last = desk.store.read_all(model.checkpoint() - 1, 1).await.unwrap();
+    let loaded = Dossiers::decode_snapshot(&bytes, ID).unwrap();
+    assert_eq!(loaded.checkpoint_hash(), last[0].hash);
+    assert_eq!(model.checkpoint_hash(), last[0].hash);
+    assert_eq!(Dossiers::new().checkpoint_hash(), [0; 32]);
 }

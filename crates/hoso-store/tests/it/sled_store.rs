@@ -254,6 +254,72 @@ async fn recovery_cuts_a_torn_tail() {
         assert_eq!(result.positions, Some((3, 3)));
         let report = store.verify(VerifyScope::All).await.unwrap();
         assert_eq!((report.records_checked, report.first_problem), (4, None));
+        // Nothing but zeros is cut silently: the rest is kept, as a torn write.
+        let quarantined = store.quarantined();
+        if tail.iter().all(|&b| b == 0) {
+            assert_eq!(quarantined, vec![], "zeros are not kept");
+        } else {
+            assert_eq!(quarantined.len(), 1, "tail {tail:?}");
+            let q = &quarantined[0];
+            assert!(!q.may_have_been_acknowledged, "{q}");
+            assert_eq!(
+                (q.position, q.offset, q.segment.as_str()),
+                (3, intact_len, "0000000001.segment")
+            );
+            let kept = std::fs::read(dir.path().join("quarantine").join(&q.file)).unwrap();
+            let end = tail.iter().rposition(|&b| b != 0).unwrap() + 1;
+            assert_eq!(kept, tail[..end], "the bytes cut, up to the last that is not zero");
+            assert_eq!(q.bytes, end as u64);
+        }
+    }
+}
+
+/// A whole last entry whose CRC does not match may be an acknowledged append that the disk
+/// damaged afterwards: it is cut (the log must end in an intact entry), but kept in quarantine and
+/// reported as possibly acknowledged, also after a restart, until an operator removes the file.
+#[tokio::test]
+async fn a_damaged_whole_last_entry_is_kept_and_reported_as_possibly_acknowledged() {
+    for followed_by_garbage in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let before = three_appends(dir.path()).await;
+        let path = segment(dir.path(), 1);
+        let mut bytes = std::fs::read(&path).unwrap();
+        let offsets = entry_offsets(&bytes);
+        let (last, end) = (offsets[2], offsets[3]);
+        // Damage one byte in the middle of the last (acknowledged) entry.
+        bytes[last + 30] ^= 0x40;
+        let damaged = bytes[last..end].to_vec();
+        if followed_by_garbage {
+            bytes.extend_from_slice(&[0xEE; 10]);
+        }
+        std::fs::write(&path, &bytes).unwrap();
+        // As after a crash before the indexer reached it: recovery scans it.
+        remove_index(dir.path());
+
+        let store = SledStore::open(dir.path(), no_zero_fill()).unwrap();
+        assert_eq!(store.head(), 2);
+        assert_eq!(store.read_all(0, 10).await.unwrap(), before[..2]);
+        let quarantined = store.quarantined();
+        assert_eq!(quarantined.len(), 1);
+        let q = &quarantined[0];
+        assert!(q.may_have_been_acknowledged, "{q}");
+        assert_eq!((q.position, q.offset), (2, last as u64));
+        let kept = std::fs::read(dir.path().join("quarantine").join(&q.file)).unwrap();
+        assert_eq!(kept[..damaged.len()], damaged[..]);
+        assert!(q.to_string().contains("may have been acknowledged"), "{q}");
+        // Appends go on after the cut, and the report survives a restart.
+        store
+            .append("s", ExpectedVersion::Exact(1), vec![event("again")])
+            .await
+            .unwrap();
+        store.close();
+        drop(store);
+        let store = SledStore::open(dir.path(), no_zero_fill()).unwrap();
+        assert_eq!(store.quarantined(), quarantined);
+        assert_eq!(store.head(), 3);
+        // Once the operator removes the file, it is no longer reported.
+        std::fs::remove_file(dir.path().join("quarantine").join(&q.file)).unwrap();
+        assert_eq!(store.quarantined(), vec![]);
     }
 }
 
@@ -570,4 +636,96 @@ async fn ids_past_the_last_table_survive_a_damaged_or_lost_unfiled_file() {
     assert_eq!(unfiled(dir.path()), ["00000000000000000048.unfiled"]);
     let store = SledStore::open(dir.path(), options).unwrap();
     check_ids(&store, &appends).await;
+}
+
+/// A store of 60 events over several segments and id tables, closed; with the events read back.
+async fn closed_store_of_sixty(dir: &Path) -> (SledOptions, Vec<hoso_store::RecordedEvent>) {
+    let options = SledOptions {
+        segment_bytes: 4096,
+        id_table_events: 16,
+        ..SledOptions::default()
+    };
+    let store = SledStore::open(dir, options).unwrap();
+    for i in 0..60 {
+        store
+            .append(
+                &format!("s{}", i % 7),
+                ExpectedVersion::Any,
+                vec![event(&format!("e{i}"))],
+            )
+            .await
+            .unwrap();
+    }
+    let before = store.read_all(0, 100).await.unwrap();
+    store.close();
+    drop(store);
+    (options, before)
+}
+
+/// Everything of `before` is there and found through every index, and appends go on.
+async fn check_rebuilt(store: &SledStore, before: &[hoso_store::RecordedEvent]) {
+    assert_eq!(store.head(), before.len() as u64);
+    assert_eq!(store.read_all(0, 100).await.unwrap(), before);
+    for record in before {
+        let found = store.event_by_id(record.event_id).await.unwrap().expect("indexed");
+        assert_eq!(&found, record);
+    }
+    let s3 = store.read_stream("s3", StreamRead::forward()).await.unwrap();
+    assert_eq!(
+        s3,
+        before
+            .iter()
+            .filter(|r| r.stream_id == "s3")
+            .cloned()
+            .collect::<Vec<_>>()
+    );
+    let report = store.verify(VerifyScope::All).await.unwrap();
+    assert_eq!(report.first_problem, None);
+    assert_eq!(report.records_checked, before.len() as u64);
+    store
+        .append("s3", ExpectedVersion::Exact(s3.len() as u64 - 1), vec![event("after")])
+        .await
+        .unwrap();
+}
+
+/// A start refused on a full disk leaves sled a 0-byte `snap.*.generating`, which sled reads as
+/// corruption on every later open: the store opens all the same, with everything in it.
+#[tokio::test]
+async fn an_unfinished_index_snapshot_does_not_brick_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let (options, before) = closed_store_of_sixty(dir.path()).await;
+    std::fs::write(dir.path().join("snap.FFFFFFFFFFFFFFFF.generating"), b"").unwrap();
+    let store = SledStore::open(dir.path(), options).unwrap();
+    check_rebuilt(&store, &before).await;
+    assert!(!dir.path().join("snap.FFFFFFFFFFFFFFFF.generating").exists());
+}
+
+/// Whatever damage sled reports in its own files, the indexes are rebuilt from the segments
+/// (sled's files and the id tables are derived data) instead of refusing the open.
+#[tokio::test]
+async fn a_damaged_index_is_rebuilt_from_the_segments_at_open() {
+    for damage in ["empty snapshot", "garbage snapshot", "damaged id table"] {
+        let dir = tempfile::tempdir().unwrap();
+        let (options, before) = closed_store_of_sixty(dir.path()).await;
+        match damage {
+            "empty snapshot" => std::fs::write(dir.path().join("snap.FFFFFFFFFFFFFFFF"), b"").unwrap(),
+            "garbage snapshot" => std::fs::write(dir.path().join("snap.FFFFFFFFFFFFFFFF"), [0xA5u8; 300]).unwrap(),
+            _ => {
+                let tables = id_tables(dir.path());
+                assert!(tables.len() >= 3, "{tables:?}");
+                let mut bytes = std::fs::read(&tables[1]).unwrap();
+                bytes[5] ^= 0xFF;
+                std::fs::write(&tables[1], bytes).unwrap();
+            }
+        }
+        let store = SledStore::open(dir.path(), options).unwrap_or_else(|err| panic!("{damage}: {err}"));
+        check_rebuilt(&store, &before).await;
+        store.close();
+        drop(store);
+        // And the rebuilt indexes serve the next open.
+        let store = SledStore::open(dir.path(), options).unwrap();
+        assert_eq!(store.head(), before.len() as u64 + 1);
+        let report = store.verify(VerifyScope::All).await.unwrap();
+        assert_eq!(report.first_problem, None, "{damage}");
+    }
 }
