@@ -2,14 +2,16 @@
 run in order by bash against a real `hoso serve`, so that the README cannot drift from the
 product.
 
-The server is started as the README's first command starts it (`hoso serve`, data in ./data),
-on a free port instead of 50051 (HOSO_SERVER points the clients at it) and with the province's
-name the walkthrough asks for. `cargo build` lines are left out: HOSO_BIN is the binary under test.
+The server is started as the walkthrough's `cargo run ... -- serve` line starts it (its
+environment assignments included; `hoso serve`, data in ./data), on a free port instead of 50051
+(HOSO_SERVER points the clients at it). `cargo` lines are left out: HOSO_BIN is the binary under
+test.
 The demo section is not run here: it generates and imports 65,000 dossiers.
 """
 
 import os
 import re
+import shlex
 import signal
 import socket
 import subprocess
@@ -41,9 +43,13 @@ def test_the_walkthrough_runs_as_written(tmp_path):
     assert binary.is_file(), f"build the server first: {binary} is missing"
     blocks = walkthrough_blocks()
     assert len(blocks) >= 6, f"the walkthrough has {len(blocks)} shell blocks"
-    script = "\n".join(
-        line for block in blocks for line in block.splitlines() if not line.startswith("cargo build")
+    lines = [line for block in blocks for line in block.splitlines()]
+    serve = [line for line in lines if "cargo run" in line and line.rstrip().endswith("serve")]
+    assert len(serve) == 1, f"the walkthrough starts its server once: {serve}"
+    server_env = dict(
+        word.split("=", 1) for word in shlex.split(serve[0].split("cargo run")[0]) if "=" in word
     )
+    script = "\n".join(line for line in lines if "cargo " not in line)
     # The walkthrough reads docs/ from the repository's root, where it is run.
     (tmp_path / "docs").symlink_to(ROOT / "docs")
     port = free_port()
@@ -56,7 +62,7 @@ def test_the_walkthrough_runs_as_written(tmp_path):
     server = subprocess.Popen(
         [str(binary), "serve", "--listen", f"127.0.0.1:{port}"],
         cwd=tmp_path,
-        env={**env, "HOSO_PROVINCE_NAME": "Thái Nguyên"},
+        env={**env, **server_env},
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
