@@ -184,9 +184,11 @@ impl PgStore {
                     }
                     for row in &rows {
                         let problem = match conn::decode(row) {
-                            Err(StoreError::Corrupted { reason, .. }) => Some(problem(expected, None, None, reason)),
+                            Err(StoreError::Corrupted { reason, .. }) => {
+                                Some(Problem::new(expected, None, None, reason))
+                            }
                             Err(other) => return Err(other),
-                            Ok(record) if record.position != expected => Some(problem(
+                            Ok(record) if record.position != expected => Some(Problem::new(
                                 expected,
                                 None,
                                 None,
@@ -195,7 +197,7 @@ impl PgStore {
                                     record.position
                                 ),
                             )),
-                            Ok(record) if record.position >= head => Some(problem(
+                            Ok(record) if record.position >= head => Some(Problem::new(
                                 expected,
                                 Some(&record.stream_id),
                                 Some(record.version),
@@ -213,13 +215,14 @@ impl PgStore {
                             }
                         };
                         if let Some(p) = problem {
-                            return Ok(report(expected, chains.len() as u64, Some(p)));
+                            return Ok(VerifyReport::new(expected, chains.len() as u64, Some(p)));
                         }
                         expected += 1;
                     }
                 }
-                let problem = (expected < head).then(|| problem(expected, None, None, "the log ends before its head"));
-                Ok(report(expected, chains.len() as u64, problem))
+                let problem =
+                    (expected < head).then(|| Problem::new(expected, None, None, "the log ends before its head"));
+                Ok(VerifyReport::new(expected, chains.len() as u64, problem))
             }
             VerifyScope::Stream(stream_id) => {
                 hoso_store::check_stream_id(stream_id)?;
@@ -244,19 +247,19 @@ impl PgStore {
                         let record = match conn::decode(row) {
                             Ok(record) => record,
                             Err(StoreError::Corrupted { position, reason }) => {
-                                let p = problem(position, Some(stream_id), Some(chain.0), reason);
-                                return Ok(report(checked, 1, Some(p)));
+                                let p = Problem::new(position, Some(stream_id), Some(chain.0), reason);
+                                return Ok(VerifyReport::new(checked, 1, Some(p)));
                             }
                             Err(other) => return Err(other),
                         };
                         if let Some(p) = check_chain(&record, chain) {
-                            return Ok(report(checked, 1, Some(p)));
+                            return Ok(VerifyReport::new(checked, 1, Some(p)));
                         }
                         chain = (record.version + 1, record.hash);
                         checked += 1;
                     }
                 }
-                Ok(report(checked, u64::from(checked > 0), None))
+                Ok(VerifyReport::new(checked, u64::from(checked > 0), None))
             }
         }
     }
@@ -265,33 +268,11 @@ impl PgStore {
 /// Rows `verify` reads per query.
 const VERIFY_BATCH: usize = 1_000;
 
-fn problem(
-    position: Position,
-    stream_id: Option<&str>,
-    version: Option<Version>,
-    reason: impl Into<String>,
-) -> Problem {
-    Problem {
-        position,
-        stream_id: stream_id.map(str::to_owned),
-        version,
-        reason: reason.into(),
-    }
-}
-
-fn report(checked: u64, streams: u64, first_problem: Option<Problem>) -> VerifyReport {
-    VerifyReport {
-        records_checked: checked,
-        streams_checked: streams,
-        first_problem,
-    }
-}
-
 /// Checks a record against its stream's chain so far: the version that must come next and the
 /// previous record's hash. The reasons are the embedded store's.
 fn check_chain(record: &RecordedEvent, (expected_version, prev_hash): (Version, [u8; 32])) -> Option<Problem> {
     let at = |reason: String| {
-        Some(problem(
+        Some(Problem::new(
             record.position,
             Some(&record.stream_id),
             Some(record.version),

@@ -299,6 +299,34 @@ pub struct Problem {
     pub reason: String,
 }
 
+impl VerifyReport {
+    /// A report of `records_checked` records in `streams_checked` streams.
+    pub fn new(records_checked: u64, streams_checked: u64, first_problem: Option<Problem>) -> VerifyReport {
+        VerifyReport {
+            records_checked,
+            streams_checked,
+            first_problem,
+        }
+    }
+}
+
+impl Problem {
+    /// A problem at `position`, in a stream and at a version where they are known.
+    pub fn new(
+        position: Position,
+        stream_id: Option<&str>,
+        version: Option<Version>,
+        reason: impl Into<String>,
+    ) -> Problem {
+        Problem {
+            position,
+            stream_id: stream_id.map(str::to_owned),
+            version,
+            reason: reason.into(),
+        }
+    }
+}
+
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "record at position {}", self.position)?;

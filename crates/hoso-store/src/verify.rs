@@ -10,28 +10,6 @@ use crate::record::{self, GENESIS_HASH};
 use crate::segment::{self, ENTRY_HEADER, Location, Next, SegmentReader, Segments};
 use crate::{Position, Problem, RecordedEvent, StoreError, VerifyReport, Version};
 
-fn problem(
-    position: Position,
-    stream_id: Option<&str>,
-    version: Option<Version>,
-    reason: impl Into<String>,
-) -> Problem {
-    Problem {
-        position,
-        stream_id: stream_id.map(str::to_owned),
-        version,
-        reason: reason.into(),
-    }
-}
-
-fn report(checked: u64, streams: u64, first_problem: Option<Problem>) -> VerifyReport {
-    VerifyReport {
-        records_checked: checked,
-        streams_checked: streams,
-        first_problem,
-    }
-}
-
 /// Walks `$all` in order through the segments: positions gap-free, each entry and record
 /// intact, each stream's versions consecutive and chained, and every index pointing at it.
 pub(crate) fn verify_all<S: Segments, K: Kv>(core: &Core<S, K>, head: Position) -> Result<VerifyReport, StoreError> {
@@ -41,7 +19,7 @@ pub(crate) fn verify_all<S: Segments, K: Kv>(core: &Core<S, K>, head: Position) 
     };
     let mut streams: HashMap<String, (Version, [u8; 32])> = HashMap::new();
     let Some(&first) = core.segments.list()?.first() else {
-        return Ok(report(0, 0, None));
+        return Ok(VerifyReport::new(0, 0, None));
     };
     let mut reader = SegmentReader::new(&core.segments, first, 0, SCAN_BUFFER);
     let mut expected = 0;
@@ -57,19 +35,24 @@ pub(crate) fn verify_all<S: Segments, K: Kv>(core: &Core<S, K>, head: Position) 
                 reason,
             } => {
                 let reason = format!("{reason} at byte {offset} of {}", core.segments.name(segment));
-                Err(problem(expected, None, None, reason))
+                Err(Problem::new(expected, None, None, reason))
             }
-            Next::End => Err(problem(expected, None, None, "the log ends before its durable head")),
+            Next::End => Err(Problem::new(
+                expected,
+                None,
+                None,
+                "the log ends before its durable head",
+            )),
         };
         match checked {
             Ok(record) => {
                 streams.insert(record.stream_id, (record.version + 1, record.hash));
             }
-            Err(p) => return Ok(report(expected, streams.len() as u64, Some(p))),
+            Err(p) => return Ok(VerifyReport::new(expected, streams.len() as u64, Some(p))),
         }
         expected += 1;
     }
-    Ok(report(expected, streams.len() as u64, None))
+    Ok(VerifyReport::new(expected, streams.len() as u64, None))
 }
 
 /// Walks one stream through its index.
@@ -92,8 +75,8 @@ pub(crate) fn verify_stream<S: Segments, K: Kv>(
             let (bytes, crc_ok) = match segment::read_entry(&core.segments, position, loc) {
                 Ok(read) => read,
                 Err(StoreError::Corrupted { reason, .. }) => {
-                    let p = problem(position, Some(stream_id), Some(version), reason);
-                    return Ok(report(checked, 1, Some(p)));
+                    let p = Problem::new(position, Some(stream_id), Some(version), reason);
+                    return Ok(VerifyReport::new(checked, 1, Some(p)));
                 }
                 Err(other) => return Err(other),
             };
@@ -104,10 +87,10 @@ pub(crate) fn verify_stream<S: Segments, K: Kv>(
                 }
                 Ok(record) => {
                     let reason = format!("the record belongs to stream {}", record.stream_id);
-                    let p = problem(position, Some(stream_id), Some(version), reason);
-                    return Ok(report(checked, 1, Some(p)));
+                    let p = Problem::new(position, Some(stream_id), Some(version), reason);
+                    return Ok(VerifyReport::new(checked, 1, Some(p)));
                 }
-                Err(p) => return Ok(report(checked, 1, Some(p))),
+                Err(p) => return Ok(VerifyReport::new(checked, 1, Some(p))),
             }
         }
         match entries.last() {
@@ -115,7 +98,7 @@ pub(crate) fn verify_stream<S: Segments, K: Kv>(
             _ => break,
         }
     }
-    Ok(report(checked, u64::from(checked > 0), None))
+    Ok(VerifyReport::new(checked, u64::from(checked > 0), None))
 }
 
 /// Checks one stored record against the chain state of its stream (`chain` gives the
@@ -131,7 +114,7 @@ fn check_record<S: Segments, K: Kv>(
 ) -> Result<Result<RecordedEvent, Problem>, StoreError> {
     let record = match record::decode(position, bytes) {
         Ok(record) => record,
-        Err(StoreError::Corrupted { reason, .. }) => return Ok(Err(problem(position, None, None, reason))),
+        Err(StoreError::Corrupted { reason, .. }) => return Ok(Err(Problem::new(position, None, None, reason))),
         Err(other) => return Err(other),
     };
     let stream = Some(record.stream_id.as_str());
@@ -142,12 +125,12 @@ fn check_record<S: Segments, K: Kv>(
             record.version,
             expected_version as i128 - 1
         );
-        return Ok(Err(problem(position, stream, Some(record.version), reason)));
+        return Ok(Err(Problem::new(position, stream, Some(record.version), reason)));
     }
     let (body, stored_hash) = record::split_hash(bytes).expect("decoded records hold a hash");
     if record::chain_hash(&prev_hash, body) != stored_hash {
         let reason = "the record's bytes do not match its hash (altered or damaged)";
-        return Ok(Err(problem(position, stream, Some(record.version), reason)));
+        return Ok(Err(Problem::new(position, stream, Some(record.version), reason)));
     }
     if !crc_ok {
         let reason = format!(
@@ -155,7 +138,7 @@ fn check_record<S: Segments, K: Kv>(
             loc.offset,
             core.segments.name(loc.segment)
         );
-        return Ok(Err(problem(position, stream, Some(record.version), reason)));
+        return Ok(Err(Problem::new(position, stream, Some(record.version), reason)));
     }
     // The engine keeps the hash of the last record of each run only.
     let indexed_here = |entry: StreamEntry| {
@@ -166,18 +149,18 @@ fn check_record<S: Segments, K: Kv>(
         .is_some_and(indexed_here)
     {
         let reason = "the stream index does not point to this record";
-        return Ok(Err(problem(position, stream, Some(record.version), reason)));
+        return Ok(Err(Problem::new(position, stream, Some(record.version), reason)));
     }
     // The walk checks where each position is; the id index need only give the position.
     if core.event_position(record.event_id, Position::MAX)?.0 != Some(position) {
         let reason = "the event id index does not point to this record";
-        return Ok(Err(problem(position, stream, Some(record.version), reason)));
+        return Ok(Err(Problem::new(position, stream, Some(record.version), reason)));
     }
     if position.is_multiple_of(kv::SPARSE) && position < indexed {
         let sparse = core.kv.get(&kv::sparse_key(position))?;
         if sparse.as_deref().and_then(Location::decode) != Some(loc) {
             let reason = "the sparse position index does not point to this record";
-            return Ok(Err(problem(position, stream, Some(record.version), reason)));
+            return Ok(Err(Problem::new(position, stream, Some(record.version), reason)));
         }
     }
     Ok(Ok(record))
