@@ -249,6 +249,11 @@ impl Catalogue {
 }
 
 impl ProcedureEntry {
+    /// Whether `agency` may handle the procedure: one the entry lists, or any when it lists none.
+    pub fn handled_by(&self, agency: &str) -> bool {
+        self.handling_agencies.is_empty() || self.handling_agencies.iter().any(|a| a.as_str() == agency)
+    }
+
     /// The fields whose declared value differs from this entry's, with both values in words, in
     /// the order of the request's fields.
     pub fn differences(&self, declared: &ProcedureInput) -> Vec<Difference> {

@@ -328,7 +328,7 @@ fn catalogue_agency(sent: &str, entry: &ProcedureEntry, published: &Published) -
         };
     }
     let agency = AgencyCode::parse("handling_agency", sent)?;
-    if entry.handling_agencies.is_empty() || entry.handling_agencies.contains(&agency) {
+    if entry.handled_by(agency.as_str()) {
         Ok(agency)
     } else {
         let listed: Vec<&str> = entry.handling_agencies.iter().take(5).map(AgencyCode::as_str).collect();

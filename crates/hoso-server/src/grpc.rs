@@ -484,11 +484,7 @@ impl<S: EventStore> pb::reference_service_server::ReferenceService for Reference
             .catalogue
             .all_in_force(at)
             .filter(|f| code.is_empty() || f.entry.code.as_str() == code)
-            .filter(|f| {
-                agency.is_empty()
-                    || f.entry.handling_agencies.is_empty()
-                    || f.entry.handling_agencies.iter().any(|a| a.as_str() == agency)
-            })
+            .filter(|f| agency.is_empty() || f.entry.handled_by(agency))
             .filter(|f| after.is_empty() || f.entry.code.as_str() > after);
         let page: Vec<_> = matching.by_ref().take(page_size).collect();
         let next_page_token = match (matching.next(), page.last()) {

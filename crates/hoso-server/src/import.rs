@@ -60,8 +60,7 @@ fn differences(catalogue: &Catalogue, receive: &ReceiveDossier) -> Vec<String> {
             )
         })
         .collect();
-    let agencies = &in_force.entry.handling_agencies;
-    if !agencies.is_empty() && !agencies.iter().any(|a| a.as_str() == receive.handling_agency) {
+    if !in_force.entry.handled_by(&receive.handling_agency) {
         out.push(format!(
             "handling_agency: {} does not handle {} in decision {decision}",
             receive.handling_agency,

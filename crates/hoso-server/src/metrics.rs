@@ -76,19 +76,13 @@ pub async fn render<S: EventStore>(app: &App<S>, projection: &Projection) -> Str
         "Catalogue decisions loaded (0: no catalogue; desks cannot receive).",
         u64::from(reference.catalogue.version()),
     );
-    let today = hoso_domain::calendar::to_local(chrono::Utc::now()).date();
-    let missing = reference.missing_notices(chrono::Utc::now());
     let name = "hoso_calendar_notice_missing";
     let _ = writeln!(
         out,
         "# HELP {name} 1 while no holiday notice is loaded for the year (this year; next year from 1 October): its due dates use a provisional calendar.\n# TYPE {name} gauge"
     );
-    let mut years = vec![chrono::Datelike::year(&today)];
-    if chrono::Datelike::month(&today) >= 10 {
-        years.push(chrono::Datelike::year(&today) + 1);
-    }
-    for year in years {
-        let _ = writeln!(out, "{name}{{year=\"{year}\"}} {}", u64::from(missing.contains(&year)));
+    for (year, missing) in reference.notices_watched(chrono::Utc::now()) {
+        let _ = writeln!(out, "{name}{{year=\"{year}\"}} {}", u64::from(missing));
     }
     out
 }

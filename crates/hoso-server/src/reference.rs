@@ -95,34 +95,36 @@ impl Reference {
     /// Warnings an operator must act on at `now`: from 1 October, a missing notice for next year
     /// (receipts due then use a provisional calendar); at any time, a missing notice for this year.
     pub fn warnings(&self, now: DateTime<Utc>) -> Vec<String> {
-        let today = to_local(now).date();
-        let mut out = Vec::new();
-        let missing = |year: i32| self.calendar.table(year).is_none();
-        if missing(today.year()) {
-            out.push(format!(
-                "no holiday notice is loaded for {}: due dates this year use a provisional calendar; load the notice with `hoso calendar load FILE`",
-                today.year()
-            ));
-        }
-        if today.month() >= 10 && missing(today.year() + 1) {
-            out.push(format!(
-                "no holiday notice is loaded for {}: due dates in {} use a provisional calendar until it is; load the notice with `hoso calendar load FILE` once it is published",
-                today.year() + 1,
-                today.year() + 1
-            ));
-        }
-        out
+        let this_year = to_local(now).date().year();
+        self.notices_watched(now)
+            .into_iter()
+            .filter(|(_, missing)| *missing)
+            .map(|(year, _)| {
+                if year == this_year {
+                    format!(
+                        "no holiday notice is loaded for {year}: due dates this year use a provisional calendar; load the notice with `hoso calendar load FILE`"
+                    )
+                } else {
+                    format!(
+                        "no holiday notice is loaded for {year}: due dates in {year} use a provisional calendar until it is; load the notice with `hoso calendar load FILE` once it is published"
+                    )
+                }
+            })
+            .collect()
     }
 
-    /// The years (this one and, from 1 October, the next) whose notice is missing at `now`.
-    pub fn missing_notices(&self, now: DateTime<Utc>) -> Vec<i32> {
+    /// The years whose notice is watched at `now` (this one and, from 1 October, the next), each
+    /// with whether its notice is missing.
+    pub fn notices_watched(&self, now: DateTime<Utc>) -> Vec<(i32, bool)> {
         let today = to_local(now).date();
         let mut years = vec![today.year()];
         if today.month() >= 10 {
             years.push(today.year() + 1);
         }
-        years.retain(|year| self.calendar.table(*year).is_none());
         years
+            .into_iter()
+            .map(|year| (year, self.calendar.table(year).is_none()))
+            .collect()
     }
 }
 

@@ -216,13 +216,7 @@ impl Plan {
             receipt_code: format!("{}-20250106-9999999", hoso_gen::PROVINCE_DESK),
             commands,
         };
-        let reassigning = Plan {
-            reassign: true,
-            ..self.clone()
-        };
-        reassigning
-            .plan(u64::MAX, generated)
-            .expect("a reassigning plan keeps every dossier")
+        self.steps(u64::MAX, generated)
     }
 
     /// A procedure of the province's catalogue handled by the first agency we hold a token for,
@@ -232,11 +226,7 @@ impl Plan {
         let entries = Province::new(self.seed).catalogue_entries();
         let entry = entries
             .iter()
-            .find(|e| {
-                e.handling_agencies
-                    .iter()
-                    .any(|a| Some(&a.as_str().to_owned()) == first)
-            })
+            .find(|e| first.is_some_and(|agency| e.handled_by(agency)))
             .or(entries.first());
         match entry {
             Some(e) => hoso_domain::command::ProcedureInput::declared(
@@ -267,6 +257,12 @@ impl Plan {
         {
             return None;
         }
+        Some(self.steps(index, dossier))
+    }
+
+    /// The dossier's steps in this run, handed to an agency we hold a token for when its own is
+    /// not one.
+    fn steps(&self, index: u64, dossier: hoso_gen::Dossier) -> Planned {
         let receipt_code = run_receipt_code(&dossier.receipt_code, &self.run_id);
         let mut agency = index as usize % self.agencies.len().max(1);
         let reference = Some(pb::DossierRef {
@@ -311,7 +307,7 @@ impl Plan {
                 }
             })
             .collect();
-        Some(Planned { receipt_code, steps })
+        Planned { receipt_code, steps }
     }
 }
 
