@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The officers the service benchmarks (service.sh, scaling.sh) act as: a desk officer, an auditor,
 # an operator and one agency officer for every handling agency of hoso-gen's province, so that
-# `hoso load` keeps each generated dossier with its own agency instead of handing them all to the
+# `hoso-load` keeps each generated dossier with its own agency instead of handing them all to the
 # one agency officer of a development server's dev-tokens.txt.
 #
 # All 110 agencies, not a sample: a token costs one `hoso token new` (a few milliseconds) and the
@@ -10,7 +10,7 @@
 #
 # Writes, in DIR (created readable by the owner only):
 #   tokens.toml       the server's tokens file (hashes only): HOSO_TOKENS_FILE=DIR/tokens.toml
-#   load-tokens.txt   `<role> <token> <agency>` lines for `hoso load --tokens` and the auditor's
+#   load-tokens.txt   `<role> <token> <agency>` lines for `hoso-load --tokens` and the auditor's
 #                     `hoso figures`; it holds the tokens themselves, so it is never printed.
 # Usage: crates/hoso-bench/scripts/province-tokens.sh HOSO DIR   (HOSO: the built hoso binary)
 set -euo pipefail

@@ -9,8 +9,9 @@
 # stores, default /tmp/hoso-scaling, about 9 GB; filled stores are reused by later runs)
 set -euo pipefail
 dir=${1:-/tmp/hoso-scaling}
-cargo build --release -p hoso -p hoso-bench
+cargo build --release -p hoso -p hoso-load -p hoso-bench
 hoso=$PWD/target/release/hoso
+load=$PWD/target/release/hoso-load
 mkdir -p "$dir"
 tokens=$(mktemp -d /tmp/hoso-scaling-tokens.XXXXXX)
 trap 'rm -rf "$tokens"' EXIT
@@ -43,7 +44,7 @@ for run in "2 2025-02" "12 2025-09" "21 2026-09"; do
     HOSO_TOKEN=$(awk '$1 == "auditor" { print $2 }' "$tokens/load-tokens.txt") "$hoso" figures --month "$month" >/dev/null
     echo "hoso figures --month $month: $(echo "($(date +%s.%N) - $a) * 1000" | bc) ms"
   done
-  echo "64 clients, 20 s:"; "$hoso" load --tokens "$tokens/load-tokens.txt" --clients 64 --duration 20s --json
+  echo "64 clients, 20 s:"; "$load" --tokens "$tokens/load-tokens.txt" --clients 64 --duration 20s --json
   echo "server RSS after the load: $(ps -o rss= -p $server) KiB"
   kill -TERM $server; wait $server || true
   rm -rf "$data"

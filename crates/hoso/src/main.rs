@@ -4,17 +4,17 @@
 //! `hoso status` are the auditors' and operators' clients of a running server; `hoso calendar`
 //! and `hoso catalogue` load and show the reference data; `hoso call` calls
 //! any method with a JSON request (as grpcurl would, without the proto files); `hoso token`
-//! creates bearer tokens and their hashes for the tokens file; `hoso gen` and `hoso load` make a
-//! province's workload and drive a server with it. Arguments are parsed and checked
-//! here, then handed to `hoso-server` or to the generated gRPC clients of `hoso-api`.
+//! creates bearer tokens and their hashes for the tokens file; `hoso gen` makes a province's
+//! workload to import (the load tool that drives a server with one is the separate `hoso-load`).
+//! Arguments are parsed and checked here, then handed to `hoso-server` or to the generated gRPC
+//! clients of `hoso-api`.
 
 mod client;
-mod load;
-mod out;
 mod reference;
 mod workload;
 
 use crate::out::{out, outln};
+use hoso::out;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
@@ -56,10 +56,6 @@ enum Command {
     /// Import dossier histories from NDJSON (one dossier a line; see docs/import.md), with a
     /// progress bar and a rejects file (operator token).
     Import(client::ImportArgs),
-    /// Drive a running server with generated dossier lives (closed loop with --clients, open loop
-    /// with --rate) and report throughput, latency percentiles and errors (desk and agency
-    /// officers' tokens: --tokens <data dir>/dev-tokens.txt).
-    Load(load::LoadArgs),
     /// Call any method of the API with a JSON request, like grpcurl (`hoso call list` lists them).
     Call(client::CallArgs),
     /// The working-day calendar: load a year's holiday notice into the running server, or show a
@@ -131,12 +127,6 @@ fn run(cli: Cli) -> Result<()> {
         Command::Import(args) => {
             let rejected = client::runtime()?.block_on(client::import(args))?;
             if rejected > 0 {
-                std::process::exit(2);
-            }
-            Ok(())
-        }
-        Command::Load(args) => {
-            if load::run(args)? {
                 std::process::exit(2);
             }
             Ok(())

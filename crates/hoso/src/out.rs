@@ -9,7 +9,9 @@
 use std::io::ErrorKind;
 
 /// `println!` that returns the write error from the enclosing function instead of panicking.
-macro_rules! outln {
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __outln {
     () => {{
         use std::io::Write as _;
         writeln!(std::io::stdout().lock())?;
@@ -21,17 +23,20 @@ macro_rules! outln {
 }
 
 /// `print!` that returns the write error from the enclosing function instead of panicking.
-macro_rules! out {
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __out {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
         write!(std::io::stdout().lock(), $($arg)*)?;
     }};
 }
 
-pub(crate) use {out, outln};
+// Exported under this module's path (`hoso::out::outln!`) rather than the crate root's.
+pub use crate::{__out as out, __outln as outln};
 
 /// Whether an error comes from writing to a pipe (or socket) whose reader has closed it.
-pub(crate) fn is_broken_pipe(err: &anyhow::Error) -> bool {
+pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
     err.chain().any(|cause| {
         cause
             .downcast_ref::<std::io::Error>()
@@ -40,4 +45,9 @@ pub(crate) fn is_broken_pipe(err: &anyhow::Error) -> bool {
                 .downcast_ref::<serde_json::Error>()
                 .is_some_and(|e| e.io_error_kind() == Some(ErrorKind::BrokenPipe))
     })
+}
+
+/// `n` and a noun, in the singular for one.
+pub fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }

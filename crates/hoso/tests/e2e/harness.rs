@@ -102,7 +102,7 @@ impl Server {
     /// Starts the binary; `allow_outside` lets desks receive the lifecycle tests' procedure, which
     /// the server's (empty) catalogue lacks; the catalogue's own tests configure it themselves.
     fn spawn(dir: &Path, config: Option<&Path>, allow_outside: bool) -> Server {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_hoso"));
+        let mut command = Command::new(crate::server_binary());
         command.arg("serve");
         if let Some(config) = config {
             command.arg("--config").arg(config);

@@ -5,7 +5,6 @@ mod harness;
 
 mod auth;
 mod cli;
-mod crash_load;
 mod import;
 mod lifecycle;
 mod limits;
@@ -16,3 +15,8 @@ mod rules;
 mod shutdown;
 mod snapshot;
 mod tls;
+
+/// The server binary the harness starts: this package's own.
+fn server_binary() -> std::path::PathBuf {
+    env!("CARGO_BIN_EXE_hoso").into()
+}

@@ -1,4 +1,4 @@
-//! `hoso load`: drives a running server over gRPC with whole dossier lives from `hoso-gen`, as
+//! The load tool: drives a running server over gRPC with whole dossier lives from `hoso-gen`, as
 //! the desks and agencies of a province would, and measures it.
 //!
 //! Two ways to send. Closed loop (`--clients N`): N clients, each taking the next dossier and
@@ -16,7 +16,7 @@
 mod plan;
 mod stats;
 
-use crate::out::{out, outln};
+use hoso::out::{out, outln};
 use std::collections::{BTreeMap, VecDeque};
 use std::io::Write;
 use std::path::PathBuf;
@@ -33,14 +33,14 @@ use tokio::time::Instant;
 use tonic::Status;
 use tonic::service::interceptor::InterceptedService;
 
-use crate::client::{self, Authorized, ConnectArgs};
+use hoso::connect::{self as client, Authorized, ConnectArgs};
 use plan::{Plan, Planned, Sender};
 use stats::{Stats, Summary};
 
 /// How long one attempt may wait for its answer before it is sent again.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// `hoso load`.
+/// `hoso-load`.
 #[derive(clap::Args)]
 pub(crate) struct LoadArgs {
     /// Closed loop: this many clients, each sending a dossier's commands one after the other
@@ -348,7 +348,7 @@ impl Shared {
                         Sender::Agency(i) => format!("the token of the agency officer of {}", self.agency_names[i]),
                     };
                     self.fail(format!(
-                        "the server refused {whose} ({}): {}; see `hoso load --help` for the tokens the load needs",
+                        "the server refused {whose} ({}): {}; see `hoso-load --help` for the tokens the load needs",
                         stats::code_name(status.code()),
                         status.message()
                     ));
@@ -563,7 +563,7 @@ async fn progress(shared: Arc<Shared>, start: Instant) {
     }
 }
 
-/// Runs `hoso load`; true when some commands were refused for good.
+/// Runs `hoso-load`; true when some commands were refused for good.
 pub(crate) fn run(args: LoadArgs) -> Result<bool> {
     let credentials = credentials(&args)?;
     let start = NaiveDate::parse_from_str(&format!("{}-01", args.start), "%Y-%m-%d")
@@ -646,15 +646,15 @@ async fn drive(
     .into_inner();
     if catalogue.catalogue_version == 0 {
         eprintln!(
-            "hoso load: the server holds no procedure catalogue, so it refuses every receipt unless it accepts procedures outside it; load the generated province's: `hoso gen --catalogue-out province.csv` then `hoso catalogue load province.csv --decision 1/QĐ-UBND --effective 2025-01-01`"
+            "hoso-load: the server holds no procedure catalogue, so it refuses every receipt unless it accepts procedures outside it; load the generated province's: `hoso gen --catalogue-out province.csv` then `hoso catalogue load province.csv --decision 1/QĐ-UBND --effective 2025-01-01`"
         );
     } else {
         // The catalogue names each procedure's agency: a dossier cannot be handed to another.
         plan.reassign = false;
         if plan.agencies.len() < hoso_gen::Province::new(plan.seed).agencies.len() {
             eprintln!(
-                "hoso load: only the dossiers of the {} with an officer's token are sent (the catalogue names each procedure's agency); --tokens with one agency officer per agency (crates/hoso-bench/scripts/province-tokens.sh) sends them all",
-                client::count(plan.agencies.len() as u64, "agency", "agencies")
+                "hoso-load: only the dossiers of the {} with an officer's token are sent (the catalogue names each procedure's agency); --tokens with one agency officer per agency (crates/hoso-bench/scripts/province-tokens.sh) sends them all",
+                hoso::out::count(plan.agencies.len() as u64, "agency", "agencies")
             );
         }
     }
@@ -672,7 +672,7 @@ async fn drive(
         .map_or(0, |answer| answer.into_inner().total);
     if imported > 0 {
         eprintln!(
-            "hoso load: WARNING: this server holds {imported} imported dossiers, a published record: the load's dossiers (received from {}) will count in those months' figures; give a load server its own --data-dir",
+            "hoso-load: WARNING: this server holds {imported} imported dossiers, a published record: the load's dossiers (received from {}) will count in those months' figures; give a load server its own --data-dir",
             plan.start.format("%Y-%m")
         );
     }
@@ -704,7 +704,7 @@ async fn drive(
         None => format!("closed loop with {clients} clients"),
     };
     eprintln!(
-        "hoso load: {mode} against {}, run {} (seed {}), dossiers handled by {} agenc{}; `--run-id {} --seed {}` sends the same commands again",
+        "hoso-load: {mode} against {}, run {} (seed {}), dossiers handled by {} agenc{}; `--run-id {} --seed {}` sends the same commands again",
         args.connect.server(),
         plan.run_id,
         plan.seed,
@@ -751,7 +751,7 @@ async fn drive(
             };
             tokio::select! {
                 () = deadline => {}
-                _ = tokio::signal::ctrl_c() => eprintln!("hoso load: stopping (Ctrl-C); waiting for the commands in flight"),
+                _ = tokio::signal::ctrl_c() => eprintln!("hoso-load: stopping (Ctrl-C); waiting for the commands in flight"),
             }
             shared.stop.send_replace(true);
         }
@@ -795,7 +795,7 @@ async fn drive(
         json["mode"] = mode.into();
         outln!("{json}");
     } else {
-        outln!("hoso load: {mode}, run {} (seed {})", plan.run_id, plan.seed);
+        outln!("hoso-load: {mode}, run {} (seed {})", plan.run_id, plan.seed);
         out!("{}", summary.to_text());
     }
     Ok(summary.refused > 0)
@@ -895,7 +895,7 @@ async fn replay(
         });
         outln!("{json}");
     } else {
-        outln!("hoso load: {mode} ({})", dossier.receipt_code);
+        outln!("hoso-load: {mode} ({})", dossier.receipt_code);
         outln!(
             "replays    {} in {:.1} s ({:.0}/s)",
             summary.commands,

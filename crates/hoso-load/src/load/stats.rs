@@ -1,4 +1,4 @@
-//! What `hoso load` measures: latency histograms (HdrHistogram, microseconds), counts, errors by
+//! What `hoso-load` measures: latency histograms (HdrHistogram, microseconds), counts, errors by
 //! gRPC status code and the projection's lag, and the summary printed at the end.
 
 use std::collections::BTreeMap;

@@ -1,4 +1,4 @@
-//! Crash under load: `hoso load` drives the real server with generated dossier lives and an
+//! Crash under load: `hoso-load` drives the real server with generated dossier lives and an
 //! acknowledgement log, the server is killed with SIGKILL at a random moment and restarted, and
 //! after every round:
 //! - every acknowledged command's events are in its dossier's stream exactly once, at the
@@ -12,6 +12,10 @@
 //!
 //! `HOSO_CRASH_LOAD_ROUNDS` sets the number of rounds (10 by default); `HOSO_CRASH_LOAD_SEED`
 //! replays a run's random choices (the moments of the kills still depend on timing).
+//!
+//! The server is the `hoso` binary of the same build, found beside `hoso-load`: a workspace test
+//! run (`cargo nextest run --workspace`) builds it for `hoso`'s own end-to-end tests; alone,
+//! `cargo build -p hoso` first.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
@@ -23,6 +27,24 @@ use hoso_api::pb;
 use uuid::Uuid;
 
 use crate::harness::*;
+
+// The end-to-end suite's harness, shared rather than copied: this test uses only part of it.
+#[allow(dead_code)]
+#[path = "../../hoso/tests/e2e/harness.rs"]
+mod harness;
+
+/// The `hoso` server binary beside this package's `hoso-load`, which cargo does not build for a
+/// test of another package; missing, the test says how to build it instead of skipping.
+fn server_binary() -> PathBuf {
+    let path =
+        Path::new(env!("CARGO_BIN_EXE_hoso-load")).with_file_name(format!("hoso{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        path.exists(),
+        "the server binary {} is missing: run the workspace's tests (`cargo nextest run --workspace`) or `cargo build -p hoso` first",
+        path.display()
+    );
+    path
+}
 
 /// Clients of each load run.
 const CLIENTS: usize = 8;
@@ -65,10 +87,9 @@ fn read_acks(path: &Path) -> Vec<Ack> {
         .collect()
 }
 
-/// `hoso load` against `server`, its standard error in `log`.
+/// `hoso-load` against `server`, its standard error in `log`.
 fn load(server: &Server, run_id: &str, seed: u64, ack_log: &Path, log: &Path, extra: &[&str]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_hoso"))
-        .arg("load")
+    Command::new(env!("CARGO_BIN_EXE_hoso-load"))
         .args(["--server", &format!("http://{}", server.addr)])
         .arg("--tokens")
         .arg(server.dir().join("dev-tokens.txt"))
@@ -236,13 +257,13 @@ fn wait_for_first_ack(ack_log: &Path, load: &mut Child, log: &Path) {
     while std::fs::metadata(ack_log).map_or(0, |m| m.len()) == 0 {
         if let Some(status) = load.try_wait().unwrap() {
             panic!(
-                "hoso load exited ({status}) before any acknowledgement:\n{}",
+                "hoso-load exited ({status}) before any acknowledgement:\n{}",
                 std::fs::read_to_string(log).unwrap_or_default()
             );
         }
         assert!(
             Instant::now() < patience,
-            "hoso load got no acknowledgement in two minutes:\n{}",
+            "hoso-load got no acknowledgement in two minutes:\n{}",
             std::fs::read_to_string(log).unwrap_or_default()
         );
         std::thread::sleep(Duration::from_millis(5));

@@ -1,4 +1,4 @@
-//! What `hoso load` sends: the dossiers of a `hoso-gen` workload, each as the desk requests of
+//! What `hoso-load` sends: the dossiers of a `hoso-gen` workload, each as the desk requests of
 //! its whole life, with the run's receipt codes, command ids and handling agencies.
 //!
 //! A run is named by its run id and seed. Receipt codes get the run id as a last segment of their
