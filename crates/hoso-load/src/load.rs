@@ -28,6 +28,7 @@ use anyhow::{Context, Result, bail};
 use chrono::NaiveDate;
 use hoso_api::pb;
 use hoso_api::pb::import_command::Command as Request;
+use hoso_server::DataDir;
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::time::Instant;
 use tonic::Status;
@@ -129,9 +130,8 @@ fn credentials(args: &LoadArgs) -> Result<Credentials> {
     if let Some(path) = &args.tokens {
         let text = std::fs::read_to_string(path).with_context(|| format!("cannot read --tokens {}", path.display()))?;
         // A development server keeps the officers' units beside the plain tokens.
-        let units = path
-            .parent()
-            .map(|dir| dir.join("dev-tokens.toml"))
+        let units = DataDir::of_dev_tokens(path)
+            .map(|dir| dir.dev_token_hashes())
             .filter(|p| p.exists())
             .map(|p| hoso_server::auth::Tokens::load(&p))
             .transpose()?;

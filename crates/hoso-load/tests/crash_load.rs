@@ -92,7 +92,7 @@ fn load(server: &Server, run_id: &str, seed: u64, ack_log: &Path, log: &Path, ex
     Command::new(env!("CARGO_BIN_EXE_hoso-load"))
         .args(["--server", &format!("http://{}", server.addr)])
         .arg("--tokens")
-        .arg(server.dir().join("dev-tokens.txt"))
+        .arg(hoso_server::DataDir::new(server.dir()).dev_tokens())
         .args(["--run-id", run_id, "--seed", &seed.to_string()])
         .args([
             "--clients",

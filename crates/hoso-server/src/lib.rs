@@ -4,8 +4,8 @@
 //! ([`auth`]), the command core that runs desk commands through the domain and appends their
 //! events idempotently ([`app`]), the tonic services of `hoso.v1` ([`grpc`]), the one mapping of
 //! errors to gRPC statuses ([`error`]), the live projection ([`projection`]) and its snapshot
-//! file ([`snapshot`]), and [`run`], which wires them with the standard health and reflection
-//! services, TLS, and graceful shutdown.
+//! file ([`snapshot`]), the data directory's layout ([`DataDir`]), and [`run`], which wires them
+//! with the standard health and reflection services, TLS, and graceful shutdown.
 //!
 //! **What it is not.** No rules (those are `hoso-domain`'s), no storage format (`hoso-store`'s),
 //! no protobuf definitions (`hoso-api`'s), no command-line parsing (the `hoso` binary's).
@@ -14,6 +14,7 @@ pub mod app;
 pub mod auth;
 pub mod config;
 mod connections;
+mod data_dir;
 pub mod error;
 pub mod grpc;
 pub mod import;
@@ -26,30 +27,29 @@ pub mod reports;
 pub mod snapshot;
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use chrono::{TimeDelta, Utc};
 use hoso_api::pb;
 use hoso_store::{EventStore, SledOptions, SledStore};
 use tokio::net::TcpListener;
-use tonic::transport::server::TcpIncoming;
+use tokio::task::JoinHandle;
+use tonic::transport::server::{Router, TcpIncoming};
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 use tonic::{Request, Status};
+use tonic_health::server::HealthReporter;
 
 use crate::app::App;
 use crate::auth::{Role, Tokens, new_token, token_entry};
 use crate::config::Config;
 use crate::grpc::{AdminApi, AuditApi, DeskApi, QueryApi};
+use crate::projection::Projection;
 
-/// Where the store lives inside the data directory.
-pub fn store_dir(data_dir: &Path) -> PathBuf {
-    data_dir.join("store")
-}
-
-/// The development tokens file written when no `tokens_file` is configured.
-pub const DEV_TOKENS: &str = "dev-tokens.txt";
+pub use crate::data_dir::DataDir;
 
 /// The development identities: role, subject and unit.
 const DEV_IDENTITIES: [(Role, &str, &str); 4] = [
@@ -59,9 +59,19 @@ const DEV_IDENTITIES: [(Role, &str, &str); 4] = [
     (Role::Operator, "dev.operator", "000.00.00.H00"),
 ];
 
+/// The `hoso.v1` services, each reported by the health service.
+const SERVICES: [&str; 6] = [
+    "hoso.v1.DeskService",
+    "hoso.v1.DossierQueryService",
+    "hoso.v1.AuditService",
+    "hoso.v1.AdminService",
+    "hoso.v1.ReportsService",
+    "hoso.v1.ReferenceService",
+];
+
 /// Loads the configured tokens, or, when none are configured, the development tokens of the
-/// data directory (created on first use: `dev-tokens.toml` with their hashes, and
-/// `dev-tokens.txt`, readable by the owner only, with one `role token` line each).
+/// data directory (created on first use: [`DataDir::dev_token_hashes`] with their hashes, and
+/// [`DataDir::dev_tokens`], readable by the owner only, with one `role token` line each).
 pub fn load_tokens(config: &Config) -> Result<Tokens> {
     if let Some(path) = &config.tokens_file {
         let tokens = Tokens::load(path)?;
@@ -70,11 +80,12 @@ pub fn load_tokens(config: &Config) -> Result<Tokens> {
         }
         return Ok(tokens);
     }
-    let hashes = config.data_dir.join("dev-tokens.toml");
-    let plain = config.data_dir.join(DEV_TOKENS);
+    let data_dir = DataDir::new(&config.data_dir);
+    let hashes = data_dir.dev_token_hashes();
+    let plain = data_dir.dev_tokens();
     if !hashes.exists() {
-        std::fs::create_dir_all(&config.data_dir)
-            .with_context(|| format!("cannot create the data directory {}", config.data_dir.display()))?;
+        std::fs::create_dir_all(data_dir.path())
+            .with_context(|| format!("cannot create the data directory {}", data_dir.path().display()))?;
         let mut toml = String::from("# Development tokens, created because no tokens_file is configured.\n");
         let mut lines = String::from("# role token (development only; configure tokens_file in production)\n");
         for (role, subject, agency) in DEV_IDENTITIES {
@@ -114,11 +125,14 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
     let calendar = config.calendar()?;
     let green_lane = config.green_lane()?;
     let tokens = Arc::new(load_tokens(&config)?);
-    let dir = store_dir(&config.data_dir);
-    let store = tokio::task::spawn_blocking(move || SledStore::open(&dir, SledOptions::default()))
-        .await
-        .context("the store could not be opened")?
-        .with_context(|| format!("cannot open the store in {}", store_dir(&config.data_dir).display()))?;
+    let dir = DataDir::new(&config.data_dir).store();
+    let store = tokio::task::spawn_blocking({
+        let dir = dir.clone();
+        move || SledStore::open(&dir, SledOptions::default())
+    })
+    .await
+    .context("the store could not be opened")?
+    .with_context(|| format!("cannot open the store in {}", dir.display()))?;
     tracing::info!(head = store.head(), data_dir = %config.data_dir.display(), "store opened");
     let reference = reference::ReferenceData::open(&store, calendar).await.map_err(|err| {
         anyhow::anyhow!(
@@ -163,34 +177,201 @@ pub async fn serve<S: EventStore>(
     config: &Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
-    let (health, health_service) = tonic_health::server::health_reporter();
-    health
-        .set_service_status("", tonic_health::ServingStatus::Serving)
-        .await;
-    for service in [
-        "hoso.v1.DeskService",
-        "hoso.v1.DossierQueryService",
-        "hoso.v1.AuditService",
-        "hoso.v1.AdminService",
-        "hoso.v1.ReportsService",
-        "hoso.v1.ReferenceService",
-    ] {
+    let projection = Projection::new();
+    let snapshot = snapshot_file(config);
+    let mut background = Background::default();
+    background.spawn(follow_log(Arc::clone(&projection), app.store.clone(), snapshot.clone()));
+    background.spawn(warn_daily(Arc::clone(&app)));
+    if let Some(path) = &snapshot {
+        background.spawn(save_snapshots(
+            Arc::clone(&projection),
+            path.clone(),
+            app.store.store_id(),
+            seconds(config.projection_snapshot_seconds),
+        ));
+    }
+    if let Some(addr) = config.metrics_listen {
+        background.spawn(serve_metrics(addr, Arc::clone(&app), Arc::clone(&projection)).await?);
+    }
+    let (health, health_service) = health().await;
+    let router = server(config)?.add_service(health_service);
+    let router = add_reflection(router)?;
+    let router = add_api(router, &app, &projection, tokens, config);
+    let incoming = listen(config).await?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(router.serve_with_incoming_shutdown(incoming, async {
+        let _ = stopped.await;
+    }));
+    let grace = seconds(config.shutdown_grace_seconds);
+    until_shutdown(server, shutdown, &health, stop, grace).await?;
+    if let Some(path) = &snapshot {
+        save_snapshot(&projection, path, app.store.store_id(), "shutdown").await;
+    }
+    Ok(())
+}
+
+fn seconds(s: u32) -> Duration {
+    Duration::from_secs(u64::from(s))
+}
+
+/// The projection's snapshot file, unless snapshots are turned off.
+fn snapshot_file(config: &Config) -> Option<PathBuf> {
+    (config.projection_snapshot_seconds > 0).then(|| DataDir::new(&config.data_dir).snapshot())
+}
+
+/// Follows the log into the projection, starting from the snapshot when there is a usable one.
+async fn follow_log<S: EventStore>(projection: Arc<Projection>, store: S, snapshot: Option<PathBuf>) {
+    let start = match snapshot {
+        Some(path) => projection.load_snapshot(path, &store).await,
+        None => hoso_projections::Dossiers::new(),
+    };
+    projection.follow(store, start).await;
+}
+
+/// Saves the projection's snapshot every `every`, the first one `every` after the start.
+async fn save_snapshots(projection: Arc<Projection>, path: PathBuf, store_id: uuid::Uuid, every: Duration) {
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        save_snapshot(&projection, &path, store_id, "periodic").await;
+    }
+}
+
+/// Binds the metrics listener (printing `hoso: metrics on ADDR`) and returns the task serving it.
+async fn serve_metrics<S: EventStore>(
+    addr: SocketAddr,
+    app: Arc<App<S>>,
+    projection: Arc<Projection>,
+) -> Result<impl Future<Output = ()> + Send + 'static> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen for metrics on {addr}"))?;
+    let bound = listener.local_addr()?;
+    tracing::info!(addr = %bound, "metrics on /metrics");
+    println!("hoso: metrics on {bound}");
+    let router = metrics::router(app, projection);
+    Ok(async move {
+        if let Err(err) = axum::serve(listener, router).await {
+            tracing::error!(error = %err, "the metrics server stopped");
+        }
+    })
+}
+
+/// The health service, every service serving, and the reporter that turns them off at shutdown.
+async fn health() -> (
+    HealthReporter,
+    tonic_health::pb::health_server::HealthServer<impl tonic_health::pb::health_server::Health>,
+) {
+    let (health, service) = tonic_health::server::health_reporter();
+    for name in std::iter::once("").chain(SERVICES) {
         health
-            .set_service_status(service, tonic_health::ServingStatus::Serving)
+            .set_service_status(name, tonic_health::ServingStatus::Serving)
             .await;
     }
-    let reflection_v1 = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(hoso_api::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    (health, service)
+}
+
+/// The gRPC server with its limits, the layer that logs every INTERNAL answer, and TLS when
+/// configured.
+fn server(config: &Config) -> Result<Server<tower_layer::Stack<internal::LogInternalLayer, tower_layer::Identity>>> {
+    let limits = config.limits;
+    let mut builder = Server::builder()
+        .timeout(seconds(limits.request_timeout_seconds))
+        .concurrency_limit_per_connection(limits.max_concurrent_requests_per_connection)
+        .max_concurrent_streams(limits.max_concurrent_streams)
+        .http2_keepalive_interval(Some(seconds(limits.http2_keepalive_interval_seconds)))
+        .http2_keepalive_timeout(Some(seconds(limits.http2_keepalive_timeout_seconds)))
+        .layer(internal::LogInternalLayer);
+    if let Some(tls) = tls(config)? {
+        builder = builder.tls_config(tls).context("the TLS settings are not usable")?;
+    }
+    Ok(builder)
+}
+
+/// The `[tls]` section's certificate, key and client CA, read from their files.
+fn tls(config: &Config) -> Result<Option<ServerTlsConfig>> {
+    let Some(tls) = &config.tls else {
+        return Ok(None);
+    };
+    let cert = std::fs::read(&tls.cert_file).with_context(|| format!("tls.cert_file {}", tls.cert_file.display()))?;
+    let key = std::fs::read(&tls.key_file).with_context(|| format!("tls.key_file {}", tls.key_file.display()))?;
+    let mut tls_config = ServerTlsConfig::new().identity(Identity::from_pem(cert, key));
+    if let Some(ca) = &tls.client_ca_file {
+        let ca = std::fs::read(ca).with_context(|| format!("tls.client_ca_file {}", ca.display()))?;
+        tls_config = tls_config.client_ca_root(Certificate::from_pem(ca));
+    }
+    Ok(Some(tls_config))
+}
+
+/// Server reflection, v1 and v1alpha (grpcurl and Postman still ask for either), over the same
+/// descriptors: ours and the health service's.
+fn add_reflection<L>(router: Router<L>) -> Result<Router<L>> {
+    let descriptors = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(hoso_api::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let v1 = descriptors()
         .build_v1()
         .context("cannot build the reflection service")?;
-    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(hoso_api::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    let v1alpha = descriptors()
         .build_v1alpha()
         .context("cannot build the reflection service")?;
+    Ok(router.add_service(v1).add_service(v1alpha))
+}
 
-    let authenticate = move |mut request: Request<()>| -> Result<Request<()>, Status> {
+/// The `hoso.v1` services, each behind the interceptor that authenticates its caller.
+fn add_api<L, S: EventStore>(
+    router: Router<L>,
+    app: &Arc<App<S>>,
+    projection: &Arc<Projection>,
+    tokens: Arc<Tokens>,
+    config: &Config,
+) -> Router<L> {
+    let authenticate = authenticator(tokens);
+    let reports = reports::ReportsApi::new(
+        Arc::clone(app),
+        Arc::clone(projection),
+        config.province_name.clone(),
+        config.agency_names.clone(),
+    )
+    .with_letter(&config.disclosure);
+    router
+        .add_service(pb::desk_service_server::DeskServiceServer::with_interceptor(
+            DeskApi::new(Arc::clone(app)),
+            authenticate.clone(),
+        ))
+        .add_service(
+            pb::dossier_query_service_server::DossierQueryServiceServer::with_interceptor(
+                QueryApi::new(Arc::clone(app)),
+                authenticate.clone(),
+            ),
+        )
+        .add_service(pb::audit_service_server::AuditServiceServer::with_interceptor(
+            AuditApi::new(Arc::clone(app)),
+            authenticate.clone(),
+        ))
+        .add_service(pb::admin_service_server::AdminServiceServer::with_interceptor(
+            AdminApi::new(Arc::clone(app)),
+            authenticate.clone(),
+        ))
+        .add_service(pb::reference_service_server::ReferenceServiceServer::with_interceptor(
+            grpc::ReferenceApi::new(Arc::clone(app)),
+            authenticate.clone(),
+        ))
+        .add_service(pb::reports_service_server::ReportsServiceServer::with_interceptor(
+            reports,
+            authenticate,
+        ))
+}
+
+/// The interceptor that finds the caller of a request's bearer token, or refuses it with
+/// UNAUTHENTICATED.
+fn authenticator(
+    tokens: Arc<Tokens>,
+) -> impl Fn(Request<()>) -> Result<Request<()>, Status> + Clone + Send + Sync + 'static {
+    move |mut request: Request<()>| -> Result<Request<()>, Status> {
         // Logged with the peer and the reason, never the token; at most once per period.
         let refuse = |request: &Request<()>, reason: &'static str, message: &'static str| {
             if let Some(suppressed) = ratelimit::AUTH_FAILURES.allow() {
@@ -220,133 +401,42 @@ pub async fn serve<S: EventStore>(
         };
         request.extensions_mut().insert(caller);
         Ok(request)
-    };
+    }
+}
 
-    let projection = projection::Projection::new();
-    // Snapshots of the projection, unless turned off: loaded before following the log, saved
-    // periodically and at shutdown.
-    let snapshots = (config.projection_snapshot_seconds > 0).then(|| snapshot::snapshot_path(&config.data_dir));
-    let follower = tokio::spawn({
-        let (projection, store, path) = (Arc::clone(&projection), app.store.clone(), snapshots.clone());
-        async move {
-            let start = match path {
-                Some(path) => projection.load_snapshot(path, &store).await,
-                None => hoso_projections::Dossiers::new(),
-            };
-            projection.follow(store, start).await;
-        }
-    });
-    let mut background = Background(vec![follower, tokio::spawn(warn_daily(Arc::clone(&app)))]);
-    if let Some(path) = snapshots.clone() {
-        let every = std::time::Duration::from_secs(u64::from(config.projection_snapshot_seconds));
-        let projection = Arc::clone(&projection);
-        let store_id = app.store.store_id();
-        background.0.push(tokio::spawn(async move {
-            let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                ticks.tick().await;
-                save_snapshot(&projection, &path, store_id, "periodic").await;
-            }
-        }));
-    }
-    match config.metrics_listen {
-        None => {}
-        Some(addr) => {
-            let listener = TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("cannot listen for metrics on {addr}"))?;
-            let bound = listener.local_addr()?;
-            tracing::info!(addr = %bound, "metrics on /metrics");
-            println!("hoso: metrics on {bound}");
-            let router = metrics::router(Arc::clone(&app), Arc::clone(&projection));
-            background.0.push(tokio::spawn(async move {
-                if let Err(err) = axum::serve(listener, router).await {
-                    tracing::error!(error = %err, "the metrics server stopped");
-                }
-            }));
-        }
-    }
+/// Binds the gRPC listener (printing `hoso: serving on ADDR`), with the connection limits.
+async fn listen(
+    config: &Config,
+) -> Result<impl tokio_stream::Stream<Item = std::io::Result<connections::Limited>> + use<>> {
     let limits = config.limits;
-    let seconds = |s: u32| std::time::Duration::from_secs(u64::from(s));
-    let mut builder = Server::builder()
-        .timeout(seconds(limits.request_timeout_seconds))
-        .concurrency_limit_per_connection(limits.max_concurrent_requests_per_connection)
-        .max_concurrent_streams(limits.max_concurrent_streams)
-        .http2_keepalive_interval(Some(seconds(limits.http2_keepalive_interval_seconds)))
-        .http2_keepalive_timeout(Some(seconds(limits.http2_keepalive_timeout_seconds)))
-        .layer(internal::LogInternalLayer);
-    if let Some(tls) = &config.tls {
-        let cert =
-            std::fs::read(&tls.cert_file).with_context(|| format!("tls.cert_file {}", tls.cert_file.display()))?;
-        let key = std::fs::read(&tls.key_file).with_context(|| format!("tls.key_file {}", tls.key_file.display()))?;
-        let mut tls_config = ServerTlsConfig::new().identity(Identity::from_pem(cert, key));
-        if let Some(ca) = &tls.client_ca_file {
-            let ca = std::fs::read(ca).with_context(|| format!("tls.client_ca_file {}", ca.display()))?;
-            tls_config = tls_config.client_ca_root(Certificate::from_pem(ca));
-        }
-        builder = builder
-            .tls_config(tls_config)
-            .context("the TLS settings are not usable")?;
-    }
-    let router = builder
-        .add_service(health_service)
-        .add_service(reflection_v1)
-        .add_service(reflection_v1alpha)
-        .add_service(pb::desk_service_server::DeskServiceServer::with_interceptor(
-            DeskApi::new(Arc::clone(&app)),
-            authenticate.clone(),
-        ))
-        .add_service(
-            pb::dossier_query_service_server::DossierQueryServiceServer::with_interceptor(
-                QueryApi::new(Arc::clone(&app)),
-                authenticate.clone(),
-            ),
-        )
-        .add_service(pb::audit_service_server::AuditServiceServer::with_interceptor(
-            AuditApi::new(Arc::clone(&app)),
-            authenticate.clone(),
-        ))
-        .add_service(pb::admin_service_server::AdminServiceServer::with_interceptor(
-            AdminApi::new(Arc::clone(&app)),
-            authenticate.clone(),
-        ))
-        .add_service(pb::reference_service_server::ReferenceServiceServer::with_interceptor(
-            grpc::ReferenceApi::new(Arc::clone(&app)),
-            authenticate.clone(),
-        ))
-        .add_service(pb::reports_service_server::ReportsServiceServer::with_interceptor(
-            reports::ReportsApi::new(
-                Arc::clone(&app),
-                Arc::clone(&projection),
-                config.province_name.clone(),
-                config.agency_names.clone(),
-            )
-            .with_letter(&config.disclosure),
-            authenticate,
-        ));
-
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, tls = config.tls.is_some(), "serving");
     println!("hoso: serving on {addr}");
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     // TCP_NODELAY on every connection: with Nagle's algorithm, the small frames of a streamed
     // answer (a replay) wait for the client's delayed ACK, 40 ms each. The builder's own
     // tcp_nodelay setting does not apply to an incoming stream we bind ourselves.
     let incoming = TcpIncoming::from(listener)
         .with_nodelay(Some(true))
         .with_keepalive(Some(seconds(limits.tcp_keepalive_seconds)));
-    let incoming = connections::limit(
+    Ok(connections::limit(
         incoming,
         limits.max_connections,
         seconds(limits.idle_connection_seconds),
-    );
-    let mut server = tokio::spawn(router.serve_with_incoming_shutdown(incoming, async {
-        let _ = stopped.await;
-    }));
+    ))
+}
+
+/// Waits for `shutdown` (or the server's failure), then reports NOT_SERVING, stops taking
+/// connections and gives the requests in flight `grace` to finish.
+async fn until_shutdown(
+    mut server: JoinHandle<Result<(), tonic::transport::Error>>,
+    shutdown: impl Future<Output = ()>,
+    health: &HealthReporter,
+    stop: tokio::sync::oneshot::Sender<()>,
+    grace: Duration,
+) -> Result<()> {
     tokio::select! {
         result = &mut server => {
             return result.context("the server task failed")?.context("the server failed");
@@ -358,7 +448,6 @@ pub async fn serve<S: EventStore>(
         .set_service_status("", tonic_health::ServingStatus::NotServing)
         .await;
     let _ = stop.send(());
-    let grace = std::time::Duration::from_secs(u64::from(config.shutdown_grace_seconds));
     match tokio::time::timeout(grace, &mut server).await {
         Ok(result) => result.context("the server task failed")?.context("the server failed")?,
         Err(_) => {
@@ -371,15 +460,12 @@ pub async fn serve<S: EventStore>(
             server.abort();
         }
     }
-    if let Some(path) = &snapshots {
-        save_snapshot(&projection, path, app.store.store_id(), "shutdown").await;
-    }
     Ok(())
 }
 
 /// Saves the projection's snapshot if it moved, logging the outcome: a failure costs only a
 /// longer catch-up at the next start.
-async fn save_snapshot(projection: &Arc<projection::Projection>, path: &Path, store_id: uuid::Uuid, why: &'static str) {
+async fn save_snapshot(projection: &Arc<Projection>, path: &Path, store_id: uuid::Uuid, why: &'static str) {
     match projection.save_snapshot(path.to_owned(), store_id).await {
         Ok(Some(saved)) => tracing::info!(
             why,
@@ -419,7 +505,14 @@ async fn warn_daily<S: EventStore>(app: Arc<App<S>>) {
 }
 
 /// Background tasks that end with the server: aborted when dropped.
-struct Background(Vec<tokio::task::JoinHandle<()>>);
+#[derive(Default)]
+struct Background(Vec<JoinHandle<()>>);
+
+impl Background {
+    fn spawn(&mut self, task: impl Future<Output = ()> + Send + 'static) {
+        self.0.push(tokio::spawn(task));
+    }
+}
 
 impl Drop for Background {
     fn drop(&mut self) {

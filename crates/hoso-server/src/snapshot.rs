@@ -1,4 +1,4 @@
-//! The projection's snapshot on disk: `<data_dir>/projection/dossiers.snapshot`, the read model
+//! The projection's snapshot on disk ([`crate::DataDir::snapshot`]), the read model
 //! and its checkpoint in one file (`hoso-projections` owns the bytes), so that a restart loads it
 //! and catches up from its checkpoint instead of replaying the whole log.
 //!
@@ -19,11 +19,6 @@ use anyhow::{Context, Result};
 use hoso_projections::Dossiers;
 use hoso_store::{EventStore, Position};
 use uuid::Uuid;
-
-/// Where the snapshot of the dossier model lives inside the data directory.
-pub fn snapshot_path(data_dir: &Path) -> PathBuf {
-    data_dir.join("projection").join("dossiers.snapshot")
-}
 
 /// Writes `bytes` to `path` atomically and durably: a temporary file beside it, synced, renamed
 /// over it, and the directory synced (created first if need be).

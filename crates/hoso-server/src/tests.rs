@@ -386,8 +386,9 @@ mod snapshots {
     use hoso_projections::fixtures::{A, approve, march};
     use hoso_store::EventStore;
 
+    use crate::DataDir;
     use crate::projection::Projection;
-    use crate::snapshot::{load, snapshot_path};
+    use crate::snapshot::load;
 
     async fn rebuilt<S: EventStore>(store: &S) -> Dossiers {
         let mut model = Dossiers::new();
@@ -411,7 +412,7 @@ mod snapshots {
     #[tokio::test(flavor = "multi_thread")]
     async fn a_saved_snapshot_loads_and_catches_up_to_the_replayed_model() {
         let dir = tempfile::tempdir().unwrap();
-        let path = snapshot_path(dir.path());
+        let path = DataDir::new(dir.path()).snapshot();
         let (desk, _) = march().await;
         let (projection, live) = followed(&desk.store, Dossiers::new()).await;
         let saved = projection
@@ -455,7 +456,7 @@ mod snapshots {
     #[tokio::test(flavor = "multi_thread")]
     async fn a_damaged_snapshot_or_one_ahead_of_the_log_is_set_aside() {
         let dir = tempfile::tempdir().unwrap();
-        let path = snapshot_path(dir.path());
+        let path = DataDir::new(dir.path()).snapshot();
         let discarded = path.with_extension("snapshot.discarded");
         let (desk, _) = march().await;
         let model = rebuilt(&desk.store).await;
@@ -520,7 +521,7 @@ mod snapshots {
     #[tokio::test(flavor = "multi_thread")]
     async fn a_snapshot_of_another_log_is_discarded_and_the_log_replayed() {
         let dir = tempfile::tempdir().unwrap();
-        let path = snapshot_path(dir.path());
+        let path = DataDir::new(dir.path()).snapshot();
         let discarded = path.with_extension("snapshot.discarded");
         let (desk, _) = march().await;
         let (other, _) = march().await;

@@ -35,18 +35,19 @@ fn durations_are_read_with_their_unit() {
 fn a_development_tokens_file_gives_the_desk_and_the_agency_with_its_unit() {
     let dir = tempfile::tempdir().unwrap();
     // As a development server writes them: plain tokens, and their hashes with the units.
+    let data_dir = DataDir::new(dir.path());
     std::fs::write(
-        dir.path().join("dev-tokens.txt"),
+        data_dir.dev_tokens(),
         "# role token\ndesk_officer hoso_desk\nagency_officer hoso_agency\nauditor hoso_auditor\n",
     )
     .unwrap();
     std::fs::write(
-        dir.path().join("dev-tokens.toml"),
+        data_dir.dev_token_hashes(),
         token_entry("hoso_desk", "dev.desk", Role::DeskOfficer, "G09.20")
             + &token_entry("hoso_agency", "dev.agency", Role::AgencyOfficer, "000.00.04.G18"),
     )
     .unwrap();
-    let tokens = dir.path().join("dev-tokens.txt");
+    let tokens = data_dir.dev_tokens();
     let found = credentials(&args(&["--tokens", tokens.to_str().unwrap()])).unwrap();
     assert_eq!(found.desk, "hoso_desk");
     assert_eq!(found.agencies, [("000.00.04.G18".to_owned(), "hoso_agency".to_owned())]);

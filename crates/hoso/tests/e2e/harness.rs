@@ -139,7 +139,7 @@ impl Server {
             }
         };
         // A server given a tokens file makes no development tokens.
-        let tokens = std::fs::read_to_string(dir.join("dev-tokens.txt"))
+        let tokens = std::fs::read_to_string(hoso_server::DataDir::new(dir).dev_tokens())
             .unwrap_or_default()
             .lines()
             .filter(|l| !l.starts_with('#'))

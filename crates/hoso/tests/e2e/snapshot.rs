@@ -9,7 +9,7 @@ use hoso_api::pb;
 use crate::harness::*;
 
 fn snapshot_file(dir: &Path) -> PathBuf {
-    dir.join("projection").join("dossiers.snapshot")
+    hoso_server::DataDir::new(dir).snapshot()
 }
 
 /// The figures and list now, then again after a full rebuild at the same cut-off: they must be
@@ -106,7 +106,7 @@ async fn a_restart_loads_the_snapshot_catches_up_and_counts_nothing_twice() {
         first,
         "the shutdown saved the newer model"
     );
-    assert!(!dir.path().join("projection/dossiers.snapshot.tmp").exists());
+    assert!(!snapshot_file(dir.path()).with_extension("snapshot.tmp").exists());
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -125,7 +125,7 @@ async fn a_damaged_snapshot_is_discarded_and_the_log_replayed() {
     let mut server = Server::start_in(dir.path());
     assert_eq!(assert_same_as_a_rebuild(&server).await, 2);
     assert!(
-        dir.path().join("projection/dossiers.snapshot.discarded").exists(),
+        snapshot_file(dir.path()).with_extension("snapshot.discarded").exists(),
         "set aside for a look"
     );
     received(&server).await;
