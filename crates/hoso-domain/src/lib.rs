@@ -35,8 +35,8 @@ pub mod upcast;
 
 pub use crate::calendar::{BusinessCalendar, CalendarRef, HolidayTable, OfficeHours};
 pub use crate::catalogue::{Catalogue, CatalogueRef, Decision, ProcedureEntry, ProcedurePolicy, ProcedureSource};
-pub use crate::codes::{AgencyCode, ApplicantRef, ContentHash, ProcedureCode, ReceiptCode};
-pub use crate::command::Command;
+pub use crate::codes::{AgencyCode, ApplicantRef, ContentHash, ProcedureCode, ReceiptCode, STREAM_PREFIX};
+pub use crate::command::{Command, CommandKind};
 pub use crate::deadline::{DeadlineState, DeadlineView, Judgement};
 pub use crate::decide::{Context, decide};
 pub use crate::dossier::{Channel, DossierState, PortalStatus, evolve};

@@ -12,7 +12,8 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use hoso_api::convert::{DeskCommand, DossierKey};
 use hoso_domain::{
-    CalendarRef, Command, Context, DossierEvent, DossierState, GreenLane, ProcedurePolicy, ReceiptCode, decide,
+    CalendarRef, Command, Context, DossierEvent, DossierState, GreenLane, ProcedurePolicy, ReceiptCode, STREAM_PREFIX,
+    decide,
 };
 use hoso_store::{EventStore, ExpectedVersion, Json, NewEvent, RecordedEvent, StoreError, StreamRead};
 use sha2::{Digest, Sha256};
@@ -21,9 +22,6 @@ use uuid::Uuid;
 use crate::auth::{Caller, may_command};
 use crate::error::ServiceError;
 use crate::reference::ReferenceData;
-
-/// The prefix of every dossier stream.
-pub const STREAM_PREFIX: &str = "dossier-";
 
 /// How often a command without an expected version is decided again when another desk wrote to
 /// the dossier in between.
@@ -148,8 +146,7 @@ pub fn decode(record: &RecordedEvent) -> Result<DossierEvent, ServiceError> {
 
 /// The stream of the dossier with this receipt code, after checking the code's shape.
 pub fn stream_for_receipt(field: &'static str, code: &str) -> Result<String, ServiceError> {
-    let code = ReceiptCode::parse(field, code)?;
-    Ok(format!("{STREAM_PREFIX}{}", code.as_str()))
+    Ok(ReceiptCode::parse(field, code)?.stream_id())
 }
 
 impl<S: EventStore> App<S> {
@@ -167,7 +164,7 @@ impl<S: EventStore> App<S> {
             DossierKey::Id(id) => match self.store.event_by_id(*id).await? {
                 Some(record)
                     if record.version == 0
-                        && record.event_type == "DossierReceived"
+                        && record.event_type == hoso_domain::event::DossierReceived::EVENT_TYPE
                         && record.stream_id.starts_with(STREAM_PREFIX) =>
                 {
                     Ok(record.stream_id)
@@ -324,7 +321,7 @@ impl<S: EventStore> App<S> {
             },
             (None, _) => false,
         };
-        if !same_dossier || first.event_type != command_event_type(command) {
+        if !same_dossier || first.event_type != command.kind().first_event_type() {
             return Err(ServiceError::CommandIdReused(format!(
                 "{command_id} was already used for a {} on another dossier or of another kind; \
                  a new command needs a new UUID",
@@ -372,24 +369,5 @@ fn outcome(dossier_id: Uuid, state: &DossierState, version: u64, position: u64, 
         status: state.status.map_or(0, |s| s.code()),
         replayed,
         due_at_calendars: hoso_api::convert::due_at_calendars(state).to_vec(),
-    }
-}
-
-/// The type of the (first) event a command records.
-fn command_event_type(command: &Command) -> &'static str {
-    match command {
-        Command::ReceiveDossier(_) => "DossierReceived",
-        Command::DigitizeDossier(_) => "DossierDigitized",
-        Command::ProcessDossier(_) => "DossierProcessed",
-        Command::IssueEResult(_) => "EResultIssued",
-        Command::PayOnline(_) => "PaidOnline",
-        Command::SendApology(_) => "ApologySent",
-        Command::RequestSupplement(_) => "SupplementRequested",
-        Command::ReceiveSupplement(_) => "SupplementReceived",
-        Command::ReturnResult(_) => "ResultReturned",
-        Command::RateSatisfaction(_) => "SatisfactionRated",
-        Command::Withdraw(_) => "Withdrawn",
-        Command::RefuseAtIntake(_) => "RefusedAtIntake",
-        Command::RecordNationalPortalSync(_) => "SyncedToNationalPortal",
     }
 }

@@ -18,7 +18,7 @@ use std::fmt;
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
-use hoso_domain::Command;
+use hoso_domain::{Command, CommandKind};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -205,98 +205,31 @@ pub fn token_entry(token: &str, subject: &str, role: Role, agency: &str) -> Stri
     toml::to_string(&file).expect("a tokens entry of strings always serializes to TOML")
 }
 
-/// The desk commands, by what they record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum DeskMethod {
-    /// ReceiveDossier.
-    Receive,
-    /// DigitizeDossier.
-    Digitize,
-    /// ProcessDossier.
-    Process,
-    /// RequestSupplement.
-    RequestSupplement,
-    /// ReceiveSupplement.
-    ReceiveSupplement,
-    /// IssueEResult.
-    IssueEResult,
-    /// RecordOnlinePayment.
-    RecordOnlinePayment,
-    /// SendApology.
-    SendApology,
-    /// ReturnResult.
-    ReturnResult,
-    /// RecordRating.
-    RecordRating,
-    /// WithdrawDossier.
-    Withdraw,
-    /// RefuseAtIntake.
-    RefuseAtIntake,
-    /// MarkSynced.
-    MarkSynced,
+/// Whether only officers of the dossier's handling agency (of the roles that may) may record it.
+fn agency_bound(kind: CommandKind) -> bool {
+    matches!(
+        kind,
+        CommandKind::ProcessDossier | CommandKind::IssueEResult | CommandKind::SendApology
+    )
 }
 
-impl DeskMethod {
-    /// Every desk method, in the order of the service.
-    pub const ALL: [DeskMethod; 13] = [
-        DeskMethod::Receive,
-        DeskMethod::Digitize,
-        DeskMethod::Process,
-        DeskMethod::RequestSupplement,
-        DeskMethod::ReceiveSupplement,
-        DeskMethod::IssueEResult,
-        DeskMethod::RecordOnlinePayment,
-        DeskMethod::SendApology,
-        DeskMethod::ReturnResult,
-        DeskMethod::RecordRating,
-        DeskMethod::Withdraw,
-        DeskMethod::RefuseAtIntake,
-        DeskMethod::MarkSynced,
-    ];
-
-    /// The method that records `command`.
-    pub fn of(command: &Command) -> DeskMethod {
-        match command {
-            Command::ReceiveDossier(_) => DeskMethod::Receive,
-            Command::DigitizeDossier(_) => DeskMethod::Digitize,
-            Command::ProcessDossier(_) => DeskMethod::Process,
-            Command::RequestSupplement(_) => DeskMethod::RequestSupplement,
-            Command::ReceiveSupplement(_) => DeskMethod::ReceiveSupplement,
-            Command::IssueEResult(_) => DeskMethod::IssueEResult,
-            Command::PayOnline(_) => DeskMethod::RecordOnlinePayment,
-            Command::SendApology(_) => DeskMethod::SendApology,
-            Command::ReturnResult(_) => DeskMethod::ReturnResult,
-            Command::RateSatisfaction(_) => DeskMethod::RecordRating,
-            Command::Withdraw(_) => DeskMethod::Withdraw,
-            Command::RefuseAtIntake(_) => DeskMethod::RefuseAtIntake,
-            Command::RecordNationalPortalSync(_) => DeskMethod::MarkSynced,
-        }
-    }
-
-    /// Whether only officers of the dossier's handling agency (of the roles that may) may use it.
-    fn agency_bound(self) -> bool {
-        matches!(
-            self,
-            DeskMethod::Process | DeskMethod::IssueEResult | DeskMethod::SendApology
-        )
-    }
-}
-
-/// Whether `role` may ever use `method` (on some dossier). Checked before the request itself, so
+/// Whether `role` may ever record commands of `kind` (on some dossier). Checked before the request itself, so
 /// a caller who may never record a fact is told so whatever the request holds.
-pub fn role_may(role: Role, method: DeskMethod) -> Result<(), String> {
-    use DeskMethod::*;
-    let allowed = match method {
-        Process | IssueEResult | SendApology => role == Role::AgencyOfficer,
-        Digitize | RequestSupplement | ReceiveSupplement => matches!(role, Role::DeskOfficer | Role::AgencyOfficer),
-        MarkSynced => matches!(role, Role::DeskOfficer | Role::Operator),
-        Receive | RecordOnlinePayment | ReturnResult | RecordRating | Withdraw | RefuseAtIntake => {
+pub fn role_may(role: Role, kind: CommandKind) -> Result<(), String> {
+    use CommandKind::*;
+    let allowed = match kind {
+        ProcessDossier | IssueEResult | SendApology => role == Role::AgencyOfficer,
+        DigitizeDossier | RequestSupplement | ReceiveSupplement => {
+            matches!(role, Role::DeskOfficer | Role::AgencyOfficer)
+        }
+        RecordNationalPortalSync => matches!(role, Role::DeskOfficer | Role::Operator),
+        ReceiveDossier | PayOnline | ReturnResult | RateSatisfaction | Withdraw | RefuseAtIntake => {
             role == Role::DeskOfficer
         }
     };
     if allowed {
         Ok(())
-    } else if method.agency_bound() {
+    } else if agency_bound(kind) {
         Err(format!(
             "only officers of the dossier's handling agency may record processing steps, e-results and apology letters; you are a {role}"
         ))
@@ -308,11 +241,11 @@ pub fn role_may(role: Role, method: DeskMethod) -> Result<(), String> {
 /// Whether `caller` may run `command` on a dossier handled by `handling_agency` (`None` before
 /// receipt). `Err` says why not, in words for the officer.
 pub fn may_command(caller: &Caller, command: &Command, handling_agency: Option<&str>) -> Result<(), String> {
-    let method = DeskMethod::of(command);
-    role_may(caller.role, method)?;
+    let kind = command.kind();
+    role_may(caller.role, kind)?;
     // An agency officer acts only on the dossiers of their own agency; desks on any dossier of the
     // province (boundary-free intake).
-    let agency_checked = method.agency_bound() || caller.role == Role::AgencyOfficer;
+    let agency_checked = agency_bound(kind) || caller.role == Role::AgencyOfficer;
     match handling_agency {
         Some(agency) if agency_checked && agency != caller.agency => Err(format!(
             "this dossier is handled by {agency}; you are an officer of {}, so you may not record this on it",

@@ -6,13 +6,13 @@ use std::sync::Arc;
 use chrono::{Datelike, Utc};
 use hoso_api::convert::{self, IntoDeskCommand, dossier_key, timestamp_to_utc, utc_to_timestamp};
 use hoso_api::pb;
-use hoso_domain::HolidayTable;
+use hoso_domain::{CommandKind, HolidayTable};
 use hoso_store::{EventStore, VerifyScope};
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
 use crate::app::{App, Outcome, decode};
-use crate::auth::{Access, Caller, DeskMethod, Role, may_read, role_may};
+use crate::auth::{Access, Caller, Role, may_read, role_may};
 use crate::error::{ServiceError, to_status};
 
 /// The authenticated caller the interceptor put in the request's extensions.
@@ -56,12 +56,12 @@ impl<S> DeskApi<S> {
 impl<S: EventStore> DeskApi<S> {
     async fn run(
         &self,
-        method: DeskMethod,
+        kind: CommandKind,
         caller: Caller,
         request: impl IntoDeskCommand,
     ) -> Result<pb::CommandOutcome, Status> {
         let started = std::time::Instant::now();
-        role_may(caller.role, method).map_err(|m| to_status(ServiceError::PermissionDenied(m)))?;
+        role_may(caller.role, kind).map_err(|m| to_status(ServiceError::PermissionDenied(m)))?;
         let result = match request.into_desk_command() {
             Ok(command) => self.app.execute(&caller, command).await,
             Err(invalid) => Err(ServiceError::Invalid(invalid)),
@@ -72,7 +72,7 @@ impl<S: EventStore> DeskApi<S> {
             // for what an operator reads.
             Ok(outcome) => {
                 tracing::debug!(
-                    ?method,
+                    method = kind.name(),
                     actor = %caller.subject,
                     receipt_code = %outcome.receipt_code,
                     version = outcome.version,
@@ -87,7 +87,7 @@ impl<S: EventStore> DeskApi<S> {
                 // While the store refuses writes, every command is refused alike: the error line
                 // of to_status, rate-limited, says it.
                 if status.code() != tonic::Code::Unavailable {
-                    tracing::debug!(?method, actor = %caller.subject, code = ?status.code(), elapsed_us, "command refused");
+                    tracing::debug!(method = kind.name(), actor = %caller.subject, code = ?status.code(), elapsed_us, "command refused");
                 }
                 Err(status)
             }
@@ -109,13 +109,13 @@ macro_rules! desk_methods {
                 if request.receiving_desk.is_empty() && caller.role == Role::DeskOfficer {
                     request.receiving_desk.clone_from(&caller.agency);
                 }
-                let outcome = self.run(DeskMethod::Receive, caller, request).await?;
+                let outcome = self.run(CommandKind::ReceiveDossier, caller, request).await?;
                 Ok(Response::new(pb::ReceiveDossierResponse { outcome: Some(outcome) }))
             }
             $(
                 async fn $method(&self, request: Request<pb::$request>) -> Result<Response<pb::$response>, Status> {
                     let caller = caller(&request)?;
-                    let outcome = self.run(DeskMethod::$kind, caller, request.into_inner()).await?;
+                    let outcome = self.run(CommandKind::$kind, caller, request.into_inner()).await?;
                     Ok(Response::new(pb::$response { outcome: Some(outcome) }))
                 }
             )*
@@ -124,18 +124,18 @@ macro_rules! desk_methods {
 }
 
 desk_methods! {
-    digitize_dossier(DigitizeDossierRequest) -> DigitizeDossierResponse = Digitize;
-    process_dossier(ProcessDossierRequest) -> ProcessDossierResponse = Process;
+    digitize_dossier(DigitizeDossierRequest) -> DigitizeDossierResponse = DigitizeDossier;
+    process_dossier(ProcessDossierRequest) -> ProcessDossierResponse = ProcessDossier;
     request_supplement(RequestSupplementRequest) -> RequestSupplementResponse = RequestSupplement;
     receive_supplement(ReceiveSupplementRequest) -> ReceiveSupplementResponse = ReceiveSupplement;
     issue_e_result(IssueEResultRequest) -> IssueEResultResponse = IssueEResult;
-    record_online_payment(RecordOnlinePaymentRequest) -> RecordOnlinePaymentResponse = RecordOnlinePayment;
+    record_online_payment(RecordOnlinePaymentRequest) -> RecordOnlinePaymentResponse = PayOnline;
     send_apology(SendApologyRequest) -> SendApologyResponse = SendApology;
     return_result(ReturnResultRequest) -> ReturnResultResponse = ReturnResult;
-    record_rating(RecordRatingRequest) -> RecordRatingResponse = RecordRating;
+    record_rating(RecordRatingRequest) -> RecordRatingResponse = RateSatisfaction;
     withdraw_dossier(WithdrawDossierRequest) -> WithdrawDossierResponse = Withdraw;
     refuse_at_intake(RefuseAtIntakeRequest) -> RefuseAtIntakeResponse = RefuseAtIntake;
-    mark_synced(MarkSyncedRequest) -> MarkSyncedResponse = MarkSynced;
+    mark_synced(MarkSyncedRequest) -> MarkSyncedResponse = RecordNationalPortalSync;
 }
 
 /// Dossier queries.

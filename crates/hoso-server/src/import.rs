@@ -2,7 +2,7 @@
 //! rules in order, all of the dossier's events written in one atomic append, idempotently.
 
 use chrono::Utc;
-use hoso_api::convert::{IntoDeskCommand, InvalidRequest};
+use hoso_api::convert::{IntoDeskCommand, InvalidRequest, wire_name};
 use hoso_api::pb;
 use hoso_api::pb::import_command::Command as Imported;
 use hoso_domain::command::ReceiveDossier;
@@ -73,44 +73,18 @@ fn differences(catalogue: &Catalogue, receive: &ReceiveDossier) -> Vec<String> {
 /// The variant's field name and its conversion, with the header's command id set and the dossier
 /// named by `receipt_code`.
 fn convert(
-    command: Imported,
+    mut command: Imported,
     command_id: Uuid,
     receipt_code: &str,
 ) -> (&'static str, Result<hoso_api::convert::DeskCommand, InvalidRequest>) {
-    let header = |h: Option<pb::CommandHeader>| {
-        let mut h = h.unwrap_or_default();
-        h.command_id = command_id.to_string();
-        Some(h)
-    };
-    let dossier = Some(pb::DossierRef {
+    let header = command.header_mut();
+    let mut h = header.take().unwrap_or_default();
+    h.command_id = command_id.to_string();
+    *header = Some(h);
+    command.set_dossier(pb::DossierRef {
         r#ref: Some(pb::dossier_ref::Ref::ReceiptCode(receipt_code.to_owned())),
     });
-    macro_rules! on_dossier {
-        ($name:literal, $r:expr) => {{
-            let mut r = $r;
-            r.command = header(r.command.take());
-            r.dossier = dossier;
-            ($name, r.into_desk_command())
-        }};
-    }
-    match command {
-        Imported::ReceiveDossier(mut r) => {
-            r.command = header(r.command.take());
-            ("receive_dossier", r.into_desk_command())
-        }
-        Imported::DigitizeDossier(r) => on_dossier!("digitize_dossier", r),
-        Imported::ProcessDossier(r) => on_dossier!("process_dossier", r),
-        Imported::RequestSupplement(r) => on_dossier!("request_supplement", r),
-        Imported::ReceiveSupplement(r) => on_dossier!("receive_supplement", r),
-        Imported::IssueEResult(r) => on_dossier!("issue_e_result", r),
-        Imported::RecordOnlinePayment(r) => on_dossier!("record_online_payment", r),
-        Imported::SendApology(r) => on_dossier!("send_apology", r),
-        Imported::ReturnResult(r) => on_dossier!("return_result", r),
-        Imported::RecordRating(r) => on_dossier!("record_rating", r),
-        Imported::WithdrawDossier(r) => on_dossier!("withdraw_dossier", r),
-        Imported::RefuseAtIntake(r) => on_dossier!("refuse_at_intake", r),
-        Imported::MarkSynced(r) => on_dossier!("mark_synced", r),
-    }
+    (wire_name(command.kind()).field, command.into_desk_command())
 }
 
 impl<S: EventStore> App<S> {

@@ -1,6 +1,6 @@
 use std::path::Path;
 
-use crate::auth::{Caller, DeskMethod, Role, Tokens, hash_token, may_command, new_token, role_may, token_entry};
+use crate::auth::{Caller, Role, Tokens, hash_token, may_command, new_token, role_may, token_entry};
 use crate::config::Config;
 
 fn repo_file(path: &str) -> String {
@@ -115,29 +115,31 @@ fn a_tokens_file_with_a_bad_hash_or_no_agency_is_refused_with_the_entry_named() 
 
 #[test]
 fn the_role_matrix_gives_each_role_its_duties() {
-    use DeskMethod::*;
-    let all = DeskMethod::ALL;
-    let allowed = |role: Role| -> Vec<DeskMethod> { all.into_iter().filter(|m| role_may(role, *m).is_ok()).collect() };
+    use hoso_domain::CommandKind::*;
+    let all = hoso_domain::CommandKind::ALL;
+    let allowed = |role: Role| -> Vec<hoso_domain::CommandKind> {
+        all.iter().copied().filter(|m| role_may(role, *m).is_ok()).collect()
+    };
     assert_eq!(
         allowed(Role::DeskOfficer),
         [
-            Receive,
-            Digitize,
+            ReceiveDossier,
+            DigitizeDossier,
             RequestSupplement,
             ReceiveSupplement,
-            RecordOnlinePayment,
+            PayOnline,
             ReturnResult,
-            RecordRating,
+            RateSatisfaction,
             Withdraw,
             RefuseAtIntake,
-            MarkSynced
+            RecordNationalPortalSync
         ]
     );
     assert_eq!(
         allowed(Role::AgencyOfficer),
         [
-            Digitize,
-            Process,
+            DigitizeDossier,
+            ProcessDossier,
             RequestSupplement,
             ReceiveSupplement,
             IssueEResult,
@@ -145,7 +147,7 @@ fn the_role_matrix_gives_each_role_its_duties() {
         ]
     );
     assert!(allowed(Role::Auditor).is_empty());
-    assert_eq!(allowed(Role::Operator), [MarkSynced]);
+    assert_eq!(allowed(Role::Operator), [RecordNationalPortalSync]);
 }
 
 #[test]
