@@ -19,7 +19,7 @@ use hoso_store::{EventStore, ExpectedVersion, Json, NewEvent, RecordedEvent, Sto
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::auth::{Caller, may_command};
+use crate::auth::{Action, Caller, authorize};
 use crate::error::ServiceError;
 use crate::reference::ReferenceData;
 
@@ -233,7 +233,7 @@ impl<S: EventStore> App<S> {
                 });
             }
             let handling_agency = loaded.state.received.as_ref().map(|r| r.handling_agency.as_str());
-            may_command(caller, &command, handling_agency).map_err(ServiceError::PermissionDenied)?;
+            authorize(caller, Action::record(command.kind(), handling_agency))?;
             let reference = self.reference.current();
             let context = Context {
                 max_clock_skew: self.max_clock_skew,
@@ -341,7 +341,7 @@ impl<S: EventStore> App<S> {
         }
         let loaded = self.load(&first.stream_id, None).await?;
         let handling_agency = loaded.state.received.as_ref().map(|r| r.handling_agency.as_str());
-        may_command(caller, command, handling_agency).map_err(ServiceError::PermissionDenied)?;
+        authorize(caller, Action::record(command.kind(), handling_agency))?;
         let mine: Vec<&RecordedEvent> = loaded.records[first.version as usize..]
             .iter()
             .enumerate()

@@ -12,7 +12,7 @@ use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
 use crate::app::{App, Outcome, decode};
-use crate::auth::{Access, Caller, Role, may_read, role_may};
+use crate::auth::{Action, Caller, Role, authorize};
 use crate::error::{ServiceError, to_status};
 
 /// The authenticated caller the interceptor put in the request's extensions.
@@ -61,7 +61,7 @@ impl<S: EventStore> DeskApi<S> {
         request: impl IntoDeskCommand,
     ) -> Result<pb::CommandOutcome, Status> {
         let started = std::time::Instant::now();
-        role_may(caller.role, kind).map_err(|m| to_status(ServiceError::PermissionDenied(m)))?;
+        authorize(&caller, Action::Record(kind)).map_err(to_status)?;
         let result = match request.into_desk_command() {
             Ok(command) => self.app.execute(&caller, command).await,
             Err(invalid) => Err(ServiceError::Invalid(invalid)),
@@ -157,7 +157,7 @@ impl<S: EventStore> pb::dossier_query_service_server::DossierQueryService for Qu
         request: Request<pb::GetDossierRequest>,
     ) -> Result<Response<pb::GetDossierResponse>, Status> {
         let caller = caller(&request)?;
-        may_read(&caller, Access::ReadDossier).map_err(|m| to_status(ServiceError::PermissionDenied(m)))?;
+        authorize(&caller, Action::ReadDossier).map_err(to_status)?;
         let result: Result<pb::Dossier, ServiceError> = async {
             let key = dossier_key("dossier", request.into_inner().dossier)?;
             let stream_id = self.app.resolve(&key).await?;
@@ -214,7 +214,7 @@ impl<S: EventStore> pb::audit_service_server::AuditService for AuditApi<S> {
         request: Request<pb::ReplayDossierRequest>,
     ) -> Result<Response<ReplayStream>, Status> {
         let caller = caller(&request)?;
-        may_read(&caller, Access::Audit).map_err(|m| to_status(ServiceError::PermissionDenied(m)))?;
+        authorize(&caller, Action::Audit).map_err(to_status)?;
         let request = request.into_inner();
         let result: Result<Vec<Result<pb::ReplayDossierResponse, Status>>, ServiceError> = async {
             let as_of = match request.as_of.as_ref() {
@@ -264,7 +264,7 @@ impl<S: EventStore> pb::audit_service_server::AuditService for AuditApi<S> {
         request: Request<pb::VerifyChainRequest>,
     ) -> Result<Response<pb::VerifyChainResponse>, Status> {
         let caller = caller(&request)?;
-        may_read(&caller, Access::Audit).map_err(|m| to_status(ServiceError::PermissionDenied(m)))?;
+        authorize(&caller, Action::Audit).map_err(to_status)?;
         let request = request.into_inner();
         let result: Result<pb::VerifyChainResponse, ServiceError> = async {
             let scope = match request.dossier {
@@ -322,7 +322,7 @@ impl<S: EventStore> pb::admin_service_server::AdminService for AdminApi<S> {
         request: Request<pb::GetStatusRequest>,
     ) -> Result<Response<pb::GetStatusResponse>, Status> {
         let caller = caller(&request)?;
-        may_read(&caller, Access::Status).map_err(|m| to_status(ServiceError::PermissionDenied(m)))?;
+        authorize(&caller, Action::Status).map_err(to_status)?;
         let reference = self.app.reference.current();
         Ok(Response::new(pb::GetStatusResponse {
             server_version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -375,7 +375,7 @@ impl<S: EventStore> pb::admin_service_server::AdminService for AdminApi<S> {
         request: Request<pb::LoadCalendarRequest>,
     ) -> Result<Response<pb::LoadCalendarResponse>, Status> {
         let caller = caller(&request)?;
-        may_read(&caller, Access::LoadReference).map_err(|m| to_status(ServiceError::PermissionDenied(m)))?;
+        authorize(&caller, Action::LoadReference).map_err(to_status)?;
         let table = HolidayTable::from_json(&request.into_inner().table_json)
             .map_err(|err| to_status(ServiceError::invalid("table_json".to_owned(), err.to_string())))?;
         let loaded = self
@@ -407,7 +407,7 @@ impl<S: EventStore> pb::admin_service_server::AdminService for AdminApi<S> {
         request: Request<pb::LoadCatalogueRequest>,
     ) -> Result<Response<pb::LoadCatalogueResponse>, Status> {
         let caller = caller(&request)?;
-        may_read(&caller, Access::LoadReference).map_err(|m| to_status(ServiceError::PermissionDenied(m)))?;
+        authorize(&caller, Action::LoadReference).map_err(to_status)?;
         let request = request.into_inner();
         let load_id = uuid::Uuid::parse_str(&request.load_id).map_err(|_| {
             to_status(ServiceError::invalid(
@@ -465,7 +465,7 @@ impl<S: EventStore> pb::reference_service_server::ReferenceService for Reference
         request: Request<pb::ListProceduresRequest>,
     ) -> Result<Response<pb::ListProceduresResponse>, Status> {
         let caller = caller(&request)?;
-        may_read(&caller, Access::Reference).map_err(|m| to_status(ServiceError::PermissionDenied(m)))?;
+        authorize(&caller, Action::ReadReference).map_err(to_status)?;
         let request = request.into_inner();
         let at = match request.at {
             None => Utc::now(),
@@ -509,7 +509,7 @@ impl<S: EventStore> pb::reference_service_server::ReferenceService for Reference
         request: Request<pb::GetCalendarRequest>,
     ) -> Result<Response<pb::GetCalendarResponse>, Status> {
         let caller = caller(&request)?;
-        may_read(&caller, Access::Reference).map_err(|m| to_status(ServiceError::PermissionDenied(m)))?;
+        authorize(&caller, Action::ReadReference).map_err(to_status)?;
         let year = request.into_inner().year;
         let reference = self.app.reference.current();
         let table = reference

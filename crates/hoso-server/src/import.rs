@@ -11,7 +11,7 @@ use hoso_store::{EventStore, ExpectedVersion, Json, NewEvent, StoreError, Stream
 use uuid::Uuid;
 
 use crate::app::{App, new_event, stream_for_receipt};
-use crate::auth::{Caller, Role};
+use crate::auth::{Action, Caller, authorize};
 use crate::error::ServiceError;
 
 /// The namespace of import ids: an imported dossier's command ids derive from its receipt code.
@@ -94,11 +94,7 @@ impl<S: EventStore> App<S> {
         caller: &Caller,
         request: pb::ImportDossierRequest,
     ) -> Result<ImportOutcome, ServiceError> {
-        if caller.role != Role::Operator {
-            return Err(ServiceError::PermissionDenied(
-                "only operators may import histories".to_owned(),
-            ));
-        }
+        authorize(caller, Action::Import)?;
         let receipt_code = match request.commands.first().and_then(|c| c.command.as_ref()) {
             Some(Imported::ReceiveDossier(r)) => r.receipt_code.clone(),
             _ => {

@@ -16,7 +16,8 @@ use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
 use crate::app::App;
-use crate::auth::Role;
+use crate::auth::{Action, authorize};
+use crate::error::to_status;
 use crate::grpc::caller;
 use crate::projection::Projection;
 
@@ -283,7 +284,7 @@ impl<S: EventStore> pb::reports_service_server::ReportsService for ReportsApi<S>
         &self,
         request: Request<pb::ListDossiersRequest>,
     ) -> Result<Response<pb::ListDossiersResponse>, Status> {
-        caller(&request)?;
+        authorize(&caller(&request)?, Action::ReadReports).map_err(to_status)?;
         let request = request.into_inner();
         let filter = filter(&request)?;
         let order = match pb::DossierOrder::try_from(request.order) {
@@ -327,7 +328,7 @@ impl<S: EventStore> pb::reports_service_server::ReportsService for ReportsApi<S>
         request: Request<pb::GetDisclosureRequest>,
     ) -> Result<Response<pb::GetDisclosureResponse>, Status> {
         use hoso_disclosure::{Format, Language, Options};
-        caller(&request)?;
+        authorize(&caller(&request)?, Action::ReadReports).map_err(to_status)?;
         let request = request.into_inner();
         let (format, content_type, extension) = match pb::DisclosureFormat::try_from(request.format) {
             Ok(pb::DisclosureFormat::Json) => (Format::Json, "application/json", "json"),
@@ -399,7 +400,7 @@ impl<S: EventStore> pb::reports_service_server::ReportsService for ReportsApi<S>
         &self,
         request: Request<pb::GetGreenLaneBoardRequest>,
     ) -> Result<Response<pb::GetGreenLaneBoardResponse>, Status> {
-        caller(&request)?;
+        authorize(&caller(&request)?, Action::ReadReports).map_err(to_status)?;
         let agency = request.into_inner().handling_agency;
         let now = Utc::now();
         let model = self.caught_up().await?;
@@ -420,7 +421,7 @@ impl<S: EventStore> pb::reports_service_server::ReportsService for ReportsApi<S>
         &self,
         request: Request<pb::GetIndexFiguresRequest>,
     ) -> Result<Response<pb::GetIndexFiguresResponse>, Status> {
-        caller(&request)?;
+        authorize(&caller(&request)?, Action::ReadReports).map_err(to_status)?;
         let (period, cutoff) = scope(request.into_inner().scope)?;
         let model = self.caught_up().await?;
         let position = model.checkpoint();
@@ -433,7 +434,7 @@ impl<S: EventStore> pb::reports_service_server::ReportsService for ReportsApi<S>
         &self,
         request: Request<pb::GetProjectionStatusRequest>,
     ) -> Result<Response<pb::GetProjectionStatusResponse>, Status> {
-        caller(&request)?;
+        authorize(&caller(&request)?, Action::ReadReports).map_err(to_status)?;
         let head = self.app.store.head();
         let applied = self.projection.applied();
         Ok(Response::new(pb::GetProjectionStatusResponse {
@@ -451,9 +452,7 @@ impl<S: EventStore> pb::reports_service_server::ReportsService for ReportsApi<S>
         request: Request<pb::RebuildProjectionsRequest>,
     ) -> Result<Response<RebuildStream>, Status> {
         let caller = caller(&request)?;
-        if caller.role != Role::Operator {
-            return Err(Status::permission_denied("only operators may rebuild the projections"));
-        }
+        authorize(&caller, Action::Rebuild).map_err(to_status)?;
         if self.projection.is_rebuilding() {
             return Err(Status::failed_precondition("a rebuild is already running"));
         }
