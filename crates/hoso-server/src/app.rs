@@ -21,14 +21,12 @@ use uuid::Uuid;
 
 use crate::auth::{Action, Caller, authorize};
 use crate::error::ServiceError;
+use crate::metadata::EventMetadata;
 use crate::reference::ReferenceData;
 
 /// How often a command without an expected version is decided again when another desk wrote to
 /// the dossier in between.
 const MAX_ATTEMPTS: usize = 5;
-
-/// The metadata key of a command's request fingerprint.
-const FINGERPRINT_KEY: &str = "request_sha256";
 
 /// Names the encoding [`request_fingerprint`] hashes; change it whenever a command's fields
 /// change, so that fingerprints of the old encoding are compared no longer (the test
@@ -62,15 +60,23 @@ pub fn event_id(command_id: Uuid, index: usize) -> Uuid {
 
 /// The `index`-th event a command decided, as the store takes it: its id derived from the
 /// command's, its data serialized straight to JSON text, the command's metadata.
-pub(crate) fn new_event(command_id: Uuid, index: usize, event: &DossierEvent, metadata: &Json) -> NewEvent {
-    NewEvent {
+pub(crate) fn new_event(
+    command_id: Uuid,
+    index: usize,
+    event: &DossierEvent,
+    metadata: &EventMetadata,
+) -> Result<NewEvent, ServiceError> {
+    let json = |what: &str, value: Result<Json, serde_json::Error>| {
+        value.map_err(|err| ServiceError::Internal(format!("cannot write an event's {what} as JSON: {err}")))
+    };
+    Ok(NewEvent {
         event_id: event_id(command_id, index),
         event_type: event.event_type().to_owned(),
         schema_version: event.schema_version(),
-        data: Json::of(&event.data()).expect("event data always serializes"),
-        metadata: metadata.clone(),
+        data: json("data", Json::of(&event.data()))?,
+        metadata: json("metadata", Json::of(metadata))?,
         occurred_at: event.occurred_at(),
-    }
+    })
 }
 
 /// A dossier as loaded from its stream.
@@ -244,21 +250,18 @@ impl<S: EventStore> App<S> {
                 ..Context::new(Utc::now(), &reference.calendar, &self.green_lane)
             };
             let events = decide(&loaded.state, &command, &context)?;
-            let metadata = Json::from(serde_json::json!({
-                "actor": caller.subject,
-                "role": caller.role.as_str(),
-                "agency": caller.agency,
-                "desk": caller.agency,
-                "command_id": header.command_id.to_string(),
-                "correlation_id": header.correlation_id,
-                "causation_id": header.command_id.to_string(),
-                FINGERPRINT_KEY: fingerprint,
-            }));
-            let new_events: Vec<NewEvent> = events
+            let metadata = EventMetadata {
+                causation_id: Some(header.command_id.to_string()),
+                command_id: Some(header.command_id.to_string()),
+                correlation_id: Some(header.correlation_id.clone()),
+                request_fingerprint: Some(fingerprint.clone()),
+                ..EventMetadata::of(caller)
+            };
+            let new_events = events
                 .iter()
                 .enumerate()
                 .map(|(i, event)| new_event(header.command_id, i, event, &metadata))
-                .collect();
+                .collect::<Result<Vec<NewEvent>, ServiceError>>()?;
             let expected = version.map_or(ExpectedVersion::NoStream, ExpectedVersion::Exact);
             match self.store.append(&stream_id, expected, new_events).await {
                 // A copy of this command raced ours and wrote first: answer as a retry.
@@ -266,7 +269,7 @@ impl<S: EventStore> App<S> {
                 Ok(result) => {
                     let state = events.iter().fold(loaded.state, hoso_domain::evolve);
                     let (_, last) = result.positions.ok_or_else(|| {
-                        ServiceError::Store(StoreError::Io("an append of events reported no position".to_owned()))
+                        ServiceError::Internal("the store reported no position for an append of events".to_owned())
                     })?;
                     let dossier_id = loaded.dossier_id.unwrap_or(first_id);
                     return Ok(outcome(
@@ -292,9 +295,9 @@ impl<S: EventStore> App<S> {
                 Err(err) => return Err(err.into()),
             }
         }
-        Err(ServiceError::Store(StoreError::Io(format!(
-            "the dossier kept changing while the command was decided ({MAX_ATTEMPTS} attempts)"
-        ))))
+        Err(ServiceError::Contention(format!(
+            "the dossier kept changing while the command was decided ({MAX_ATTEMPTS} attempts); send the command again with the same command id"
+        )))
     }
 
     /// The original outcome of a command already recorded, if it was.
@@ -328,10 +331,7 @@ impl<S: EventStore> App<S> {
                 first.event_type
             )));
         }
-        let recorded = first
-            .metadata_json()
-            .ok()
-            .and_then(|m| m.get(FINGERPRINT_KEY).and_then(|f| f.as_str().map(str::to_owned)));
+        let recorded = EventMetadata::read(&first.metadata).and_then(|m| m.request_fingerprint);
         if other_request(recorded.as_deref(), fingerprint) {
             return Err(ServiceError::CommandIdReused(format!(
                 "{command_id} was already used for a {} on this dossier with other values; a retry \

@@ -14,14 +14,15 @@ use tonic::{Request, Response, Status};
 use crate::app::{App, Outcome, decode};
 use crate::auth::{Action, Caller, Role, authorize};
 use crate::error::{ServiceError, to_status};
+use crate::metadata::EventMetadata;
 
 /// The authenticated caller the interceptor put in the request's extensions.
 pub(crate) fn caller<T>(request: &Request<T>) -> Result<Caller, Status> {
-    request
-        .extensions()
-        .get::<Caller>()
-        .cloned()
-        .ok_or_else(|| Status::unauthenticated("missing bearer token; send `authorization: Bearer <token>`"))
+    request.extensions().get::<Caller>().cloned().ok_or_else(|| {
+        to_status(ServiceError::Unauthenticated(
+            "missing bearer token; send `authorization: Bearer <token>`".to_owned(),
+        ))
+    })
 }
 
 fn outcome_to_pb(outcome: Outcome) -> pb::CommandOutcome {
@@ -197,14 +198,6 @@ impl<S> AuditApi<S> {
 /// A replay's stream of events.
 pub type ReplayStream = Pin<Box<dyn Stream<Item = Result<pb::ReplayDossierResponse, Status>> + Send + 'static>>;
 
-fn metadata_field(metadata: &serde_json::Value, key: &str) -> String {
-    metadata
-        .get(key)
-        .and_then(|v| v.as_str())
-        .unwrap_or_default()
-        .to_owned()
-}
-
 #[tonic::async_trait]
 impl<S: EventStore> pb::audit_service_server::AuditService for AuditApi<S> {
     type ReplayDossierStream = ReplayStream;
@@ -232,7 +225,7 @@ impl<S: EventStore> pb::audit_service_server::AuditService for AuditApi<S> {
             let mut out = Vec::with_capacity(loaded.records.len());
             for record in &loaded.records {
                 state = hoso_domain::evolve(state, &decode(record)?);
-                let metadata = record.metadata_json().unwrap_or(serde_json::Value::Null);
+                let metadata = EventMetadata::read(&record.metadata).unwrap_or_default();
                 out.push(Ok(pb::ReplayDossierResponse {
                     event: Some(pb::RecordedEvent {
                         stream_id: record.stream_id.clone(),
@@ -246,8 +239,8 @@ impl<S: EventStore> pb::audit_service_server::AuditService for AuditApi<S> {
                         occurred_at: Some(utc_to_timestamp(record.occurred_at)),
                         recorded_at: Some(utc_to_timestamp(record.recorded_at)),
                         hash: record.hash_hex(),
-                        actor: metadata_field(&metadata, "actor"),
-                        desk: metadata_field(&metadata, "desk"),
+                        actor: metadata.actor,
+                        desk: metadata.agency,
                     }),
                     dossier_after: Some(convert::dossier_to_pb(dossier_id, record.version, &state, None)),
                 }));
@@ -353,11 +346,10 @@ impl<S: EventStore> pb::admin_service_server::AdminService for AdminApi<S> {
         request: Request<pb::ImportDossierRequest>,
     ) -> Result<Response<pb::ImportDossierResponse>, Status> {
         let caller = caller(&request)?;
-        let outcome = self
-            .app
-            .import(&caller, request.into_inner())
-            .await
-            .map_err(to_status)?;
+        // Who may import is said before what is wrong with the history.
+        authorize(&caller, Action::Import).map_err(to_status)?;
+        let history = crate::import::history_from_pb(request.into_inner()).map_err(to_status)?;
+        let outcome = self.app.import(&caller, history).await.map_err(to_status)?;
         if !outcome.already_imported {
             tracing::debug!(actor = %caller.subject, receipt_code = %outcome.receipt_code, events = outcome.events, "dossier imported");
         }

@@ -18,6 +18,7 @@ pub mod error;
 pub mod grpc;
 pub mod import;
 mod internal;
+pub mod metadata;
 pub mod metrics;
 pub mod projection;
 pub mod ratelimit;
@@ -199,7 +200,7 @@ pub async fn serve<S: EventStore>(
                     .map_or_else(|| "unknown".to_owned(), |a| a.to_string());
                 tracing::warn!(%peer, reason, suppressed, "authentication failed");
             }
-            Status::unauthenticated(message)
+            error::to_status(error::ServiceError::Unauthenticated(message.to_owned()))
         };
         let Some(header) = request.metadata().get("authorization") else {
             return Err(refuse(
