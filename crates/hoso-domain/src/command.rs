@@ -7,8 +7,8 @@
 use chrono::{DateTime, Utc};
 
 use crate::codes::ApplicantRef;
-use crate::dossier::{Channel, PortalStatus};
 use crate::event::{PaymentGateway, ProcessingStep, ReturnMethod, Satisfaction};
+use crate::portal::{Channel, PortalStatus};
 use crate::procedure::StatutoryTime;
 
 /// The procedure named at receipt: its code, and the values the caller declares with it.

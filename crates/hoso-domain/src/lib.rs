@@ -30,6 +30,7 @@ pub mod decide;
 pub mod dossier;
 pub mod error;
 pub mod event;
+pub mod portal;
 pub mod procedure;
 pub mod upcast;
 
