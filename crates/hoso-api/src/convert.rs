@@ -18,8 +18,8 @@ use hoso_domain::command::{
 };
 use hoso_domain::event::{PaymentGateway, ProcessingStep, ReturnMethod, Satisfaction};
 use hoso_domain::{
-    AgencyCode, ApplicantRef, CalendarRef, CatalogueRef, Channel, Command, DeadlineState, DeadlineView, Decision,
-    DossierState, PortalStatus, ProcedureCode, ProcedureEntry, ProcedureSource, StatutoryTime, TimeUnit,
+    AgencyCode, ApplicantRef, CalendarRef, CatalogueRef, Channel, Command, CommandKind, DeadlineState, DeadlineView,
+    Decision, DossierState, PortalStatus, ProcedureCode, ProcedureEntry, ProcedureSource, StatutoryTime, TimeUnit,
 };
 use uuid::Uuid;
 
@@ -279,25 +279,90 @@ macro_rules! desk_command {
     };
 }
 
-/// Any of the desk requests (as an import line or [`command_to_pb`] carries it).
-impl IntoDeskCommand for pb::import_command::Command {
-    fn into_desk_command(self) -> Result<DeskCommand, InvalidRequest> {
-        use pb::import_command::Command as Request;
-        match self {
-            Request::ReceiveDossier(r) => r.into_desk_command(),
-            Request::DigitizeDossier(r) => r.into_desk_command(),
-            Request::ProcessDossier(r) => r.into_desk_command(),
-            Request::RequestSupplement(r) => r.into_desk_command(),
-            Request::ReceiveSupplement(r) => r.into_desk_command(),
-            Request::IssueEResult(r) => r.into_desk_command(),
-            Request::RecordOnlinePayment(r) => r.into_desk_command(),
-            Request::SendApology(r) => r.into_desk_command(),
-            Request::ReturnResult(r) => r.into_desk_command(),
-            Request::RecordRating(r) => r.into_desk_command(),
-            Request::WithdrawDossier(r) => r.into_desk_command(),
-            Request::RefuseAtIntake(r) => r.into_desk_command(),
-            Request::MarkSynced(r) => r.into_desk_command(),
+/// How the API names a desk command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WireName {
+    /// The `hoso.v1.DeskService` method that records it (`RecordOnlinePayment`).
+    pub method: &'static str,
+    /// Its field in an import line's `ImportCommand` (`record_online_payment`).
+    pub field: &'static str,
+}
+
+/// Declares, per command kind, the import line's variant, the desk method and the field name, so
+/// that the wire's names for a command are one line (and a new command is a compile error here
+/// until it has one).
+macro_rules! wire_commands {
+    ($($kind:ident => $variant:ident, $method:literal, $field:literal;)*) => {
+        /// How the API names commands of `kind`.
+        pub fn wire_name(kind: CommandKind) -> WireName {
+            match kind {
+                $(CommandKind::$kind => WireName { method: $method, field: $field },)*
+            }
         }
+
+        impl pb::import_command::Command {
+            /// The kind of command this request records.
+            pub fn kind(&self) -> CommandKind {
+                match self {
+                    $(pb::import_command::Command::$variant(_) => CommandKind::$kind,)*
+                }
+            }
+
+            /// The request's command header.
+            pub fn header_mut(&mut self) -> &mut Option<pb::CommandHeader> {
+                match self {
+                    $(pb::import_command::Command::$variant(r) => &mut r.command,)*
+                }
+            }
+        }
+
+        /// Any of the desk requests (as an import line or [`command_to_pb`] carries it).
+        impl IntoDeskCommand for pb::import_command::Command {
+            fn into_desk_command(self) -> Result<DeskCommand, InvalidRequest> {
+                match self {
+                    $(pb::import_command::Command::$variant(r) => r.into_desk_command(),)*
+                }
+            }
+        }
+    };
+}
+
+wire_commands! {
+    ReceiveDossier => ReceiveDossier, "ReceiveDossier", "receive_dossier";
+    DigitizeDossier => DigitizeDossier, "DigitizeDossier", "digitize_dossier";
+    ProcessDossier => ProcessDossier, "ProcessDossier", "process_dossier";
+    RequestSupplement => RequestSupplement, "RequestSupplement", "request_supplement";
+    ReceiveSupplement => ReceiveSupplement, "ReceiveSupplement", "receive_supplement";
+    IssueEResult => IssueEResult, "IssueEResult", "issue_e_result";
+    PayOnline => RecordOnlinePayment, "RecordOnlinePayment", "record_online_payment";
+    SendApology => SendApology, "SendApology", "send_apology";
+    ReturnResult => ReturnResult, "ReturnResult", "return_result";
+    RateSatisfaction => RecordRating, "RecordRating", "record_rating";
+    Withdraw => WithdrawDossier, "WithdrawDossier", "withdraw_dossier";
+    RefuseAtIntake => RefuseAtIntake, "RefuseAtIntake", "refuse_at_intake";
+    RecordNationalPortalSync => MarkSynced, "MarkSynced", "mark_synced";
+}
+
+impl pb::import_command::Command {
+    /// Names the dossier a request is about (a receipt names its own, by its receipt code).
+    pub fn set_dossier(&mut self, dossier: pb::DossierRef) {
+        use pb::import_command::Command as Request;
+        let slot = match self {
+            Request::ReceiveDossier(_) => return,
+            Request::DigitizeDossier(r) => &mut r.dossier,
+            Request::ProcessDossier(r) => &mut r.dossier,
+            Request::RequestSupplement(r) => &mut r.dossier,
+            Request::ReceiveSupplement(r) => &mut r.dossier,
+            Request::IssueEResult(r) => &mut r.dossier,
+            Request::RecordOnlinePayment(r) => &mut r.dossier,
+            Request::SendApology(r) => &mut r.dossier,
+            Request::ReturnResult(r) => &mut r.dossier,
+            Request::RecordRating(r) => &mut r.dossier,
+            Request::WithdrawDossier(r) => &mut r.dossier,
+            Request::RefuseAtIntake(r) => &mut r.dossier,
+            Request::MarkSynced(r) => &mut r.dossier,
+        };
+        *slot = Some(dossier);
     }
 }
 

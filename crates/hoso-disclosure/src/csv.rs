@@ -102,7 +102,7 @@ pub(crate) fn render(d: &Disclosure) -> Vec<u8> {
     }
     w.blank();
 
-    w.row(&[l.unit_code, l.unit, l.in_scope, l.on_time, l.overdue, l.on_time_rate]);
+    w.row(&l.appendix_2_columns());
     for unit in d.appendix_2.units.iter().chain([&d.appendix_2.total]) {
         w.row(&[
             unit.code.clone(),

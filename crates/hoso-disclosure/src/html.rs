@@ -403,7 +403,7 @@ pub(crate) fn render(d: &Disclosure) -> String {
 <thead><tr>"#,
         esc(d.appendix_2.title)
     );
-    for column in [l.unit_code, l.unit, l.in_scope, l.on_time, l.overdue, l.on_time_rate] {
+    for column in l.appendix_2_columns() {
         let _ = write!(out, "<th>{}</th>", esc(column));
     }
     out.push_str("</tr></thead>\n<tbody>\n");

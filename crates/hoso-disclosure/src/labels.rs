@@ -269,4 +269,16 @@ impl Labels {
             Language::En => &EN,
         }
     }
+
+    /// Appendix II's columns, in order: every format prints this one list.
+    pub(crate) fn appendix_2_columns(&self) -> [&'static str; 6] {
+        [
+            self.unit_code,
+            self.unit,
+            self.in_scope,
+            self.on_time,
+            self.overdue,
+            self.on_time_rate,
+        ]
+    }
 }

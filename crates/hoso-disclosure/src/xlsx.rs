@@ -314,7 +314,7 @@ pub(crate) fn render(d: &Disclosure, cutoff: DateTime<Utc>) -> Result<Vec<u8>, D
     s.pair(l.period, &d.period.label)?;
     s.pair(l.cutoff, &d.period.cutoff_text)?;
     s.skip();
-    s.header(&[l.unit_code, l.unit, l.in_scope, l.on_time, l.overdue, l.on_time_rate])?;
+    s.header(&l.appendix_2_columns())?;
     for unit in d.appendix_2.units.iter().chain([&d.appendix_2.total]) {
         s.text(0, &unit.code)?;
         s.text(1, &unit.name)?;

@@ -35,10 +35,50 @@ use std::sync::OnceLock;
 use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta, Utc, Weekday};
 use serde::{Deserialize, Serialize};
 
-use crate::error::CalendarError;
-
 mod lunar;
 mod provisional;
+
+/// Calendar data or office hours are missing or inconsistent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CalendarError {
+    /// No holiday notice is loaded for the year and the year is outside the years a provisional
+    /// table is computed for ([`crate::calendar::PROVISIONAL_YEARS`], 1900 to 2199); working days
+    /// there are unknown. (Within those years a missing notice is no error: the provisional table
+    /// is used.)
+    #[error(
+        "no holiday notice is loaded for {year} and provisional calendars cover only 1900 to 2199; check the date, or load that year's holiday notice"
+    )]
+    YearNotLoaded {
+        /// The year without a table.
+        year: i32,
+    },
+    /// A holiday table is not valid JSON or does not have the documented fields.
+    #[error("holiday table is not in the documented format: {0}")]
+    Format(String),
+    /// A holiday table contradicts itself (a date outside its year, a "working Saturday" that is
+    /// not a weekend day or is also a day off).
+    #[error("holiday table for {year}: {problem}")]
+    InvalidTable {
+        /// The table's year.
+        year: i32,
+        /// What is inconsistent.
+        problem: String,
+    },
+    /// A table for a year already loaded does not have a higher version.
+    #[error("holiday table for {year} version {version} does not supersede the loaded version {loaded}")]
+    StaleTable {
+        /// The table's year.
+        year: i32,
+        /// The rejected table's version.
+        version: u32,
+        /// The loaded table's version.
+        loaded: u32,
+    },
+    /// Office hours are empty, unordered or overlapping.
+    #[error("office hours: {0}")]
+    InvalidOfficeHours(String),
+}
 
 /// The version of every provisional table; a notice's version is 1 or more.
 pub const PROVISIONAL_VERSION: u32 = 0;

@@ -99,6 +99,10 @@ fn segments_ok(value: &str, min_segments: usize) -> bool {
         })
 }
 
+/// The prefix of every dossier's stream: a dossier's stream is `dossier-<receipt code>`
+/// ([`ReceiptCode::stream_id`]), and every stream with this prefix is a dossier's.
+pub const STREAM_PREFIX: &str = "dossier-";
+
 /// The code printed on the receipt: `<receiving unit>-<YYYYMMDD>-<7-digit sequence>`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
@@ -123,6 +127,11 @@ impl ReceiptCode {
             return Err(bad());
         }
         Ok(ReceiptCode(value.to_owned()))
+    }
+
+    /// The stream that holds this dossier's events.
+    pub fn stream_id(&self) -> String {
+        format!("{STREAM_PREFIX}{}", self.0)
     }
 
     /// Formats the observed form from its parts (the default generator a desk system may use).

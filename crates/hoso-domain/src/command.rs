@@ -7,8 +7,8 @@
 use chrono::{DateTime, Utc};
 
 use crate::codes::ApplicantRef;
-use crate::dossier::{Channel, PortalStatus};
 use crate::event::{PaymentGateway, ProcessingStep, ReturnMethod, Satisfaction};
+use crate::portal::{Channel, PortalStatus};
 use crate::procedure::StatutoryTime;
 
 /// The procedure named at receipt: its code, and the values the caller declares with it.
@@ -230,62 +230,89 @@ pub struct RecordNationalPortalSync {
     pub status: PortalStatus,
 }
 
-/// Every command.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Command {
-    /// See [`ReceiveDossier`].
-    ReceiveDossier(ReceiveDossier),
-    /// See [`DigitizeDossier`].
-    DigitizeDossier(DigitizeDossier),
-    /// See [`ProcessDossier`].
-    ProcessDossier(ProcessDossier),
-    /// See [`IssueEResult`].
-    IssueEResult(IssueEResult),
-    /// See [`PayOnline`].
-    PayOnline(PayOnline),
-    /// See [`SendApology`].
-    SendApology(SendApology),
-    /// See [`RequestSupplement`].
-    RequestSupplement(RequestSupplement),
-    /// See [`ReceiveSupplement`].
-    ReceiveSupplement(ReceiveSupplement),
-    /// See [`ReturnResult`].
-    ReturnResult(ReturnResult),
-    /// See [`RateSatisfaction`].
-    RateSatisfaction(RateSatisfaction),
-    /// See [`Withdraw`].
-    Withdraw(Withdraw),
-    /// See [`RefuseAtIntake`].
-    RefuseAtIntake(RefuseAtIntake),
-    /// See [`RecordNationalPortalSync`].
-    RecordNationalPortalSync(RecordNationalPortalSync),
-}
+/// Declares every command once: the [`Command`] enum, its [`CommandKind`], and the event each
+/// records, so that a new command is one line here and the compiler finds every other place.
+macro_rules! commands {
+    ($($ty:ident => $event:ident;)*) => {
+        /// Every command.
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        pub enum Command {
+            $(
+                #[doc = concat!("See [`", stringify!($ty), "`].")]
+                $ty($ty),
+            )*
+        }
 
-macro_rules! command_from {
-    ($($ty:ident),*) => {$(
-        impl From<$ty> for Command {
-            fn from(command: $ty) -> Command {
-                Command::$ty(command)
+        /// What a command is, without its values: the key of the role matrix and of every table
+        /// kept per command.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum CommandKind {
+            $(
+                #[doc = concat!("[`", stringify!($ty), "`].")]
+                $ty,
+            )*
+        }
+
+        impl CommandKind {
+            /// Every kind, in the order of the desk service.
+            pub const ALL: &'static [CommandKind] = &[$(CommandKind::$ty,)*];
+
+            /// The command's name, as in the code (`ReceiveDossier`).
+            pub fn name(self) -> &'static str {
+                match self { $(CommandKind::$ty => stringify!($ty),)* }
+            }
+
+            /// The persisted types of the events the command records, in the order it records
+            /// them (one each today).
+            pub fn event_types(self) -> &'static [&'static str] {
+                match self { $(CommandKind::$ty => &[crate::event::$event::EVENT_TYPE],)* }
             }
         }
-    )*};
+
+        $(
+            impl From<$ty> for Command {
+                fn from(command: $ty) -> Command {
+                    Command::$ty(command)
+                }
+            }
+        )*
+
+        impl Command {
+            /// What the command is.
+            pub fn kind(&self) -> CommandKind {
+                match self { $(Command::$ty(_) => CommandKind::$ty,)* }
+            }
+
+            /// The business time the command says the fact occurred at.
+            pub fn occurred_at(&self) -> DateTime<Utc> {
+                match self { $(Command::$ty(c) => c.occurred_at,)* }
+            }
+        }
+    };
 }
 
-command_from!(
-    ReceiveDossier,
-    DigitizeDossier,
-    ProcessDossier,
-    IssueEResult,
-    PayOnline,
-    SendApology,
-    RequestSupplement,
-    ReceiveSupplement,
-    ReturnResult,
-    RateSatisfaction,
-    Withdraw,
-    RefuseAtIntake,
-    RecordNationalPortalSync
-);
+commands! {
+    ReceiveDossier => DossierReceived;
+    DigitizeDossier => DossierDigitized;
+    ProcessDossier => DossierProcessed;
+    RequestSupplement => SupplementRequested;
+    ReceiveSupplement => SupplementReceived;
+    IssueEResult => EResultIssued;
+    PayOnline => PaidOnline;
+    SendApology => ApologySent;
+    ReturnResult => ResultReturned;
+    RateSatisfaction => SatisfactionRated;
+    Withdraw => Withdrawn;
+    RefuseAtIntake => RefusedAtIntake;
+    RecordNationalPortalSync => SyncedToNationalPortal;
+}
+
+impl CommandKind {
+    /// The type of the first event the command records, by which a stored command is recognised.
+    pub fn first_event_type(self) -> &'static str {
+        self.event_types()[0]
+    }
+}
 
 impl Command {
     /// Sets the officer of the commands that record one (a processing step, a supplement
@@ -296,25 +323,6 @@ impl Command {
             Command::RequestSupplement(c) => c.officer = officer.to_owned(),
             Command::RefuseAtIntake(c) => c.officer = officer.to_owned(),
             _ => {}
-        }
-    }
-
-    /// The business time the command says the fact occurred at.
-    pub fn occurred_at(&self) -> DateTime<Utc> {
-        match self {
-            Command::ReceiveDossier(c) => c.occurred_at,
-            Command::DigitizeDossier(c) => c.occurred_at,
-            Command::ProcessDossier(c) => c.occurred_at,
-            Command::IssueEResult(c) => c.occurred_at,
-            Command::PayOnline(c) => c.occurred_at,
-            Command::SendApology(c) => c.occurred_at,
-            Command::RequestSupplement(c) => c.occurred_at,
-            Command::ReceiveSupplement(c) => c.occurred_at,
-            Command::ReturnResult(c) => c.occurred_at,
-            Command::RateSatisfaction(c) => c.occurred_at,
-            Command::Withdraw(c) => c.occurred_at,
-            Command::RefuseAtIntake(c) => c.occurred_at,
-            Command::RecordNationalPortalSync(c) => c.occurred_at,
         }
     }
 }

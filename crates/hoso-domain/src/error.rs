@@ -7,8 +7,9 @@ use std::fmt;
 
 use chrono::{DateTime, NaiveDate, Utc};
 
+pub use crate::calendar::CalendarError;
 use crate::calendar::to_local;
-use crate::dossier::PortalStatus;
+use crate::portal::PortalStatus;
 
 /// A command was rejected because it breaks a rule of the dossier lifecycle; nothing is written.
 ///
@@ -272,48 +273,6 @@ pub enum DecodeError {
         #[source]
         source: serde_json::Error,
     },
-}
-
-/// Calendar data or office hours are missing or inconsistent.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum CalendarError {
-    /// No holiday notice is loaded for the year and the year is outside the years a provisional
-    /// table is computed for ([`crate::calendar::PROVISIONAL_YEARS`], 1900 to 2199); working days
-    /// there are unknown. (Within those years a missing notice is no error: the provisional table
-    /// is used.)
-    #[error(
-        "no holiday notice is loaded for {year} and provisional calendars cover only 1900 to 2199; check the date, or load that year's holiday notice"
-    )]
-    YearNotLoaded {
-        /// The year without a table.
-        year: i32,
-    },
-    /// A holiday table is not valid JSON or does not have the documented fields.
-    #[error("holiday table is not in the documented format: {0}")]
-    Format(String),
-    /// A holiday table contradicts itself (a date outside its year, a "working Saturday" that is
-    /// not a weekend day or is also a day off).
-    #[error("holiday table for {year}: {problem}")]
-    InvalidTable {
-        /// The table's year.
-        year: i32,
-        /// What is inconsistent.
-        problem: String,
-    },
-    /// A table for a year already loaded does not have a higher version.
-    #[error("holiday table for {year} version {version} does not supersede the loaded version {loaded}")]
-    StaleTable {
-        /// The table's year.
-        year: i32,
-        /// The rejected table's version.
-        version: u32,
-        /// The loaded table's version.
-        loaded: u32,
-    },
-    /// Office hours are empty, unordered or overlapping.
-    #[error("office hours: {0}")]
-    InvalidOfficeHours(String),
 }
 
 /// Displays an instant in Vietnam local time, as officers read it.

@@ -20,8 +20,8 @@ use serde::{Deserialize, Serialize};
 use crate::calendar::CalendarRef;
 use crate::catalogue::{CatalogueRef, ProcedureSource};
 use crate::codes::{AgencyCode, ApplicantRef, ContentHash, ProcedureCode, ReceiptCode};
-use crate::dossier::{Channel, PortalStatus};
 use crate::error::DecodeError;
+use crate::portal::{Channel, PortalStatus};
 use crate::procedure::StatutoryTime;
 use crate::upcast;
 

@@ -30,13 +30,14 @@ pub mod decide;
 pub mod dossier;
 pub mod error;
 pub mod event;
+pub mod portal;
 pub mod procedure;
 pub mod upcast;
 
 pub use crate::calendar::{BusinessCalendar, CalendarRef, HolidayTable, OfficeHours};
 pub use crate::catalogue::{Catalogue, CatalogueRef, Decision, ProcedureEntry, ProcedurePolicy, ProcedureSource};
-pub use crate::codes::{AgencyCode, ApplicantRef, ContentHash, ProcedureCode, ReceiptCode};
-pub use crate::command::Command;
+pub use crate::codes::{AgencyCode, ApplicantRef, ContentHash, ProcedureCode, ReceiptCode, STREAM_PREFIX};
+pub use crate::command::{Command, CommandKind};
 pub use crate::deadline::{DeadlineState, DeadlineView, Judgement};
 pub use crate::decide::{Context, decide};
 pub use crate::dossier::{Channel, DossierState, PortalStatus, evolve};

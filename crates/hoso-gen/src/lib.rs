@@ -24,7 +24,7 @@ use hoso_domain::command::*;
 use hoso_domain::event::{PaymentGateway, ProcessingStep, ReturnMethod, Satisfaction};
 use hoso_domain::{
     AgencyCode, ApplicantRef, BusinessCalendar, Channel, Command, Context, DossierState, GreenLane, PortalStatus,
-    ProcedureCode, ProcedureEntry, StatutoryTime, TimeUnit,
+    ProcedureCode, ProcedureEntry, StatutoryTime,
 };
 
 pub use crate::render::import_line;
@@ -745,15 +745,6 @@ impl Iterator for Workload<'_> {
             self.day = day.succ_opt()?;
             self.today = self.generate_day(day).into_iter();
         }
-    }
-}
-
-/// The time unit's name in the import format.
-pub(crate) fn time_unit_name(unit: TimeUnit) -> &'static str {
-    match unit {
-        TimeUnit::WorkingDays => "TIME_UNIT_WORKING_DAYS",
-        TimeUnit::WorkingHours => "TIME_UNIT_WORKING_HOURS",
-        TimeUnit::CalendarDays => "TIME_UNIT_CALENDAR_DAYS",
     }
 }
 

@@ -22,10 +22,19 @@ fn first_days(seed: u64, n: usize) -> Vec<crate::Dossier> {
 
 #[test]
 fn the_seed_fixes_every_byte() {
-    let a: Vec<String> = first_days(7, 300).iter().map(|d| import_line(d, "gen")).collect();
-    let b: Vec<String> = first_days(7, 300).iter().map(|d| import_line(d, "gen")).collect();
+    let a: Vec<String> = first_days(7, 300)
+        .iter()
+        .map(|d| import_line(d, "gen").unwrap())
+        .collect();
+    let b: Vec<String> = first_days(7, 300)
+        .iter()
+        .map(|d| import_line(d, "gen").unwrap())
+        .collect();
     assert_eq!(a, b);
-    let c: Vec<String> = first_days(8, 300).iter().map(|d| import_line(d, "gen")).collect();
+    let c: Vec<String> = first_days(8, 300)
+        .iter()
+        .map(|d| import_line(d, "gen").unwrap())
+        .collect();
     assert_ne!(a, c);
 }
 
@@ -87,7 +96,7 @@ fn a_month_has_the_province_s_volume_and_mix() {
 #[test]
 fn a_line_is_the_import_format() {
     let dossier = &first_days(5, 1)[0];
-    let line: serde_json::Value = serde_json::from_str(&import_line(dossier, "motcua")).unwrap();
+    let line: serde_json::Value = serde_json::from_str(&import_line(dossier, "motcua").unwrap()).unwrap();
     assert_eq!(line["source"], "motcua");
     let commands = line["commands"].as_array().unwrap();
     assert_eq!(commands.len(), dossier.commands.len());

@@ -4,11 +4,8 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use hoso_domain::event::ProcessingStep;
-use hoso_domain::{DossierEvent, DossierState};
+use hoso_domain::{DossierEvent, DossierState, STREAM_PREFIX};
 use hoso_store::{EventStore, Position, RecordedEvent, StoreError};
-
-/// The prefix of the streams this model reads; other streams are passed over.
-pub const STREAM_PREFIX: &str = "dossier-";
 
 /// Why the model cannot take an event.
 #[derive(Debug, thiserror::Error)]

@@ -12,25 +12,21 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use hoso_api::convert::{DeskCommand, DossierKey};
 use hoso_domain::{
-    CalendarRef, Command, Context, DossierEvent, DossierState, GreenLane, ProcedurePolicy, ReceiptCode, decide,
+    CalendarRef, Command, Context, DossierEvent, DossierState, GreenLane, ProcedurePolicy, ReceiptCode, STREAM_PREFIX,
+    decide,
 };
 use hoso_store::{EventStore, ExpectedVersion, Json, NewEvent, RecordedEvent, StoreError, StreamRead};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::auth::{Caller, may_command};
+use crate::auth::{Action, Caller, authorize};
 use crate::error::ServiceError;
+use crate::metadata::EventMetadata;
 use crate::reference::ReferenceData;
-
-/// The prefix of every dossier stream.
-pub const STREAM_PREFIX: &str = "dossier-";
 
 /// How often a command without an expected version is decided again when another desk wrote to
 /// the dossier in between.
 const MAX_ATTEMPTS: usize = 5;
-
-/// The metadata key of a command's request fingerprint.
-const FINGERPRINT_KEY: &str = "request_sha256";
 
 /// Names the encoding [`request_fingerprint`] hashes; change it whenever a command's fields
 /// change, so that fingerprints of the old encoding are compared no longer (the test
@@ -64,15 +60,23 @@ pub fn event_id(command_id: Uuid, index: usize) -> Uuid {
 
 /// The `index`-th event a command decided, as the store takes it: its id derived from the
 /// command's, its data serialized straight to JSON text, the command's metadata.
-pub(crate) fn new_event(command_id: Uuid, index: usize, event: &DossierEvent, metadata: &Json) -> NewEvent {
-    NewEvent {
+pub(crate) fn new_event(
+    command_id: Uuid,
+    index: usize,
+    event: &DossierEvent,
+    metadata: &EventMetadata,
+) -> Result<NewEvent, ServiceError> {
+    let json = |what: &str, value: Result<Json, serde_json::Error>| {
+        value.map_err(|err| ServiceError::Internal(format!("cannot write an event's {what} as JSON: {err}")))
+    };
+    Ok(NewEvent {
         event_id: event_id(command_id, index),
         event_type: event.event_type().to_owned(),
         schema_version: event.schema_version(),
-        data: Json::of(&event.data()).expect("event data always serializes"),
-        metadata: metadata.clone(),
+        data: json("data", Json::of(&event.data()))?,
+        metadata: json("metadata", Json::of(metadata))?,
         occurred_at: event.occurred_at(),
-    }
+    })
 }
 
 /// A dossier as loaded from its stream.
@@ -148,8 +152,7 @@ pub fn decode(record: &RecordedEvent) -> Result<DossierEvent, ServiceError> {
 
 /// The stream of the dossier with this receipt code, after checking the code's shape.
 pub fn stream_for_receipt(field: &'static str, code: &str) -> Result<String, ServiceError> {
-    let code = ReceiptCode::parse(field, code)?;
-    Ok(format!("{STREAM_PREFIX}{}", code.as_str()))
+    Ok(ReceiptCode::parse(field, code)?.stream_id())
 }
 
 impl<S: EventStore> App<S> {
@@ -167,7 +170,7 @@ impl<S: EventStore> App<S> {
             DossierKey::Id(id) => match self.store.event_by_id(*id).await? {
                 Some(record)
                     if record.version == 0
-                        && record.event_type == "DossierReceived"
+                        && record.event_type == hoso_domain::event::DossierReceived::EVENT_TYPE
                         && record.stream_id.starts_with(STREAM_PREFIX) =>
                 {
                     Ok(record.stream_id)
@@ -236,7 +239,7 @@ impl<S: EventStore> App<S> {
                 });
             }
             let handling_agency = loaded.state.received.as_ref().map(|r| r.handling_agency.as_str());
-            may_command(caller, &command, handling_agency).map_err(ServiceError::PermissionDenied)?;
+            authorize(caller, Action::record(command.kind(), handling_agency))?;
             let reference = self.reference.current();
             let context = Context {
                 max_clock_skew: self.max_clock_skew,
@@ -247,21 +250,18 @@ impl<S: EventStore> App<S> {
                 ..Context::new(Utc::now(), &reference.calendar, &self.green_lane)
             };
             let events = decide(&loaded.state, &command, &context)?;
-            let metadata = Json::from(serde_json::json!({
-                "actor": caller.subject,
-                "role": caller.role.as_str(),
-                "agency": caller.agency,
-                "desk": caller.agency,
-                "command_id": header.command_id.to_string(),
-                "correlation_id": header.correlation_id,
-                "causation_id": header.command_id.to_string(),
-                FINGERPRINT_KEY: fingerprint,
-            }));
-            let new_events: Vec<NewEvent> = events
+            let metadata = EventMetadata {
+                causation_id: Some(header.command_id.to_string()),
+                command_id: Some(header.command_id.to_string()),
+                correlation_id: Some(header.correlation_id.clone()),
+                request_fingerprint: Some(fingerprint.clone()),
+                ..EventMetadata::of(caller)
+            };
+            let new_events = events
                 .iter()
                 .enumerate()
                 .map(|(i, event)| new_event(header.command_id, i, event, &metadata))
-                .collect();
+                .collect::<Result<Vec<NewEvent>, ServiceError>>()?;
             let expected = version.map_or(ExpectedVersion::NoStream, ExpectedVersion::Exact);
             match self.store.append(&stream_id, expected, new_events).await {
                 // A copy of this command raced ours and wrote first: answer as a retry.
@@ -269,7 +269,7 @@ impl<S: EventStore> App<S> {
                 Ok(result) => {
                     let state = events.iter().fold(loaded.state, hoso_domain::evolve);
                     let (_, last) = result.positions.ok_or_else(|| {
-                        ServiceError::Store(StoreError::Io("an append of events reported no position".to_owned()))
+                        ServiceError::Internal("the store reported no position for an append of events".to_owned())
                     })?;
                     let dossier_id = loaded.dossier_id.unwrap_or(first_id);
                     return Ok(outcome(
@@ -295,9 +295,9 @@ impl<S: EventStore> App<S> {
                 Err(err) => return Err(err.into()),
             }
         }
-        Err(ServiceError::Store(StoreError::Io(format!(
-            "the dossier kept changing while the command was decided ({MAX_ATTEMPTS} attempts)"
-        ))))
+        Err(ServiceError::Contention(format!(
+            "the dossier kept changing while the command was decided ({MAX_ATTEMPTS} attempts); send the command again with the same command id"
+        )))
     }
 
     /// The original outcome of a command already recorded, if it was.
@@ -324,17 +324,14 @@ impl<S: EventStore> App<S> {
             },
             (None, _) => false,
         };
-        if !same_dossier || first.event_type != command_event_type(command) {
+        if !same_dossier || first.event_type != command.kind().first_event_type() {
             return Err(ServiceError::CommandIdReused(format!(
                 "{command_id} was already used for a {} on another dossier or of another kind; \
                  a new command needs a new UUID",
                 first.event_type
             )));
         }
-        let recorded = first
-            .metadata_json()
-            .ok()
-            .and_then(|m| m.get(FINGERPRINT_KEY).and_then(|f| f.as_str().map(str::to_owned)));
+        let recorded = EventMetadata::read(&first.metadata).and_then(|m| m.request_fingerprint);
         if other_request(recorded.as_deref(), fingerprint) {
             return Err(ServiceError::CommandIdReused(format!(
                 "{command_id} was already used for a {} on this dossier with other values; a retry \
@@ -344,7 +341,7 @@ impl<S: EventStore> App<S> {
         }
         let loaded = self.load(&first.stream_id, None).await?;
         let handling_agency = loaded.state.received.as_ref().map(|r| r.handling_agency.as_str());
-        may_command(caller, command, handling_agency).map_err(ServiceError::PermissionDenied)?;
+        authorize(caller, Action::record(command.kind(), handling_agency))?;
         let mine: Vec<&RecordedEvent> = loaded.records[first.version as usize..]
             .iter()
             .enumerate()
@@ -372,24 +369,5 @@ fn outcome(dossier_id: Uuid, state: &DossierState, version: u64, position: u64, 
         status: state.status.map_or(0, |s| s.code()),
         replayed,
         due_at_calendars: hoso_api::convert::due_at_calendars(state).to_vec(),
-    }
-}
-
-/// The type of the (first) event a command records.
-fn command_event_type(command: &Command) -> &'static str {
-    match command {
-        Command::ReceiveDossier(_) => "DossierReceived",
-        Command::DigitizeDossier(_) => "DossierDigitized",
-        Command::ProcessDossier(_) => "DossierProcessed",
-        Command::IssueEResult(_) => "EResultIssued",
-        Command::PayOnline(_) => "PaidOnline",
-        Command::SendApology(_) => "ApologySent",
-        Command::RequestSupplement(_) => "SupplementRequested",
-        Command::ReceiveSupplement(_) => "SupplementReceived",
-        Command::ReturnResult(_) => "ResultReturned",
-        Command::RateSatisfaction(_) => "SatisfactionRated",
-        Command::Withdraw(_) => "Withdrawn",
-        Command::RefuseAtIntake(_) => "RefusedAtIntake",
-        Command::RecordNationalPortalSync(_) => "SyncedToNationalPortal",
     }
 }

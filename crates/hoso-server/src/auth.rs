@@ -4,23 +4,19 @@
 //! token, with the officer (or service account) it stands for: a subject, a role and a unit code.
 //! The actor recorded in every event's metadata comes from here, never from the request body.
 //!
-//! What each role may do:
-//! - desk officer (`desk_officer`): receive any dossier of the province (boundary-free intake),
-//!   digitize, request and receive supplements, record online payments, return results, record
-//!   ratings, withdrawals, refusals at intake and portal syncs; read dossiers;
-//! - agency officer (`agency_officer`): on dossiers of their own handling agency only, processing
-//!   steps, e-results, apology letters, digitization and supplements; read dossiers;
-//! - auditor (`auditor`): read dossiers, replay histories, verify chains, read the status;
-//! - operator (`operator`): what an auditor may, plus portal sync records.
+//! What each role may do is one table, [`Action::roles`], checked by one gate, [`authorize`], in
+//! every service; `docs/operations.md` prints it ([`role_matrix_markdown`], kept equal by a test).
 
 use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
-use hoso_domain::Command;
+use hoso_domain::CommandKind;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+
+use crate::error::ServiceError;
 
 /// A caller's role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
@@ -205,156 +201,168 @@ pub fn token_entry(token: &str, subject: &str, role: Role, agency: &str) -> Stri
     toml::to_string(&file).expect("a tokens entry of strings always serializes to TOML")
 }
 
-/// The desk commands, by what they record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum DeskMethod {
-    /// ReceiveDossier.
-    Receive,
-    /// DigitizeDossier.
-    Digitize,
-    /// ProcessDossier.
-    Process,
-    /// RequestSupplement.
-    RequestSupplement,
-    /// ReceiveSupplement.
-    ReceiveSupplement,
-    /// IssueEResult.
-    IssueEResult,
-    /// RecordOnlinePayment.
-    RecordOnlinePayment,
-    /// SendApology.
-    SendApology,
-    /// ReturnResult.
-    ReturnResult,
-    /// RecordRating.
-    RecordRating,
-    /// WithdrawDossier.
-    Withdraw,
-    /// RefuseAtIntake.
-    RefuseAtIntake,
-    /// MarkSynced.
-    MarkSynced,
+/// What a caller asks to do: the rows of the role matrix ([`Action::roles`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action<'a> {
+    /// Record a desk command, where the dossier's handling agency is not known: in front of the
+    /// request, or on a dossier not yet received.
+    Record(CommandKind),
+    /// Record a desk command on a dossier handled by this agency.
+    RecordOn(CommandKind, &'a str),
+    /// Read a dossier's current state.
+    ReadDossier,
+    /// Read the reports: figures, the dossier list, the green-lane board, the disclosure and the
+    /// projection's status.
+    ReadReports,
+    /// Read the reference data: the catalogue and the calendar.
+    ReadReference,
+    /// Replay histories and verify chains.
+    Audit,
+    /// Read the server's status.
+    Status,
+    /// Load reference data (a catalogue decision, a holiday notice).
+    LoadReference,
+    /// Import a dossier's history from another system.
+    Import,
+    /// Rebuild the projections.
+    Rebuild,
 }
 
-impl DeskMethod {
-    /// Every desk method, in the order of the service.
-    pub const ALL: [DeskMethod; 13] = [
-        DeskMethod::Receive,
-        DeskMethod::Digitize,
-        DeskMethod::Process,
-        DeskMethod::RequestSupplement,
-        DeskMethod::ReceiveSupplement,
-        DeskMethod::IssueEResult,
-        DeskMethod::RecordOnlinePayment,
-        DeskMethod::SendApology,
-        DeskMethod::ReturnResult,
-        DeskMethod::RecordRating,
-        DeskMethod::Withdraw,
-        DeskMethod::RefuseAtIntake,
-        DeskMethod::MarkSynced,
-    ];
+impl Action<'_> {
+    /// Every row of the matrix, in the order the docs print them: each desk command, then
+    /// everything else.
+    pub fn rows() -> impl Iterator<Item = Action<'static>> {
+        CommandKind::ALL.iter().map(|kind| Action::Record(*kind)).chain([
+            Action::ReadDossier,
+            Action::ReadReports,
+            Action::ReadReference,
+            Action::Audit,
+            Action::Status,
+            Action::LoadReference,
+            Action::Import,
+            Action::Rebuild,
+        ])
+    }
 
-    /// The method that records `command`.
-    pub fn of(command: &Command) -> DeskMethod {
-        match command {
-            Command::ReceiveDossier(_) => DeskMethod::Receive,
-            Command::DigitizeDossier(_) => DeskMethod::Digitize,
-            Command::ProcessDossier(_) => DeskMethod::Process,
-            Command::RequestSupplement(_) => DeskMethod::RequestSupplement,
-            Command::ReceiveSupplement(_) => DeskMethod::ReceiveSupplement,
-            Command::IssueEResult(_) => DeskMethod::IssueEResult,
-            Command::PayOnline(_) => DeskMethod::RecordOnlinePayment,
-            Command::SendApology(_) => DeskMethod::SendApology,
-            Command::ReturnResult(_) => DeskMethod::ReturnResult,
-            Command::RateSatisfaction(_) => DeskMethod::RecordRating,
-            Command::Withdraw(_) => DeskMethod::Withdraw,
-            Command::RefuseAtIntake(_) => DeskMethod::RefuseAtIntake,
-            Command::RecordNationalPortalSync(_) => DeskMethod::MarkSynced,
+    /// The role matrix: which roles may take this action. The only table of it; the docs print it
+    /// ([`role_matrix_markdown`]).
+    pub fn roles(self) -> &'static [Role] {
+        use CommandKind::*;
+        use Role::{AgencyOfficer, Auditor, DeskOfficer, Operator};
+        match self {
+            Action::Record(kind) | Action::RecordOn(kind, _) => match kind {
+                ProcessDossier | IssueEResult | SendApology => &[AgencyOfficer],
+                DigitizeDossier | RequestSupplement | ReceiveSupplement => &[DeskOfficer, AgencyOfficer],
+                RecordNationalPortalSync => &[DeskOfficer, Operator],
+                ReceiveDossier | PayOnline | ReturnResult | RateSatisfaction | Withdraw | RefuseAtIntake => {
+                    &[DeskOfficer]
+                }
+            },
+            Action::ReadDossier | Action::ReadReports | Action::ReadReference => &Role::ALL,
+            Action::Audit | Action::Status => &[Auditor, Operator],
+            Action::LoadReference | Action::Import | Action::Rebuild => &[Operator],
         }
     }
 
-    /// Whether only officers of the dossier's handling agency (of the roles that may) may use it.
-    fn agency_bound(self) -> bool {
-        matches!(
-            self,
-            DeskMethod::Process | DeskMethod::IssueEResult | DeskMethod::SendApology
-        )
-    }
-}
-
-/// Whether `role` may ever use `method` (on some dossier). Checked before the request itself, so
-/// a caller who may never record a fact is told so whatever the request holds.
-pub fn role_may(role: Role, method: DeskMethod) -> Result<(), String> {
-    use DeskMethod::*;
-    let allowed = match method {
-        Process | IssueEResult | SendApology => role == Role::AgencyOfficer,
-        Digitize | RequestSupplement | ReceiveSupplement => matches!(role, Role::DeskOfficer | Role::AgencyOfficer),
-        MarkSynced => matches!(role, Role::DeskOfficer | Role::Operator),
-        Receive | RecordOnlinePayment | ReturnResult | RecordRating | Withdraw | RefuseAtIntake => {
-            role == Role::DeskOfficer
+    /// Recording `kind` on a dossier handled by `handling_agency` (`None` before receipt).
+    pub fn record(kind: CommandKind, handling_agency: Option<&str>) -> Action<'_> {
+        match handling_agency {
+            Some(agency) => Action::RecordOn(kind, agency),
+            None => Action::Record(kind),
         }
-    };
-    if allowed {
-        Ok(())
-    } else if method.agency_bound() {
-        Err(format!(
-            "only officers of the dossier's handling agency may record processing steps, e-results and apology letters; you are a {role}"
-        ))
-    } else {
-        Err(format!("a {role} may not record this"))
+    }
+
+    /// Whether the action is bound to the dossier's handling agency for `role`: an agency officer
+    /// acts only on the dossiers of their own agency, and processing steps, e-results and apology
+    /// letters are the handling agency's alone; desks act on any dossier of the province
+    /// (boundary-free intake).
+    fn agency_bound(self, role: Role) -> bool {
+        match self {
+            Action::Record(kind) | Action::RecordOn(kind, _) => {
+                role == Role::AgencyOfficer
+                    || matches!(
+                        kind,
+                        CommandKind::ProcessDossier | CommandKind::IssueEResult | CommandKind::SendApology
+                    )
+            }
+            _ => false,
+        }
+    }
+
+    /// Why `role` may not take this action, in words for the officer.
+    fn refusal(self, role: Role) -> String {
+        match self {
+            Action::Record(_) | Action::RecordOn(..) if self.roles() == [Role::AgencyOfficer] => format!(
+                "only officers of the dossier's handling agency may record processing steps, e-results and apology letters; you are a {role}"
+            ),
+            Action::Record(_) | Action::RecordOn(..) => format!("a {role} may not record this"),
+            Action::LoadReference => format!("a {role} may not load reference data; it is for operators"),
+            Action::Import => "only operators may import histories".to_owned(),
+            Action::Rebuild => "only operators may rebuild the projections".to_owned(),
+            Action::ReadDossier | Action::ReadReports | Action::ReadReference | Action::Audit | Action::Status => {
+                format!("a {role} may not use this; it is for auditors and operators")
+            }
+        }
+    }
+
+    /// The action's name in the docs' table.
+    fn label(self) -> String {
+        match self {
+            Action::Record(kind) | Action::RecordOn(kind, _) => {
+                format!("`DeskService/{}`", hoso_api::convert::wire_name(kind).method)
+            }
+            Action::ReadDossier => "read a dossier (`DossierQueryService`)".to_owned(),
+            Action::ReadReports => "reports (`ReportsService`, except `RebuildProjections`)".to_owned(),
+            Action::ReadReference => "reference data (`ReferenceService`)".to_owned(),
+            Action::Audit => "replay and verify (`AuditService`)".to_owned(),
+            Action::Status => "status (`AdminService/GetStatus`)".to_owned(),
+            Action::LoadReference => "load reference data (`AdminService/LoadCatalogue`, `LoadCalendar`)".to_owned(),
+            Action::Import => "import histories (`AdminService/ImportDossier`)".to_owned(),
+            Action::Rebuild => "rebuild the projections (`ReportsService/RebuildProjections`)".to_owned(),
+        }
     }
 }
 
-/// Whether `caller` may run `command` on a dossier handled by `handling_agency` (`None` before
-/// receipt). `Err` says why not, in words for the officer.
-pub fn may_command(caller: &Caller, command: &Command, handling_agency: Option<&str>) -> Result<(), String> {
-    let method = DeskMethod::of(command);
-    role_may(caller.role, method)?;
-    // An agency officer acts only on the dossiers of their own agency; desks on any dossier of the
-    // province (boundary-free intake).
-    let agency_checked = method.agency_bound() || caller.role == Role::AgencyOfficer;
-    match handling_agency {
-        Some(agency) if agency_checked && agency != caller.agency => Err(format!(
-            "this dossier is handled by {agency}; you are an officer of {}, so you may not record this on it",
-            caller.agency
-        )),
+/// Whether `caller` may take `action`: the one gate of every service. `Err` says why not, in
+/// words for the officer.
+pub fn authorize(caller: &Caller, action: Action<'_>) -> Result<(), ServiceError> {
+    if !action.roles().contains(&caller.role) {
+        return Err(ServiceError::PermissionDenied(action.refusal(caller.role)));
+    }
+    match action {
+        Action::RecordOn(_, agency) if action.agency_bound(caller.role) && agency != caller.agency => {
+            Err(ServiceError::PermissionDenied(format!(
+                "this dossier is handled by {agency}; you are an officer of {}, so you may not record this on it",
+                caller.agency
+            )))
+        }
         _ => Ok(()),
     }
 }
 
-/// What a caller may read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Access {
-    /// A dossier's current state.
-    ReadDossier,
-    /// Replays and chain verification.
-    Audit,
-    /// The server's status.
-    Status,
-    /// The reference data: the catalogue and the calendar (every role).
-    Reference,
-    /// Loading reference data (operators).
-    LoadReference,
-}
-
-/// Whether `caller` may have `access`.
-pub fn may_read(caller: &Caller, access: Access) -> Result<(), String> {
-    let allowed = match access {
-        Access::ReadDossier | Access::Reference => true,
-        Access::Audit | Access::Status => matches!(caller.role, Role::Auditor | Role::Operator),
-        Access::LoadReference => caller.role == Role::Operator,
-    };
-    if allowed {
-        Ok(())
-    } else if access == Access::LoadReference {
-        Err(format!(
-            "a {} may not load reference data; it is for operators",
-            caller.role
-        ))
-    } else {
-        Err(format!(
-            "a {} may not use this; it is for auditors and operators",
-            caller.role
-        ))
+/// The role matrix as a Markdown table, as `docs/operations.md` prints it (a test keeps the two
+/// equal): "yes", "own agency" (only on the dossiers of the caller's own agency) or "no".
+pub fn role_matrix_markdown() -> String {
+    let mut out = String::from("| Action |");
+    for role in Role::ALL {
+        out.push_str(&format!(" `{role}` |"));
     }
+    out.push_str("\n|---|");
+    out.push_str(&"---|".repeat(Role::ALL.len()));
+    out.push('\n');
+    for action in Action::rows() {
+        out.push_str(&format!("| {} |", action.label()));
+        for role in Role::ALL {
+            let cell = if !action.roles().contains(&role) {
+                "no"
+            } else if action.agency_bound(role) {
+                "own agency"
+            } else {
+                "yes"
+            };
+            out.push_str(&format!(" {cell} |"));
+        }
+        out.push('\n');
+    }
+    out
 }

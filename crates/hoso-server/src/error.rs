@@ -4,7 +4,9 @@
 //! a `google.rpc.BadRequest`), a broken rule (FAILED_PRECONDITION, with the rule's name as the
 //! `google.rpc.ErrorInfo` reason), a version conflict (ABORTED, with the actual version), an
 //! unknown dossier (NOT_FOUND), a refused caller (UNAUTHENTICATED, PERMISSION_DENIED), a store that
-//! refuses writes (UNAVAILABLE); anything else is INTERNAL, logged and never echoed.
+//! refuses writes or a projection catching up (UNAVAILABLE), a dossier that kept changing
+//! (ABORTED), a stopped projection (DATA_LOSS); anything else is INTERNAL, logged and never
+//! echoed. Every handler's error goes through [`to_status`].
 
 use hoso_api::convert::InvalidRequest;
 use hoso_domain::{DecodeError, DomainError};
@@ -57,6 +59,19 @@ pub enum ServiceError {
         /// Why it failed, for the log only.
         cause: String,
     },
+    /// The dossier kept changing under the command, attempt after attempt: the caller sends it
+    /// again (ABORTED).
+    Contention(String),
+    /// The server cannot answer yet (the projection is catching up): the caller retries shortly
+    /// (UNAVAILABLE).
+    Unavailable(String),
+    /// The live projection stopped at an event it cannot apply: retrying cannot help
+    /// (DATA_LOSS or FAILED_PRECONDITION, see [`crate::projection::Stopped`]).
+    ProjectionStopped(crate::projection::Stopped),
+    /// A request the server's state does not allow, said in words only (no rule name).
+    Refused(String),
+    /// The server broke its own contract (its fault, never the caller's): logged, not echoed.
+    Internal(String),
     /// A request the server's state does not allow (other than a dossier rule), with the
     /// rule's stable name.
     Precondition {
@@ -268,6 +283,21 @@ pub fn to_status(err: ServiceError) -> Status {
             Status::internal(format!(
                 "internal error: the {what} cannot be rendered; the operator has been told (see the server log)"
             ))
+        }
+        ServiceError::Contention(message) => Status::aborted(bounded(message)),
+        ServiceError::Unavailable(message) => Status::unavailable(bounded(message)),
+        ServiceError::ProjectionStopped(stopped) => {
+            let message = bounded(stopped.message());
+            if stopped.data_loss {
+                Status::data_loss(message)
+            } else {
+                Status::failed_precondition(message)
+            }
+        }
+        ServiceError::Refused(message) => Status::failed_precondition(bounded(message)),
+        ServiceError::Internal(cause) => {
+            tracing::error!(cause = %cause, "internal error");
+            Status::internal("internal error; the operator has been told (see the server log)")
         }
         ServiceError::Decode(err) => {
             tracing::error!(error = %err, "a stored event cannot be decoded");

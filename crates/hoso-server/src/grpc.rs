@@ -6,22 +6,23 @@ use std::sync::Arc;
 use chrono::{Datelike, Utc};
 use hoso_api::convert::{self, IntoDeskCommand, dossier_key, timestamp_to_utc, utc_to_timestamp};
 use hoso_api::pb;
-use hoso_domain::HolidayTable;
+use hoso_domain::{CommandKind, HolidayTable};
 use hoso_store::{EventStore, VerifyScope};
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
 use crate::app::{App, Outcome, decode};
-use crate::auth::{Access, Caller, DeskMethod, Role, may_read, role_may};
+use crate::auth::{Action, Caller, Role, authorize};
 use crate::error::{ServiceError, to_status};
+use crate::metadata::EventMetadata;
 
 /// The authenticated caller the interceptor put in the request's extensions.
 pub(crate) fn caller<T>(request: &Request<T>) -> Result<Caller, Status> {
-    request
-        .extensions()
-        .get::<Caller>()
-        .cloned()
-        .ok_or_else(|| Status::unauthenticated("missing bearer token; send `authorization: Bearer <token>`"))
+    request.extensions().get::<Caller>().cloned().ok_or_else(|| {
+        to_status(ServiceError::Unauthenticated(
+            "missing bearer token; send `authorization: Bearer <token>`".to_owned(),
+        ))
+    })
 }
 
 fn outcome_to_pb(outcome: Outcome) -> pb::CommandOutcome {
@@ -56,12 +57,12 @@ impl<S> DeskApi<S> {
 impl<S: EventStore> DeskApi<S> {
     async fn run(
         &self,
-        method: DeskMethod,
+        kind: CommandKind,
         caller: Caller,
         request: impl IntoDeskCommand,
     ) -> Result<pb::CommandOutcome, Status> {
         let started = std::time::Instant::now();
-        role_may(caller.role, method).map_err(|m| to_status(ServiceError::PermissionDenied(m)))?;
+        authorize(&caller, Action::Record(kind)).map_err(to_status)?;
         let result = match request.into_desk_command() {
             Ok(command) => self.app.execute(&caller, command).await,
             Err(invalid) => Err(ServiceError::Invalid(invalid)),
@@ -72,7 +73,7 @@ impl<S: EventStore> DeskApi<S> {
             // for what an operator reads.
             Ok(outcome) => {
                 tracing::debug!(
-                    ?method,
+                    method = kind.name(),
                     actor = %caller.subject,
                     receipt_code = %outcome.receipt_code,
                     version = outcome.version,
@@ -87,7 +88,7 @@ impl<S: EventStore> DeskApi<S> {
                 // While the store refuses writes, every command is refused alike: the error line
                 // of to_status, rate-limited, says it.
                 if status.code() != tonic::Code::Unavailable {
-                    tracing::debug!(?method, actor = %caller.subject, code = ?status.code(), elapsed_us, "command refused");
+                    tracing::debug!(method = kind.name(), actor = %caller.subject, code = ?status.code(), elapsed_us, "command refused");
                 }
                 Err(status)
             }
@@ -109,13 +110,13 @@ macro_rules! desk_methods {
                 if request.receiving_desk.is_empty() && caller.role == Role::DeskOfficer {
                     request.receiving_desk.clone_from(&caller.agency);
                 }
-                let outcome = self.run(DeskMethod::Receive, caller, request).await?;
+                let outcome = self.run(CommandKind::ReceiveDossier, caller, request).await?;
                 Ok(Response::new(pb::ReceiveDossierResponse { outcome: Some(outcome) }))
             }
             $(
                 async fn $method(&self, request: Request<pb::$request>) -> Result<Response<pb::$response>, Status> {
                     let caller = caller(&request)?;
-                    let outcome = self.run(DeskMethod::$kind, caller, request.into_inner()).await?;
+                    let outcome = self.run(CommandKind::$kind, caller, request.into_inner()).await?;
                     Ok(Response::new(pb::$response { outcome: Some(outcome) }))
                 }
             )*
@@ -124,18 +125,18 @@ macro_rules! desk_methods {
 }
 
 desk_methods! {
-    digitize_dossier(DigitizeDossierRequest) -> DigitizeDossierResponse = Digitize;
-    process_dossier(ProcessDossierRequest) -> ProcessDossierResponse = Process;
+    digitize_dossier(DigitizeDossierRequest) -> DigitizeDossierResponse = DigitizeDossier;
+    process_dossier(ProcessDossierRequest) -> ProcessDossierResponse = ProcessDossier;
     request_supplement(RequestSupplementRequest) -> RequestSupplementResponse = RequestSupplement;
     receive_supplement(ReceiveSupplementRequest) -> ReceiveSupplementResponse = ReceiveSupplement;
     issue_e_result(IssueEResultRequest) -> IssueEResultResponse = IssueEResult;
-    record_online_payment(RecordOnlinePaymentRequest) -> RecordOnlinePaymentResponse = RecordOnlinePayment;
+    record_online_payment(RecordOnlinePaymentRequest) -> RecordOnlinePaymentResponse = PayOnline;
     send_apology(SendApologyRequest) -> SendApologyResponse = SendApology;
     return_result(ReturnResultRequest) -> ReturnResultResponse = ReturnResult;
-    record_rating(RecordRatingRequest) -> RecordRatingResponse = RecordRating;
+    record_rating(RecordRatingRequest) -> RecordRatingResponse = RateSatisfaction;
     withdraw_dossier(WithdrawDossierRequest) -> WithdrawDossierResponse = Withdraw;
     refuse_at_intake(RefuseAtIntakeRequest) -> RefuseAtIntakeResponse = RefuseAtIntake;
-    mark_synced(MarkSyncedRequest) -> MarkSyncedResponse = MarkSynced;
+    mark_synced(MarkSyncedRequest) -> MarkSyncedResponse = RecordNationalPortalSync;
 }
 
 /// Dossier queries.
@@ -157,7 +158,7 @@ impl<S: EventStore> pb::dossier_query_service_server::DossierQueryService for Qu
         request: Request<pb::GetDossierRequest>,
     ) -> Result<Response<pb::GetDossierResponse>, Status> {
         let caller = caller(&request)?;
-        may_read(&caller, Access::ReadDossier).map_err(|m| to_status(ServiceError::PermissionDenied(m)))?;
+        authorize(&caller, Action::ReadDossier).map_err(to_status)?;
         let result: Result<pb::Dossier, ServiceError> = async {
             let key = dossier_key("dossier", request.into_inner().dossier)?;
             let stream_id = self.app.resolve(&key).await?;
@@ -197,14 +198,6 @@ impl<S> AuditApi<S> {
 /// A replay's stream of events.
 pub type ReplayStream = Pin<Box<dyn Stream<Item = Result<pb::ReplayDossierResponse, Status>> + Send + 'static>>;
 
-fn metadata_field(metadata: &serde_json::Value, key: &str) -> String {
-    metadata
-        .get(key)
-        .and_then(|v| v.as_str())
-        .unwrap_or_default()
-        .to_owned()
-}
-
 #[tonic::async_trait]
 impl<S: EventStore> pb::audit_service_server::AuditService for AuditApi<S> {
     type ReplayDossierStream = ReplayStream;
@@ -214,7 +207,7 @@ impl<S: EventStore> pb::audit_service_server::AuditService for AuditApi<S> {
         request: Request<pb::ReplayDossierRequest>,
     ) -> Result<Response<ReplayStream>, Status> {
         let caller = caller(&request)?;
-        may_read(&caller, Access::Audit).map_err(|m| to_status(ServiceError::PermissionDenied(m)))?;
+        authorize(&caller, Action::Audit).map_err(to_status)?;
         let request = request.into_inner();
         let result: Result<Vec<Result<pb::ReplayDossierResponse, Status>>, ServiceError> = async {
             let as_of = match request.as_of.as_ref() {
@@ -232,7 +225,7 @@ impl<S: EventStore> pb::audit_service_server::AuditService for AuditApi<S> {
             let mut out = Vec::with_capacity(loaded.records.len());
             for record in &loaded.records {
                 state = hoso_domain::evolve(state, &decode(record)?);
-                let metadata = record.metadata_json().unwrap_or(serde_json::Value::Null);
+                let metadata = EventMetadata::read(&record.metadata).unwrap_or_default();
                 out.push(Ok(pb::ReplayDossierResponse {
                     event: Some(pb::RecordedEvent {
                         stream_id: record.stream_id.clone(),
@@ -246,8 +239,8 @@ impl<S: EventStore> pb::audit_service_server::AuditService for AuditApi<S> {
                         occurred_at: Some(utc_to_timestamp(record.occurred_at)),
                         recorded_at: Some(utc_to_timestamp(record.recorded_at)),
                         hash: record.hash_hex(),
-                        actor: metadata_field(&metadata, "actor"),
-                        desk: metadata_field(&metadata, "desk"),
+                        actor: metadata.actor,
+                        desk: metadata.agency,
                     }),
                     dossier_after: Some(convert::dossier_to_pb(dossier_id, record.version, &state, None)),
                 }));
@@ -264,7 +257,7 @@ impl<S: EventStore> pb::audit_service_server::AuditService for AuditApi<S> {
         request: Request<pb::VerifyChainRequest>,
     ) -> Result<Response<pb::VerifyChainResponse>, Status> {
         let caller = caller(&request)?;
-        may_read(&caller, Access::Audit).map_err(|m| to_status(ServiceError::PermissionDenied(m)))?;
+        authorize(&caller, Action::Audit).map_err(to_status)?;
         let request = request.into_inner();
         let result: Result<pb::VerifyChainResponse, ServiceError> = async {
             let scope = match request.dossier {
@@ -322,7 +315,7 @@ impl<S: EventStore> pb::admin_service_server::AdminService for AdminApi<S> {
         request: Request<pb::GetStatusRequest>,
     ) -> Result<Response<pb::GetStatusResponse>, Status> {
         let caller = caller(&request)?;
-        may_read(&caller, Access::Status).map_err(|m| to_status(ServiceError::PermissionDenied(m)))?;
+        authorize(&caller, Action::Status).map_err(to_status)?;
         let reference = self.app.reference.current();
         Ok(Response::new(pb::GetStatusResponse {
             server_version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -353,11 +346,10 @@ impl<S: EventStore> pb::admin_service_server::AdminService for AdminApi<S> {
         request: Request<pb::ImportDossierRequest>,
     ) -> Result<Response<pb::ImportDossierResponse>, Status> {
         let caller = caller(&request)?;
-        let outcome = self
-            .app
-            .import(&caller, request.into_inner())
-            .await
-            .map_err(to_status)?;
+        // Who may import is said before what is wrong with the history.
+        authorize(&caller, Action::Import).map_err(to_status)?;
+        let history = crate::import::history_from_pb(request.into_inner()).map_err(to_status)?;
+        let outcome = self.app.import(&caller, history).await.map_err(to_status)?;
         if !outcome.already_imported {
             tracing::debug!(actor = %caller.subject, receipt_code = %outcome.receipt_code, events = outcome.events, "dossier imported");
         }
@@ -375,7 +367,7 @@ impl<S: EventStore> pb::admin_service_server::AdminService for AdminApi<S> {
         request: Request<pb::LoadCalendarRequest>,
     ) -> Result<Response<pb::LoadCalendarResponse>, Status> {
         let caller = caller(&request)?;
-        may_read(&caller, Access::LoadReference).map_err(|m| to_status(ServiceError::PermissionDenied(m)))?;
+        authorize(&caller, Action::LoadReference).map_err(to_status)?;
         let table = HolidayTable::from_json(&request.into_inner().table_json)
             .map_err(|err| to_status(ServiceError::invalid("table_json".to_owned(), err.to_string())))?;
         let loaded = self
@@ -407,7 +399,7 @@ impl<S: EventStore> pb::admin_service_server::AdminService for AdminApi<S> {
         request: Request<pb::LoadCatalogueRequest>,
     ) -> Result<Response<pb::LoadCatalogueResponse>, Status> {
         let caller = caller(&request)?;
-        may_read(&caller, Access::LoadReference).map_err(|m| to_status(ServiceError::PermissionDenied(m)))?;
+        authorize(&caller, Action::LoadReference).map_err(to_status)?;
         let request = request.into_inner();
         let load_id = uuid::Uuid::parse_str(&request.load_id).map_err(|_| {
             to_status(ServiceError::invalid(
@@ -465,7 +457,7 @@ impl<S: EventStore> pb::reference_service_server::ReferenceService for Reference
         request: Request<pb::ListProceduresRequest>,
     ) -> Result<Response<pb::ListProceduresResponse>, Status> {
         let caller = caller(&request)?;
-        may_read(&caller, Access::Reference).map_err(|m| to_status(ServiceError::PermissionDenied(m)))?;
+        authorize(&caller, Action::ReadReference).map_err(to_status)?;
         let request = request.into_inner();
         let at = match request.at {
             None => Utc::now(),
@@ -509,7 +501,7 @@ impl<S: EventStore> pb::reference_service_server::ReferenceService for Reference
         request: Request<pb::GetCalendarRequest>,
     ) -> Result<Response<pb::GetCalendarResponse>, Status> {
         let caller = caller(&request)?;
-        may_read(&caller, Access::Reference).map_err(|m| to_status(ServiceError::PermissionDenied(m)))?;
+        authorize(&caller, Action::ReadReference).map_err(to_status)?;
         let year = request.into_inner().year;
         let reference = self.app.reference.current();
         let table = reference

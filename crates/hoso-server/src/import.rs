@@ -2,17 +2,18 @@
 //! rules in order, all of the dossier's events written in one atomic append, idempotently.
 
 use chrono::Utc;
-use hoso_api::convert::{IntoDeskCommand, InvalidRequest};
+use hoso_api::convert::{IntoDeskCommand, InvalidRequest, wire_name};
 use hoso_api::pb;
 use hoso_api::pb::import_command::Command as Imported;
 use hoso_domain::command::ReceiveDossier;
 use hoso_domain::{Catalogue, Command, Context, DossierState, ProcedureCode, ProcedurePolicy, decide};
-use hoso_store::{EventStore, ExpectedVersion, Json, NewEvent, StoreError, StreamRead};
+use hoso_store::{EventStore, ExpectedVersion, NewEvent, StoreError, StreamRead};
 use uuid::Uuid;
 
 use crate::app::{App, new_event, stream_for_receipt};
-use crate::auth::{Caller, Role};
+use crate::auth::{Action, Caller, authorize};
 use crate::error::ServiceError;
+use crate::metadata::EventMetadata;
 
 /// The namespace of import ids: an imported dossier's command ids derive from its receipt code.
 const IMPORT_NAMESPACE: Uuid = Uuid::from_u128(0x6f1c_1a9e_5b7d_4c1e_9a51_2f4f_0d3a_7b10);
@@ -73,44 +74,92 @@ fn differences(catalogue: &Catalogue, receive: &ReceiveDossier) -> Vec<String> {
 /// The variant's field name and its conversion, with the header's command id set and the dossier
 /// named by `receipt_code`.
 fn convert(
-    command: Imported,
+    mut command: Imported,
     command_id: Uuid,
     receipt_code: &str,
 ) -> (&'static str, Result<hoso_api::convert::DeskCommand, InvalidRequest>) {
-    let header = |h: Option<pb::CommandHeader>| {
-        let mut h = h.unwrap_or_default();
-        h.command_id = command_id.to_string();
-        Some(h)
-    };
-    let dossier = Some(pb::DossierRef {
+    let header = command.header_mut();
+    let mut h = header.take().unwrap_or_default();
+    h.command_id = command_id.to_string();
+    *header = Some(h);
+    command.set_dossier(pb::DossierRef {
         r#ref: Some(pb::dossier_ref::Ref::ReceiptCode(receipt_code.to_owned())),
     });
-    macro_rules! on_dossier {
-        ($name:literal, $r:expr) => {{
-            let mut r = $r;
-            r.command = header(r.command.take());
-            r.dossier = dossier;
-            ($name, r.into_desk_command())
-        }};
-    }
-    match command {
-        Imported::ReceiveDossier(mut r) => {
-            r.command = header(r.command.take());
-            ("receive_dossier", r.into_desk_command())
+    (wire_name(command.kind()).field, command.into_desk_command())
+}
+
+/// The id of an imported dossier's import: its command ids derive from it.
+fn import_id(receipt_code: &str) -> Uuid {
+    Uuid::new_v5(&IMPORT_NAMESPACE, receipt_code.as_bytes())
+}
+
+/// The command id of the `index`-th command of an import.
+fn command_id(import_id: Uuid, index: usize) -> Uuid {
+    Uuid::new_v5(&import_id, format!("command-{index}").as_bytes())
+}
+
+/// One command of an imported history, in the domain's terms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportedCommand {
+    /// The command.
+    pub command: Command,
+    /// The officer the other system names for it (empty: none named).
+    pub source_actor: String,
+}
+
+/// A dossier's history from another system: its receipt code (the first command's), the system's
+/// name, and its commands, read one at a time as the import decides them, so that the first
+/// problem in the history's order is the one reported.
+pub struct History<C> {
+    /// The receipt code of the first command.
+    pub receipt_code: String,
+    /// The system the history comes from, kept in the event metadata.
+    pub source: String,
+    /// The commands, oldest first, each as read or why it cannot be.
+    pub commands: C,
+}
+
+/// Reads an `ImportDossierRequest`: the receipt code from its first command, and its commands
+/// converted to the domain's one by one, with every problem named by its path in the request.
+pub fn history_from_pb(
+    request: pb::ImportDossierRequest,
+) -> Result<History<impl Iterator<Item = Result<ImportedCommand, ServiceError>>>, ServiceError> {
+    let receipt_code = match request.commands.first().and_then(|c| c.command.as_ref()) {
+        Some(Imported::ReceiveDossier(r)) => r.receipt_code.clone(),
+        _ => {
+            return Err(ServiceError::invalid(
+                "commands[0]",
+                "a history starts with its receive_dossier command",
+            ));
         }
-        Imported::DigitizeDossier(r) => on_dossier!("digitize_dossier", r),
-        Imported::ProcessDossier(r) => on_dossier!("process_dossier", r),
-        Imported::RequestSupplement(r) => on_dossier!("request_supplement", r),
-        Imported::ReceiveSupplement(r) => on_dossier!("receive_supplement", r),
-        Imported::IssueEResult(r) => on_dossier!("issue_e_result", r),
-        Imported::RecordOnlinePayment(r) => on_dossier!("record_online_payment", r),
-        Imported::SendApology(r) => on_dossier!("send_apology", r),
-        Imported::ReturnResult(r) => on_dossier!("return_result", r),
-        Imported::RecordRating(r) => on_dossier!("record_rating", r),
-        Imported::WithdrawDossier(r) => on_dossier!("withdraw_dossier", r),
-        Imported::RefuseAtIntake(r) => on_dossier!("refuse_at_intake", r),
-        Imported::MarkSynced(r) => on_dossier!("mark_synced", r),
-    }
+    };
+    let import_id = import_id(&receipt_code);
+    let dossier_code = receipt_code.clone();
+    let commands = request.commands.into_iter().enumerate().map(move |(index, imported)| {
+        let Some(command) = imported.command else {
+            return Err(ServiceError::invalid(
+                format!("commands[{index}]"),
+                "empty: give one desk command",
+            ));
+        };
+        if index > 0 && matches!(command, Imported::ReceiveDossier(_)) {
+            return Err(ServiceError::invalid(
+                format!("commands[{index}]"),
+                "a history is received once, by its first command",
+            ));
+        }
+        let (variant, converted) = convert(command, command_id(import_id, index), &dossier_code);
+        let desk = converted.map_err(|e| ServiceError::Invalid(e).in_command(index, variant))?;
+        Ok(ImportedCommand {
+            command: desk.command,
+            source_actor: imported.source_actor,
+        })
+    });
+    Ok(History {
+        receipt_code,
+        source: request.source,
+        commands,
+    })
 }
 
 impl<S: EventStore> App<S> {
@@ -118,24 +167,16 @@ impl<S: EventStore> App<S> {
     pub async fn import(
         &self,
         caller: &Caller,
-        request: pb::ImportDossierRequest,
+        history: History<impl Iterator<Item = Result<ImportedCommand, ServiceError>>>,
     ) -> Result<ImportOutcome, ServiceError> {
-        if caller.role != Role::Operator {
-            return Err(ServiceError::PermissionDenied(
-                "only operators may import histories".to_owned(),
-            ));
-        }
-        let receipt_code = match request.commands.first().and_then(|c| c.command.as_ref()) {
-            Some(Imported::ReceiveDossier(r)) => r.receipt_code.clone(),
-            _ => {
-                return Err(ServiceError::invalid(
-                    "commands[0]",
-                    "a history starts with its receive_dossier command",
-                ));
-            }
-        };
+        authorize(caller, Action::Import)?;
+        let History {
+            receipt_code,
+            source,
+            commands,
+        } = history;
         let stream_id = stream_for_receipt("commands[0].receive_dossier.receipt_code", &receipt_code)?;
-        let import_id = Uuid::new_v5(&IMPORT_NAMESPACE, receipt_code.as_bytes());
+        let import_id = import_id(&receipt_code);
         let reference = self.reference.current();
         let context = Context {
             max_clock_skew: self.max_clock_skew,
@@ -146,46 +187,35 @@ impl<S: EventStore> App<S> {
         let mut catalogue_differences = Vec::new();
         let mut state = DossierState::new();
         let mut events: Vec<NewEvent> = Vec::new();
-        for (index, imported) in request.commands.into_iter().enumerate() {
-            let command_id = Uuid::new_v5(&import_id, format!("command-{index}").as_bytes());
-            let Some(command) = imported.command else {
-                return Err(ServiceError::invalid(
-                    format!("commands[{index}]"),
-                    "empty: give one desk command",
-                ));
-            };
-            if index > 0 && matches!(command, Imported::ReceiveDossier(_)) {
-                return Err(ServiceError::invalid(
-                    format!("commands[{index}]"),
-                    "a history is received once, by its first command",
-                ));
-            }
-            let (variant, converted) = convert(command, command_id, &receipt_code);
-            let mut desk = converted.map_err(|e| ServiceError::Invalid(e).in_command(index, variant))?;
-            let actor = if imported.source_actor.is_empty() {
+        for (index, imported) in commands.enumerate() {
+            let ImportedCommand {
+                mut command,
+                source_actor,
+            } = imported?;
+            let command_id = command_id(import_id, index);
+            let actor = if source_actor.is_empty() {
                 caller.subject.clone()
             } else {
-                imported.source_actor.clone()
+                source_actor.clone()
             };
-            desk.command.set_officer(&actor);
-            if let Command::ReceiveDossier(receive) = &desk.command {
+            command.set_officer(&actor);
+            if let Command::ReceiveDossier(receive) = &command {
                 catalogue_differences = differences(&reference.catalogue, receive);
             }
-            let decided = decide(&state, &desk.command, &context)
-                .map_err(|e| ServiceError::Rule(e).in_command(index, variant))?;
-            let metadata = Json::from(serde_json::json!({
-                "actor": caller.subject,
-                "role": caller.role.as_str(),
-                "agency": caller.agency,
-                "imported_from": request.source,
-                "source_actor": imported.source_actor,
-                "command_id": command_id.to_string(),
-                "correlation_id": import_id.to_string(),
-                "causation_id": command_id.to_string(),
-            }));
+            let variant = wire_name(command.kind()).field;
+            let decided =
+                decide(&state, &command, &context).map_err(|e| ServiceError::Rule(e).in_command(index, variant))?;
+            let metadata = EventMetadata {
+                causation_id: Some(command_id.to_string()),
+                command_id: Some(command_id.to_string()),
+                correlation_id: Some(import_id.to_string()),
+                imported_from: Some(source.clone()),
+                source_actor: Some(source_actor),
+                ..EventMetadata::of(caller)
+            };
             for (i, event) in decided.into_iter().enumerate() {
                 state = hoso_domain::evolve(state, &event);
-                events.push(new_event(command_id, i, &event, &metadata));
+                events.push(new_event(command_id, i, &event, &metadata)?);
             }
         }
         let dossier_id = events[0].event_id;

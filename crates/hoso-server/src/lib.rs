@@ -19,6 +19,7 @@ pub mod error;
 pub mod grpc;
 pub mod import;
 mod internal;
+pub mod metadata;
 pub mod metrics;
 pub mod projection;
 pub mod ratelimit;
@@ -380,7 +381,7 @@ fn authenticator(
                     .map_or_else(|| "unknown".to_owned(), |a| a.to_string());
                 tracing::warn!(%peer, reason, suppressed, "authentication failed");
             }
-            Status::unauthenticated(message)
+            error::to_status(error::ServiceError::Unauthenticated(message.to_owned()))
         };
         let Some(header) = request.metadata().get("authorization") else {
             return Err(refuse(

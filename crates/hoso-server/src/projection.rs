@@ -67,18 +67,13 @@ impl Stopped {
         }
     }
 
-    /// What a client is told: DATA_LOSS (or FAILED_PRECONDITION), never "retry", because
-    /// retrying cannot help.
-    pub fn to_status(&self) -> tonic::Status {
-        let message = format!(
+    /// What a client is told (as DATA_LOSS, or FAILED_PRECONDITION: `crate::error::to_status`),
+    /// never "retry", because retrying cannot help.
+    pub fn message(&self) -> String {
+        format!(
             "the projection stopped at position {}: {}; the figures cannot be computed until an operator repairs the log and rebuilds the projection (docs/operations.md: the projection stopped)",
             self.position, self.reason
-        );
-        if self.data_loss {
-            tonic::Status::data_loss(message)
-        } else {
-            tonic::Status::failed_precondition(message)
-        }
+        )
     }
 }
 

@@ -21,7 +21,7 @@ use hoso_domain::calendar::to_local;
 use hoso_domain::{
     BusinessCalendar, CalendarError, Catalogue, CatalogueRef, Decision, HolidayTable, ProcedureCode, ProcedureEntry,
 };
-use hoso_store::{EventStore, ExpectedVersion, Json, NewEvent, StoreError, StreamRead};
+use hoso_store::{EventStore, ExpectedVersion, Json, NewEvent, StreamRead};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -211,10 +211,10 @@ impl ReferenceData {
             if last {
                 let decision = assemble(std::mem::take(&mut parts));
                 reference.catalogue.publish(decision).map_err(|problem| {
-                    ServiceError::Store(StoreError::Io(format!(
+                    ServiceError::Internal(format!(
                         "the catalogue decision at position {} cannot be applied: {problem}",
                         record.position
-                    )))
+                    ))
                 })?;
             }
         }
@@ -425,18 +425,14 @@ fn new_event<T: Serialize>(
     caller: &Caller,
 ) -> Result<NewEvent, ServiceError> {
     let json = |value: Result<Json, serde_json::Error>| {
-        value.map_err(|err| ServiceError::Store(StoreError::Io(format!("cannot encode a reference event: {err}"))))
+        value.map_err(|err| ServiceError::Internal(format!("cannot encode a reference event: {err}")))
     };
     Ok(NewEvent {
         event_id,
         event_type: event_type.to_owned(),
         schema_version: 1,
         data: json(Json::of(data))?,
-        metadata: Json::from(serde_json::json!({
-            "actor": caller.subject,
-            "role": caller.role.as_str(),
-            "agency": caller.agency,
-        })),
+        metadata: json(Json::of(&crate::metadata::EventMetadata::of(caller)))?,
         occurred_at: Utc::now(),
     })
 }

@@ -16,7 +16,8 @@ use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
 use crate::app::App;
-use crate::auth::Role;
+use crate::auth::{Action, authorize};
+use crate::error::{ServiceError, to_status};
 use crate::grpc::caller;
 use crate::projection::Projection;
 
@@ -64,12 +65,7 @@ impl<S> ReportsApi<S> {
 }
 
 fn invalid(field: &str, description: String) -> Status {
-    crate::error::to_status(crate::error::ServiceError::Invalid(hoso_api::convert::InvalidRequest {
-        violations: vec![hoso_api::convert::FieldViolation {
-            field: field.to_owned(),
-            description,
-        }],
-    }))
+    to_status(ServiceError::invalid(field, description))
 }
 
 /// The period and cut-off of a request.
@@ -175,19 +171,25 @@ pub fn report_to_pb(report: &figures::Report, position: u64) -> pb::GetIndexFigu
 impl<S: EventStore> ReportsApi<S> {
     /// The model once it has applied every event that was durable when the query arrived.
     async fn caught_up(&self) -> Result<tokio::sync::RwLockReadGuard<'_, hoso_projections::Dossiers>, Status> {
+        self.wait_caught_up().await.map_err(to_status)
+    }
+
+    async fn wait_caught_up(
+        &self,
+    ) -> Result<tokio::sync::RwLockReadGuard<'_, hoso_projections::Dossiers>, ServiceError> {
         let head = self.app.store.head();
         // An event the projection cannot get past will not be got past by waiting.
         if self.projection.applied() < head
             && let Some(stopped) = self.projection.stopped()
         {
-            return Err(stopped.to_status());
+            return Err(ServiceError::ProjectionStopped(stopped));
         }
         self.projection
             .read_at(head, PATIENCE)
             .await
             .map_err(|applied| match self.projection.stopped() {
-                Some(stopped) => stopped.to_status(),
-                None => Status::unavailable(format!(
+                Some(stopped) => ServiceError::ProjectionStopped(stopped),
+                None => ServiceError::Unavailable(format!(
                     "the projection is catching up ({applied} of {head} events applied); retry shortly"
                 )),
             })
@@ -283,7 +285,7 @@ impl<S: EventStore> pb::reports_service_server::ReportsService for ReportsApi<S>
         &self,
         request: Request<pb::ListDossiersRequest>,
     ) -> Result<Response<pb::ListDossiersResponse>, Status> {
-        caller(&request)?;
+        authorize(&caller(&request)?, Action::ReadReports).map_err(to_status)?;
         let request = request.into_inner();
         let filter = filter(&request)?;
         let order = match pb::DossierOrder::try_from(request.order) {
@@ -311,7 +313,7 @@ impl<S: EventStore> pb::reports_service_server::ReportsService for ReportsApi<S>
             Utc::now(),
             &self.app.reference.current().calendar,
         )
-        .map_err(|err| Status::failed_precondition(err.to_string()))?;
+        .map_err(|err| to_status(ServiceError::Refused(err.to_string())))?;
         drop(model);
         let total = rows.len();
         let next = offset.saturating_add(page_size);
@@ -327,7 +329,7 @@ impl<S: EventStore> pb::reports_service_server::ReportsService for ReportsApi<S>
         request: Request<pb::GetDisclosureRequest>,
     ) -> Result<Response<pb::GetDisclosureResponse>, Status> {
         use hoso_disclosure::{Format, Language, Options};
-        caller(&request)?;
+        authorize(&caller(&request)?, Action::ReadReports).map_err(to_status)?;
         let request = request.into_inner();
         let (format, content_type, extension) = match pb::DisclosureFormat::try_from(request.format) {
             Ok(pb::DisclosureFormat::Json) => (Format::Json, "application/json", "json"),
@@ -353,9 +355,9 @@ impl<S: EventStore> pb::reports_service_server::ReportsService for ReportsApi<S>
             }
         };
         if self.province_name.trim().is_empty() {
-            return Err(Status::failed_precondition(
-                "the server has no province_name in its configuration; the disclosure's heading needs it",
-            ));
+            return Err(to_status(ServiceError::Refused(
+                "the server has no province_name in its configuration; the disclosure's heading needs it".to_owned(),
+            )));
         }
         let (period, cutoff) = scope(request.scope)?;
         let model = self.caught_up().await?;
@@ -371,7 +373,7 @@ impl<S: EventStore> pb::reports_service_server::ReportsService for ReportsApi<S>
         };
         // Every render error is the server's (the reports it computed, its writer): INTERNAL.
         let document = hoso_disclosure::render(&current, &previous, &options).map_err(|err| {
-            crate::error::to_status(crate::error::ServiceError::Render {
+            to_status(ServiceError::Render {
                 what: "disclosure",
                 cause: err.to_string(),
             })
@@ -399,12 +401,12 @@ impl<S: EventStore> pb::reports_service_server::ReportsService for ReportsApi<S>
         &self,
         request: Request<pb::GetGreenLaneBoardRequest>,
     ) -> Result<Response<pb::GetGreenLaneBoardResponse>, Status> {
-        caller(&request)?;
+        authorize(&caller(&request)?, Action::ReadReports).map_err(to_status)?;
         let agency = request.into_inner().handling_agency;
         let now = Utc::now();
         let model = self.caught_up().await?;
         let rows = list::green_lane_board(&model, now, &self.app.reference.current().calendar)
-            .map_err(|err| Status::failed_precondition(err.to_string()))?;
+            .map_err(|err| to_status(ServiceError::Refused(err.to_string())))?;
         drop(model);
         Ok(Response::new(pb::GetGreenLaneBoardResponse {
             dossiers: rows
@@ -420,7 +422,7 @@ impl<S: EventStore> pb::reports_service_server::ReportsService for ReportsApi<S>
         &self,
         request: Request<pb::GetIndexFiguresRequest>,
     ) -> Result<Response<pb::GetIndexFiguresResponse>, Status> {
-        caller(&request)?;
+        authorize(&caller(&request)?, Action::ReadReports).map_err(to_status)?;
         let (period, cutoff) = scope(request.into_inner().scope)?;
         let model = self.caught_up().await?;
         let position = model.checkpoint();
@@ -433,7 +435,7 @@ impl<S: EventStore> pb::reports_service_server::ReportsService for ReportsApi<S>
         &self,
         request: Request<pb::GetProjectionStatusRequest>,
     ) -> Result<Response<pb::GetProjectionStatusResponse>, Status> {
-        caller(&request)?;
+        authorize(&caller(&request)?, Action::ReadReports).map_err(to_status)?;
         let head = self.app.store.head();
         let applied = self.projection.applied();
         Ok(Response::new(pb::GetProjectionStatusResponse {
@@ -451,11 +453,11 @@ impl<S: EventStore> pb::reports_service_server::ReportsService for ReportsApi<S>
         request: Request<pb::RebuildProjectionsRequest>,
     ) -> Result<Response<RebuildStream>, Status> {
         let caller = caller(&request)?;
-        if caller.role != Role::Operator {
-            return Err(Status::permission_denied("only operators may rebuild the projections"));
-        }
+        authorize(&caller, Action::Rebuild).map_err(to_status)?;
         if self.projection.is_rebuilding() {
-            return Err(Status::failed_precondition("a rebuild is already running"));
+            return Err(to_status(ServiceError::Refused(
+                "a rebuild is already running".to_owned(),
+            )));
         }
         let (tx, rx) = tokio::sync::mpsc::channel(16);
         let projection = Arc::clone(&self.projection);
@@ -482,10 +484,10 @@ impl<S: EventStore> pb::reports_service_server::ReportsService for ReportsApi<S>
                 .await;
             let end = match (result, last) {
                 (Ok(()), Some(last)) => Ok(to_pb(last)),
-                (Ok(()), None) => Err(Status::internal(
-                    "the rebuild ended without swapping; see the server log",
-                )),
-                (Err(stopped), _) => Err(stopped.to_status()),
+                (Ok(()), None) => Err(to_status(ServiceError::Internal(
+                    "the rebuild ended without swapping".to_owned(),
+                ))),
+                (Err(stopped), _) => Err(to_status(ServiceError::ProjectionStopped(stopped))),
             };
             let _ = tx.send(end).await;
         });

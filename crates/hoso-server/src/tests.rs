@@ -1,6 +1,6 @@
 use std::path::Path;
 
-use crate::auth::{Caller, DeskMethod, Role, Tokens, hash_token, may_command, new_token, role_may, token_entry};
+use crate::auth::{Action, Caller, Role, Tokens, authorize, hash_token, new_token, role_matrix_markdown, token_entry};
 use crate::config::Config;
 
 fn repo_file(path: &str) -> String {
@@ -115,29 +115,34 @@ fn a_tokens_file_with_a_bad_hash_or_no_agency_is_refused_with_the_entry_named() 
 
 #[test]
 fn the_role_matrix_gives_each_role_its_duties() {
-    use DeskMethod::*;
-    let all = DeskMethod::ALL;
-    let allowed = |role: Role| -> Vec<DeskMethod> { all.into_iter().filter(|m| role_may(role, *m).is_ok()).collect() };
+    use hoso_domain::CommandKind::*;
+    let all = hoso_domain::CommandKind::ALL;
+    let allowed = |role: Role| -> Vec<hoso_domain::CommandKind> {
+        all.iter()
+            .copied()
+            .filter(|m| Action::Record(*m).roles().contains(&role))
+            .collect()
+    };
     assert_eq!(
         allowed(Role::DeskOfficer),
         [
-            Receive,
-            Digitize,
+            ReceiveDossier,
+            DigitizeDossier,
             RequestSupplement,
             ReceiveSupplement,
-            RecordOnlinePayment,
+            PayOnline,
             ReturnResult,
-            RecordRating,
+            RateSatisfaction,
             Withdraw,
             RefuseAtIntake,
-            MarkSynced
+            RecordNationalPortalSync
         ]
     );
     assert_eq!(
         allowed(Role::AgencyOfficer),
         [
-            Digitize,
-            Process,
+            DigitizeDossier,
+            ProcessDossier,
             RequestSupplement,
             ReceiveSupplement,
             IssueEResult,
@@ -145,7 +150,7 @@ fn the_role_matrix_gives_each_role_its_duties() {
         ]
     );
     assert!(allowed(Role::Auditor).is_empty());
-    assert_eq!(allowed(Role::Operator), [MarkSynced]);
+    assert_eq!(allowed(Role::Operator), [RecordNationalPortalSync]);
 }
 
 #[test]
@@ -155,11 +160,12 @@ fn an_agency_officer_acts_only_on_dossiers_of_their_own_agency() {
         role: Role::AgencyOfficer,
         agency: "000.00.04.G18".to_owned(),
     };
-    let command = hoso_domain::Command::ReceiveSupplement(hoso_domain::command::ReceiveSupplement {
-        occurred_at: chrono::Utc::now(),
-    });
-    assert!(may_command(&officer, &command, Some("000.00.04.G18")).is_ok());
-    let err = may_command(&officer, &command, Some("000.00.05.G18")).unwrap_err();
+    let supplement = |agency| Action::RecordOn(hoso_domain::CommandKind::ReceiveSupplement, agency);
+    assert!(authorize(&officer, supplement("000.00.04.G18")).is_ok());
+    let Err(crate::error::ServiceError::PermissionDenied(err)) = authorize(&officer, supplement("000.00.05.G18"))
+    else {
+        panic!("an officer of another agency is let through");
+    };
     assert!(err.contains("000.00.05.G18"), "{err}");
     // A desk receives and helps any dossier of the province (boundary-free intake).
     let desk = Caller {
@@ -167,7 +173,44 @@ fn an_agency_officer_acts_only_on_dossiers_of_their_own_agency() {
         role: Role::DeskOfficer,
         agency: "G09.20".to_owned(),
     };
-    assert!(may_command(&desk, &command, Some("000.00.05.G18")).is_ok());
+    assert!(authorize(&desk, supplement("000.00.05.G18")).is_ok());
+}
+
+#[test]
+fn the_operations_guide_prints_the_role_matrix_as_it_is() {
+    let guide = include_str!("../../../docs/operations.md");
+    let table = role_matrix_markdown();
+    assert!(
+        guide.contains(&table),
+        "docs/operations.md must hold the role matrix exactly as the code has it; replace its table with:\n{table}"
+    );
+}
+
+#[test]
+fn only_operators_import_load_reference_data_and_rebuild() {
+    for role in Role::ALL {
+        let caller = Caller {
+            subject: "someone".to_owned(),
+            role,
+            agency: "G09.20".to_owned(),
+        };
+        for action in [Action::Import, Action::LoadReference, Action::Rebuild] {
+            assert_eq!(
+                authorize(&caller, action).is_ok(),
+                role == Role::Operator,
+                "{role} {action:?}"
+            );
+        }
+        assert!(
+            authorize(&caller, Action::ReadReports).is_ok(),
+            "{role} reads the reports"
+        );
+        assert_eq!(
+            authorize(&caller, Action::Audit).is_ok(),
+            matches!(role, Role::Auditor | Role::Operator),
+            "{role} audits"
+        );
+    }
 }
 
 mod bad_input {

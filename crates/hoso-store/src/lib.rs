@@ -5,7 +5,7 @@
 //! (`$all`), chained by SHA-256 per stream, acknowledged only once fsync'd, and readable
 //! forward, backward, "as of" a recorded-at cut-off, or as a catch-up-then-live subscription.
 //! The [`EventStore`] trait is what the rest of hoso uses; [`MemoryStore`] and [`SledStore`]
-//! implement it, and [`conformance`] is the one test suite every implementation must pass.
+//! implement it, and `conformance` (feature `conformance`) is the one test suite every implementation must pass.
 //!
 //! What it is not: it knows nothing of dossiers, commands or gRPC. Event data and metadata are
 //! opaque JSON to it; their schema, versions and upcasters belong to `hoso-domain`.
@@ -28,6 +28,7 @@ mod subscription;
 mod verify;
 mod writer;
 
+#[cfg(feature = "conformance")]
 pub mod conformance;
 
 use std::fmt;

@@ -79,8 +79,8 @@ pub(crate) fn run(args: GenArgs) -> Result<()> {
     let mut out = std::io::BufWriter::new(file);
     let (mut dossiers, mut commands) = (0u64, 0u64);
     for dossier in workload {
-        writeln!(out, "{}", import_line(&dossier, "hoso-gen"))
-            .with_context(|| format!("cannot write {}", args.out.display()))?;
+        let line = import_line(&dossier, "hoso-gen").context("cannot write a generated dossier as an import line")?;
+        writeln!(out, "{line}").with_context(|| format!("cannot write {}", args.out.display()))?;
         dossiers += 1;
         commands += dossier.commands.len() as u64;
         if dossiers % 1024 == 0 {

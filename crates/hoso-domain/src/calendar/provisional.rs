@@ -24,8 +24,7 @@ use std::collections::BTreeSet;
 use chrono::{Datelike, NaiveDate};
 
 use super::lunar::{lunar_to_solar, solar_to_lunar};
-use super::{HolidayTable, PROVISIONAL_VERSION, is_weekend};
-use crate::error::CalendarError;
+use super::{CalendarError, HolidayTable, PROVISIONAL_VERSION, is_weekend};
 
 /// The `source` of every provisional table.
 pub(super) const SOURCE: &str = "provisional: Labour Code 2019 art. 112 (no notice loaded)";
