@@ -1,5 +1,7 @@
 //! Importing a dossier's history from another system: every command checked by the domain's
 //! rules in order, all of the dossier's events written in one atomic append, idempotently.
+//! [`history_from_pb`] reads a request into a [`History`] of domain commands; [`App::import`]
+//! takes only that.
 
 use chrono::Utc;
 use hoso_api::convert::{IntoDeskCommand, InvalidRequest, wire_name};
