@@ -20,7 +20,7 @@ use crate::kv::{self, Indexed, Kv, RunView, StreamEntry};
 use crate::memtable::{Memtable, Recent};
 use crate::record;
 use crate::segment::{self, Location, Next, SegmentReader, Segments};
-use crate::writer::{Indexer, LogEnd, Syncer, Writer};
+use crate::writer::{Indexer, LogEnd, Refusal, Syncer, Writer};
 use crate::{
     AppendResult, Direction, ExpectedVersion, Json, Limits, NewEvent, Position, RecordedEvent, StoreError, StreamRead,
     VerifyReport, VerifyScope, Version,
@@ -74,8 +74,12 @@ pub(crate) struct Core<S: Segments, K: Kv> {
     pub(crate) head: watch::Sender<Position>,
     /// The next position the index engine does not hold yet.
     pub(crate) indexed: watch::Sender<Position>,
-    /// Set once a write or flush fails; from then on every append is refused.
-    pub(crate) poison: Mutex<Option<String>>,
+    /// Set once a write or flush fails; every append is refused while it is set.
+    pub(crate) poison: Mutex<Option<Refusal>>,
+    /// The segment and offset where the last synced group's writes end.
+    pub(crate) durable_end: Mutex<(u32, u64)>,
+    /// Failures the tests inject (set only through the `failpoints` feature).
+    pub(crate) faults: Faults,
     /// The indexer indexes no record at or past this position (a test hook; `u64::MAX`).
     pub(crate) hold_index_at: AtomicU64,
     /// Signalled whenever the indexer shrinks the memtable or stops.
@@ -90,6 +94,17 @@ pub(crate) struct Core<S: Segments, K: Kv> {
     pub(crate) id_table_dir: Option<(PathBuf, u64)>,
 }
 
+/// Failures a test can inject, each as the disk would cause it.
+#[derive(Default)]
+pub(crate) struct Faults {
+    /// The next fsync of the log fails.
+    pub(crate) fail_next_flush: AtomicBool,
+    /// Every write of the log fails for lack of space (after writing half its bytes).
+    pub(crate) disk_full: AtomicBool,
+    /// The indexer's next batch fails, as the index engine's flush on a full disk does.
+    pub(crate) fail_next_index: AtomicBool,
+}
+
 /// The shared state of one open log.
 pub(crate) struct Log<S: Segments, K: Kv> {
     core: Arc<Core<S, K>>,
@@ -98,8 +113,6 @@ pub(crate) struct Log<S: Segments, K: Kv> {
     /// The writer, the syncer and the indexer, joined on close in that order.
     threads: Mutex<Vec<JoinHandle<()>>>,
     wake_indexer: Mutex<Option<mpsc::Sender<()>>>,
-    #[cfg_attr(not(feature = "failpoints"), allow(dead_code))]
-    fail_next_flush: Arc<AtomicBool>,
 }
 
 pub(crate) fn lock_poisoned() -> StoreError {
@@ -754,6 +767,8 @@ impl<S: Segments, K: Kv> Log<S, K> {
             head,
             indexed,
             poison: Mutex::new(None),
+            durable_end: Mutex::new((recovered.segment, recovered.segment_len)),
+            faults: Faults::default(),
             hold_index_at: AtomicU64::new(u64::MAX),
             indexer_progress: (Mutex::new(false), std::sync::Condvar::new()),
             id_tables: RwLock::new(tables),
@@ -763,7 +778,6 @@ impl<S: Segments, K: Kv> Log<S, K> {
         let (tx, rx) = mpsc::channel();
         let (to_syncer, synced) = mpsc::channel();
         let (wake, woken) = mpsc::channel();
-        let fail_next_flush = Arc::new(AtomicBool::new(false));
         let end = LogEnd {
             next_position: recovered.next_position,
             last_recorded_at: recovered.last_recorded_at,
@@ -771,7 +785,7 @@ impl<S: Segments, K: Kv> Log<S, K> {
             offset: recovered.segment_len,
         };
         let writer = Writer::new(Arc::clone(&core), end, options.segment_bytes, to_syncer, streams);
-        let syncer = Syncer::new(Arc::clone(&core), Arc::clone(&fail_next_flush), wake.clone());
+        let syncer = Syncer::new(Arc::clone(&core), wake.clone());
         let indexer = Indexer::new(Arc::clone(&core), indexed_through);
         let spawn = |name: &str, f: Box<dyn FnOnce() + Send>| {
             std::thread::Builder::new()
@@ -790,7 +804,6 @@ impl<S: Segments, K: Kv> Log<S, K> {
             requests: Mutex::new(Some(tx)),
             threads: Mutex::new(vec![writer, syncer, indexer]),
             wake_indexer: Mutex::new(Some(wake)),
-            fail_next_flush,
         })
     }
 
@@ -802,18 +815,18 @@ impl<S: Segments, K: Kv> Log<S, K> {
         self.core.head.subscribe()
     }
 
-    /// Why appends are refused (the first write or fsync failure), `None` while they are accepted.
+    /// Why appends are refused and what the operator must do, `None` while they are accepted.
     pub(crate) fn write_refusal(&self) -> Option<String> {
         match self.core.poison.lock() {
-            Ok(poison) => poison.clone(),
+            Ok(poison) => poison.as_ref().map(Refusal::describe),
             Err(_) => Some(lock_poisoned().to_string()),
         }
     }
 
-    /// Makes the next flush fail, as a disk would.
+    /// The failures a test injects.
     #[cfg(feature = "failpoints")]
-    pub(crate) fn fail_next_flush(&self) {
-        self.fail_next_flush.store(true, Ordering::SeqCst);
+    pub(crate) fn faults(&self) -> &Faults {
+        &self.core.faults
     }
 
     /// Keeps the indexer from indexing any record at or past `position` (`u64::MAX`: none).
@@ -839,8 +852,13 @@ impl<S: Segments, K: Kv> Log<S, K> {
         expected: ExpectedVersion,
         events: Vec<NewEvent>,
     ) -> Result<AppendResult, StoreError> {
-        if let Some(first_failure) = self.core.poison.lock().map_err(|_| lock_poisoned())?.clone() {
-            return Err(StoreError::WritesRefused { first_failure });
+        // A refusal the writer may clear lets an append through once a probe is due.
+        if let Some(refusal) = self.core.poison.lock().map_err(|_| lock_poisoned())?.as_ref()
+            && !refusal.probe_due()
+        {
+            return Err(StoreError::WritesRefused {
+                first_failure: refusal.describe(),
+            });
         }
         check_name(stream_id).map_err(|reason| StoreError::InvalidStreamId { reason })?;
         let events = self.prepare(events)?;

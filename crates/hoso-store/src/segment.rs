@@ -93,6 +93,26 @@ pub(crate) trait Segments: Send + Sync + 'static {
     fn quarantined(&self) -> Result<Vec<(String, u64)>, StoreError>;
 }
 
+/// How the message of an `Io` error begins when a write of the log failed for lack of space
+/// (ENOSPC or EDQUOT): the one write failure after which the writer may resume by itself.
+pub(crate) const NO_SPACE: &str = "no space left for the log: ";
+
+/// Whether `err` is a write of the log that failed for lack of space.
+pub(crate) fn is_no_space(err: &StoreError) -> bool {
+    matches!(err, StoreError::Io(message) if message.starts_with(NO_SPACE))
+}
+
+/// The error of a failed write of a segment, marked with `NO_SPACE` when space ran out.
+fn write_failed(name: &str, err: std::io::Error) -> StoreError {
+    use std::io::ErrorKind;
+    match err.kind() {
+        ErrorKind::StorageFull | ErrorKind::QuotaExceeded => {
+            StoreError::Io(format!("{NO_SPACE}cannot write segment {name}: {err}"))
+        }
+        _ => StoreError::Io(format!("cannot write segment {name}: {err}")),
+    }
+}
+
 /// An I/O error with its context. On paths taken for every append or read, call it inside
 /// `map_err(|err| ...)` so that the context is only formatted for an error.
 fn io(context: impl std::fmt::Display) -> impl FnOnce(std::io::Error) -> StoreError {
@@ -428,7 +448,7 @@ impl Segments for FileSegments {
         self.inner
             .file(segment)?
             .write_all_at(bytes, offset)
-            .map_err(|err| io(format!("cannot write segment {}", self.name(segment)))(err))
+            .map_err(|err| write_failed(&self.name(segment), err))
     }
 
     fn sync(&self, segment: u32) -> Result<(), StoreError> {
