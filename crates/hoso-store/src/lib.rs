@@ -14,6 +14,7 @@
 //! `docs/design.md` at the root of the repository.
 
 mod background;
+mod core;
 mod error;
 mod filter;
 mod idtable;
@@ -21,6 +22,7 @@ mod kv;
 mod log;
 mod memtable;
 mod record;
+mod recovery;
 mod segment;
 mod sled_kv;
 mod store;

@@ -215,7 +215,7 @@ impl SledStore {
             );
         }
         match Self::open_once(path, options, id) {
-            Err(StoreError::Corrupted { reason, .. }) if reason.starts_with(crate::log::INDEX_DAMAGED) => {
+            Err(StoreError::Corrupted { reason, .. }) if reason.starts_with(crate::core::INDEX_DAMAGED) => {
                 let started = std::time::Instant::now();
                 let removed = sled_kv::remove_indexes(path)?;
                 let store = Self::open_once(path, options, id)?;

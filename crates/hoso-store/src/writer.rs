@@ -21,10 +21,13 @@ use chrono::{DateTime, TimeDelta, Utc};
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
+use crate::core::{
+    Core, PreparedEvent, REOPEN, REOPEN_AFTER_FSYNC, RESUMES, Refusal, Request, lock_poisoned, refused, set_poison,
+    truncate_to_micros,
+};
 use crate::filter::KeyFilter;
 use crate::idtable::{IdTable, Unfiled};
 use crate::kv::{self, Indexed, Kv, StreamRun};
-use crate::log::{Core, PreparedEvent, Request, lock_poisoned, truncate_to_micros};
 use crate::memtable::Recent;
 use crate::record::{self, GENESIS_HASH, RecordFields};
 use crate::segment::{self, ENTRY_HEADER, Location, Segments};
@@ -34,12 +37,10 @@ use crate::{AppendResult, ExpectedVersion, Position, StoreError, Version};
 const MAX_GROUP: usize = 512;
 /// The indexer writes at most this many records' entries in one engine batch.
 const INDEX_BATCH_MAX: usize = 16_384;
-/// The syncer wakes the indexer once this many durable records wait to be indexed; the
-/// indexer also looks by itself every `INDEX_WAIT`. Its batches are large, and the syncer
-/// spends no system call per fsync on it. Each sled batch costs sled two sealed log buffers
-/// (each a task that wakes all seven of its I/O threads) and a stream split over two batches
-/// costs a second entry: at 16 appenders of 10 events, 8,192 rather than 2,048 did 2% more
-/// appends/s (in 6 of 7 interleaved pairs) with 2% less CPU per append.
+/// The syncer wakes the indexer once this many durable records wait to be indexed (the
+/// indexer also looks by itself every `INDEX_WAIT`): few, large batches, because each sled
+/// batch wakes all of sled's I/O threads and a stream split over two batches costs a second
+/// entry (BENCHMARKS.md, "Store tuning constants").
 const INDEX_BATCH_MIN: u64 = 8_192;
 const INDEX_WAIT: Duration = Duration::from_millis(20);
 /// The indexer holds the memtable's and the id filter's locks for at most this many entries
@@ -54,13 +55,9 @@ const MAX_BACKLOG: usize = 65_536;
 const BACKLOG_RECHECK: Duration = Duration::from_millis(50);
 
 /// How long the writer and the syncer look for more work, yielding the CPU in between, before
-/// they sleep on their channel. Under load the next append or group comes within the time of
-/// an fsync and the callers' turnaround, and a thread that slept must be woken by a system call
-/// and rescheduled (on a virtual machine, a halted vCPU woken by an interrupt) before it can go
-/// on. On the 2-vCPU machine of BENCHMARKS.md, looking for 300 µs rather than 200 times (a few
-/// tens of µs, less than an fsync) raised appends of one event by 11% at 16 appenders and by
-/// 40% at one. The price: after each append, each of the two threads spends up to this long
-/// on the CPU looking; at a province's rate of appends that is nothing.
+/// they sleep on their channel: under load the next append comes within an fsync, and waking a
+/// sleeping thread costs a system call and a reschedule on the acknowledgement path (figures
+/// in BENCHMARKS.md, "Store tuning constants").
 const LOOK_BEFORE_SLEEP: Duration = Duration::from_micros(300);
 
 /// The next message of `rx`, looked for during `LOOK_BEFORE_SLEEP` before sleeping on it.
@@ -76,64 +73,8 @@ fn recv_soon<T>(rx: &mpsc::Receiver<T>) -> Result<T, mpsc::RecvError> {
     }
 }
 
-/// How long the writer waits after a write failed for lack of space before it tries again.
-pub(crate) const PROBE_BACKOFF: Duration = Duration::from_millis(500);
 /// The writer checks that space is back by writing and syncing this many zeros past the end.
 const PROBE_BYTES: usize = 64 << 10;
-
-/// What the operator must do after a write that failed for lack of space.
-const RESUMES: &str = "writes resume by themselves once space is freed on the store's disk (the store tries again with an append, at most every 500 ms)";
-/// What the operator must do after a failed fsync.
-pub(crate) const REOPEN_AFTER_FSYNC: &str = "restart the server (reopen the store) once the disk is healthy: after a failed fsync the store cannot tell what reached the disk";
-/// What the operator must do after any other failure of the log or of its index.
-pub(crate) const REOPEN: &str = "restart the server (reopen the store) once the disk is healthy: the restart recovers the log's end and re-indexes it";
-
-/// Why appends are refused.
-pub(crate) struct Refusal {
-    /// The failure, in words.
-    failure: String,
-    /// What the operator must do: one of `RESUMES`, `REOPEN_AFTER_FSYNC` and `REOPEN`.
-    remedy: &'static str,
-    /// When the writer may next try to resume (`None`: only a reopen clears the refusal).
-    next_probe: Option<Instant>,
-}
-
-impl Refusal {
-    /// The refusal as the operator reads it: the failure, then what to do.
-    pub(crate) fn describe(&self) -> String {
-        format!("{}; {}", self.failure, self.remedy)
-    }
-
-    /// Whether an append should reach the writer to try to resume.
-    pub(crate) fn probe_due(&self) -> bool {
-        self.next_probe.is_some_and(|at| Instant::now() >= at)
-    }
-}
-
-/// The error every refused append gets.
-pub(crate) fn refused(poison: &Mutex<Option<Refusal>>) -> Option<StoreError> {
-    let guard = poison.lock().ok()?;
-    guard.as_ref().map(|refusal| StoreError::WritesRefused {
-        first_failure: refusal.describe(),
-    })
-}
-
-/// Refuses appends after `err`, with `remedy`: a write that failed for lack of space may be
-/// tried again (`RESUMES`), and every later failure that needs a reopen replaces it; a refusal
-/// that needs a reopen is never replaced.
-pub(crate) fn set_poison(poison: &Mutex<Option<Refusal>>, err: &StoreError, remedy: &'static str) {
-    let Ok(mut poison) = poison.lock() else {
-        return;
-    };
-    let resumable = remedy == RESUMES;
-    if poison.as_ref().is_none_or(|r| r.next_probe.is_some() && !resumable) {
-        *poison = Some(Refusal {
-            failure: err.to_string(),
-            remedy,
-            next_probe: resumable.then(|| Instant::now() + PROBE_BACKOFF),
-        });
-    }
-}
 
 /// Refuses appends after a failed write: resumable if it failed for lack of space.
 fn set_write_failed(poison: &Mutex<Option<Refusal>>, err: &StoreError) {
@@ -300,9 +241,8 @@ impl<S: Segments, K: Kv> Writer<S, K> {
             Err(err) if segment::is_no_space(&err) => {
                 if let Ok(mut poison) = self.core.poison.lock()
                     && let Some(refusal) = poison.as_mut()
-                    && refusal.next_probe.is_some()
                 {
-                    refusal.next_probe = Some(Instant::now() + PROBE_BACKOFF);
+                    refusal.back_off();
                 }
                 refused(&self.core.poison)
             }
