@@ -161,13 +161,9 @@ const ZERO_CHUNK: u64 = 1 << 20;
 /// The zeros written: static, so each piece costs no allocation (a fresh megabyte from the
 /// allocator is a page fault and a page clearing every time).
 static ZEROS: [u8; ZERO_CHUNK as usize] = [0; ZERO_CHUNK as usize];
-/// A piece of zeros is written in writes of this size, and fsynced once. A buffered write
-/// holds the file's inode lock while it copies into the page cache, and the writer's writes
-/// to the same file wait for it; the copy is into pages newly allocated to the file, which
-/// can cost far more than the copy itself (on the virtual machine of BENCHMARKS.md, whose
-/// free memory is handed back to its host, a write of a megabyte took 1.5 ms at the median,
-/// `perf trace`, a few seconds into a run). At 16 appenders of 10 events, 10 to 20 s into a run, 64 KiB writes did
-/// 29,778-31,749 appends/s against 25,931-29,522 for one write of 1 MiB (5 pairs of runs).
+/// A piece of zeros is written in writes of this size, and fsynced once: a buffered write holds
+/// the file's inode lock while it copies into new page-cache pages, so the writer's own writes
+/// wait for at most one small write (BENCHMARKS.md, "Store tuning constants").
 const ZERO_WRITE: u64 = 64 << 10;
 
 impl FileSegments {
