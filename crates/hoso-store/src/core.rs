@@ -119,6 +119,11 @@ impl Refusal {
         }
     }
 
+    /// Whether the writer may clear it (after a write that failed for lack of space).
+    pub(crate) fn resumable(&self) -> bool {
+        self.next_probe.is_some()
+    }
+
     /// Whether an append should reach the writer to try to resume.
     pub(crate) fn probe_due(&self) -> bool {
         self.next_probe.is_some_and(|at| Instant::now() >= at)

@@ -229,8 +229,16 @@ impl<S: Segments, K: Kv> Writer<S, K> {
         }
         match self.resume() {
             Ok(()) => {
-                if let Ok(mut poison) = self.core.poison.lock() {
-                    *poison = None;
+                // A failure that needs a reopen (the indexer's, meanwhile) is never cleared here.
+                let cleared = self.core.poison.lock().is_ok_and(|mut poison| {
+                    let resumable = poison.as_ref().is_some_and(Refusal::resumable);
+                    if resumable {
+                        *poison = None;
+                    }
+                    resumable
+                });
+                if !cleared {
+                    return refused(&self.core.poison);
                 }
                 tracing::warn!(
                     position = self.next_position,
