@@ -255,7 +255,9 @@ pub fn to_status(err: ServiceError) -> Status {
                 if let Some(suppressed) = crate::ratelimit::WRITES_REFUSED.allow() {
                     tracing::error!(error = %err, suppressed, "the store refuses writes");
                 }
-                Status::unavailable("the store refuses writes until the server is restarted; retry later")
+                Status::unavailable(
+                    "the store refuses writes after a disk failure (the operator has been told; the server's status says what is done about it); retry later",
+                )
             }
             StoreError::EventTooLarge { .. }
             | StoreError::TooManyEvents { .. }

@@ -332,7 +332,7 @@ impl<S: EventStore> pb::admin_service_server::AdminService for AdminApi<S> {
                 .chain(self.app.store.quarantined().iter().map(quarantine_warning))
                 .chain(self.app.store.write_refusal().map(|failure| {
                     format!(
-                        "the store refuses writes since a disk failure ({failure}); reads go on. Free space on the data directory's disk (or fix the disk), then restart the server (docs/operations.md: the disk filled up)"
+                        "the store refuses writes after a disk failure ({failure}); reads go on (docs/operations.md: the disk filled up)"
                     )
                 }))
                 .collect(),

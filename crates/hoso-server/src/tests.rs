@@ -356,7 +356,7 @@ async fn after_a_disk_error_commands_are_unavailable_and_the_status_says_so() {
 
     let dir = tempfile::tempdir().unwrap();
     let store = SledStore::open(dir.path(), SledOptions::default()).unwrap();
-    let app = crate::app::App {
+    let app = std::sync::Arc::new(crate::app::App {
         store: store.clone(),
         reference: crate::reference::ReferenceData::fixed(
             hoso_domain::BusinessCalendar::vietnam(),
@@ -367,7 +367,7 @@ async fn after_a_disk_error_commands_are_unavailable_and_the_status_says_so() {
         max_clock_skew: chrono::TimeDelta::minutes(5),
         started_at: chrono::Utc::now(),
         backend: "sled",
-    };
+    });
     let desk = Caller {
         subject: "desk".to_owned(),
         role: Role::DeskOfficer,
@@ -411,11 +411,29 @@ async fn after_a_disk_error_commands_are_unavailable_and_the_status_says_so() {
             .unwrap_err();
         let status = crate::error::to_status(err);
         assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
-        assert!(status.message().contains("restarted"), "{}", status.message());
+        assert!(status.message().contains("retry later"), "{}", status.message());
     }
+    // The operator's status says writes are refused, why, and what to do.
+    use pb::admin_service_server::AdminService;
+    let mut request = tonic::Request::new(pb::GetStatusRequest {});
+    request.extensions_mut().insert(Caller {
+        subject: "operator".to_owned(),
+        role: Role::Operator,
+        agency: String::new(),
+    });
+    let status = crate::grpc::AdminApi::new(std::sync::Arc::clone(&app))
+        .get_status(request)
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!status.accepting_writes);
     assert!(
-        app.store.write_refusal().is_some(),
-        "the status RPC reports accepting_writes = false from this"
+        status
+            .warnings
+            .iter()
+            .any(|w| w.contains("refuses writes") && w.contains("fsync") && w.contains("restart the server")),
+        "{:?}",
+        status.warnings
     );
 }
 

@@ -54,7 +54,10 @@ impl Shared {
     fn refuse(&self, reason: &str) {
         let mut refusal = self.refusal.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if refusal.is_none() {
-            *refusal = Some(reason.to_owned());
+            // The refusal is what the operator reads: the failure, then what to do.
+            *refusal = Some(format!(
+                "{reason}; restart the server (reopen the store) once the log's tables hold only what this store wrote"
+            ));
         }
     }
 }

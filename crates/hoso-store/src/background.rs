@@ -14,23 +14,15 @@
 //! Neither starves them: the writer stops taking appends while the indexer's backlog is full,
 //! and a piece of work waits for an fsync at most [`LONGEST_WAIT`]. The price is paid when
 //! other work keeps every core busy: the indexer then gets a small share, its backlog fills and
-//! holds the writer back. In the service at 64 clients (the callers' tasks busy on both cores)
-//! the indexer at nice 19 did 18,200-18,700 commands/s against 18,800-19,300 reniced to 0, in
-//! one server, runs alternating, with later runs about 1.5% faster anyway; in the store's
-//! benchmark at 16 appenders of 10 events it is worth 3-4%. A priority once lowered cannot be
-//! raised again without privileges.
-//!
-//! On the 2-vCPU machine of BENCHMARKS.md, durable appends of 10 events at 16 appenders rose
-//! by 2-3% with the priority and by another 3-9% with the window (interleaved runs). Traced,
-//! a group whose burst of appends overlapped a zero-fill took 430 µs from the last fsync to
-//! the next, against 230 µs for one that overlapped nothing; with the window, 260-280 µs.
+//! holds the writer back. A priority once lowered cannot be raised again without privileges.
+//! (What the priority and the window are worth: BENCHMARKS.md, "Store tuning constants".)
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 /// The nice value of background threads: the lowest priority short of `SCHED_IDLE`, which
-/// starves a thread while it holds a lock the writer needs (it cost 14%).
+/// starves a thread while it holds a lock the writer needs.
 const BACKGROUND_NICE: i32 = 19;
 
 /// How long a piece of background work waits for an fsync at most: under a light load fsyncs

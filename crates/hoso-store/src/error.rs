@@ -86,13 +86,12 @@ pub enum StoreError {
         /// Format version this build writes and reads.
         supported: u32,
     },
-    /// A write or flush failed earlier; the store refuses writes until it is reopened, because
-    /// it cannot tell what reached the disk.
-    #[error(
-        "the store refuses writes after an earlier disk failure ({first_failure}); reopen it once the disk is healthy"
-    )]
+    /// A write or flush failed earlier; the store refuses writes until space is back (after a
+    /// write that failed for lack of space) or until it is reopened (after any other failure,
+    /// because it cannot tell what reached the disk).
+    #[error("the store refuses writes after a disk failure: {first_failure}")]
     WritesRefused {
-        /// The failure that poisoned the store.
+        /// The failure that poisoned the store and what the operator must do about it.
         first_failure: String,
     },
     /// The store was closed.

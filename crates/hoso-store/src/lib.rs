@@ -14,6 +14,7 @@
 //! `docs/design.md` at the root of the repository.
 
 mod background;
+mod core;
 mod error;
 mod filter;
 mod idtable;
@@ -21,6 +22,7 @@ mod kv;
 mod log;
 mod memtable;
 mod record;
+mod recovery;
 mod segment;
 mod sled_kv;
 mod store;
@@ -486,8 +488,9 @@ pub trait EventStore: Clone + Send + Sync + 'static {
     /// A watch of [`EventStore::head`] that changes after every durable append.
     fn watch_head(&self) -> tokio::sync::watch::Receiver<Position>;
 
-    /// Why appends are refused, `None` while they are accepted: after a write or fsync failure
-    /// the store refuses every append until it is reopened, and this names the first failure.
+    /// Why appends are refused and what the operator must do, `None` while they are accepted:
+    /// after a write or fsync failure the store refuses appends, until space is back (a write
+    /// that failed for lack of space) or until it is reopened (any other failure).
     fn write_refusal(&self) -> Option<String>;
 
     /// What recovery has cut off the end of the log and kept in quarantine, oldest first; empty

@@ -219,6 +219,28 @@ impl Memtable {
         out.extend(self.recent.range(start..end).cloned());
     }
 
+    /// Forgets the entries of every position from `end` on: records written after the last
+    /// durable one, dropped when the writer resumes after a failed write.
+    pub(crate) fn truncate_from(&mut self, end: Position) {
+        while self.first + self.recent.len() as u64 > end.max(self.first) {
+            let Some(recent) = self.recent.pop_back() else {
+                break;
+            };
+            let position = self.first + self.recent.len() as u64;
+            if let Some(versions) = self.streams.get_mut(&recent.stream_id) {
+                if versions.positions.back() == Some(&position) {
+                    versions.positions.pop_back();
+                }
+                if versions.positions.is_empty() {
+                    self.streams.remove(&recent.stream_id);
+                }
+            }
+            if self.ids.get(&recent.event_id) == Some(&position) {
+                self.ids.remove(&recent.event_id);
+            }
+        }
+    }
+
     /// Forgets the first `n` entries, which the engine now holds.
     pub(crate) fn drop_oldest(&mut self, n: usize) {
         for _ in 0..n {

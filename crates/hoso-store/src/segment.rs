@@ -93,6 +93,26 @@ pub(crate) trait Segments: Send + Sync + 'static {
     fn quarantined(&self) -> Result<Vec<(String, u64)>, StoreError>;
 }
 
+/// How the message of an `Io` error begins when a write of the log failed for lack of space
+/// (ENOSPC or EDQUOT): the one write failure after which the writer may resume by itself.
+pub(crate) const NO_SPACE: &str = "no space left for the log: ";
+
+/// Whether `err` is a write of the log that failed for lack of space.
+pub(crate) fn is_no_space(err: &StoreError) -> bool {
+    matches!(err, StoreError::Io(message) if message.starts_with(NO_SPACE))
+}
+
+/// The error of a failed write of a segment, marked with `NO_SPACE` when space ran out.
+fn write_failed(name: &str, err: std::io::Error) -> StoreError {
+    use std::io::ErrorKind;
+    match err.kind() {
+        ErrorKind::StorageFull | ErrorKind::QuotaExceeded => {
+            StoreError::Io(format!("{NO_SPACE}cannot write segment {name}: {err}"))
+        }
+        _ => StoreError::Io(format!("cannot write segment {name}: {err}")),
+    }
+}
+
 /// An I/O error with its context. On paths taken for every append or read, call it inside
 /// `map_err(|err| ...)` so that the context is only formatted for an error.
 fn io(context: impl std::fmt::Display) -> impl FnOnce(std::io::Error) -> StoreError {
@@ -141,13 +161,9 @@ const ZERO_CHUNK: u64 = 1 << 20;
 /// The zeros written: static, so each piece costs no allocation (a fresh megabyte from the
 /// allocator is a page fault and a page clearing every time).
 static ZEROS: [u8; ZERO_CHUNK as usize] = [0; ZERO_CHUNK as usize];
-/// A piece of zeros is written in writes of this size, and fsynced once. A buffered write
-/// holds the file's inode lock while it copies into the page cache, and the writer's writes
-/// to the same file wait for it; the copy is into pages newly allocated to the file, which
-/// can cost far more than the copy itself (on the virtual machine of BENCHMARKS.md, whose
-/// free memory is handed back to its host, a write of a megabyte took 1.5 ms at the median,
-/// `perf trace`, a few seconds into a run). At 16 appenders of 10 events, 10 to 20 s into a run, 64 KiB writes did
-/// 29,778-31,749 appends/s against 25,931-29,522 for one write of 1 MiB (5 pairs of runs).
+/// A piece of zeros is written in writes of this size, and fsynced once: a buffered write holds
+/// the file's inode lock while it copies into new page-cache pages, so the writer's own writes
+/// wait for at most one small write (BENCHMARKS.md, "Store tuning constants").
 const ZERO_WRITE: u64 = 64 << 10;
 
 impl FileSegments {
@@ -428,7 +444,7 @@ impl Segments for FileSegments {
         self.inner
             .file(segment)?
             .write_all_at(bytes, offset)
-            .map_err(|err| io(format!("cannot write segment {}", self.name(segment)))(err))
+            .map_err(|err| write_failed(&self.name(segment), err))
     }
 
     fn sync(&self, segment: u32) -> Result<(), StoreError> {

@@ -26,7 +26,7 @@ impl From<sled::Error> for StoreError {
                 position: 0,
                 reason: format!(
                     "{}the index engine reports corruption at {at:?}",
-                    crate::log::INDEX_DAMAGED
+                    crate::core::INDEX_DAMAGED
                 ),
             },
             other => StoreError::Io(other.to_string()),

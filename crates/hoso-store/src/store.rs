@@ -215,7 +215,7 @@ impl SledStore {
             );
         }
         match Self::open_once(path, options, id) {
-            Err(StoreError::Corrupted { reason, .. }) if reason.starts_with(crate::log::INDEX_DAMAGED) => {
+            Err(StoreError::Corrupted { reason, .. }) if reason.starts_with(crate::core::INDEX_DAMAGED) => {
                 let started = std::time::Instant::now();
                 let removed = sled_kv::remove_indexes(path)?;
                 let store = Self::open_once(path, options, id)?;
@@ -261,7 +261,29 @@ impl SledStore {
     /// Makes the next fsync fail, to test how the store refuses writes after a disk error.
     #[cfg(feature = "failpoints")]
     pub fn fail_next_flush(&self) {
-        self.log.fail_next_flush();
+        self.log
+            .faults()
+            .fail_next_flush
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Makes every write of the log fail for lack of space (`true`), after writing half of its
+    /// bytes, until called with `false`: a disk that fills up and is freed again.
+    #[cfg(feature = "failpoints")]
+    pub fn set_disk_full(&self, full: bool) {
+        self.log
+            .faults()
+            .disk_full
+            .store(full, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Makes the indexer's next batch fail, as sled's flush fails on a full disk.
+    #[cfg(feature = "failpoints")]
+    pub fn fail_next_index(&self) {
+        self.log
+            .faults()
+            .fail_next_index
+            .store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Keeps the background indexer from indexing any record at or past `position` until

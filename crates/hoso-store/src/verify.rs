@@ -4,8 +4,8 @@
 
 use std::collections::HashMap;
 
+use crate::core::{CHUNK, Core, SCAN_BUFFER};
 use crate::kv::{self, Indexed, Kv, StreamEntry};
-use crate::log::{CHUNK, Core, SCAN_BUFFER};
 use crate::record::{self, GENESIS_HASH};
 use crate::segment::{self, ENTRY_HEADER, Location, Next, SegmentReader, Segments};
 use crate::{Position, Problem, RecordedEvent, StoreError, VerifyReport, Version};

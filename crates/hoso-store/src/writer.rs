@@ -13,7 +13,7 @@
 //!   Nothing on the acknowledgement path waits for it.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
@@ -21,10 +21,13 @@ use chrono::{DateTime, TimeDelta, Utc};
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
+use crate::core::{
+    Core, PreparedEvent, REOPEN, REOPEN_AFTER_FSYNC, RESUMES, Refusal, Request, lock_poisoned, refused, set_poison,
+    truncate_to_micros,
+};
 use crate::filter::KeyFilter;
 use crate::idtable::{IdTable, Unfiled};
 use crate::kv::{self, Indexed, Kv, StreamRun};
-use crate::log::{Core, PreparedEvent, Request, lock_poisoned, truncate_to_micros};
 use crate::memtable::Recent;
 use crate::record::{self, GENESIS_HASH, RecordFields};
 use crate::segment::{self, ENTRY_HEADER, Location, Segments};
@@ -34,12 +37,10 @@ use crate::{AppendResult, ExpectedVersion, Position, StoreError, Version};
 const MAX_GROUP: usize = 512;
 /// The indexer writes at most this many records' entries in one engine batch.
 const INDEX_BATCH_MAX: usize = 16_384;
-/// The syncer wakes the indexer once this many durable records wait to be indexed; the
-/// indexer also looks by itself every `INDEX_WAIT`. Its batches are large, and the syncer
-/// spends no system call per fsync on it. Each sled batch costs sled two sealed log buffers
-/// (each a task that wakes all seven of its I/O threads) and a stream split over two batches
-/// costs a second entry: at 16 appenders of 10 events, 8,192 rather than 2,048 did 2% more
-/// appends/s (in 6 of 7 interleaved pairs) with 2% less CPU per append.
+/// The syncer wakes the indexer once this many durable records wait to be indexed (the
+/// indexer also looks by itself every `INDEX_WAIT`): few, large batches, because each sled
+/// batch wakes all of sled's I/O threads and a stream split over two batches costs a second
+/// entry (BENCHMARKS.md, "Store tuning constants").
 const INDEX_BATCH_MIN: u64 = 8_192;
 const INDEX_WAIT: Duration = Duration::from_millis(20);
 /// The indexer holds the memtable's and the id filter's locks for at most this many entries
@@ -54,13 +55,9 @@ const MAX_BACKLOG: usize = 65_536;
 const BACKLOG_RECHECK: Duration = Duration::from_millis(50);
 
 /// How long the writer and the syncer look for more work, yielding the CPU in between, before
-/// they sleep on their channel. Under load the next append or group comes within the time of
-/// an fsync and the callers' turnaround, and a thread that slept must be woken by a system call
-/// and rescheduled (on a virtual machine, a halted vCPU woken by an interrupt) before it can go
-/// on. On the 2-vCPU machine of BENCHMARKS.md, looking for 300 µs rather than 200 times (a few
-/// tens of µs, less than an fsync) raised appends of one event by 11% at 16 appenders and by
-/// 40% at one. The price: after each append, each of the two threads spends up to this long
-/// on the CPU looking; at a province's rate of appends that is nothing.
+/// they sleep on their channel: under load the next append comes within an fsync, and waking a
+/// sleeping thread costs a system call and a reschedule on the acknowledgement path (figures
+/// in BENCHMARKS.md, "Store tuning constants").
 const LOOK_BEFORE_SLEEP: Duration = Duration::from_micros(300);
 
 /// The next message of `rx`, looked for during `LOOK_BEFORE_SLEEP` before sleeping on it.
@@ -76,19 +73,13 @@ fn recv_soon<T>(rx: &mpsc::Receiver<T>) -> Result<T, mpsc::RecvError> {
     }
 }
 
-pub(crate) fn refused(poison: &Mutex<Option<String>>) -> Option<StoreError> {
-    let guard = poison.lock().ok()?;
-    guard.as_ref().map(|first_failure| StoreError::WritesRefused {
-        first_failure: first_failure.clone(),
-    })
-}
+/// The writer checks that space is back by writing and syncing this many zeros past the end.
+const PROBE_BYTES: usize = 64 << 10;
 
-pub(crate) fn set_poison(poison: &Mutex<Option<String>>, err: &StoreError) {
-    if let Ok(mut poison) = poison.lock()
-        && poison.is_none()
-    {
-        *poison = Some(err.to_string());
-    }
+/// Refuses appends after a failed write: resumable if it failed for lack of space.
+fn set_write_failed(poison: &Mutex<Option<Refusal>>, err: &StoreError) {
+    let remedy = if segment::is_no_space(err) { RESUMES } else { REOPEN };
+    set_poison(poison, err, remedy);
 }
 
 type Answer = (
@@ -104,7 +95,11 @@ pub(crate) struct Group {
     wrote: bool,
     /// The segments it wrote to (two when it started a new segment).
     segments: Vec<u32>,
+    /// The segment and offset where its writes end: the log's durable end once it is synced.
+    end: (u32, u64),
     answers: Vec<Answer>,
+    /// Told once the syncer has answered this group and every group before it.
+    barrier: Option<mpsc::Sender<()>>,
 }
 
 enum Outcome {
@@ -195,7 +190,7 @@ impl<S: Segments, K: Kv> Writer<S, K> {
         let mut wrote = false;
         let mut segments = vec![self.segment];
         for request in group.drain(..) {
-            let answer = match refused(&self.core.poison) {
+            let answer = match self.refusal(wrote || segments.len() > 1) {
                 Some(err) => Err(err),
                 None => match self.plan(&request, &mut segments) {
                     Ok(Outcome::Unchanged(result)) => Ok(result),
@@ -209,14 +204,122 @@ impl<S: Segments, K: Kv> Writer<S, K> {
             answers.push((request.reply, answer));
         }
         if let Err(err) = self.write_out() {
-            set_poison(&self.core.poison, &err);
+            set_write_failed(&self.core.poison, &err);
         }
         Group {
             next_position: self.next_position,
             wrote,
             segments,
+            end: (self.segment, self.written),
             answers,
+            barrier: None,
         }
+    }
+
+    /// The error an append gets while appends are refused, `None` if it may go on. A refusal
+    /// after a write that failed for lack of space is cleared here once space is back (see
+    /// `resume`), but only before the group being built has written anything.
+    fn refusal(&mut self, group_wrote: bool) -> Option<StoreError> {
+        let due = match self.core.poison.lock() {
+            Ok(poison) => poison.as_ref().map(Refusal::probe_due)?,
+            Err(_) => return Some(lock_poisoned()),
+        };
+        if !due || group_wrote {
+            return refused(&self.core.poison);
+        }
+        match self.resume() {
+            Ok(()) => {
+                // A failure that needs a reopen (the indexer's, meanwhile) is never cleared here.
+                let cleared = self.core.poison.lock().is_ok_and(|mut poison| {
+                    let resumable = poison.as_ref().is_some_and(Refusal::resumable);
+                    if resumable {
+                        *poison = None;
+                    }
+                    resumable
+                });
+                if !cleared {
+                    return refused(&self.core.poison);
+                }
+                tracing::warn!(
+                    position = self.next_position,
+                    "the store takes writes again: there is space on its disk again"
+                );
+                None
+            }
+            Err(err) if segment::is_no_space(&err) => {
+                if let Ok(mut poison) = self.core.poison.lock()
+                    && let Some(refusal) = poison.as_mut()
+                {
+                    refusal.back_off();
+                }
+                refused(&self.core.poison)
+            }
+            Err(err) => {
+                let err = StoreError::Io(format!("the store could not resume writing after a full disk: {err}"));
+                set_poison(&self.core.poison, &err, REOPEN);
+                refused(&self.core.poison)
+            }
+        }
+    }
+
+    /// Makes the log take appends again after a write that failed for lack of space, if there
+    /// is space again. Nothing written after the durable end was acknowledged (its callers were
+    /// told the write failed), so it is dropped: the syncer answers every group handed to it,
+    /// then the writer forgets the memtable's entries from the durable head on, cuts the
+    /// segments back to the durable end, and checks that space is back by writing and syncing
+    /// `PROBE_BYTES` past it. The next append then takes the durable head's position: no gap.
+    fn resume(&mut self) -> Result<(), StoreError> {
+        let (told, answered) = mpsc::channel();
+        let barrier = Group {
+            next_position: 0,
+            wrote: false,
+            segments: Vec::new(),
+            end: (self.segment, self.written),
+            answers: Vec::new(),
+            barrier: Some(told),
+        };
+        self.to_syncer.send(barrier).map_err(|_| StoreError::Closed)?;
+        answered.recv().map_err(|_| StoreError::Closed)?;
+        // Only this thread writes, and the syncer has nothing left to sync: both are final.
+        let head = self.core.head();
+        let (segment, offset) = *self.core.durable_end.lock().map_err(|_| lock_poisoned())?;
+        self.core.memtable_mut()?.truncate_from(head);
+        self.buffer.clear();
+        let segments = &self.core.segments;
+        // Segments started after the durable end hold nothing acknowledged: emptied, as
+        // recovery does, and the writer goes on in the last of them.
+        let later: Vec<u32> = (segment + 1..=self.segment.max(segment)).collect();
+        segments.truncate(segment, offset)?;
+        for &s in &later {
+            segments.truncate(s, 0)?;
+        }
+        let (at_segment, at_offset) = later.last().map_or((segment, offset), |&s| (s, 0));
+        let probe = self
+            .write_at(at_segment, at_offset, &[0; PROBE_BYTES])
+            .and_then(|()| segments.sync(at_segment));
+        // The zeros are cut again whatever the probe found: the log ends where it did.
+        segments.truncate(at_segment, at_offset)?;
+        probe?;
+        segments.writing_at(at_segment, at_offset);
+        self.segment = at_segment;
+        self.written = at_offset;
+        self.next_position = head;
+        Ok(())
+    }
+
+    /// Writes `bytes` at `offset` of `segment`, or fails as a full disk would when told to.
+    fn write_at(&self, segment: u32, offset: u64, bytes: &[u8]) -> Result<(), StoreError> {
+        if self.core.faults.disk_full.load(Ordering::SeqCst) {
+            // Half of it reaches the file, as a write cut short by a full disk leaves it.
+            let half = &bytes[..bytes.len() / 2];
+            self.core.segments.write_at(segment, offset, half)?;
+            return Err(StoreError::Io(format!(
+                "{}cannot write segment {}: injected: no space left on device",
+                segment::NO_SPACE,
+                self.core.segments.name(segment)
+            )));
+        }
+        self.core.segments.write_at(segment, offset, bytes)
     }
 
     /// Writes the buffered entries at the end of the current segment (no fsync yet).
@@ -224,7 +327,7 @@ impl<S: Segments, K: Kv> Writer<S, K> {
         if self.buffer.is_empty() {
             return Ok(());
         }
-        let result = self.core.segments.write_at(self.segment, self.written, &self.buffer);
+        let result = self.write_at(self.segment, self.written, &self.buffer);
         self.written += self.buffer.len() as u64;
         self.buffer.clear();
         result
@@ -234,12 +337,16 @@ impl<S: Segments, K: Kv> Writer<S, K> {
     /// first, so that no entry of the next one can be on disk while one before it is not:
     /// recovery relies on that to tell a torn tail from damage.
     fn roll(&mut self, segments: &mut Vec<u32>) -> Result<(), StoreError> {
-        let rolled = self
-            .write_out()
-            .and_then(|()| self.core.segments.sync(self.segment))
-            .and_then(|()| self.core.segments.create(self.segment + 1));
-        if let Err(err) = rolled {
-            set_poison(&self.core.poison, &err);
+        if let Err(err) = self.write_out() {
+            set_write_failed(&self.core.poison, &err);
+            return Err(err);
+        }
+        if let Err(err) = self.core.segments.sync(self.segment) {
+            set_poison(&self.core.poison, &err, REOPEN_AFTER_FSYNC);
+            return Err(err);
+        }
+        if let Err(err) = self.core.segments.create(self.segment + 1) {
+            set_write_failed(&self.core.poison, &err);
             return Err(err);
         }
         self.segment += 1;
@@ -489,17 +596,12 @@ fn wait_for_callers(groups: &mpsc::Receiver<Group>, ready: &mut Vec<Group>, expe
 /// too, because they may rest on earlier appends that are not durable yet.
 pub(crate) struct Syncer<S: Segments, K: Kv> {
     core: Arc<Core<S, K>>,
-    fail_next_flush: Arc<AtomicBool>,
     wake_indexer: mpsc::Sender<()>,
 }
 
 impl<S: Segments, K: Kv> Syncer<S, K> {
-    pub(crate) fn new(core: Arc<Core<S, K>>, fail_next_flush: Arc<AtomicBool>, wake_indexer: mpsc::Sender<()>) -> Self {
-        Syncer {
-            core,
-            fail_next_flush,
-            wake_indexer,
-        }
+    pub(crate) fn new(core: Arc<Core<S, K>>, wake_indexer: mpsc::Sender<()>) -> Self {
+        Syncer { core, wake_indexer }
     }
 
     fn sync(&self, ready: &[Group]) -> Result<(), StoreError> {
@@ -539,7 +641,7 @@ impl<S: Segments, K: Kv> Syncer<S, K> {
                 Err(err)
             } else if !wrote {
                 Ok(())
-            } else if self.fail_next_flush.swap(false, Ordering::SeqCst) {
+            } else if self.core.faults.fail_next_flush.swap(false, Ordering::SeqCst) {
                 Err(StoreError::Io("injected fsync failure".to_owned()))
             } else {
                 self.sync(&ready)
@@ -554,18 +656,28 @@ impl<S: Segments, K: Kv> Syncer<S, K> {
             expected = ready.iter().chain(&came_meanwhile).map(|g| g.answers.len()).sum();
             let failure = match synced {
                 Ok(()) => {
-                    let next_position = ready.last().map_or(0, |g| g.next_position);
-                    if next_position > self.core.head() {
-                        self.core.head.send_replace(next_position);
+                    // Only groups that wrote move the head: one that did not may have been
+                    // built after a failed write, past records that are not durable.
+                    if let Some(last) = ready.iter().rev().find(|g| g.wrote) {
+                        if last.next_position > self.core.head() {
+                            self.core.head.send_replace(last.next_position);
+                        }
+                        if let Ok(mut durable_end) = self.core.durable_end.lock() {
+                            *durable_end = last.end;
+                        }
                     }
                     None
                 }
+                Err(StoreError::WritesRefused { .. }) => refused(&self.core.poison),
                 Err(err) => {
-                    set_poison(&self.core.poison, &err);
+                    set_poison(&self.core.poison, &err, REOPEN_AFTER_FSYNC);
                     refused(&self.core.poison)
                 }
             };
             for group in ready {
+                if let Some(barrier) = group.barrier {
+                    let _ = barrier.send(());
+                }
                 for (reply, mut answer) in group.answers {
                     if let Some(err) = &failure
                         && group.wrote
@@ -669,7 +781,7 @@ impl<S: Segments, K: Kv> Indexer<S, K> {
                 // The log is intact and reads go on from the memtable, but it would grow
                 // without bound: refuse writes until a reopen re-indexes from the segments.
                 let err = StoreError::Io(format!("the indexer failed: {err}"));
-                set_poison(&self.core.poison, &err);
+                set_poison(&self.core.poison, &err, REOPEN);
                 return;
             }
             if closed {
@@ -741,6 +853,11 @@ impl<S: Segments, K: Kv> Indexer<S, K> {
             // The new end of the index in the same atomic batch: whatever sled recovers after a
             // crash, `indexed_through` claims exactly the entries it holds.
             writes.push((kv::INDEXED_KEY.to_vec(), end.encode()));
+            if self.core.faults.fail_next_index.swap(false, Ordering::SeqCst) {
+                return Err(StoreError::Io(
+                    "injected: the index engine could not flush: no space left on device".to_owned(),
+                ));
+            }
             self.core.kv.apply(writes)?;
             batch.clear();
             self.batch = batch;

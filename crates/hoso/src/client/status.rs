@@ -24,7 +24,7 @@ pub(crate) async fn status(args: ConnectArgs) -> Result<()> {
         if status.accepting_writes {
             "yes"
         } else {
-            "NO: the store refuses writes; restart the server"
+            "NO: the store refuses writes (the WARNING below says why and what to do)"
         }
     );
     outln!(
