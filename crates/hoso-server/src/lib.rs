@@ -23,6 +23,7 @@ pub mod projection;
 pub mod ratelimit;
 pub mod reference;
 pub mod reports;
+pub mod seal;
 pub mod snapshot;
 
 use std::future::Future;
@@ -322,7 +323,10 @@ pub async fn serve<S: EventStore>(
                 config.province_name.clone(),
                 config.agency_names.clone(),
             )
-            .with_letter(&config.disclosure),
+            .with_letter(&config.disclosure)
+            .with_sealer(seal::Sealer::from_key_file(
+                config.disclosure.signing_key_file.as_deref(),
+            )?),
             authenticate,
         ));
 

@@ -13,6 +13,7 @@ mod reference;
 mod reports;
 mod retries;
 mod rules;
+mod sealed;
 mod shutdown;
 mod snapshot;
 mod tls;
