@@ -167,6 +167,9 @@ fn check_signature(seal: &Seal, public_key: Option<&Path>) -> Result<Check> {
         None => None,
     };
     Ok(match (seal.check_signature(), province) {
+        (Err(hoso_disclosure::SealError::Unsigned), _) => Check::fail(
+            "NOT SIGNED: the server that made it had no [disclosure] signing_key_file".to_owned(),
+        ),
         (Err(err), _) => Check::fail(format!("INVALID: {err}")),
         (Ok(key), Some(province)) if key != province => Check::fail(format!(
             "NOT THE PROVINCE'S: the document is signed by key {}, not by the province's key {} (--public-key)",
@@ -233,8 +236,14 @@ fn differences(format: Format, file: &[u8], again: &[u8]) -> Vec<String> {
 }
 
 fn excerpt(line: &str, at: usize) -> String {
-    let start = line.floor_char_boundary(at.saturating_sub(40));
-    let end = line.ceil_char_boundary((at + 40).min(line.len()));
+    let mut start = at.saturating_sub(40).min(line.len());
+    while !line.is_char_boundary(start) {
+        start -= 1;
+    }
+    let mut end = (at + 40).min(line.len());
+    while !line.is_char_boundary(end) {
+        end += 1;
+    }
     format!("…{}…", &line[start..end])
 }
 
