@@ -167,9 +167,9 @@ fn check_signature(seal: &Seal, public_key: Option<&Path>) -> Result<Check> {
         None => None,
     };
     Ok(match (seal.check_signature(), province) {
-        (Err(hoso_disclosure::SealError::Unsigned), _) => Check::fail(
-            "NOT SIGNED: the server that made it had no [disclosure] signing_key_file".to_owned(),
-        ),
+        (Err(hoso_disclosure::SealError::Unsigned), _) => {
+            Check::fail("NOT SIGNED: the server that made it had no [disclosure] signing_key_file".to_owned())
+        }
         (Err(err), _) => Check::fail(format!("INVALID: {err}")),
         (Ok(key), Some(province)) if key != province => Check::fail(format!(
             "NOT THE PROVINCE'S: the document is signed by key {}, not by the province's key {} (--public-key)",

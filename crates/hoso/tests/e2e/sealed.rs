@@ -194,3 +194,40 @@ async fn a_signed_disclosure_verifies_offline_and_each_kind_of_change_is_named()
     let (ok, said) = verify(&file("june.html"), server.dir(), &public);
     assert!(!ok && said.contains("give a copy of its data directory"), "{said}");
 }
+
+#[test]
+fn a_signing_key_file_that_is_not_a_key_stops_the_server_at_start_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("province.key");
+    std::fs::write(&key, "not a key\n").unwrap();
+    let config = dir.path().join("hoso.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "province_name = \"Thái Nguyên\"\n[disclosure]\nsigning_key_file = {:?}\n",
+            path(&key)
+        ),
+    )
+    .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_hoso"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--config",
+            path(&config),
+            "--data-dir",
+        ])
+        .arg(dir.path().join("data"))
+        .env_remove("HOSO_CONFIG")
+        .env("HOSO_LOG", "warn")
+        .output()
+        .unwrap();
+    let said = text(&output);
+    assert!(!output.status.success(), "{said}");
+    assert!(!said.contains("serving on"), "{said}");
+    assert!(
+        said.contains(path(&key)) && said.contains("signing_key_file") && said.contains("hoso disclosure-key new"),
+        "{said}"
+    );
+}
