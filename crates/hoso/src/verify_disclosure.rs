@@ -336,3 +336,6 @@ fn column_name(mut column: u32) -> String {
     name.reverse();
     String::from_utf8(name).unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests;
