@@ -1,5 +1,6 @@
 //! A signed disclosure checked offline by `hoso verify-disclosure` against a copy of the log: it
-//! verifies as published, and a changed figure, a changed signature, another key and a log whose
+//! verifies as published (HTML, XLSX, CSV), and a changed figure (in the HTML, the CSV and a cell
+//! of the workbook), a changed signature, another key and a log whose
 //! history differs each fail, naming what differs.
 
 use std::path::Path;
@@ -148,6 +149,44 @@ async fn a_signed_disclosure_verifies_offline_and_each_kind_of_change_is_named()
         !ok && said.contains("figures: DIFFER") && said.contains(",30,"),
         "{said}"
     );
+
+    // A changed number in the workbook: the sheet and cell are named.
+    let workbook = std::fs::read(file("june.xlsx")).unwrap();
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(workbook)).unwrap();
+    let mut changed = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let mut edited = false;
+    for i in 0..archive.len() {
+        let mut entry = archive.by_index(i).unwrap();
+        let name = entry.name().unwrap().into_owned();
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut bytes).unwrap();
+        if !edited && name.starts_with("xl/worksheets/sheet") {
+            let mut xml = String::from_utf8(bytes.clone()).unwrap();
+            // A number cell holding 3 (a cell with t="s" holds a shared string's index instead).
+            let number = xml.match_indices("<v>3</v>").map(|(at, _)| at).find(|&at| {
+                let cell = &xml[xml[..at].rfind("<c ").unwrap()..at];
+                !cell.contains(" t=")
+            });
+            if let Some(at) = number {
+                xml.replace_range(at..at + "<v>3</v>".len(), "<v>30</v>");
+                bytes = xml.into_bytes();
+                edited = true;
+            }
+        }
+        changed
+            .start_file(name, zip::write::SimpleFileOptions::default())
+            .unwrap();
+        std::io::Write::write_all(&mut changed, &bytes).unwrap();
+    }
+    assert!(edited, "the workbook shows no count of 3");
+    std::fs::write(file("figure.xlsx"), changed.finish().unwrap().into_inner()).unwrap();
+    let (ok, said) = verify(&file("figure.xlsx"), &data, &public);
+    assert!(!ok, "{said}");
+    assert!(
+        said.contains("signature: valid") && said.contains("figures: DIFFER"),
+        "{said}"
+    );
+    assert!(said.contains(", cell ") && said.contains("the file has «30»"), "{said}");
 
     // A changed signature.
     let signature = html
