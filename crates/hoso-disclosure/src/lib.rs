@@ -53,6 +53,14 @@
 //!   per agency, named by its code; counts, rates, points and changes are numbers with number
 //!   formats, and no cell holds a list.
 //!
+//! # The seal
+//!
+//! [`render_sealed`] adds to any format a statement of what the disclosure counted (the log's
+//! position and head hash at the cut-off, a hash of the figures, the options it was rendered
+//! with), signed with the province's Ed25519 key, and a "how to verify" block; [`render_again`]
+//! renders the same document from figures recomputed elsewhere, to compare byte for byte. The
+//! statement, its canonical form and where each format carries it: [`signature`].
+//!
 //! # The JSON structure (`"schema": "hoso-disclosure/2"`)
 //!
 //! Keys are stable English identifiers whatever the language; names and texts follow the
@@ -108,7 +116,10 @@ mod csv;
 mod html;
 mod labels;
 mod model;
+pub mod signature;
 mod xlsx;
+
+pub use signature::{LogHead, Seal, SealError, SigningKey, VerifyingKey, render_again, render_sealed};
 
 /// The output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -214,6 +225,16 @@ pub fn is_empty(report: &Report) -> bool {
 ///
 /// The same reports and options always give the same bytes.
 pub fn render(current: &Report, previous: &Report, options: &Options) -> Result<Vec<u8>, DisclosureError> {
+    render_with(current, previous, options, None)
+}
+
+/// [`render`], with the seal embedded when there is one (see [`signature`]).
+fn render_with(
+    current: &Report,
+    previous: &Report,
+    options: &Options,
+    seal: Option<&Seal>,
+) -> Result<Vec<u8>, DisclosureError> {
     if previous.period.end != current.period.start {
         return Err(DisclosureError::PeriodsNotConsecutive {
             current: current.period.to_string(),
@@ -221,16 +242,33 @@ pub fn render(current: &Report, previous: &Report, options: &Options) -> Result<
         });
     }
     let disclosure = model::Disclosure::new(current, previous, options);
+    let language = options.language;
     match options.format {
         Format::Json => {
             let mut bytes =
                 serde_json::to_vec_pretty(&disclosure).map_err(|err| DisclosureError::Json(err.to_string()))?;
             bytes.push(b'\n');
-            Ok(bytes)
+            Ok(match seal {
+                Some(seal) => signature::seal_json(bytes, seal),
+                None => bytes,
+            })
         }
-        Format::Csv => Ok(csv::render(&disclosure)),
-        Format::Html => Ok(html::render(&disclosure).into_bytes()),
-        Format::Xlsx => xlsx::render(&disclosure, current.cutoff),
+        Format::Csv => {
+            let bytes = csv::render(&disclosure);
+            Ok(match seal {
+                Some(seal) => signature::seal_csv(bytes, seal, language),
+                None => bytes,
+            })
+        }
+        Format::Html => {
+            let page = html::render(&disclosure);
+            Ok(match seal {
+                Some(seal) => signature::seal_html(page, seal, language),
+                None => page,
+            }
+            .into_bytes())
+        }
+        Format::Xlsx => xlsx::render(&disclosure, current.cutoff, seal.map(|s| (s, language))),
     }
 }
 

@@ -715,3 +715,6 @@ fn previous_of(report: &Report) -> Report {
     previous.judged.clear();
     previous
 }
+
+#[path = "signature_tests.rs"]
+mod signature_tests;

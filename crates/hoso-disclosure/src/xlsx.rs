@@ -236,7 +236,11 @@ fn creation_time(cutoff: DateTime<Utc>) -> Result<ExcelDateTime, DisclosureError
         .map_err(|_| out_of_range())
 }
 
-pub(crate) fn render(d: &Disclosure, cutoff: DateTime<Utc>) -> Result<Vec<u8>, DisclosureError> {
+pub(crate) fn render(
+    d: &Disclosure,
+    cutoff: DateTime<Utc>,
+    seal: Option<(&crate::Seal, crate::Language)>,
+) -> Result<Vec<u8>, DisclosureError> {
     let l = d.labels;
     let f = Formats::new();
     let mut workbook = Workbook::new();
@@ -408,6 +412,9 @@ pub(crate) fn render(d: &Disclosure, cutoff: DateTime<Utc>) -> Result<Vec<u8>, D
             s.end_row();
         }
         workbook.push_worksheet(s.ws);
+    }
+    if let Some((seal, language)) = seal {
+        workbook.push_worksheet(crate::signature::seal_sheet(seal, language)?);
     }
 
     workbook.save_to_buffer().map_err(xlsx)

@@ -57,6 +57,11 @@ pub struct DisclosureConfig {
     /// The signer's name.
     #[serde(default)]
     pub signer_name: String,
+    /// The province's Ed25519 signing key (PKCS#8 PEM, made by `hoso disclosure-key new`): every
+    /// disclosure is signed with it; without one, disclosures name the log's position and head
+    /// hash but are unsigned.
+    #[serde(default)]
+    pub signing_key_file: Option<PathBuf>,
 }
 
 /// TLS settings; without them the server speaks plaintext HTTP/2.

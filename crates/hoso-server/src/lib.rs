@@ -25,6 +25,7 @@ pub mod projection;
 pub mod ratelimit;
 pub mod reference;
 pub mod reports;
+pub mod seal;
 pub mod snapshot;
 
 use std::future::Future;
@@ -178,6 +179,8 @@ pub async fn serve<S: EventStore>(
     config: &Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
+    // A signing key that cannot be read stops the start, before anything is served.
+    let sealer = seal::Sealer::from_key_file(config.disclosure.signing_key_file.as_deref())?;
     let projection = Projection::new();
     let snapshot = snapshot_file(config);
     let mut background = Background::default();
@@ -197,7 +200,7 @@ pub async fn serve<S: EventStore>(
     let (health, health_service) = health().await;
     let router = server(config)?.add_service(health_service);
     let router = add_reflection(router)?;
-    let router = add_api(router, &app, &projection, tokens, config);
+    let router = add_api(router, &app, &projection, tokens, sealer, config);
     let incoming = listen(config).await?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(router.serve_with_incoming_shutdown(incoming, async {
@@ -328,6 +331,7 @@ fn add_api<L, S: EventStore>(
     app: &Arc<App<S>>,
     projection: &Arc<Projection>,
     tokens: Arc<Tokens>,
+    sealer: seal::Sealer,
     config: &Config,
 ) -> Router<L> {
     let authenticate = authenticator(tokens);
@@ -337,7 +341,8 @@ fn add_api<L, S: EventStore>(
         config.province_name.clone(),
         config.agency_names.clone(),
     )
-    .with_letter(&config.disclosure);
+    .with_letter(&config.disclosure)
+    .with_sealer(sealer);
     router
         .add_service(pb::desk_service_server::DeskServiceServer::with_interceptor(
             DeskApi::new(Arc::clone(app)),

@@ -31,6 +31,7 @@ pub struct ReportsApi<S> {
     province_name: String,
     agency_names: std::collections::BTreeMap<String, String>,
     letter: hoso_disclosure::Letter,
+    sealer: Arc<crate::seal::Sealer>,
 }
 
 impl<S> ReportsApi<S> {
@@ -47,7 +48,14 @@ impl<S> ReportsApi<S> {
             province_name,
             agency_names,
             letter: hoso_disclosure::Letter::default(),
+            sealer: Arc::new(crate::seal::Sealer::new(None)),
         }
+    }
+
+    /// The key and head hashes that seal each disclosure.
+    pub fn with_sealer(mut self, sealer: crate::seal::Sealer) -> Self {
+        self.sealer = Arc::new(sealer);
+        self
     }
 
     /// The disclosure's issuing body, number, place and signer (the configuration's
@@ -363,7 +371,14 @@ impl<S: EventStore> pb::reports_service_server::ReportsService for ReportsApi<S>
         let model = self.caught_up().await?;
         let current = figures::report(&model, period, cutoff);
         let previous = figures::report(&model, period.previous(), cutoff);
+        let counted = model.checkpoint();
         drop(model);
+        // The seal names the events the figures counted: those recorded by the cut-off.
+        let head = self
+            .sealer
+            .head_at(&self.app.store, cutoff, counted)
+            .await
+            .map_err(|err| crate::error::to_status(err.into()))?;
         let options = Options {
             format,
             language,
@@ -372,12 +387,13 @@ impl<S: EventStore> pb::reports_service_server::ReportsService for ReportsApi<S>
             letter: self.letter.clone(),
         };
         // Every render error is the server's (the reports it computed, its writer): INTERNAL.
-        let document = hoso_disclosure::render(&current, &previous, &options).map_err(|err| {
-            to_status(ServiceError::Render {
-                what: "disclosure",
-                cause: err.to_string(),
-            })
-        })?;
+        let document =
+            hoso_disclosure::render_sealed(&current, &previous, &options, head, self.sealer.key()).map_err(|err| {
+                to_status(ServiceError::Render {
+                    what: "disclosure",
+                    cause: err.to_string(),
+                })
+            })?;
         let stem = if period.previous().end == period.start && period.start + chrono::Months::new(1) == period.end {
             period.start.format("%Y-%m").to_string()
         } else {

@@ -103,7 +103,8 @@ macro_rules! conformance_tests {
             concurrent_streams_share_flushes_without_gaps,
             subscription_catches_up_then_goes_live,
             slow_subscriber_does_not_block_writers,
-            verify_accepts_an_intact_store
+            verify_accepts_an_intact_store,
+            head_hash_chains_every_event_up_to_a_cutoff
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
@@ -627,6 +628,61 @@ pub async fn stream_as_of_cutoff<S: EventStore>(store: S) {
             .unwrap()
             .len(),
         5
+    );
+}
+
+/// The head hash at a position is the chain over every event's hash before it, computed in
+/// pieces or at once alike; the position at a cut-off counts the events recorded by then.
+pub async fn head_hash_chains_every_event_up_to_a_cutoff<S: EventStore>(store: S) {
+    assert_eq!(
+        crate::head_hash(&store, 0, crate::EMPTY_HEAD_HASH, 0).await.unwrap(),
+        crate::EMPTY_HEAD_HASH
+    );
+    store.append("a", ExpectedVersion::Any, events(2, "a")).await.unwrap();
+    store.append("b", ExpectedVersion::Any, events(1, "b")).await.unwrap();
+    let cutoff = store.read_all(2, 1).await.unwrap()[0].recorded_at;
+    store.append("a", ExpectedVersion::Any, events(3, "c")).await.unwrap();
+    let all = store.read_all(0, 100).await.unwrap();
+    let mut by_hand = crate::EMPTY_HEAD_HASH;
+    let mut heads = vec![by_hand];
+    for event in &all {
+        use sha2::Digest as _;
+        let mut hasher = sha2::Sha256::new();
+        hasher.update(by_hand);
+        hasher.update(event.hash);
+        by_hand = hasher.finalize().into();
+        heads.push(by_hand);
+    }
+    for to in 0..=6 {
+        let whole = crate::head_hash(&store, 0, crate::EMPTY_HEAD_HASH, to).await.unwrap();
+        assert_eq!(whole, heads[to as usize], "the head hash at {to}");
+        let from_three = crate::head_hash(&store, 3, heads[3], to.max(3)).await.unwrap();
+        assert_eq!(from_three, heads[to.max(3) as usize], "continued from 3 to {to}");
+    }
+    assert_ne!(heads[5], heads[6], "every event changes the head hash");
+    match crate::head_hash(&store, 0, crate::EMPTY_HEAD_HASH, 7).await {
+        Err(StoreError::Corrupted { position: 6, reason }) => {
+            assert!(reason.contains("ends at position 6"), "{reason}")
+        }
+        other => panic!("a head hash past the log's end must fail, got {other:?}"),
+    }
+    assert_eq!(crate::position_at(&store, cutoff, 6).await.unwrap(), 3);
+    assert_eq!(
+        crate::position_at(&store, cutoff, 2).await.unwrap(),
+        2,
+        "bounded by upper"
+    );
+    assert_eq!(
+        crate::position_at(&store, cutoff - TimeDelta::days(1), 6)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        crate::position_at(&store, Utc::now() + TimeDelta::days(1), 6)
+            .await
+            .unwrap(),
+        6
     );
 }
 

@@ -17,6 +17,7 @@ mod background;
 mod core;
 mod error;
 mod filter;
+mod head;
 mod idtable;
 mod kv;
 mod log;
@@ -40,6 +41,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 pub use error::StoreError;
+pub use head::{EMPTY_HEAD_HASH, head_hash, next_head_hash, position_at};
 pub use record::{GENESIS_HASH, record_hash};
 pub use store::{MemoryStore, SledOptions, SledStore};
 pub use subscription::Subscription;

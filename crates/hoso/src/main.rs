@@ -5,12 +5,16 @@
 //! and `hoso catalogue` load and show the reference data; `hoso call` calls
 //! any method with a JSON request (as grpcurl would, without the proto files); `hoso token`
 //! creates bearer tokens and their hashes for the tokens file; `hoso gen` makes a province's
-//! workload to import (the load tool that drives a server with one is the separate `hoso-load`).
+//! workload to import (the load tool that drives a server with one is the separate `hoso-load`);
+//! `hoso disclosure-key` makes the province's signing key and `hoso verify-disclosure` checks a
+//! signed disclosure offline on a copy of the log.
 //! Arguments are parsed and checked here, then handed to `hoso-server` or to the generated gRPC
 //! clients of `hoso-api`.
 
 mod client;
+mod disclosure_key;
 mod reference;
+mod verify_disclosure;
 mod workload;
 
 use crate::out::{out, outln};
@@ -69,6 +73,12 @@ enum Command {
     /// Create bearer tokens for the tokens file.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// The province's key for signing disclosures: make a key pair (docs/disclosure.md).
+    #[command(subcommand)]
+    DisclosureKey(disclosure_key::DisclosureKeyCommand),
+    /// Check a published disclosure offline against a copy of the log: its signature, the log's
+    /// head hash at the position it names, and every figure recomputed there (docs/disclosure.md).
+    VerifyDisclosure(verify_disclosure::VerifyDisclosureArgs),
 }
 
 #[derive(clap::Args)]
@@ -149,6 +159,8 @@ fn run(cli: Cli) -> Result<()> {
             out!("{}", token_entry(&token, &subject, role, &agency));
             Ok(())
         }
+        Command::DisclosureKey(command) => disclosure_key::run(command),
+        Command::VerifyDisclosure(args) => verify_disclosure::run(args),
         Command::Token(TokenCommand::Hash) => {
             let mut token = String::new();
             std::io::stdin()

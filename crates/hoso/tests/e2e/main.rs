@@ -12,6 +12,7 @@ mod reference;
 mod reports;
 mod retries;
 mod rules;
+mod sealed;
 mod shutdown;
 mod snapshot;
 mod tls;
