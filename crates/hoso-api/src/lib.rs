@@ -4,7 +4,8 @@
 //! **What it is.** [`pb`] holds the prost messages and the tonic clients and servers of every
 //! service (desk commands, dossier queries, audit, admin); [`FILE_DESCRIPTOR_SET`] is the encoded
 //! schema that server reflection serves; [`convert`] turns requests into domain commands (every
-//! missing or malformed field named, in the proto's field path) and domain state into messages.
+//! missing or malformed field named, in the proto's field path) and domain state into messages;
+//! [`import_line`] reads a line of the import format.
 //!
 //! **What it is not.** No rules (the domain decides whether a command is allowed), no storage, no
 //! server wiring, no authorization. It is the only crate that knows protobuf: domain types never
@@ -12,6 +13,7 @@
 
 pub mod codec;
 pub mod convert;
+pub mod import_line;
 
 /// The generated messages, clients and servers of package `hoso.v1`.
 #[allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic)]
