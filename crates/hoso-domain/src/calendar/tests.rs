@@ -215,7 +215,10 @@ fn due_dates_at_the_ends_of_time_are_refused_not_a_panic() {
             StatutoryTime::calendar_days(1),
         ] {
             assert!(
-                matches!(time.due_at(instant, &calendar), Err(CalendarError::YearNotLoaded { .. })),
+                matches!(
+                    time.due_at(instant, &calendar),
+                    Err(CalendarError::YearNotLoaded { .. })
+                ),
                 "{time} from {instant}"
             );
         }
