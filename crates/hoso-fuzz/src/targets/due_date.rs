@@ -15,18 +15,17 @@ const SPAN_MICROS: i64 = 500 * 366 * 86_400 * 1_000_000;
 /// can represent.
 fn instant(b: &mut Bytes<'_>) -> DateTime<Utc> {
     let raw = b.u64().cast_signed();
-    let micros = if b.u8() % 8 == 0 {
+    let micros = if b.u8().is_multiple_of(8) {
         raw
     } else {
         raw.rem_euclid(SPAN_MICROS) - SPAN_MICROS / 2 + 946_684_800_000_000
     };
-    DateTime::from_timestamp_micros(micros).unwrap_or_else(|| {
-        if micros < 0 {
-            DateTime::<Utc>::MIN_UTC
-        } else {
-            DateTime::<Utc>::MAX_UTC
-        }
-    })
+    let edge = if micros < 0 {
+        DateTime::<Utc>::MIN_UTC
+    } else {
+        DateTime::<Utc>::MAX_UTC
+    };
+    DateTime::from_timestamp_micros(micros).unwrap_or(edge)
 }
 
 fn unit(byte: u8) -> TimeUnit {
