@@ -4,7 +4,9 @@
 //!   Python tests (`tests/deploy`, and `tests/python`: a client generated from `proto/` against
 //!   the real server binary, and `buf lint`) in a virtual environment at `target/pyenv`. This is
 //!   the README's test command; it needs nothing installed by hand but Rust and `python3`.
-//! - `ci`: what `.ci/run` runs: formatting and lint checks, then `test`.
+//! - `ci`: what `.ci/run` runs: formatting and lint checks, then `test`, then `fuzz --seconds 14`.
+//! - `fuzz [--seconds N] [--target NAME]...`: the fuzz targets of `crates/hoso-fuzz`, N seconds
+//!   each (120 by default); fails at the first finding (`docs/fuzzing.md`).
 
 use std::path::Path;
 use std::process::Command;
@@ -33,10 +35,54 @@ fn run() -> Result<()> {
                 "-D",
                 "warnings",
             ])?;
-            test()
+            test()?;
+            fuzz(&["--seconds".to_owned(), CI_FUZZ_SECONDS.to_owned()])
         }
-        _ => bail!("unknown task {task:?}; the tasks are: test, ci"),
+        "fuzz" => fuzz(&std::env::args().skip(2).collect::<Vec<_>>()),
+        _ => bail!("unknown task {task:?}; the tasks are: test, ci, fuzz"),
     }
+}
+
+/// Seconds of fuzzing for each of the five targets in CI: about 70 s in all.
+const CI_FUZZ_SECONDS: &str = "14";
+
+/// Builds the fuzz binary with the test suite's features (so that the build `test` made is
+/// reused) and runs every target, or those named, for the seconds given.
+fn fuzz(args: &[String]) -> Result<()> {
+    let mut run = vec!["run".to_owned()];
+    let mut args = args.iter();
+    let mut seconds = "120".to_owned();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--seconds" | "--target" | "--seed" => {
+                let value = args.next().with_context(|| format!("{arg} needs a value"))?;
+                if arg == "--seconds" {
+                    value.clone_into(&mut seconds);
+                } else {
+                    run.extend([arg.clone(), value.clone()]);
+                }
+            }
+            other => bail!("unknown fuzz option {other:?}; the options are --seconds N, --target NAME, --seed S"),
+        }
+    }
+    run.extend(["--seconds".to_owned(), seconds]);
+    cargo(&["build", "--workspace", "--all-features", "--bin", "hoso-fuzz"])?;
+    let fuzzer = target_dir()?.join("debug").join("hoso-fuzz");
+    step(
+        &format!("the fuzz targets ({})", run[1..].join(" ")),
+        Command::new(&fuzzer).args(&run),
+    )
+}
+
+/// The cargo target directory: `CARGO_TARGET_DIR` or the workspace's `target`.
+fn target_dir() -> Result<std::path::PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .context("the xtask crate has no parent directory")?;
+    Ok(match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => std::path::absolute(dir).context("cannot resolve CARGO_TARGET_DIR")?,
+        None => root.join("target"),
+    })
 }
 
 /// Runs the whole test suite: the Rust tests, with cargo-nextest when it is installed and
@@ -102,10 +148,7 @@ fn python_tests() -> Result<()> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .context("the xtask crate has no parent directory")?;
-    let target = match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) => std::path::absolute(dir).context("cannot resolve CARGO_TARGET_DIR")?,
-        None => root.join("target"),
-    };
+    let target = target_dir()?;
     let venv = target.join("pyenv");
     let python = venv.join("bin").join("python");
     if !python.exists() {

@@ -5,7 +5,8 @@
 //! service (desk commands, dossier queries, audit, admin); [`FILE_DESCRIPTOR_SET`] is the encoded
 //! schema that server reflection serves; [`convert`] turns requests into domain commands (every
 //! missing or malformed field named, in the proto's field path) and domain state into messages;
-//! [`json`] writes messages in the protobuf JSON mapping.
+//! [`json`] writes messages in the protobuf JSON mapping; [`import_line`] reads a line of the
+//! import format.
 //!
 //! **What it is not.** No rules (the domain decides whether a command is allowed), no storage, no
 //! server wiring, no authorization. It is the only crate that knows protobuf: domain types never
@@ -13,6 +14,7 @@
 
 pub mod codec;
 pub mod convert;
+pub mod import_line;
 pub mod json;
 
 /// The generated messages, clients and servers of package `hoso.v1`.

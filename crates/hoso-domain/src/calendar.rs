@@ -102,12 +102,21 @@ pub fn vietnam_offset() -> FixedOffset {
 
 /// The Vietnam local wall-clock time of an instant.
 pub fn to_local(instant: DateTime<Utc>) -> NaiveDateTime {
-    instant.naive_utc() + TimeDelta::seconds(i64::from(VIETNAM_UTC_OFFSET_SECS))
+    // Within seven hours of the end of chrono's range the local time does not exist: it stays at
+    // the last one rather than panic (found by the `due_date` fuzz target).
+    instant
+        .naive_utc()
+        .checked_add_signed(TimeDelta::seconds(i64::from(VIETNAM_UTC_OFFSET_SECS)))
+        .unwrap_or(NaiveDateTime::MAX)
 }
 
 /// The instant of a Vietnam local wall-clock time (always unique: no DST).
 pub fn from_local(local: NaiveDateTime) -> DateTime<Utc> {
-    (local - TimeDelta::seconds(i64::from(VIETNAM_UTC_OFFSET_SECS))).and_utc()
+    // Likewise at the start of chrono's range.
+    local
+        .checked_sub_signed(TimeDelta::seconds(i64::from(VIETNAM_UTC_OFFSET_SECS)))
+        .unwrap_or(NaiveDateTime::MIN)
+        .and_utc()
 }
 
 /// Which holiday table a due date was computed with: recorded in the event that holds the due

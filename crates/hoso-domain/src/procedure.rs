@@ -15,7 +15,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Datelike, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::calendar::{BusinessCalendar, to_local};
@@ -82,7 +82,12 @@ impl StatutoryTime {
             }
             TimeUnit::WorkingHours => calendar.add_office_time(received_at, TimeDelta::hours(i64::from(self.amount))),
             TimeUnit::CalendarDays => {
-                let mut day = received_on + chrono::Days::new(u64::from(self.amount));
+                // Past chrono's last date no calendar exists (found by the `due_date` fuzz target).
+                let mut day = received_on
+                    .checked_add_days(chrono::Days::new(u64::from(self.amount)))
+                    .ok_or(CalendarError::YearNotLoaded {
+                        year: chrono::NaiveDate::MAX.year(),
+                    })?;
                 if !calendar.is_working_day(day)? {
                     day = calendar.next_working_day(day)?;
                 }

@@ -197,7 +197,8 @@ impl Dossiers {
         let present = (bytes.len() - HEADER_LEN) as u64;
         if present < payload_len {
             return Err(SnapshotError::Truncated {
-                needed: HEADER_LEN as u64 + payload_len,
+                // A damaged length may be near u64::MAX (found by the `snapshot` fuzz target).
+                needed: payload_len.saturating_add(HEADER_LEN as u64),
                 found: bytes.len() as u64,
             });
         }

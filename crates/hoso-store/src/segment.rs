@@ -734,6 +734,17 @@ impl<'s, S: Segments> SegmentReader<'s, S> {
                 });
             }
             let total = ENTRY_HEADER + len as usize;
+            // A damaged length may claim gigabytes: past what the buffer holds, check the
+            // segment's size before making room (found by the `store_open` fuzz target).
+            if total > self.chunk.max(self.end - self.start)
+                && total as u64 > self.segments.len(segment)?.saturating_sub(offset)
+            {
+                return Ok(Next::Incomplete {
+                    segment,
+                    offset,
+                    reason: "an entry that runs past the end of the segment",
+                });
+            }
             if self.fill(total)? < total {
                 return Ok(Next::Incomplete {
                     segment,
@@ -751,5 +762,30 @@ impl<'s, S: Segments> SegmentReader<'s, S> {
                 crc_ok,
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by the `store_open` fuzz target: a damaged length claiming gigabytes made the
+    /// reader zero-fill a buffer that large before finding the segment shorter (49 s and 3 GiB
+    /// for one flipped run of bytes).
+    #[test]
+    fn a_damaged_length_is_not_read_into_memory() {
+        let segments = MemSegments::default();
+        segments.create(1).unwrap();
+        let mut bytes = 0xbebe_bebe_u32.to_be_bytes().to_vec();
+        bytes.extend_from_slice(&[0xbe; 60]);
+        segments.write_at(1, 0, &bytes).unwrap();
+        let mut reader = SegmentReader::new(&segments, 1, 0, 4096);
+        let reason = match reader.next().unwrap() {
+            Next::Incomplete { reason, .. } => reason,
+            Next::End => "the end",
+            Next::Entry { .. } => "an entry",
+        };
+        assert_eq!(reason, "an entry that runs past the end of the segment");
+        assert!(reader.buf.len() <= 4096, "{} bytes buffered", reader.buf.len());
     }
 }

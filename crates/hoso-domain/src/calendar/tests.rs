@@ -202,6 +202,36 @@ fn every_provisional_table_is_consistent_and_computed_once() {
     );
 }
 
+/// Found by the `due_date` fuzz target: an instant within seven hours of the end of chrono's
+/// range made `to_local` overflow and panic; now a due date there is refused like any year
+/// without a calendar.
+#[test]
+fn due_dates_at_the_ends_of_time_are_refused_not_a_panic() {
+    let calendar = BusinessCalendar::vietnam();
+    for instant in [DateTime::<Utc>::MAX_UTC, DateTime::<Utc>::MIN_UTC] {
+        for time in [
+            StatutoryTime::working_days(1),
+            StatutoryTime::working_hours(8),
+            StatutoryTime::calendar_days(1),
+        ] {
+            assert!(
+                matches!(
+                    time.due_at(instant, &calendar),
+                    Err(CalendarError::YearNotLoaded { .. })
+                ),
+                "{time} from {instant}"
+            );
+        }
+    }
+    // More calendar days than chrono has dates.
+    assert!(matches!(
+        StatutoryTime::calendar_days(u32::MAX).due_at(vn("2026-06-01 09:00"), &calendar),
+        Err(CalendarError::YearNotLoaded { .. })
+    ));
+    assert_eq!(to_local(DateTime::<Utc>::MAX_UTC), NaiveDateTime::MAX);
+    assert_eq!(from_local(NaiveDateTime::MIN), DateTime::<Utc>::MIN_UTC);
+}
+
 #[test]
 fn a_year_outside_the_provisional_range_needs_a_notice() {
     let calendar = BusinessCalendar::vietnam();

@@ -230,6 +230,21 @@ async fn a_snapshot_can_be_caught_up_like_the_live_model() {
     assert_eq!(loaded, model);
 }
 
+/// Found by the `snapshot` fuzz target: a payload length near `u64::MAX` overflowed while
+/// the error was being built.
+#[test]
+fn a_huge_payload_length_is_a_truncation_not_a_panic() {
+    let mut bytes = Dossiers::new().encode_snapshot(ID);
+    bytes[12..20].copy_from_slice(&u64::MAX.to_le_bytes());
+    assert_eq!(
+        Dossiers::decode_snapshot(&bytes, ID).unwrap_err(),
+        SnapshotError::Truncated {
+            needed: u64::MAX,
+            found: bytes.len() as u64
+        }
+    );
+}
+
 #[tokio::test]
 async fn damaged_bytes_are_refused_naming_the_damage() {
     let bytes = march_model().await.encode_snapshot(ID);

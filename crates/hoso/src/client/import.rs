@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use hoso_api::pb;
 
-use super::{ConnectArgs, connect, descriptors, status_error};
+use super::{ConnectArgs, connect, status_error};
 
 /// `hoso import`.
 #[derive(clap::Args)]
@@ -46,9 +46,6 @@ pub(crate) async fn import(args: ImportArgs) -> Result<u64> {
         path: args.rejects.clone(),
         file: None,
     };
-    let descriptor = descriptors()?
-        .get_message_by_name("hoso.v1.ImportDossierRequest")
-        .context("the built-in API description lacks ImportDossierRequest")?;
     let client = pb::admin_service_client::AdminServiceClient::new(connect(&args.connect).await?);
     let bar = indicatif::ProgressBar::new(size).with_style(
         indicatif::ProgressStyle::with_template("importing [{bar:40}] {bytes}/{total_bytes} ({msg})")
@@ -74,15 +71,7 @@ pub(crate) async fn import(args: ImportArgs) -> Result<u64> {
             if text.trim().is_empty() {
                 continue;
             }
-            let mut deserializer = serde_json::Deserializer::from_str(text.trim());
-            let parsed = prost_reflect::DynamicMessage::deserialize(descriptor.clone(), &mut deserializer)
-                .and_then(|m| deserializer.end().map(|()| m))
-                .map_err(|err| err.to_string())
-                .and_then(|m| {
-                    <pb::ImportDossierRequest as prost::Message>::decode(prost::Message::encode_to_vec(&m).as_slice())
-                        .map_err(|err| err.to_string())
-                });
-            match parsed {
+            match hoso_api::import_line::parse_import_line(&text) {
                 Err(reason) => {
                     rejected += 1;
                     reject(
