@@ -1,6 +1,7 @@
 //! Project automation, run as `cargo xtask <task>`.
 //!
-//! - `test`: every test of the workspace, with every feature the test binaries need, then the
+//! - `test`: every test of the workspace, with every feature the test binaries need (and the
+//!   `hoso` package's tests that need its `postgres` feature off), then the
 //!   Python tests (`tests/deploy`, and `tests/python`: a client generated from `proto/` against
 //!   the real server binary, and `buf lint`) in a virtual environment at `target/pyenv`. This is
 //!   the README's test command; it needs nothing installed by hand but Rust and `python3`.
@@ -101,8 +102,11 @@ fn test() -> Result<()> {
             &["nextest", "run", "--workspace", "--all-features", "--no-fail-fast"],
             require,
         )?;
+        // The default build's refusal of a PostgreSQL store exists only without the feature.
+        cargo(&["nextest", "run", "-p", "hoso", "-E", "test(/without_postgres/)"])?;
     } else {
         cargo_env(&["test", "--workspace", "--all-features", "--no-fail-fast"], require)?;
+        cargo(&["test", "-p", "hoso", "--test", "e2e", "without_postgres"])?;
     }
     python_tests()
 }

@@ -15,7 +15,9 @@
 //! `max_concurrent_streams`, `max_concurrent_requests_per_connection`, `request_timeout_seconds`,
 //! `http2_keepalive_interval_seconds`, `http2_keepalive_timeout_seconds`, `tcp_keepalive_seconds`,
 //! `idle_connection_seconds`).
-//! Environment overrides: `HOSO_LISTEN`, `HOSO_DATA_DIR`,
+//! `store` (unset or `"embedded"`: the embedded store in `data_dir`; a `postgres://` URL: the
+//! PostgreSQL store, in a build with the `postgres` feature).
+//! Environment overrides: `HOSO_LISTEN`, `HOSO_DATA_DIR`, `HOSO_STORE`,
 //! `HOSO_TOKENS_FILE`, `HOSO_LOG_FORMAT`, `HOSO_PROVINCE_NAME`,
 //! `HOSO_ALLOW_PROCEDURES_OUTSIDE_CATALOGUE`. Relative paths are relative to the working directory.
 
@@ -165,6 +167,48 @@ pub struct GreenLaneEntry {
     pub unit: TimeUnit,
 }
 
+/// Where the event log is kept (`store`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreLocation {
+    /// The embedded store, in the data directory.
+    Embedded,
+    /// A PostgreSQL database, by its connection URL (which may hold a password: show it only
+    /// through [`redact_store_url`]).
+    Postgres(String),
+}
+
+/// `url` with any password replaced by `***`, for logs, errors and `hoso status`: the password
+/// of a URL's user (`postgres://user:secret@host`) and any `password=` parameter.
+pub fn redact_store_url(url: &str) -> String {
+    let mut out = url.to_owned();
+    if let Some(scheme_end) = out.find("://") {
+        let rest = scheme_end + 3;
+        let authority_end = out[rest..].find(['/', '?']).map_or(out.len(), |i| rest + i);
+        if let Some(at) = out[rest..authority_end].rfind('@') {
+            let userinfo = &out[rest..rest + at];
+            if let Some(colon) = userinfo.find(':') {
+                out.replace_range(rest + colon + 1..rest + at, "***");
+            }
+        }
+    }
+    let mut redacted = String::with_capacity(out.len());
+    let mut rest = out.as_str();
+    while let Some(i) = rest.to_ascii_lowercase().find("password=") {
+        let value = i + "password=".len();
+        redacted.push_str(&rest[..value]);
+        redacted.push_str("***");
+        let tail = &rest[value..];
+        let end = if let Some(quoted) = tail.strip_prefix('\'') {
+            quoted.find('\'').map_or(tail.len(), |j| j + 2)
+        } else {
+            tail.find(['&', ' ']).unwrap_or(tail.len())
+        };
+        rest = &tail[end..];
+    }
+    redacted.push_str(rest);
+    redacted
+}
+
 /// The whole configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -175,9 +219,13 @@ pub struct Config {
     /// Where to serve Prometheus metrics (`/metrics`, plain HTTP); none when unset.
     #[serde(default)]
     pub metrics_listen: Option<SocketAddr>,
-    /// Directory of the embedded store (and of development tokens).
+    /// Directory of the embedded store, of the projection's snapshot and of development tokens.
     #[serde(default = "default_data_dir")]
     pub data_dir: PathBuf,
+    /// Where the event log is kept: unset or `"embedded"` for the embedded store in `data_dir`,
+    /// or a PostgreSQL connection URL (`postgres://user@host:port/db`, several hosts allowed).
+    #[serde(default)]
+    pub store: Option<String>,
     /// Bearer-token hashes and the officers they stand for.
     #[serde(default)]
     pub tokens_file: Option<PathBuf>,
@@ -253,6 +301,7 @@ impl Default for Config {
             listen: default_listen(),
             metrics_listen: None,
             data_dir: default_data_dir(),
+            store: None,
             tokens_file: None,
             log_format: LogFormat::Text,
             calendar_files: Vec::new(),
@@ -298,6 +347,9 @@ impl Config {
         if let Some(dir) = env("HOSO_DATA_DIR") {
             config.data_dir = PathBuf::from(dir);
         }
+        if let Some(store) = env("HOSO_STORE") {
+            config.store = Some(store);
+        }
         if let Some(file) = env("HOSO_TOKENS_FILE") {
             config.tokens_file = Some(PathBuf::from(file));
         }
@@ -319,6 +371,22 @@ impl Config {
             };
         }
         Ok(config)
+    }
+
+    /// Where the event log is kept, from `store`; an unknown kind of store is an error naming
+    /// the setting.
+    pub fn store_location(&self) -> Result<StoreLocation> {
+        match self.store.as_deref().map(str::trim) {
+            None | Some("") | Some("embedded") => Ok(StoreLocation::Embedded),
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                Ok(StoreLocation::Postgres(url.to_owned()))
+            }
+            Some(other) => bail!(
+                "store (--store, HOSO_STORE or `store` in the configuration) is {:?}: give `embedded` for the \
+                 embedded store in data_dir, or a PostgreSQL URL such as postgres://hoso@db.example:5432/hoso",
+                redact_store_url(other)
+            ),
+        }
     }
 
     /// The working-day calendar: the shipped 2025 and 2026 tables plus `calendar_files`, with
@@ -370,5 +438,57 @@ impl Config {
             );
         }
         Ok(lane)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_store_is_read_from_the_file_and_from_hoso_store() {
+        let config = Config::parse("store = \"postgres://hoso@db:5432/hoso\"\n", "t").unwrap();
+        assert_eq!(
+            config.store_location().unwrap(),
+            StoreLocation::Postgres("postgres://hoso@db:5432/hoso".to_owned())
+        );
+        let env = |key: &str| (key == "HOSO_STORE").then(|| "postgresql://h/db".to_owned());
+        let config = Config::load(None, env).unwrap();
+        assert_eq!(
+            config.store_location().unwrap(),
+            StoreLocation::Postgres("postgresql://h/db".to_owned())
+        );
+        assert_eq!(Config::default().store_location().unwrap(), StoreLocation::Embedded);
+        let config = Config::parse("store = \"embedded\"\n", "t").unwrap();
+        assert_eq!(config.store_location().unwrap(), StoreLocation::Embedded);
+    }
+
+    #[test]
+    fn an_unknown_store_is_an_error_naming_the_setting_without_its_password() {
+        let config = Config::parse("store = \"mysql://root:hunter2@db/hoso\"\n", "t").unwrap();
+        let err = format!("{:#}", config.store_location().unwrap_err());
+        assert!(err.contains("HOSO_STORE") && err.contains("`store`"), "{err}");
+        assert!(err.contains("mysql://root:***@db/hoso"), "{err}");
+        assert!(!err.contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn passwords_are_redacted_from_store_urls() {
+        assert_eq!(
+            redact_store_url("postgres://hoso:s3cret@db:5432/hoso"),
+            "postgres://hoso:***@db:5432/hoso"
+        );
+        assert_eq!(
+            redact_store_url("postgres://hoso@db/hoso?password=s3cret&sslmode=disable"),
+            "postgres://hoso@db/hoso?password=***&sslmode=disable"
+        );
+        assert_eq!(
+            redact_store_url("host=db user=hoso password='a b' dbname=hoso"),
+            "host=db user=hoso password=*** dbname=hoso"
+        );
+        assert_eq!(
+            redact_store_url("postgres://hoso@a:5432,b:5432/hoso"),
+            "postgres://hoso@a:5432,b:5432/hoso"
+        );
     }
 }

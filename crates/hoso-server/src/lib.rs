@@ -21,6 +21,8 @@ pub mod import;
 mod internal;
 pub mod metadata;
 pub mod metrics;
+#[cfg(feature = "postgres")]
+mod postgres;
 pub mod projection;
 pub mod ratelimit;
 pub mod reference;
@@ -47,7 +49,7 @@ use tonic_health::server::HealthReporter;
 
 use crate::app::App;
 use crate::auth::{Role, Tokens, new_token, token_entry};
-use crate::config::Config;
+use crate::config::{Config, StoreLocation};
 use crate::grpc::{AdminApi, AuditApi, DeskApi, QueryApi};
 use crate::projection::Projection;
 
@@ -120,13 +122,18 @@ fn write_private(path: &Path, text: &str) -> Result<()> {
         .with_context(|| format!("cannot write {}", path.display()))
 }
 
-/// Runs the server on the embedded sled store until `shutdown` completes, then stops taking
-/// requests, finishes those in flight, and closes the store. Prints `hoso: serving on ADDR` on
-/// standard output once it accepts connections.
+/// Runs the server on the store `config.store` names (the embedded sled store by default, or
+/// PostgreSQL in a build with the `postgres` feature) until `shutdown` completes, then stops
+/// taking requests, finishes those in flight, and closes the store. Prints
+/// `hoso: serving on ADDR` on standard output once it accepts connections.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<()> {
-    let calendar = config.calendar()?;
-    let green_lane = config.green_lane()?;
-    let tokens = Arc::new(load_tokens(&config)?);
+    match config.store_location()? {
+        StoreLocation::Embedded => run_embedded(config, shutdown).await,
+        StoreLocation::Postgres(url) => run_postgres(&url, config, shutdown).await,
+    }
+}
+
+async fn run_embedded(config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<()> {
     let dir = DataDir::new(&config.data_dir).store();
     let store = tokio::task::spawn_blocking({
         let dir = dir.clone();
@@ -136,6 +143,43 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
     .context("the store could not be opened")?
     .with_context(|| format!("cannot open the store in {}", dir.display()))?;
     tracing::info!(head = store.head(), data_dir = %config.data_dir.display(), "store opened");
+    let result = run_on(store.clone(), "sled", &config, shutdown).await;
+    let closing = store.clone();
+    tokio::task::spawn_blocking(move || closing.close()).await.ok();
+    tracing::info!("store closed");
+    result
+}
+
+#[cfg(feature = "postgres")]
+async fn run_postgres(url: &str, config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<()> {
+    let store = postgres::open(url).await?;
+    let result = run_on(store.clone(), "postgres", &config, shutdown).await;
+    store.close();
+    tracing::info!("store closed");
+    result
+}
+
+#[cfg(not(feature = "postgres"))]
+async fn run_postgres(url: &str, _config: Config, _shutdown: impl Future<Output = ()> + Send + 'static) -> Result<()> {
+    anyhow::bail!(
+        "store (--store, HOSO_STORE or `store` in the configuration) is a PostgreSQL URL ({}), but this hoso \
+         was built without PostgreSQL support: build it with `cargo build --release -p hoso --features postgres`, \
+         or leave store unset for the embedded store",
+        config::redact_store_url(url)
+    )
+}
+
+/// Loads the reference data from the opened `store` and serves until `shutdown` completes;
+/// the caller closes the store.
+async fn run_on<S: EventStore>(
+    store: S,
+    backend: &'static str,
+    config: &Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    let calendar = config.calendar()?;
+    let green_lane = config.green_lane()?;
+    let tokens = Arc::new(load_tokens(config)?);
     let reference = reference::ReferenceData::open(&store, calendar).await.map_err(|err| {
         anyhow::anyhow!(
             "cannot read the reference data from the log: {}",
@@ -157,19 +201,15 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
         );
     }
     let app = Arc::new(App {
-        store: store.clone(),
+        store,
         reference,
         green_lane,
         allow_procedures_outside_catalogue: config.allow_procedures_outside_catalogue,
         max_clock_skew: TimeDelta::seconds(i64::from(config.max_clock_skew_seconds)),
         started_at: Utc::now(),
-        backend: "sled",
+        backend,
     });
-    let result = serve(app, tokens, &config, shutdown).await;
-    let closing = store.clone();
-    tokio::task::spawn_blocking(move || closing.close()).await.ok();
-    tracing::info!("store closed");
-    result
+    serve(app, tokens, config, shutdown).await
 }
 
 /// Serves `app` until `shutdown` completes.

@@ -16,7 +16,8 @@
 //!
 //! What it is not: a replication scheme (that is PostgreSQL's), a connection pool for others,
 //! or a client of TLS (connect over a Unix socket or a trusted network). It does not copy
-//! between stores or back them up, and it is not wired into the server here.
+//! between stores or back them up; `hoso serve --store postgres://...` (the server's `postgres`
+//! feature) runs on it.
 //!
 //! An append is acknowledged once its transaction committed: with `synchronous_commit` at `on`
 //! (the writer sets it if the server has it `off`) that is once PostgreSQL flushed its WAL, and

@@ -1,6 +1,6 @@
 //! `hoso`: the one binary of the service.
 //!
-//! `hoso serve` runs the gRPC server on the embedded store; `hoso replay`, `hoso verify` and
+//! `hoso serve` runs the gRPC server on the embedded store (or PostgreSQL, `--store`); `hoso replay`, `hoso verify` and
 //! `hoso status` are the auditors' and operators' clients of a running server; `hoso calendar`
 //! and `hoso catalogue` load and show the reference data; `hoso call` calls
 //! any method with a JSON request (as grpcurl would, without the proto files); `hoso token`
@@ -41,7 +41,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the gRPC server on the embedded store (listens on 127.0.0.1:50051 by default).
+    /// Run the gRPC server on the embedded store, or on PostgreSQL with --store (listens on
+    /// 127.0.0.1:50051 by default).
     Serve(ServeArgs),
     /// Print a dossier's history as a table (auditor or operator token).
     Replay(client::ReplayArgs),
@@ -92,6 +93,11 @@ struct ServeArgs {
     /// Data directory; overrides the file and HOSO_DATA_DIR.
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// Where the event log is kept: `embedded` (in the data directory, the default) or a
+    /// PostgreSQL URL, postgres://USER@HOST:PORT/DB (needs a build with `--features postgres`);
+    /// overrides the file and HOSO_STORE.
+    #[arg(long)]
+    store: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -179,6 +185,9 @@ fn serve(args: ServeArgs) -> Result<()> {
     }
     if let Some(dir) = args.data_dir {
         config.data_dir = dir;
+    }
+    if let Some(store) = args.store {
+        config.store = Some(store);
     }
     init_logging(config.log_format);
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -8,6 +8,8 @@ mod cli;
 mod import;
 mod lifecycle;
 mod limits;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod reference;
 mod reports;
 mod retries;
@@ -16,6 +18,8 @@ mod sealed;
 mod shutdown;
 mod snapshot;
 mod tls;
+#[cfg(not(feature = "postgres"))]
+mod without_postgres;
 
 /// The server binary the harness starts: this package's own.
 fn server_binary() -> std::path::PathBuf {
