@@ -324,6 +324,38 @@ pub(crate) async fn received(server: &Server) -> String {
     code
 }
 
+/// A digitization of `code` with its own command id and expected version.
+pub(crate) fn digitize_with(
+    code: &str,
+    command_id: Uuid,
+    minutes: i64,
+    expected: Option<u64>,
+) -> pb::DigitizeDossierRequest {
+    pb::DigitizeDossierRequest {
+        command: header_with(command_id, minutes, expected),
+        ..digitize(code, minutes)
+    }
+}
+
+/// Two desks digitize `code` at once, both expecting `expected`: exactly one wins, with the next
+/// version, and the other is ABORTED with `version-conflict` and the actual version.
+pub(crate) async fn race_one_round(a: &mut Desk, b: &mut Desk, code: &str, expected: u64, minutes: i64) {
+    let (ra, rb) = tokio::join!(
+        a.digitize_dossier(digitize_with(code, Uuid::new_v4(), minutes, Some(expected))),
+        b.digitize_dossier(digitize_with(code, Uuid::new_v4(), minutes, Some(expected))),
+    );
+    let (won, lost) = match (ra, rb) {
+        (Ok(won), Err(lost)) | (Err(lost), Ok(won)) => (won.into_inner().outcome.unwrap(), lost),
+        (a, b) => panic!("exactly one must win: {a:?} {b:?}"),
+    };
+    assert_eq!(won.version, expected + 1);
+    assert_eq!(lost.code(), tonic::Code::Aborted, "{lost:?}");
+    use tonic_types::StatusExt;
+    let info = lost.get_details_error_info().unwrap();
+    assert_eq!(info.reason, "version-conflict");
+    assert_eq!(info.metadata["actual_version"], (expected + 1).to_string());
+}
+
 pub(crate) fn digitize(code: &str, minutes: i64) -> pb::DigitizeDossierRequest {
     pb::DigitizeDossierRequest {
         command: header(minutes),

@@ -9,7 +9,6 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use hoso_api::pb;
-use tonic::Code;
 use uuid::Uuid;
 
 use crate::harness::*;
@@ -93,13 +92,6 @@ async fn version_on(server: &Server, code: &str) -> Option<u64> {
         .map(|d| d.version)
 }
 
-fn digitize_with(code: &str, command_id: Uuid, minutes: i64, expected: Option<u64>) -> pb::DigitizeDossierRequest {
-    pb::DigitizeDossierRequest {
-        command: header_with(command_id, minutes, expected),
-        ..digitize(code, minutes)
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn two_servers_over_one_postgresql_serve_desks_as_one_record() {
     let pg = Postgres::start();
@@ -180,20 +172,7 @@ async fn two_servers_over_one_postgresql_serve_desks_as_one_record() {
     for round in 0..5u64 {
         let expected = first.version + round;
         let minutes = 20 + round as i64;
-        let (ra, rb) = tokio::join!(
-            desk_a.digitize_dossier(digitize_with(&code, Uuid::new_v4(), minutes, Some(expected))),
-            desk_b.digitize_dossier(digitize_with(&code, Uuid::new_v4(), minutes, Some(expected))),
-        );
-        let (won, lost) = match (ra, rb) {
-            (Ok(won), Err(lost)) | (Err(lost), Ok(won)) => (won.into_inner().outcome.unwrap(), lost),
-            (a, b) => panic!("exactly one must win: {a:?} {b:?}"),
-        };
-        assert_eq!(won.version, expected + 1);
-        assert_eq!(lost.code(), Code::Aborted, "{lost:?}");
-        use tonic_types::StatusExt;
-        let info = lost.get_details_error_info().unwrap();
-        assert_eq!(info.reason, "version-conflict");
-        assert_eq!(info.metadata["actual_version"], (expected + 1).to_string());
+        race_one_round(&mut desk_a, &mut desk_b, &code, expected, minutes).await;
     }
 
     // Both projections end on the same figures.

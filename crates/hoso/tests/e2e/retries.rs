@@ -8,13 +8,6 @@ use uuid::Uuid;
 
 use crate::harness::*;
 
-fn digitize_with(code: &str, command_id: Uuid, minutes: i64, expected: Option<u64>) -> pb::DigitizeDossierRequest {
-    pb::DigitizeDossierRequest {
-        command: header_with(command_id, minutes, expected),
-        ..digitize(code, minutes)
-    }
-}
-
 #[tokio::test]
 async fn a_retried_command_returns_the_original_outcome_and_writes_nothing() {
     let server = Server::start();
@@ -137,20 +130,7 @@ async fn two_desks_racing_on_one_dossier_one_wins_the_other_is_aborted_with_the_
         let mut a = server.desk(Role::Desk).await;
         let mut b = server.desk(Role::Desk).await;
         let minutes = 10 + round as i64;
-        let (ra, rb) = tokio::join!(
-            a.digitize_dossier(digitize_with(&code, Uuid::new_v4(), minutes, Some(round))),
-            b.digitize_dossier(digitize_with(&code, Uuid::new_v4(), minutes, Some(round))),
-        );
-        let (won, lost) = match (ra, rb) {
-            (Ok(won), Err(lost)) | (Err(lost), Ok(won)) => (won.into_inner().outcome.unwrap(), lost),
-            (a, b) => panic!("exactly one must win: {a:?} {b:?}"),
-        };
-        assert_eq!(won.version, round + 1);
-        assert_eq!(lost.code(), Code::Aborted, "{lost:?}");
-        use tonic_types::StatusExt;
-        let info = lost.get_details_error_info().unwrap();
-        assert_eq!(info.reason, "version-conflict");
-        assert_eq!(info.metadata["actual_version"], (round + 1).to_string());
+        race_one_round(&mut a, &mut b, &code, round, minutes).await;
     }
 }
 
