@@ -89,8 +89,9 @@ fn target_dir() -> Result<std::path::PathBuf> {
 /// Runs the whole test suite: the Rust tests, with cargo-nextest when it is installed and
 /// `cargo test` otherwise, then the Python tests.
 fn test() -> Result<()> {
-    // The disclosure's HTML is checked in headless Chromium: install it where we may.
-    let chromium = ensure_chromium();
+    // The disclosure's HTML is checked in headless Chromium, the PostgreSQL store against a
+    // throwaway server: install both where we may.
+    let chromium = ensure_test_packages();
     let has_nextest = Command::new("cargo")
         .args(["nextest", "--version"])
         .output()
@@ -111,11 +112,21 @@ fn test() -> Result<()> {
     python_tests()
 }
 
-/// Whether `/usr/bin/chromium` is there, installing Debian's package when running as root with
-/// apt (as CI does). Elsewhere it says how to install it and the browser test is skipped.
-fn ensure_chromium() -> bool {
-    let path = Path::new("/usr/bin/chromium");
-    if path.exists() {
+/// Whether `/usr/bin/chromium` is there, installing Debian's packages the tests need (chromium
+/// for the disclosure's browser test, postgresql's server binaries for the PostgreSQL store's
+/// tests) when running as root with apt, as CI does, with one `apt-get update` for both.
+/// Elsewhere it says how to install them: the browser test is then skipped, and the PostgreSQL
+/// tests fail saying what is missing (they never skip).
+fn ensure_test_packages() -> bool {
+    let chromium = Path::new("/usr/bin/chromium");
+    let mut missing = Vec::new();
+    if !chromium.exists() {
+        missing.push("chromium");
+    }
+    if !has_postgresql_server() {
+        missing.push("postgresql");
+    }
+    if missing.is_empty() {
         return true;
     }
     let root = Command::new("id")
@@ -124,24 +135,44 @@ fn ensure_chromium() -> bool {
         .is_ok_and(|o| o.stdout.trim_ascii() == b"0");
     if !root || !Path::new("/usr/bin/apt-get").exists() {
         eprintln!(
-            "xtask: /usr/bin/chromium is missing, so the disclosure's browser test is skipped; install the Debian package chromium to run it"
+            "xtask: the Debian packages {} are missing: without chromium the disclosure's browser test is skipped, without postgresql the PostgreSQL store's tests fail; install them to run every test",
+            missing.join(" ")
         );
-        return false;
+        return chromium.exists();
     }
     let installed = step("apt-get update", Command::new("apt-get").args(["update", "-qq"])).and_then(|()| {
         step(
-            "apt-get install chromium",
+            &format!("apt-get install {}", missing.join(" ")),
             Command::new("apt-get")
-                .args(["install", "-y", "-qq", "--no-install-recommends", "chromium"])
+                .args(["install", "-y", "-qq", "--no-install-recommends"])
+                .args(&missing)
                 .env("DEBIAN_FRONTEND", "noninteractive"),
         )
     });
     if let Err(err) = installed {
-        eprintln!("xtask: {err:#}; the browser test will fail");
-        // Require it anyway: CI must not pass silently without the browser test.
+        eprintln!("xtask: {err:#}; the browser test and the PostgreSQL tests will fail");
+        // Require the browser anyway: CI must not pass silently without the browser test.
         return true;
     }
-    path.exists()
+    chromium.exists()
+}
+
+/// Whether PostgreSQL's server binaries (`initdb`, `pg_ctl`) are where `deploy/pg-throwaway.sh`
+/// looks for them: `pg_config --bindir` or `/usr/lib/postgresql/*/bin`.
+fn has_postgresql_server() -> bool {
+    let bindir = Command::new("pg_config")
+        .arg("--bindir")
+        .output()
+        .ok()
+        .filter(|out| out.status.success())
+        .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned());
+    let mut candidates: Vec<std::path::PathBuf> = bindir.into_iter().map(Into::into).collect();
+    if let Ok(dirs) = std::fs::read_dir("/usr/lib/postgresql") {
+        candidates.extend(dirs.flatten().map(|d| d.path().join("bin")));
+    }
+    candidates
+        .iter()
+        .any(|dir| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file())
 }
 
 /// Builds the server binary, sets up `target/pyenv` (pip runs only when
