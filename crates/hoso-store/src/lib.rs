@@ -14,6 +14,7 @@
 //! `docs/design.md` at the root of the repository.
 
 mod background;
+mod backup;
 mod core;
 mod error;
 mod filter;
@@ -40,6 +41,7 @@ use std::future::Future;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+pub use backup::{BackupReport, MANIFEST, RestoreReport, backup, restore};
 pub use error::StoreError;
 pub use head::{EMPTY_HEAD_HASH, head_hash, next_head_hash, position_at};
 pub use record::{GENESIS_HASH, record_hash};
