@@ -2,7 +2,8 @@
 //! server may be appending to it.
 //!
 //! A backup reads the segments read-only and copies each up to the end of its last whole entry
-//! whose CRC matches: exactly what recovery would keep if the server were killed at that instant.
+//! whose CRC matches: exactly what recovery would keep if the server were killed at that instant,
+//! made durable first by an fdatasync of the segment from the backup's own read-only descriptor.
 //! The writer starts a segment only once the previous one is complete on disk, so every segment
 //! before the last one seen is a closed one, and an entry in flight at the end of the last one
 //! is simply left for the next run. The copy is then opened as a store (its indexes are built
@@ -230,6 +231,27 @@ fn is_empty_dir(dir: &Path) -> Result<bool, StoreError> {
     }
 }
 
+/// Removes everything in the backup `dest` but its segments, store id and manifest: the indexes an
+/// unfinished run built over bytes since cut off, which the next open builds again.
+fn remove_indexes(dest: &Path) -> Result<(), StoreError> {
+    let entries = fs::read_dir(dest).map_err(io(format!("cannot list {}", dest.display())))?;
+    for entry in entries {
+        let entry = entry.map_err(io(format!("cannot list {}", dest.display())))?;
+        let name = entry.file_name();
+        if name == "log" || name == "store-id" || name == MANIFEST {
+            continue;
+        }
+        let path = entry.path();
+        let removed = if path.is_dir() {
+            fs::remove_dir_all(&path)
+        } else {
+            fs::remove_file(&path)
+        };
+        removed.map_err(io(format!("cannot remove {}", path.display())))?;
+    }
+    Ok(())
+}
+
 /// Opens the store in `dir`, checks that it holds exactly `position` events with nothing cut
 /// off, verifies every record and both indexes, and closes it.
 async fn open_and_verify(dir: &Path, position: Option<Position>) -> Result<(Position, u64), StoreError> {
@@ -302,18 +324,34 @@ pub async fn backup(
     // Plan: for every segment, the end to copy up to; a segment followed by another one in the
     // previous backup was closed then and is complete in the copy.
     let mut plan = Vec::new();
+    let mut unfinished = false;
     for (i, name) in names.iter().enumerate() {
         let had = copied_before.get(name).copied();
         let closed_before = had.is_some() && names.get(i + 1).is_some_and(|next| copied_before.contains_key(next));
         let src = src_log.join(name);
         let dst = dst_log.join(name);
         let have = had.unwrap_or(0);
-        if file_len(&dst)? != have {
-            return Err(StoreError::Io(format!(
-                "{} is {} bytes where the backup's manifest says {have}: the backup was changed; take a new backup into an empty directory",
-                dst.display(),
-                file_len(&dst)?
-            )));
+        let held = file_len(&dst)?;
+        if held < have {
+            return Err(StoreError::Corrupted {
+                position: 0,
+                reason: format!(
+                    "the backup is damaged: {} is {held} bytes where its manifest says {have}; take a new backup into an empty directory",
+                    dst.display()
+                ),
+            });
+        }
+        if held > have {
+            // A run that did not finish copied these bytes; its manifest was never written.
+            OpenOptions::new()
+                .write(true)
+                .open(&dst)
+                .and_then(|f| f.set_len(have).and_then(|()| f.sync_all()))
+                .map_err(io(format!(
+                    "cannot cut {} back to its manifest's length",
+                    dst.display()
+                )))?;
+            unfinished = true;
         }
         if closed_before {
             plan.push((name.clone(), have, have));
@@ -349,6 +387,10 @@ pub async fn backup(
             }
         }
         let scanned = scan(&file, have, limit)?;
+        // The writer may not have synced the last group scanned yet: syncing it here makes
+        // everything the copy takes durable in the store itself before it is copied.
+        file.sync_data()
+            .map_err(io(format!("cannot sync {} before copying it", src.display())))?;
         let last = i + 1 == names.len();
         if let (Some(damage), false) = (&scanned.damage, last) {
             return Err(StoreError::Corrupted {
@@ -357,6 +399,9 @@ pub async fn backup(
             });
         }
         plan.push((name.clone(), have, scanned.end));
+    }
+    if unfinished {
+        remove_indexes(dest)?;
     }
     let to_copy: u64 = plan.iter().map(|(_, from, to)| to - from).sum();
     let mut copied = 0;

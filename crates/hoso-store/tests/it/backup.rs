@@ -167,3 +167,29 @@ async fn restore_refuses_a_store_and_backup_refuses_another_stores_backup() {
         .to_string();
     assert!(err.contains("backup.json"), "{err}");
 }
+
+#[tokio::test]
+async fn a_run_that_did_not_finish_is_taken_up_by_the_next() {
+    let (data, dest, target) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let store = SledStore::open(data.path(), options()).unwrap();
+    fill(&store, "a", 100).await;
+    let first = take(data.path(), dest.path()).await;
+    // An unfinished run: bytes copied past the manifest's length, and no manifest written.
+    let (name, len) = first.segments.iter().next_back().unwrap();
+    let segment = dest.path().join("log").join(name);
+    let mut file = std::fs::OpenOptions::new().append(true).open(&segment).unwrap();
+    std::io::Write::write_all(&mut file, &[0xab; 100]).unwrap();
+    drop(file);
+    assert_eq!(std::fs::metadata(&segment).unwrap().len(), len + 100);
+
+    fill(&store, "b", 20).await;
+    let second = take(data.path(), dest.path()).await;
+    assert_eq!(second.position, 120);
+    assert_eq!(second.bytes_copied, second.bytes_total - first.bytes_total);
+    let restored = restore(dest.path(), target.path()).await.unwrap();
+    assert_eq!(restored.position, 120);
+}
