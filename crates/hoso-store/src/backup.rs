@@ -302,7 +302,7 @@ pub async fn backup(
     let previous = read_manifest(dest)?;
     match &previous {
         Some(manifest) if manifest.store_id != store_id => {
-            return Err(StoreError::Io(format!(
+            return Err(StoreError::Refused(format!(
                 "{} holds a backup of another store ({}), not of the store in {} ({store_id}); back up into an empty directory",
                 dest.display(),
                 manifest.store_id,
@@ -310,7 +310,7 @@ pub async fn backup(
             )));
         }
         None if !is_empty_dir(dest)? => {
-            return Err(StoreError::Io(format!(
+            return Err(StoreError::Refused(format!(
                 "{} is not empty and holds no backup ({MANIFEST}); back up into an empty directory or an earlier backup of this store",
                 dest.display()
             )));
@@ -363,7 +363,7 @@ pub async fn backup(
             .map_err(io(format!("cannot read {}", src.display())))?
             .len();
         if have > limit {
-            return Err(StoreError::Io(format!(
+            return Err(StoreError::Refused(format!(
                 "{} is shorter than its copy in {}: the store's log was cut back since the last backup; take a new backup into an empty directory",
                 src.display(),
                 dest.display()
@@ -379,7 +379,7 @@ pub async fn backup(
                 .and_then(|f| f.read_exact_at(&mut b, from))
                 .map_err(io(format!("cannot read {}", dst.display())))?;
             if a != b {
-                return Err(StoreError::Io(format!(
+                return Err(StoreError::Refused(format!(
                     "the end of {} differs from its copy in {}: the store's log was rewritten since the last backup; take a new backup into an empty directory",
                     src.display(),
                     dest.display()
@@ -449,25 +449,28 @@ pub async fn backup(
 /// Restores the backup in `src` into `data_dir`, which must be empty or missing: copies the
 /// segments the manifest names, checks every entry's CRC on the way, then opens the new store
 /// (its indexes are built from the segments) and verifies it. On failure `data_dir` is left
-/// empty.
+/// empty, or missing if it was.
 pub async fn restore(src: &Path, data_dir: &Path) -> Result<RestoreReport, StoreError> {
     if !is_empty_dir(data_dir)? {
-        return Err(StoreError::Io(format!(
+        return Err(StoreError::Refused(format!(
             "{} is not empty; restore into an empty or new directory (a restore never overwrites a store)",
             data_dir.display()
         )));
     }
     let manifest = read_manifest(src)?.ok_or_else(|| {
-        StoreError::Io(format!(
+        StoreError::Refused(format!(
             "{} is not a hoso backup: it has no {MANIFEST} (a backup run that did not finish writes none)",
             src.display()
         ))
     })?;
+    let existed = data_dir.exists();
     let result = restore_into(src, data_dir, &manifest).await;
     if result.is_err() {
-        // The directory was empty: what is in it now is only this restore's partial work.
+        // The directory was empty or missing: what is in it now is only this restore's work.
         let _ = fs::remove_dir_all(data_dir);
-        let _ = fs::create_dir_all(data_dir);
+        if existed {
+            let _ = fs::create_dir_all(data_dir);
+        }
     }
     result
 }
