@@ -6,6 +6,7 @@
 //! forward, backward, "as of" a recorded-at cut-off, or as a catch-up-then-live subscription.
 //! The [`EventStore`] trait is what the rest of hoso uses; [`MemoryStore`] and [`SledStore`]
 //! implement it, and `conformance` (feature `conformance`) is the one test suite every implementation must pass.
+//! [`backup`] and [`restore`] copy a [`SledStore`]'s directory while a server appends to it.
 //!
 //! What it is not: it knows nothing of dossiers, commands or gRPC. Event data and metadata are
 //! opaque JSON to it; their schema, versions and upcasters belong to `hoso-domain`.
