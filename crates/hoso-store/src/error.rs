@@ -100,6 +100,11 @@ pub enum StoreError {
     /// The disk or the storage engine failed.
     #[error("storage I/O failed: {0}")]
     Io(String),
+    /// An operator's request on store files that is refused as given (a backup into another
+    /// store's backup, a restore over a store); the message says what to give instead. Nothing
+    /// was changed.
+    #[error("{0}")]
+    Refused(String),
 }
 
 fn describe_actual(actual: Option<Version>) -> String {

@@ -6,6 +6,7 @@
 //! forward, backward, "as of" a recorded-at cut-off, or as a catch-up-then-live subscription.
 //! The [`EventStore`] trait is what the rest of hoso uses; [`MemoryStore`] and [`SledStore`]
 //! implement it, and `conformance` (feature `conformance`) is the one test suite every implementation must pass.
+//! [`backup`] and [`restore`] copy a [`SledStore`]'s directory while a server appends to it.
 //!
 //! What it is not: it knows nothing of dossiers, commands or gRPC. Event data and metadata are
 //! opaque JSON to it; their schema, versions and upcasters belong to `hoso-domain`.
@@ -14,6 +15,7 @@
 //! `docs/design.md` at the root of the repository.
 
 mod background;
+mod backup;
 mod core;
 mod error;
 mod filter;
@@ -40,6 +42,7 @@ use std::future::Future;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+pub use backup::{BackupReport, MANIFEST, RestoreReport, backup, restore};
 pub use error::StoreError;
 pub use head::{EMPTY_HEAD_HASH, head_hash, next_head_hash, position_at};
 pub use record::{GENESIS_HASH, record_hash};

@@ -7,10 +7,12 @@
 //! creates bearer tokens and their hashes for the tokens file; `hoso gen` makes a province's
 //! workload to import (the load tool that drives a server with one is the separate `hoso-load`);
 //! `hoso disclosure-key` makes the province's signing key and `hoso verify-disclosure` checks a
-//! signed disclosure offline on a copy of the log.
+//! signed disclosure offline on a copy of the log; `hoso backup` and `hoso restore` copy the
+//! embedded store while the server serves and make a data directory from such a copy.
 //! Arguments are parsed and checked here, then handed to `hoso-server` or to the generated gRPC
 //! clients of `hoso-api`.
 
+mod backup;
 mod client;
 mod disclosure_key;
 mod reference;
@@ -80,6 +82,12 @@ enum Command {
     /// Check a published disclosure offline against a copy of the log: its signature, the log's
     /// head hash at the position it names, and every figure recomputed there (docs/disclosure.md).
     VerifyDisclosure(verify_disclosure::VerifyDisclosureArgs),
+    /// Back up the embedded store of a data directory, while the server serves: a verified copy
+    /// up to a durable position, incremental into an earlier backup (docs/operations.md).
+    Backup(backup::BackupArgs),
+    /// Make a new data directory from a backup: its store opens, verifies and holds exactly the
+    /// backup's events.
+    Restore(backup::RestoreArgs),
 }
 
 #[derive(clap::Args)]
@@ -167,6 +175,8 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::DisclosureKey(command) => disclosure_key::run(command),
         Command::VerifyDisclosure(args) => verify_disclosure::run(args),
+        Command::Backup(args) => backup::backup(args),
+        Command::Restore(args) => backup::restore(args),
         Command::Token(TokenCommand::Hash) => {
             let mut token = String::new();
             std::io::stdin()

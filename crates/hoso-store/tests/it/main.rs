@@ -2,6 +2,7 @@
 //! property test against a model, and the sled store's own concerns (reopening, format
 //! versions, tampering).
 
+mod backup;
 mod model;
 mod sled_store;
 
