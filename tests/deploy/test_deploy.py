@@ -549,3 +549,180 @@ def test_systemd_unit_passes_systemd_analyze_verify(tmp_path):
     # Unknown keys and bad values are only warnings (exit status 0): fail on any line about the unit.
     complaints = [line for line in output.splitlines() if "hoso.service" in line]
     assert not complaints, "systemd-analyze verify complains:\n" + "\n".join(complaints)
+
+
+# ---------------------------------------------------------------------------------------------
+# Kubernetes over PostgreSQL (deploy/k8s-postgres, an overlay of deploy/k8s)
+
+K8S_PG = DEPLOY / "k8s-postgres"
+
+
+def k8s_pg_documents():
+    docs = {}
+    for path in sorted(K8S_PG.glob("*.yaml")):
+        found = [doc for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")) if doc]
+        assert len(found) == 1, f"{path.relative_to(ROOT)}: expected one document, found {len(found)}"
+        docs[path.name] = found[0]
+    return docs
+
+
+def test_k8s_postgres_overlay_lists_the_base_and_every_other_file():
+    docs = k8s_pg_documents()
+    kustomization = docs.pop("kustomization.yaml")
+    assert kustomization["kind"] == "Kustomization" and kustomization["namespace"] == "hoso"
+    resources = kustomization.get("resources") or []
+    assert "../k8s" in resources, f"the overlay must build on deploy/k8s: {resources}"
+    patches = [patch["path"] for patch in kustomization.get("patches") or []]
+    listed = set(resources) - {"../k8s"} | set(patches)
+    assert listed == set(docs), f"listed {sorted(listed)}, files {sorted(docs)}"
+    for name, doc in docs.items():
+        assert doc.get("apiVersion") and doc.get("kind"), f"{name}: no apiVersion or kind"
+        assert doc["metadata"].get("namespace") == "hoso", f"{name}: not in namespace hoso"
+
+
+def test_k8s_postgres_cluster_commits_wait_for_a_synchronous_standby():
+    cluster = k8s_pg_documents()["cluster.yaml"]
+    assert cluster["apiVersion"] == "postgresql.cnpg.io/v1" and cluster["kind"] == "Cluster"
+    spec = cluster["spec"]
+    assert spec["instances"] >= 3, "a primary and two standbys: one can be lost while commits go on"
+    synchronous = spec["postgresql"]["synchronous"]
+    assert synchronous["method"] in ("any", "first") and synchronous["number"] >= 1, synchronous
+    # "preferred" would fall back to single-copy commits, losing acknowledged commands with the primary.
+    assert synchronous["dataDurability"] == "required", synchronous
+    assert spec["postgresql"]["parameters"]["synchronous_commit"] == "on"
+    assert spec["bootstrap"]["initdb"] == {"database": "hoso", "owner": "hoso"}
+    assert spec["affinity"]["podAntiAffinityType"] == "required"
+
+
+def test_k8s_postgres_statefulset_runs_two_replicas_on_the_clusters_uri():
+    docs = k8s_pg_documents()
+    patch = docs["statefulset-patch.yaml"]
+    assert patch["kind"] == "StatefulSet" and patch["metadata"]["name"] == statefulset()["metadata"]["name"]
+    assert patch["spec"]["replicas"] == 2
+    (container,) = patch["spec"]["template"]["spec"]["containers"]
+    assert container["name"] == hoso_container()["name"], "the patch must name the base's container"
+    (store,) = [env for env in container["env"] if env["name"] == "HOSO_STORE"]
+    # CloudNativePG writes the owner's connection URI to the Secret <cluster>-app.
+    cluster_name = docs["cluster.yaml"]["metadata"]["name"]
+    assert store["valueFrom"]["secretKeyRef"] == {"name": f"{cluster_name}-app", "key": "uri"}
+    anti = patch["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"]
+    (term,) = anti["requiredDuringSchedulingIgnoredDuringExecution"]
+    pod_labels = statefulset()["spec"]["template"]["metadata"]["labels"]
+    assert term["labelSelector"]["matchLabels"].items() <= pod_labels.items()
+
+
+def test_k8s_postgres_disruption_budget_keeps_one_server():
+    pdb = k8s_pg_documents()["poddisruptionbudget.yaml"]
+    assert pdb["kind"] == "PodDisruptionBudget" and pdb["spec"]["minAvailable"] == 1
+    pod_labels = statefulset()["spec"]["template"]["metadata"]["labels"]
+    assert pdb["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
+
+
+def test_kustomize_builds_the_postgres_overlay_when_kubectl_is_installed():
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        print("kubectl is not on PATH: `kubectl kustomize deploy/k8s-postgres` not run")
+        return
+    result = subprocess.run(
+        [kubectl, "kustomize", str(K8S_PG)], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, f"kubectl kustomize failed:\n{result.stderr}"
+    built = [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+    kinds = sorted(doc["kind"] for doc in built)
+    assert kinds == sorted(
+        ["Cluster", "ConfigMap", "Namespace", "PodDisruptionBudget", "Secret", "Service", "Service", "StatefulSet"]
+    ), kinds
+    (sts,) = [doc for doc in built if doc["kind"] == "StatefulSet"]
+    assert sts["spec"]["replicas"] == 2
+    (container,) = sts["spec"]["template"]["spec"]["containers"]
+    names = [env["name"] for env in container["env"]]
+    assert "HOSO_STORE" in names and "HOSO_LOG" in names, f"the patch must merge into the base's env: {names}"
+
+
+def test_dockerfile_builds_the_features_given_as_a_build_argument():
+    build = dockerfile_stages()[0]
+    assert (build_arg := [args for _, i, args in build if i == "ARG"]) == ['HOSO_FEATURES=""'], build_arg
+    runs = [args for _, i, args in build if i == "RUN"]
+    assert 'cargo build --release --locked -p hoso --features "$HOSO_FEATURES"' in runs, runs
+
+
+# ---------------------------------------------------------------------------------------------
+# Two hosts under systemd (deploy/systemd-two-hosts)
+
+TWO_HOSTS = DEPLOY / "systemd-two-hosts"
+
+
+def postgresql_conf(path):
+    """The `key = value` lines of a postgresql.conf fragment, values unquoted."""
+    settings = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            key, _, value = line.partition("=")
+            settings[key.strip()] = value.strip().strip("'")
+    return settings
+
+
+def test_two_hosts_drop_in_reads_the_store_from_an_environment_file():
+    drop_in = systemd_unit(TWO_HOSTS / "hoso-postgres.conf")
+    assert drop_in["Service"]["EnvironmentFile"] == "/etc/hoso/store.env"
+    assert "postgresql.service" in drop_in["Unit"]["After"]
+
+
+def test_two_hosts_store_names_both_hosts_and_asks_for_the_writable_one():
+    lines = [
+        line for line in (TWO_HOSTS / "store.env.example").read_text(encoding="utf-8").splitlines()
+        if line and not line.startswith("#")
+    ]  # fmt: skip
+    (line,) = lines
+    key, _, url = line.partition("=")
+    assert key == "HOSO_STORE"
+    match = re.fullmatch(r"postgres://hoso:[^@]+@([^/]+)/hoso\?target_session_attrs=read-write", url)
+    assert match, url
+    hosts = match.group(1).split(",")
+    primary = postgresql_conf(TWO_HOSTS / "primary.conf")["listen_addresses"]
+    standby = postgresql_conf(TWO_HOSTS / "standby.conf")["listen_addresses"]
+    assert hosts == [f"{primary}:5432", f"{standby}:5432"], hosts
+
+
+def test_two_hosts_primary_waits_for_the_standby_it_replicates_to():
+    primary = postgresql_conf(TWO_HOSTS / "primary.conf")
+    standby = postgresql_conf(TWO_HOSTS / "standby.conf")
+    assert primary["synchronous_commit"] == "on" and primary["wal_level"] == "replica"
+    conninfo = dict(pair.split("=", 1) for pair in standby["primary_conninfo"].split())
+    assert conninfo["host"] == primary["listen_addresses"]
+    assert primary["synchronous_standby_names"] == f"FIRST 1 ({conninfo['application_name']})"
+
+
+def test_two_hosts_pg_hba_admits_both_hosts_with_scram():
+    rows = [
+        line.split() for line in (TWO_HOSTS / "pg_hba.conf").read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.startswith("#")
+    ]  # fmt: skip
+    hosts = {postgresql_conf(TWO_HOSTS / name)["listen_addresses"] for name in ("primary.conf", "standby.conf")}
+    for database, user in (("hoso", "hoso"), ("replication", "replicator")):
+        admitted = {row[3].removesuffix("/32") for row in rows if row[1] == database and row[2] == user}
+        assert admitted == hosts, f"{database}/{user}: {admitted}"
+    assert all(row[0] == "host" and row[4] == "scram-sha-256" for row in rows), rows
+
+
+def test_two_hosts_unit_with_drop_in_passes_systemd_analyze_verify(tmp_path):
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        print("systemd-analyze is not on PATH: `systemd-analyze verify` not run")
+        return
+    text = (DEPLOY / "hoso.service").read_text(encoding="utf-8")
+    unit = tmp_path / "hoso.service"
+    unit.write_text(re.sub(r"(?m)^ExecStart=.*$", "ExecStart=/bin/true", text), encoding="utf-8")
+    drop_in_dir = tmp_path / "hoso.service.d"
+    drop_in_dir.mkdir()
+    (drop_in_dir / "postgres.conf").write_text(
+        (TWO_HOSTS / "hoso-postgres.conf").read_text(encoding="utf-8"), encoding="utf-8"
+    )
+    result = subprocess.run(
+        [analyze, "verify", str(unit)], capture_output=True, text=True, timeout=120, check=False
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, f"systemd-analyze verify failed:\n{output}"
+    complaints = [line for line in output.splitlines() if "hoso" in line and "store.env" not in line]
+    assert not complaints, "systemd-analyze verify complains:\n" + "\n".join(complaints)
