@@ -9,7 +9,8 @@
 //! figures instead of slowing the schedule down (no coordinated omission).
 //!
 //! A command that gets no answer (UNAVAILABLE, a cut connection, a timeout) is sent again with the
-//! same command id until it is answered or the run ends, as a desk would; one refused for another
+//! same command id until it is answered or the run ends, as a desk would, to the next server
+//! when several serve one record (`--other-server`); one refused for another
 //! reason leaves its dossier unfinished. `--ack-log` appends a line per acknowledged command,
 //! written before the next command of its dossier is sent, for the crash harness to check.
 
@@ -81,9 +82,14 @@ pub(crate) struct LoadArgs {
     /// Print the summary as one JSON object instead of words.
     #[arg(long)]
     json: bool,
-    /// HTTP/2 connections to spread the calls over.
+    /// HTTP/2 connections to spread the calls over (to each server).
     #[arg(long, default_value_t = 4)]
     connections: usize,
+    /// Another server over the same record (several `hoso serve` over one PostgreSQL; repeat for
+    /// more): commands are spread over --server and these, and a command that gets no answer is
+    /// sent again, with the same command id, to the next server.
+    #[arg(long = "other-server", value_name = "URL")]
+    other_servers: Vec<String>,
     /// How often to sample the projection's lag (ReportsService.GetProjectionStatus), in
     /// milliseconds; 0 never samples.
     #[arg(long, default_value_t = 10)]
@@ -227,15 +233,31 @@ type DeskClient = pb::desk_service_client::DeskServiceClient<Authorized>;
 
 /// One connection's clients: the desk officer's and each agency officer's.
 #[derive(Clone)]
-struct Conn {
+struct Clients {
     desk: DeskClient,
     agencies: Vec<DeskClient>,
 }
 
+/// A connection to each server, and the server commands go to now.
+#[derive(Clone)]
+struct Conn {
+    servers: Vec<Clients>,
+    current: usize,
+}
+
+impl Conn {
+    /// After a command got no answer, the next one goes to the next server (to the same one
+    /// when there is only one).
+    fn next_server(&mut self) {
+        self.current = (self.current + 1) % self.servers.len();
+    }
+}
+
 async fn send(conn: &mut Conn, step: &plan::Step) -> Result<pb::CommandOutcome, Status> {
+    let clients = &mut conn.servers[conn.current];
     let client = match step.sender {
-        Sender::Desk => &mut conn.desk,
-        Sender::Agency(i) => &mut conn.agencies[i],
+        Sender::Desk => &mut clients.desk,
+        Sender::Agency(i) => &mut clients.agencies[i],
     };
     let outcome = match step.request.clone() {
         Request::ReceiveDossier(r) => client.receive_dossier(r).await?.into_inner().outcome,
@@ -336,6 +358,7 @@ impl Shared {
                     if *stop.borrow_and_update() {
                         break StepEnd::Stopped;
                     }
+                    conn.next_server();
                     tokio::select! {
                         () = tokio::time::sleep(backoff) => {}
                         _ = stop.changed() => break StepEnd::Stopped,
@@ -621,15 +644,26 @@ async fn drive(
         .iter()
         .map(|(_, token)| client::bearer(token))
         .collect::<Result<Vec<_>>>()?;
+    let servers: Vec<ConnectArgs> = std::iter::once(args.connect.clone())
+        .chain(args.other_servers.iter().map(|server| args.connect.for_server(server)))
+        .collect();
     let mut conns = Vec::new();
-    for _ in 0..args.connections.max(1) {
-        let channel = client::channel(&args.connect).await?;
+    for i in 0..args.connections.max(1) {
+        let mut clients = Vec::new();
+        for server in &servers {
+            let channel = client::channel(server).await?;
+            clients.push(Clients {
+                desk: DeskClient::new(InterceptedService::new(channel.clone(), desk.clone())),
+                agencies: agency_bearers
+                    .iter()
+                    .map(|b| DeskClient::new(InterceptedService::new(channel.clone(), b.clone())))
+                    .collect(),
+            });
+        }
+        // The connections start on the servers in turn, so that the clients are spread over them.
         conns.push(Conn {
-            desk: DeskClient::new(InterceptedService::new(channel.clone(), desk.clone())),
-            agencies: agency_bearers
-                .iter()
-                .map(|b| DeskClient::new(InterceptedService::new(channel.clone(), b.clone())))
-                .collect(),
+            servers: clients,
+            current: i % servers.len(),
         });
     }
     let catalogue = pb::reference_service_client::ReferenceServiceClient::new(InterceptedService::new(
@@ -705,7 +739,11 @@ async fn drive(
     };
     eprintln!(
         "hoso-load: {mode} against {}, run {} (seed {}), dossiers handled by {} agenc{}; `--run-id {} --seed {}` sends the same commands again",
-        args.connect.server(),
+        servers
+            .iter()
+            .map(ConnectArgs::server)
+            .collect::<Vec<_>>()
+            .join(" and "),
         plan.run_id,
         plan.seed,
         plan.agencies.len(),

@@ -4,7 +4,7 @@
 //! a `google.rpc.BadRequest`), a broken rule (FAILED_PRECONDITION, with the rule's name as the
 //! `google.rpc.ErrorInfo` reason), a version conflict (ABORTED, with the actual version), an
 //! unknown dossier (NOT_FOUND), a refused caller (UNAUTHENTICATED, PERMISSION_DENIED), a store that
-//! refuses writes or a projection catching up (UNAVAILABLE), a dossier that kept changing
+//! refuses writes, a store's database out of reach or a projection catching up (UNAVAILABLE), a dossier that kept changing
 //! (ABORTED), a stopped projection (DATA_LOSS); anything else is INTERNAL, logged and never
 //! echoed. Every handler's error goes through [`to_status`].
 
@@ -257,6 +257,15 @@ pub fn to_status(err: ServiceError) -> Status {
                 }
                 Status::unavailable(
                     "the store refuses writes after a disk failure (the operator has been told; the server's status says what is done about it); retry later",
+                )
+            }
+            StoreError::Unavailable(_) => {
+                // Every request says the same during a failover: once per period is enough.
+                if let Some(suppressed) = crate::ratelimit::STORE_UNAVAILABLE.allow() {
+                    tracing::warn!(error = %err, suppressed, "the store's database is unavailable");
+                }
+                Status::unavailable(
+                    "the event store's database cannot be reached (a restart or a failover; the operator has been told); send the request again, a command with the same command id: it is recorded at most once",
                 )
             }
             StoreError::EventTooLarge { .. }

@@ -83,6 +83,38 @@ impl std::fmt::Display for Stopped {
     }
 }
 
+/// The projection's reads failing while the store's database is unavailable: waits between
+/// attempts, doubling up to a bound, and logs the outage's start and end once each.
+#[derive(Default)]
+struct Outage {
+    since: Option<Instant>,
+    wait: Duration,
+}
+
+impl Outage {
+    const FIRST_WAIT: Duration = Duration::from_millis(50);
+    const LONGEST_WAIT: Duration = Duration::from_secs(2);
+
+    async fn wait(&mut self, reason: &str) {
+        if self.since.is_none() {
+            tracing::warn!(%reason, "the projection cannot read the log: the store's database is unavailable; reading again until it is back");
+            self.since = Some(Instant::now());
+            self.wait = Self::FIRST_WAIT;
+        }
+        tokio::time::sleep(self.wait).await;
+        self.wait = (self.wait * 2).min(Self::LONGEST_WAIT);
+    }
+
+    fn over(&mut self) {
+        if let Some(since) = self.since.take() {
+            tracing::info!(
+                seconds = since.elapsed().as_secs_f64(),
+                "the projection reads the log again"
+            );
+        }
+    }
+}
+
 /// The live projection.
 pub struct Projection {
     model: RwLock<Dossiers>,
@@ -171,25 +203,35 @@ impl Projection {
     ///
     /// `start` first catches up with the log from its checkpoint in batches, beside the live
     /// model (which keeps answering status queries), logging its progress; it is then swapped in
-    /// and follows the subscription event by event.
+    /// and follows the subscription event by event. While the store's database is unavailable
+    /// (PostgreSQL restarting or failing over) it reads again, more and more slowly, from where
+    /// it was: that failure is not the log's.
     pub async fn follow<S: EventStore>(self: Arc<Self>, store: S, start: Dossiers) {
+        let mut outage = Outage::default();
         if start.checkpoint() > 0 || store.head() > 0 {
             let started = Instant::now();
             let mut last = Instant::now();
             let mut fresh = start;
             let from = fresh.checkpoint();
-            let caught_up = fresh
-                .catch_up(&store, |done, total| {
-                    if last.elapsed() >= Duration::from_secs(2) {
-                        last = Instant::now();
-                        tracing::info!(done, total, "the projection is catching up with the log");
+            loop {
+                let caught_up = fresh
+                    .catch_up(&store, |done, total| {
+                        if last.elapsed() >= Duration::from_secs(2) {
+                            last = Instant::now();
+                            tracing::info!(done, total, "the projection is catching up with the log");
+                        }
+                    })
+                    .await;
+                match caught_up {
+                    Ok(_) => break,
+                    Err(ProjectionError::Store(StoreError::Unavailable(reason))) => outage.wait(&reason).await,
+                    Err(err) => {
+                        self.stop(Stopped::of(&err, fresh.checkpoint()));
+                        return;
                     }
-                })
-                .await;
-            if let Err(err) = caught_up {
-                self.stop(Stopped::of(&err, fresh.checkpoint()));
-                return;
+                }
             }
+            outage.over();
             let mut live = self.model.write().await;
             // A rebuild may have been swapped in meanwhile, further ahead.
             if live.checkpoint() < fresh.checkpoint() {
@@ -209,8 +251,15 @@ impl Projection {
         let mut subscription = store.subscribe_all(from);
         loop {
             let record = match subscription.next().await {
-                Ok(record) => record,
+                Ok(record) => {
+                    outage.over();
+                    record
+                }
                 Err(StoreError::Closed) => return,
+                Err(StoreError::Unavailable(reason)) => {
+                    outage.wait(&reason).await;
+                    continue;
+                }
                 Err(err) => {
                     let at = self.applied();
                     self.stop(Stopped::of(&ProjectionError::Store(err), at));

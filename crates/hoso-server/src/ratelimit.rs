@@ -44,6 +44,8 @@ impl Every {
 pub static AUTH_FAILURES: Every = Every::new(Duration::from_secs(10));
 /// Commands refused while the store refuses writes.
 pub static WRITES_REFUSED: Every = Every::new(Duration::from_secs(10));
+/// Requests failed while the store's database is out of reach (PostgreSQL restarting, failing over).
+pub static STORE_UNAVAILABLE: Every = Every::new(Duration::from_secs(10));
 
 #[cfg(test)]
 mod tests {

@@ -34,7 +34,7 @@ pub(crate) fn is_integrity_violation(err: &tokio_postgres::Error) -> bool {
 /// A failure to reach or use PostgreSQL: the caller may retry (an append with the same event
 /// ids, which is idempotent), and an operator should look if it lasts.
 pub(crate) fn unavailable(err: &tokio_postgres::Error, doing: &str) -> StoreError {
-    StoreError::Io(describe(err, doing))
+    StoreError::Unavailable(describe(err, doing))
 }
 
 /// `doing`, then what PostgreSQL said (its message and SQLSTATE), or what failed on the way.

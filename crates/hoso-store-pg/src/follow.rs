@@ -88,7 +88,7 @@ async fn follow(config: &Config, shared: &Shared, listen: bool, poll_interval: D
         tokio::select! {
             woke = woken.recv() => {
                 if woke.is_none() {
-                    return Err(StoreError::Io("the follower's connection to PostgreSQL closed".to_owned()));
+                    return Err(StoreError::Unavailable("the follower's connection to PostgreSQL closed".to_owned()));
                 }
                 // One read answers every notification that arrived meanwhile.
                 while woken.try_recv().is_ok() {}

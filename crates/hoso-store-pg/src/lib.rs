@@ -21,7 +21,11 @@
 //!
 //! An append is acknowledged once its transaction committed: with `synchronous_commit` at `on`
 //! (the writer sets it if the server has it `off`) that is once PostgreSQL flushed its WAL, and
-//! with a synchronous standby configured, once the standby has it too.
+//! with a synchronous standby configured, once the standby has it too. A lost connection fails
+//! the call with [`StoreError::Unavailable`] (an append's outcome is then unknown, and a retry
+//! with the same event ids is idempotent); every connection is opened again for the next call,
+//! so a URL naming a primary and its standby with `target_session_attrs=read-write` reaches the
+//! standby once it is promoted (`docs/design.md`, "Across a failover").
 
 mod conn;
 mod follow;
@@ -95,7 +99,7 @@ impl PgStore {
     /// head follower. Must be called within a Tokio runtime.
     ///
     /// Fails with [`StoreError::UnsupportedFormat`] if the database's schema is newer than
-    /// this build, and with [`StoreError::Io`] if PostgreSQL cannot be reached.
+    /// this build, and with [`StoreError::Unavailable`] if PostgreSQL cannot be reached.
     pub async fn connect(url: &str, options: PgOptions) -> Result<PgStore, StoreError> {
         let mut config: Config = url
             .parse()

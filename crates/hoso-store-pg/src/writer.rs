@@ -182,7 +182,7 @@ impl GroupFailure {
 
     fn to_error(&self) -> StoreError {
         match self {
-            GroupFailure::Unavailable(reason) => StoreError::Io(reason.clone()),
+            GroupFailure::Unavailable(reason) => StoreError::Unavailable(reason.clone()),
             GroupFailure::Corrupted { position, reason } => StoreError::Corrupted {
                 position: *position,
                 reason: reason.clone(),
@@ -195,6 +195,7 @@ impl From<StoreError> for GroupFailure {
     fn from(err: StoreError) -> GroupFailure {
         match err {
             StoreError::Corrupted { position, reason } => GroupFailure::Corrupted { position, reason },
+            StoreError::Unavailable(reason) => GroupFailure::Unavailable(reason),
             other => GroupFailure::Unavailable(other.to_string()),
         }
     }

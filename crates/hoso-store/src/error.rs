@@ -6,10 +6,10 @@ use crate::{ExpectedVersion, Position, Version};
 
 /// Everything that can go wrong in the store.
 ///
-/// Callers react in three ways: fix the request (`InvalidStreamId`, `InvalidEventType`,
+/// Callers react in four ways: fix the request (`InvalidStreamId`, `InvalidEventType`,
 /// `EventTooLarge`, `TooManyEvents`, `DuplicateEventInAppend`, `EventIdReused`), reload and retry
-/// (`Conflict`), or stop and call an operator (`Corrupted`, `Io`, `WritesRefused`,
-/// `UnsupportedFormat`, `Closed`).
+/// (`Conflict`), retry the same request later (`Unavailable`), or stop and call an operator
+/// (`Corrupted`, `Io`, `WritesRefused`, `UnsupportedFormat`, `Closed`).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
@@ -100,6 +100,11 @@ pub enum StoreError {
     /// The disk or the storage engine failed.
     #[error("storage I/O failed: {0}")]
     Io(String),
+    /// The database the log is kept in cannot be reached or lost the connection (a restart, a
+    /// failover): the same request may succeed later. An append that failed so may or may not
+    /// have been committed; retried with the same event ids it is written at most once.
+    #[error("the store's database is unavailable: {0}")]
+    Unavailable(String),
     /// An operator's request on store files that is refused as given (a backup into another
     /// store's backup, a restore over a store); the message says what to give instead. Nothing
     /// was changed.

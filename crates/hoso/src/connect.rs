@@ -54,6 +54,14 @@ impl ConnectArgs {
     pub fn server(&self) -> &str {
         &self.server
     }
+
+    /// The same settings for another server (one more server over the same record).
+    pub fn for_server(&self, server: &str) -> ConnectArgs {
+        ConnectArgs {
+            server: server.to_owned(),
+            ..self.clone()
+        }
+    }
 }
 
 /// A new connection to the server (each call opens its own HTTP/2 connection).

@@ -340,7 +340,7 @@ async fn a_lost_connection_is_retryable_and_the_store_reconnects() {
     let mut result = store.append("s", ExpectedVersion::Any, retried.clone()).await;
     if let Err(err) = &result {
         assert!(
-            matches!(err, StoreError::Io(_)),
+            matches!(err, StoreError::Unavailable(_)),
             "a lost connection is retryable: {err:?}"
         );
         result = store.append("s", ExpectedVersion::Any, retried.clone()).await;

@@ -101,7 +101,7 @@ impl Server {
 
     /// Starts the binary; `allow_outside` lets desks receive the lifecycle tests' procedure, which
     /// the server's (empty) catalogue lacks; the catalogue's own tests configure it themselves.
-    fn spawn(dir: &Path, config: Option<&Path>, allow_outside: bool) -> Server {
+    pub(crate) fn spawn(dir: &Path, config: Option<&Path>, allow_outside: bool) -> Server {
         let mut command = Command::new(crate::server_binary());
         command.arg("serve");
         if let Some(config) = config {
