@@ -15,9 +15,10 @@
 //! `docs/design.md`, "PostgreSQL store".
 //!
 //! What it is not: a replication scheme (that is PostgreSQL's), a connection pool for others,
-//! or a client of TLS (connect over a Unix socket or a trusted network). It does not copy
-//! between stores or back them up; `hoso serve --store postgres://...` (the server's `postgres`
-//! feature) runs on it.
+//! or a client of TLS (connect over a Unix socket or a trusted network). It does not back
+//! itself up (PostgreSQL's own tools do); it takes events recorded by another store verbatim
+//! ([`hoso_store::ImportStore`]) for `hoso copy`, and `hoso serve --store postgres://...` (the
+//! server's `postgres` feature) runs on it.
 //!
 //! An append is acknowledged once its transaction committed: with `synchronous_commit` at `on`
 //! (the writer sets it if the server has it `off`) that is once PostgreSQL flushed its WAL, and
@@ -29,6 +30,7 @@
 
 mod conn;
 mod follow;
+mod import;
 mod schema;
 mod writer;
 
@@ -37,13 +39,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hoso_store::{
-    AppendResult, Direction, EventStore, ExpectedVersion, GENESIS_HASH, Limits, NewEvent, Position, Problem,
-    RecordedEvent, StoreError, StreamRead, VerifyReport, VerifyScope, Version,
+    AppendResult, Direction, EventStore, ExpectedVersion, GENESIS_HASH, ImportStore, Limits, NewEvent, Position,
+    Problem, RecordedEvent, StoreError, StreamRead, VerifyReport, VerifyScope, Version,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_postgres::{Config, IsolationLevel, Transaction};
 use uuid::Uuid;
 
+pub use import::serving_sessions;
 pub use schema::SCHEMA_VERSION;
 
 use conn::{COLUMNS, Readers, bigint, read_failed};
@@ -91,6 +94,8 @@ struct Inner {
     readers: Readers,
     /// Stops the head follower when set, or when the last handle drops it.
     stop: watch::Sender<bool>,
+    /// The connection imports go through (`ImportStore`), opened on the first.
+    importer: tokio::sync::Mutex<Option<tokio_postgres::Client>>,
 }
 
 impl PgStore {
@@ -149,6 +154,7 @@ impl PgStore {
                 shared,
                 requests: Mutex::new(Some(requests)),
                 stop,
+                importer: tokio::sync::Mutex::new(None),
             }),
         })
     }
@@ -450,5 +456,27 @@ impl EventStore for PgStore {
         let report = self.verify_in(&tx, &scope).await?;
         tx.commit().await.map_err(read_failed)?;
         Ok(report)
+    }
+}
+
+/// Imports through a connection of its own, one transaction per batch (see `import`).
+impl ImportStore for PgStore {
+    async fn import(&self, events: Vec<RecordedEvent>) -> Result<Position, StoreError> {
+        if events.is_empty() {
+            return Ok(self.head());
+        }
+        let mut slot = self.inner.importer.lock().await;
+        let client = match slot.take() {
+            Some(client) if !client.is_closed() => slot.insert(client),
+            _ => slot.insert(conn::connect(&self.inner.config).await?),
+        };
+        let head = import::import(client, &self.inner.limits, &events).await;
+        if matches!(head, Err(StoreError::Io(_))) {
+            // The next import starts on a fresh connection, as the writer's next group does.
+            slot.take();
+        }
+        let head = head?;
+        self.inner.shared.advance_head(head);
+        Ok(head)
     }
 }

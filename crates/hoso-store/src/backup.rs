@@ -113,6 +113,14 @@ struct Scanned {
     damage: Option<String>,
 }
 
+/// Why a store's log can be cut back under a backup, and what the operator does about it.
+fn cut_back_remedy(dest: &Path) -> String {
+    format!(
+        "this happens when a write fails (a full disk, a disk error) after the last backup copied records the store then dropped, never having acknowledged them (docs/operations.md, \"Backing up the store\"); the store is sound, keep serving from it; take a new backup into an empty directory, then discard {}: its last records were never acknowledged and the store may hold other events at their positions now",
+        dest.display()
+    )
+}
+
 /// Walks the entries of the segment file `file` from `from` (an entry's start) up to `limit`.
 fn scan(file: &File, from: u64, limit: u64) -> Result<Scanned, StoreError> {
     let mut at = from;
@@ -364,9 +372,10 @@ pub async fn backup(
             .len();
         if have > limit {
             return Err(StoreError::Refused(format!(
-                "{} is shorter than its copy in {}: the store's log was cut back since the last backup; take a new backup into an empty directory",
+                "{} is shorter than its copy in {}: the store's log was cut back since the last backup; {}",
                 src.display(),
-                dest.display()
+                dest.display(),
+                cut_back_remedy(dest)
             )));
         }
         if have > 0 {
@@ -380,9 +389,10 @@ pub async fn backup(
                 .map_err(io(format!("cannot read {}", dst.display())))?;
             if a != b {
                 return Err(StoreError::Refused(format!(
-                    "the end of {} differs from its copy in {}: the store's log was rewritten since the last backup; take a new backup into an empty directory",
+                    "the end of {} differs from its copy in {}: the store's log was rewritten since the last backup; {}",
                     src.display(),
-                    dest.display()
+                    dest.display(),
+                    cut_back_remedy(dest)
                 )));
             }
         }

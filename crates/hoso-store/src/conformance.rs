@@ -14,8 +14,10 @@
 //!
 //! Two checks need more than a fresh store and are called by each implementation's own tests:
 //! [`model`] (the property test against a model, behind the `model` feature) and
-//! [`tampering_with_a_record_is_found`] (which alters stored bytes behind the store's back).
+//! [`tampering_with_a_record_is_found`] (which alters stored bytes behind the store's back). The
+//! cases of [`copy`] take two stores, for the implementations of [`crate::ImportStore`].
 
+pub mod copy;
 #[cfg(feature = "model")]
 pub mod model;
 

@@ -17,7 +17,7 @@ use crate::idtable::IdTable;
 use crate::kv::{self, Kv, RunView, StreamEntry};
 use crate::memtable::Memtable;
 use crate::segment::{Location, Next, SegmentReader, Segments};
-use crate::{AppendResult, ExpectedVersion, Json, Position, StoreError, Version};
+use crate::{AppendResult, ExpectedVersion, Json, Position, RecordedEvent, StoreError, Version};
 
 /// The on-disk format this build writes and reads.
 pub(crate) const FORMAT_VERSION: u32 = 3;
@@ -39,10 +39,22 @@ pub(crate) struct PreparedEvent {
     pub(crate) occurred_at: DateTime<Utc>,
 }
 
-pub(crate) struct Request {
+/// An append to one stream, validated.
+pub(crate) struct Append {
     pub(crate) stream_id: String,
     pub(crate) expected: ExpectedVersion,
     pub(crate) events: Vec<PreparedEvent>,
+}
+
+/// What the writer is asked to do: an append, or an import of events recorded elsewhere
+/// ([`crate::ImportStore`]), answered with the positions written.
+pub(crate) enum Work {
+    Append(Append),
+    Import(Vec<RecordedEvent>),
+}
+
+pub(crate) struct Request {
+    pub(crate) work: Work,
     pub(crate) reply: oneshot::Sender<Result<AppendResult, StoreError>>,
 }
 

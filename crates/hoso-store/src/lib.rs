@@ -6,7 +6,9 @@
 //! forward, backward, "as of" a recorded-at cut-off, or as a catch-up-then-live subscription.
 //! The [`EventStore`] trait is what the rest of hoso uses; [`MemoryStore`] and [`SledStore`]
 //! implement it, and `conformance` (feature `conformance`) is the one test suite every implementation must pass.
-//! [`backup`] and [`restore`] copy a [`SledStore`]'s directory while a server appends to it.
+//! [`backup`] and [`restore`] copy a [`SledStore`]'s directory while a server appends to it;
+//! [`copy`] copies the log of any store into an [`ImportStore`] (another kind of store), event
+//! by event, verbatim.
 //!
 //! What it is not: it knows nothing of dossiers, commands or gRPC. Event data and metadata are
 //! opaque JSON to it; their schema, versions and upcasters belong to `hoso-domain`.
@@ -16,11 +18,13 @@
 
 mod background;
 mod backup;
+mod copy;
 mod core;
 mod error;
 mod filter;
 mod head;
 mod idtable;
+mod import;
 mod kv;
 mod log;
 mod memtable;
@@ -43,8 +47,10 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 pub use backup::{BackupReport, MANIFEST, RestoreReport, backup, restore};
+pub use copy::{CopyReport, CopyStep, copy};
 pub use error::StoreError;
 pub use head::{EMPTY_HEAD_HASH, head_hash, next_head_hash, position_at};
+pub use import::{check_imported, check_imported_hash};
 pub use record::{GENESIS_HASH, record_hash};
 pub use store::{MemoryStore, SledOptions, SledStore};
 pub use subscription::Subscription;
@@ -510,4 +516,17 @@ pub trait EventStore: Clone + Send + Sync + 'static {
     fn subscribe_all(&self, from: Position) -> Subscription<Self> {
         Subscription::new(self.clone(), from)
     }
+}
+
+/// A store that can take events recorded by another store verbatim: what [`copy`] writes with,
+/// to move a log between kinds of store (`hoso copy`). Not the desk's append path: an import
+/// keeps the source's positions, versions, ids, `recorded_at` and hashes instead of assigning
+/// them, and is meant for a store no server is using (docs/design.md, "Copying between stores").
+pub trait ImportStore: EventStore {
+    /// Writes `events`, which continue this log from its head in position order, exactly as
+    /// they are, once each has passed [`check_imported`] and [`check_imported_hash`] against
+    /// the log and the events of the batch before it and its id is stored nowhere yet. All of
+    /// the batch is written or none of it (a refusal is [`StoreError::Refused`] naming the
+    /// event and the rule); once this returns, it is durable. Returns the new head.
+    fn import(&self, events: Vec<RecordedEvent>) -> impl Future<Output = Result<Position, StoreError>> + Send;
 }

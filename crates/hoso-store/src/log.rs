@@ -14,7 +14,7 @@ use tokio::sync::{oneshot, watch};
 use uuid::Uuid;
 
 use crate::core::{
-    CHUNK, Core, Faults, PreparedEvent, Refusal, Request, SCAN_BUFFER, lock_poisoned, truncate_to_micros,
+    Append, CHUNK, Core, Faults, PreparedEvent, Refusal, Request, SCAN_BUFFER, Work, lock_poisoned, truncate_to_micros,
 };
 use crate::filter::KeyFilter;
 use crate::idtable::{self, IdTable};
@@ -109,7 +109,14 @@ impl<S: Segments, K: Kv> Log<S, K> {
             segment: recovered.segment,
             offset: recovered.segment_len,
         };
-        let writer = Writer::new(Arc::clone(&core), end, options.segment_bytes, to_syncer, streams);
+        let writer = Writer::new(
+            Arc::clone(&core),
+            end,
+            options.segment_bytes,
+            to_syncer,
+            streams,
+            options.limits,
+        );
         let syncer = Syncer::new(Arc::clone(&core), wake.clone());
         let indexer = Indexer::new(Arc::clone(&core), indexed_through);
         let spawn = |name: &str, f: Box<dyn FnOnce() + Send>| {
@@ -188,18 +195,42 @@ impl<S: Segments, K: Kv> Log<S, K> {
         check_name(stream_id).map_err(|reason| StoreError::InvalidStreamId { reason })?;
         let events = self.prepare(events)?;
         let (reply, answer) = oneshot::channel();
-        let request = Request {
+        let work = Work::Append(Append {
             stream_id: stream_id.to_owned(),
             expected,
             events,
-            reply,
-        };
-        {
-            let requests = self.requests.lock().map_err(|_| lock_poisoned())?;
-            let sender = requests.as_ref().ok_or(StoreError::Closed)?;
-            sender.send(request).map_err(|_| StoreError::Closed)?;
-        }
+        });
+        self.send(Request { work, reply })?;
         answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Hands `request` to the writer.
+    fn send(&self, request: Request) -> Result<(), StoreError> {
+        let requests = self.requests.lock().map_err(|_| lock_poisoned())?;
+        let sender = requests.as_ref().ok_or(StoreError::Closed)?;
+        sender.send(request).map_err(|_| StoreError::Closed)
+    }
+
+    /// Writes events recorded by another store at the end of the log, verbatim, once the writer
+    /// has checked them (see `Writer::plan_import`); returns the new head.
+    pub(crate) async fn import(&self, events: Vec<RecordedEvent>) -> Result<Position, StoreError> {
+        if let Some(refusal) = self.core.poison.lock().map_err(|_| lock_poisoned())?.as_ref()
+            && !refusal.probe_due()
+        {
+            return Err(StoreError::WritesRefused {
+                first_failure: refusal.describe(),
+            });
+        }
+        if events.is_empty() {
+            return Ok(self.head());
+        }
+        let (reply, answer) = oneshot::channel();
+        self.send(Request {
+            work: Work::Import(events),
+            reply,
+        })?;
+        let written = answer.await.map_err(|_| StoreError::Closed)??;
+        Ok(written.positions.map_or(self.head(), |(_, last)| last + 1))
     }
 
     /// Validates events and renders their JSON, on the caller's task rather than the writer's.

@@ -11,8 +11,8 @@ use crate::log::{Log, LogOptions};
 use crate::segment::{FileSegments, MemSegments, Segments};
 use crate::sled_kv::{self, SledKv};
 use crate::{
-    AppendResult, EventStore, ExpectedVersion, Limits, NewEvent, Position, RecordedEvent, StoreError, StreamRead,
-    VerifyReport, VerifyScope, Version,
+    AppendResult, EventStore, ExpectedVersion, ImportStore, Limits, NewEvent, Position, RecordedEvent, StoreError,
+    StreamRead, VerifyReport, VerifyScope, Version,
 };
 
 /// Runs a read that may touch many records off the async worker threads.
@@ -79,6 +79,12 @@ macro_rules! delegate_event_store {
 
             async fn verify(&self, scope: VerifyScope) -> Result<VerifyReport, StoreError> {
                 blocking(&self.log, move |log| log.verify(&scope)).await
+            }
+        }
+
+        impl ImportStore for $store {
+            async fn import(&self, events: Vec<RecordedEvent>) -> Result<Position, StoreError> {
+                self.log.import(events).await
             }
         }
     };

@@ -12,7 +12,7 @@
 //!   from the memtable; it writes an id table whenever enough durable ids have gathered.
 //!   Nothing on the acknowledgement path waits for it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
@@ -22,8 +22,8 @@ use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use crate::core::{
-    Core, PreparedEvent, REOPEN, REOPEN_AFTER_FSYNC, RESUMES, Refusal, Request, lock_poisoned, refused, set_poison,
-    truncate_to_micros,
+    Append, Core, PreparedEvent, REOPEN, REOPEN_AFTER_FSYNC, RESUMES, Refusal, Request, Work, lock_poisoned, refused,
+    set_poison, truncate_to_micros,
 };
 use crate::filter::KeyFilter;
 use crate::idtable::{IdTable, Unfiled};
@@ -31,7 +31,7 @@ use crate::kv::{self, Indexed, Kv, StreamRun};
 use crate::memtable::Recent;
 use crate::record::{self, GENESIS_HASH, RecordFields};
 use crate::segment::{self, ENTRY_HEADER, Location, Segments};
-use crate::{AppendResult, ExpectedVersion, Position, StoreError, Version};
+use crate::{AppendResult, ExpectedVersion, Position, RecordedEvent, StoreError, Version, import};
 
 /// At most this many appends share one write and one fsync.
 const MAX_GROUP: usize = 512;
@@ -122,6 +122,8 @@ pub(crate) struct Writer<S: Segments, K: Kv> {
     to_syncer: mpsc::Sender<Group>,
     /// Every stream id stored: only those it may hold are looked up.
     streams: KeyFilter,
+    /// The store's limits, which imported events are held to as appended ones are.
+    limits: crate::Limits,
 }
 
 /// Where the log ends, as recovery found it: where the writer starts.
@@ -139,6 +141,7 @@ impl<S: Segments, K: Kv> Writer<S, K> {
         segment_bytes: u64,
         to_syncer: mpsc::Sender<Group>,
         streams: KeyFilter,
+        limits: crate::Limits,
     ) -> Self {
         Writer {
             core,
@@ -150,6 +153,7 @@ impl<S: Segments, K: Kv> Writer<S, K> {
             segment_bytes,
             to_syncer,
             streams,
+            limits,
         }
     }
 
@@ -192,7 +196,10 @@ impl<S: Segments, K: Kv> Writer<S, K> {
         for request in group.drain(..) {
             let answer = match self.refusal(wrote || segments.len() > 1) {
                 Some(err) => Err(err),
-                None => match self.plan(&request, &mut segments) {
+                None => match match &request.work {
+                    Work::Append(append) => self.plan(append, &mut segments),
+                    Work::Import(events) => self.plan_import(events, &mut segments),
+                } {
                     Ok(Outcome::Unchanged(result)) => Ok(result),
                     Ok(Outcome::Written(result)) => {
                         wrote = true;
@@ -355,7 +362,7 @@ impl<S: Segments, K: Kv> Writer<S, K> {
         Ok(())
     }
 
-    fn plan(&mut self, request: &Request, segments: &mut Vec<u32>) -> Result<Outcome, StoreError> {
+    fn plan(&mut self, request: &Append, segments: &mut Vec<u32>) -> Result<Outcome, StoreError> {
         // A retry of an append that was already stored gets the original answer.
         if let Some(result) = self.find_retry(request)? {
             return Ok(Outcome::Unchanged(result));
@@ -468,6 +475,139 @@ impl<S: Segments, K: Kv> Writer<S, K> {
         }))
     }
 
+    /// Encodes events recorded by another store into the group's buffer exactly as they are,
+    /// after checking each against the log's end, its stream's chain and the event ids stored
+    /// (`import::check_imported`): all of them, or none if one is refused.
+    fn plan_import(&mut self, events: &[RecordedEvent], segments: &mut Vec<u32>) -> Result<Outcome, StoreError> {
+        let Some(first) = events.first() else {
+            return Ok(Outcome::Unchanged(AppendResult {
+                current_version: None,
+                positions: None,
+                already_stored: false,
+            }));
+        };
+        let mut ids = HashSet::with_capacity(events.len());
+        for event in events {
+            if !ids.insert(event.event_id) {
+                return Err(import::refused(event, "its event id appears earlier in the same batch"));
+            }
+        }
+        if !self.core.certainly_new(events.iter().map(|e| e.event_id))? {
+            for event in events {
+                if let Some((position, _)) = self.core.event(event.event_id, Position::MAX)? {
+                    return Err(import::refused(
+                        event,
+                        format_args!("its event id is already stored, at position {position}"),
+                    ));
+                }
+            }
+        }
+        if self.written + self.buffer.len() as u64 >= self.segment_bytes {
+            self.roll(segments)?;
+        }
+        let start = self.buffer.len();
+        let planned = self.encode_imported(events);
+        let (recents, heads) = match planned {
+            Ok(planned) => planned,
+            Err(err) => {
+                self.buffer.truncate(start);
+                return Err(err);
+            }
+        };
+        for stream_id in heads.keys() {
+            self.streams.insert(*stream_id);
+        }
+        {
+            let mut memtable = self.core.memtable_mut()?;
+            for recent in recents {
+                memtable.push(recent);
+            }
+        }
+        let last = events.last().unwrap_or(first);
+        self.next_position = last.position + 1;
+        self.last_recorded_at = Some(last.recorded_at);
+        Ok(Outcome::Written(AppendResult {
+            current_version: None,
+            positions: Some((first.position, last.position)),
+            already_stored: false,
+        }))
+    }
+
+    /// Checks and encodes imported events into the buffer; returns their index entries and the
+    /// last version and hash of each of their streams.
+    #[allow(clippy::type_complexity)]
+    fn encode_imported<'e>(
+        &mut self,
+        events: &'e [RecordedEvent],
+    ) -> Result<(Vec<Recent>, HashMap<&'e str, (Version, [u8; 32])>), StoreError> {
+        let limits = self.limits;
+        let mut heads: HashMap<&str, (Version, [u8; 32])> = HashMap::new();
+        let mut names: HashMap<&str, Arc<str>> = HashMap::new();
+        let mut last_recorded_at = self.last_recorded_at;
+        let mut recents = Vec::with_capacity(events.len());
+        for (i, event) in events.iter().enumerate() {
+            let stream = event.stream_id.as_str();
+            let head = match heads.get(stream) {
+                Some(&head) => Some(head),
+                None if self.streams.may_contain(stream) => match self.core.stream_last(stream, Position::MAX)? {
+                    Some((version, entry)) => Some((
+                        version,
+                        entry.hash.ok_or_else(|| StoreError::Corrupted {
+                            position: entry.position,
+                            reason: format!("the stream index of {stream} lacks its last hash"),
+                        })?,
+                    )),
+                    None => None,
+                },
+                None => None,
+            };
+            let prev_hash =
+                import::check_imported(event, self.next_position + i as u64, last_recorded_at, head, &limits)?;
+            let offset = self.written + self.buffer.len() as u64;
+            let header_at = self.buffer.len();
+            self.buffer.extend_from_slice(&[0; ENTRY_HEADER]);
+            let hash = record::encode_into(
+                &RecordFields {
+                    position: event.position,
+                    version: event.version,
+                    event_id: event.event_id,
+                    recorded_at: event.recorded_at,
+                    occurred_at: event.occurred_at,
+                    schema_version: event.schema_version,
+                    stream_id: stream,
+                    event_type: &event.event_type,
+                    data: &event.data,
+                    metadata: &event.metadata,
+                },
+                &prev_hash,
+                &mut self.buffer,
+            );
+            import::check_imported_hash(event, &hash)?;
+            let record = &self.buffer[header_at + ENTRY_HEADER..];
+            // Names are at most 255 bytes and JSON within the limits: far below 4 GiB.
+            let len = record.len() as u32;
+            let crc = crc32fast::hash(record);
+            self.buffer[header_at..header_at + 4].copy_from_slice(&len.to_be_bytes());
+            self.buffer[header_at + 4..header_at + 8].copy_from_slice(&crc.to_be_bytes());
+            let name = names.entry(stream).or_insert_with(|| Arc::from(stream));
+            recents.push(Recent {
+                stream_id: Arc::clone(name),
+                version: event.version,
+                event_id: event.event_id,
+                loc: Location {
+                    segment: self.segment,
+                    offset,
+                    len,
+                },
+                hash,
+                recorded_at: event.recorded_at,
+            });
+            heads.insert(stream, (event.version, hash));
+            last_recorded_at = Some(event.recorded_at);
+        }
+        Ok((recents, heads))
+    }
+
     /// A stored record's bytes: from the group's buffer if not written out yet.
     fn record_bytes(&self, position: Position, loc: Location) -> Result<Vec<u8>, StoreError> {
         if loc.segment == self.segment && loc.offset >= self.written {
@@ -479,7 +619,7 @@ impl<S: Segments, K: Kv> Writer<S, K> {
 
     /// If the request's event ids are already stored, checks that it is an exact retry and
     /// returns what the original append returned.
-    fn find_retry(&self, request: &Request) -> Result<Option<AppendResult>, StoreError> {
+    fn find_retry(&self, request: &Append) -> Result<Option<AppendResult>, StoreError> {
         if self.core.certainly_new(request.events.iter().map(|e| e.event_id))? {
             return Ok(None);
         }

@@ -333,3 +333,66 @@ async fn a_damaged_middle_record_is_reported_and_every_other_append_kept() {
     assert_eq!(store.read_all(6, 100).await.unwrap().len(), 6);
     assert_eq!(store.read_all(0, 5).await.unwrap().len(), 5);
 }
+
+/// The backup's known limit (docs/design.md, "Backup and restore"): it copies whole entries up
+/// to the end of the log without knowing the store's durable head, so it takes the half of an
+/// append that a full disk cut short and that was never acknowledged. The store drops those
+/// records when it resumes and writes others at their positions; the next backup run into the
+/// same directory notices and refuses, saying what happened and what to do, and a new backup
+/// into an empty directory holds exactly the acknowledged appends.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_backup_that_took_records_the_store_then_dropped_is_refused_next_time() {
+    let (dir, backups) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let store = SledStore::open(dir.path(), options(64 << 20)).unwrap();
+    let mut acked = Vec::new();
+    append_some(&store, "before", 20, &mut acked).await;
+
+    // Ten events in one append: the full disk writes half of them, whole, then fails the write.
+    store.set_disk_full(true);
+    let failed: Vec<_> = (0..10).map(|i| event(&format!("never acknowledged {i}"))).collect();
+    let err = store
+        .append("s0", ExpectedVersion::Any, failed.clone())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::WritesRefused { .. }), "{err:?}");
+    let dest = backups.path().join("backup");
+    let taken = hoso_store::backup(dir.path(), &dest, &mut |_, _| {}).await.unwrap();
+    assert!(
+        taken.position > 20,
+        "the backup took whole records of the failed append: {}",
+        taken.position
+    );
+
+    store.set_disk_full(false);
+    append_when_taken(&store, "s1", event("after"), &mut acked).await;
+    assert_eq!(
+        acked.last().unwrap().2,
+        20,
+        "the store dropped the failed append's records"
+    );
+    append_some(&store, "later", 30, &mut acked).await;
+
+    match hoso_store::backup(dir.path(), &dest, &mut |_, _| {}).await {
+        Err(StoreError::Refused(message)) => {
+            assert!(
+                message.contains("since the last backup") && message.contains("never having acknowledged them"),
+                "the refusal says what happened: {message}"
+            );
+            assert!(
+                message.contains("keep serving from it")
+                    && message.contains("take a new backup into an empty directory"),
+                "the refusal says what to do: {message}"
+            );
+        }
+        other => panic!("the next backup run is refused, got {other:?}"),
+    }
+    let fresh = hoso_store::backup(dir.path(), &backups.path().join("new"), &mut |_, _| {})
+        .await
+        .unwrap();
+    assert_eq!(fresh.position, acked.len() as u64);
+    check_acknowledged(&store, &acked).await;
+    for e in &failed {
+        assert_eq!(store.event_by_id(e.event_id).await.unwrap(), None);
+    }
+    store.close();
+}

@@ -8,12 +8,14 @@
 //! workload to import (the load tool that drives a server with one is the separate `hoso-load`);
 //! `hoso disclosure-key` makes the province's signing key and `hoso verify-disclosure` checks a
 //! signed disclosure offline on a copy of the log; `hoso backup` and `hoso restore` copy the
-//! embedded store while the server serves and make a data directory from such a copy.
+//! embedded store while the server serves and make a data directory from such a copy; `hoso copy`
+//! copies a log between the embedded store and PostgreSQL.
 //! Arguments are parsed and checked here, then handed to `hoso-server` or to the generated gRPC
 //! clients of `hoso-api`.
 
 mod backup;
 mod client;
+mod copy;
 mod disclosure_key;
 mod reference;
 mod verify_disclosure;
@@ -88,6 +90,9 @@ enum Command {
     /// Make a new data directory from a backup: its store opens, verifies and holds exactly the
     /// backup's events.
     Restore(backup::RestoreArgs),
+    /// Copy a log between the embedded store and PostgreSQL (either way), verbatim, resumable
+    /// and verified: how a province moves to PostgreSQL and back (docs/operations.md).
+    Copy(copy::CopyArgs),
 }
 
 #[derive(clap::Args)]
@@ -177,6 +182,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::VerifyDisclosure(args) => verify_disclosure::run(args),
         Command::Backup(args) => backup::backup(args),
         Command::Restore(args) => backup::restore(args),
+        Command::Copy(args) => copy::copy(args),
         Command::Token(TokenCommand::Hash) => {
             let mut token = String::new();
             std::io::stdin()

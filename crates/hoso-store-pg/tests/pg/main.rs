@@ -2,6 +2,7 @@
 //! suite, the model test and the tamper test of the embedded store, then what only a store
 //! shared by several processes over a network has to show.
 
+mod copy;
 mod support;
 
 use std::collections::HashSet;

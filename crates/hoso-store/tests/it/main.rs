@@ -3,6 +3,7 @@
 //! versions, tampering).
 
 mod backup;
+mod copy;
 mod model;
 mod sled_store;
 

@@ -6,6 +6,8 @@ mod harness;
 mod auth;
 mod backup;
 mod cli;
+#[cfg(feature = "postgres")]
+mod copy;
 mod import;
 mod lifecycle;
 mod limits;

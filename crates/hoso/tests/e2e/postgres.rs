@@ -14,14 +14,14 @@ use uuid::Uuid;
 use crate::harness::*;
 
 /// A throwaway PostgreSQL server, stopped and removed when dropped.
-struct Postgres {
-    url: String,
+pub(crate) struct Postgres {
+    pub(crate) url: String,
     data: std::path::PathBuf,
     _dir: tempfile::TempDir,
 }
 
 impl Postgres {
-    fn start() -> Postgres {
+    pub(crate) fn start() -> Postgres {
         let dir = tempfile::tempdir().unwrap();
         // Inside a directory of our own: the script opens the parent directory to PostgreSQL's user.
         let data = dir.path().join("pg");
@@ -46,7 +46,7 @@ impl Postgres {
     }
 
     /// A server on a fresh data directory, on this database.
-    fn hoso(&self) -> Server {
+    pub(crate) fn hoso(&self) -> Server {
         Server::start_with_config(&format!("store = {:?}\n", self.url))
     }
 }
