@@ -6,6 +6,7 @@ mod harness;
 mod auth;
 mod backup;
 mod cli;
+mod feed;
 mod import;
 mod lifecycle;
 mod limits;
