@@ -482,3 +482,61 @@ async fn a_slow_consumer_holds_the_server_to_a_bounded_queue() {
     assert!(stats.max_queued() <= QUEUE + 1, "{}", stats.max_queued());
     server.abort();
 }
+
+/// A consumer of rare events still hears where the feed is, so that its checkpoint follows the
+/// log rather than its last matching event.
+#[tokio::test]
+async fn a_consumer_of_rare_events_hears_where_the_feed_is() {
+    let store = MemoryStore::new();
+    append_plain(&store, 1_200, 100, 10).await;
+    let api = FeedApi::new(app(store.clone()));
+    let request = pb::SubscribeRequest {
+        handling_agencies: vec![AGENCY_A.to_owned()],
+        ..Default::default()
+    };
+    let mut feed = api
+        .subscribe(as_caller(request, &integration()))
+        .await
+        .unwrap()
+        .into_inner();
+    let messages = read_until(&mut feed, caught_up_at(1_200)).await;
+    assert!(positions(&messages).is_empty());
+    let progress: Vec<(u64, bool)> = messages.iter().map(|m| (m.next_position, m.caught_up)).collect();
+    assert_eq!(progress, [(512, false), (1_024, false), (1_200, true)]);
+}
+
+/// Two acknowledgements of one consumer racing each other: the checkpoint ends at the further
+/// one, whichever wrote first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_acknowledgements_keep_the_further_position() {
+    let store = MemoryStore::new();
+    append_plain(&store, 1_000, 100, 10).await;
+    let api = Arc::new(FeedApi::new(app(store.clone())));
+    for round in 0..20u64 {
+        let consumer = format!("race-{round}");
+        let (near, far) = (100 + round, 900 - round);
+        let acknowledge = |position| {
+            let api = Arc::clone(&api);
+            let consumer = consumer.clone();
+            tokio::spawn(async move { api.acknowledge(&integration(), &consumer, position).await })
+        };
+        let (a, b) = (acknowledge(near), acknowledge(far));
+        let (a, b) = (a.await.unwrap().unwrap(), b.await.unwrap().unwrap());
+        assert_eq!(b.next_position, far, "{b:?}");
+        assert!(a.next_position == near || a.next_position == far, "{a:?}");
+        let checkpoints = store
+            .read_stream(
+                &format!("{CONSUMER_STREAM_PREFIX}{consumer}"),
+                hoso_store::StreamRead::backward(),
+            )
+            .await
+            .unwrap();
+        let last: serde_json::Value = serde_json::from_slice(&checkpoints[0].data).unwrap();
+        assert_eq!(last["next_position"], far, "round {round}");
+        assert_eq!(
+            checkpoints.len(),
+            1 + usize::from(a.recorded),
+            "the nearer one writes only if it came first"
+        );
+    }
+}

@@ -103,12 +103,10 @@ async fn the_shutdown_ends_open_feeds_with_unavailable() {
     assert!(first.caught_up, "{first:?}");
     assert!(first.event.unwrap().stream_id.ends_with(&code));
     assert!(server.terminate().await);
-    let status = loop {
-        match stream.message().await {
-            Ok(Some(message)) => panic!("nothing was recorded, yet the feed sent {message:?}"),
-            Ok(None) => panic!("the feed ended without saying why"),
-            Err(status) => break status,
-        }
+    let status = match stream.message().await {
+        Ok(Some(message)) => panic!("nothing was recorded, yet the feed sent {message:?}"),
+        Ok(None) => panic!("the feed ended without saying why"),
+        Err(status) => status,
     };
     assert_eq!(status.code(), Code::Unavailable, "{status:?}");
     assert!(status.message().contains("shutting down"), "{status:?}");
