@@ -13,6 +13,7 @@ const FILES: &[&str] = &[
     "hoso/v1/admin.proto",
     "hoso/v1/reports.proto",
     "hoso/v1/reference.proto",
+    "hoso/v1/feed.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -28,7 +28,7 @@ K8S = DEPLOY / "k8s"
 
 PORT = 50051
 DATA_DIR = "/var/lib/hoso"
-ROLES = {"desk_officer", "agency_officer", "auditor", "operator"}
+ROLES = {"desk_officer", "agency_officer", "auditor", "operator", "integration"}
 TIME_UNITS = {"working_days", "working_hours", "calendar_days"}
 HEX64 = re.compile(r"[0-9a-f]{64}")
 

@@ -30,11 +30,20 @@ pub enum Role {
     Auditor,
     /// Runs the service.
     Operator,
+    /// A service account of another system of the province (the national portal's connector, a
+    /// data warehouse) that follows the change feed.
+    Integration,
 }
 
 impl Role {
     /// Every role.
-    pub const ALL: [Role; 4] = [Role::DeskOfficer, Role::AgencyOfficer, Role::Auditor, Role::Operator];
+    pub const ALL: [Role; 5] = [
+        Role::DeskOfficer,
+        Role::AgencyOfficer,
+        Role::Auditor,
+        Role::Operator,
+        Role::Integration,
+    ];
 
     /// The name used in files and metadata.
     pub fn as_str(self) -> &'static str {
@@ -43,6 +52,7 @@ impl Role {
             Role::AgencyOfficer => "agency_officer",
             Role::Auditor => "auditor",
             Role::Operator => "operator",
+            Role::Integration => "integration",
         }
     }
 
@@ -226,6 +236,10 @@ pub enum Action<'a> {
     Import,
     /// Rebuild the projections.
     Rebuild,
+    /// Follow the change feed.
+    FollowFeed,
+    /// Keep a named feed consumer: subscribe as it, record its checkpoint in the log.
+    AcknowledgeFeed,
 }
 
 impl Action<'_> {
@@ -241,6 +255,8 @@ impl Action<'_> {
             Action::LoadReference,
             Action::Import,
             Action::Rebuild,
+            Action::FollowFeed,
+            Action::AcknowledgeFeed,
         ])
     }
 
@@ -248,7 +264,7 @@ impl Action<'_> {
     /// ([`role_matrix_markdown`]).
     pub fn roles(self) -> &'static [Role] {
         use CommandKind::*;
-        use Role::{AgencyOfficer, Auditor, DeskOfficer, Operator};
+        use Role::{AgencyOfficer, Auditor, DeskOfficer, Integration, Operator};
         match self {
             Action::Record(kind) | Action::RecordOn(kind, _) => match kind {
                 ProcessDossier | IssueEResult | SendApology => &[AgencyOfficer],
@@ -261,6 +277,8 @@ impl Action<'_> {
             Action::ReadDossier | Action::ReadReports | Action::ReadReference => &Role::ALL,
             Action::Audit | Action::Status => &[Auditor, Operator],
             Action::LoadReference | Action::Import | Action::Rebuild => &[Operator],
+            Action::FollowFeed => &[Auditor, Operator, Integration],
+            Action::AcknowledgeFeed => &[Operator, Integration],
         }
     }
 
@@ -299,6 +317,14 @@ impl Action<'_> {
             Action::LoadReference => format!("a {role} may not load reference data; it is for operators"),
             Action::Import => "only operators may import histories".to_owned(),
             Action::Rebuild => "only operators may rebuild the projections".to_owned(),
+            Action::FollowFeed => {
+                format!(
+                    "a {role} may not follow the change feed; it is for integration accounts, auditors and operators"
+                )
+            }
+            Action::AcknowledgeFeed => format!(
+                "a {role} may not keep a named feed consumer and its checkpoint; it is for integration accounts and operators (subscribe without `consumer` to read the feed)"
+            ),
             Action::ReadDossier | Action::ReadReports | Action::ReadReference | Action::Audit | Action::Status => {
                 format!("a {role} may not use this; it is for auditors and operators")
             }
@@ -319,6 +345,10 @@ impl Action<'_> {
             Action::LoadReference => "load reference data (`AdminService/LoadCatalogue`, `LoadCalendar`)".to_owned(),
             Action::Import => "import histories (`AdminService/ImportDossier`)".to_owned(),
             Action::Rebuild => "rebuild the projections (`ReportsService/RebuildProjections`)".to_owned(),
+            Action::FollowFeed => "follow the change feed (`FeedService/Subscribe`)".to_owned(),
+            Action::AcknowledgeFeed => {
+                "keep a named feed consumer (`FeedService/Acknowledge`, `Subscribe` with `consumer`)".to_owned()
+            }
         }
     }
 }

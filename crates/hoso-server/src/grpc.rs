@@ -183,6 +183,26 @@ impl<S: EventStore> pb::dossier_query_service_server::DossierQueryService for Qu
     }
 }
 
+/// A stored event with its whole envelope, as replays and the change feed send it.
+pub(crate) fn recorded_event_to_pb(record: &hoso_store::RecordedEvent) -> pb::RecordedEvent {
+    let metadata = EventMetadata::read(&record.metadata).unwrap_or_default();
+    pb::RecordedEvent {
+        stream_id: record.stream_id.clone(),
+        version: record.version,
+        position: record.position,
+        event_id: record.event_id.to_string(),
+        event_type: record.event_type.clone(),
+        schema_version: record.schema_version,
+        data_json: String::from_utf8_lossy(&record.data).into_owned(),
+        metadata_json: String::from_utf8_lossy(&record.metadata).into_owned(),
+        occurred_at: Some(utc_to_timestamp(record.occurred_at)),
+        recorded_at: Some(utc_to_timestamp(record.recorded_at)),
+        hash: record.hash_hex(),
+        actor: metadata.actor,
+        desk: metadata.agency,
+    }
+}
+
 /// Audit: replay and verify.
 pub struct AuditApi<S> {
     app: Arc<App<S>>,
@@ -225,23 +245,8 @@ impl<S: EventStore> pb::audit_service_server::AuditService for AuditApi<S> {
             let mut out = Vec::with_capacity(loaded.records.len());
             for record in &loaded.records {
                 state = hoso_domain::evolve(state, &decode(record)?);
-                let metadata = EventMetadata::read(&record.metadata).unwrap_or_default();
                 out.push(Ok(pb::ReplayDossierResponse {
-                    event: Some(pb::RecordedEvent {
-                        stream_id: record.stream_id.clone(),
-                        version: record.version,
-                        position: record.position,
-                        event_id: record.event_id.to_string(),
-                        event_type: record.event_type.clone(),
-                        schema_version: record.schema_version,
-                        data_json: String::from_utf8_lossy(&record.data).into_owned(),
-                        metadata_json: String::from_utf8_lossy(&record.metadata).into_owned(),
-                        occurred_at: Some(utc_to_timestamp(record.occurred_at)),
-                        recorded_at: Some(utc_to_timestamp(record.recorded_at)),
-                        hash: record.hash_hex(),
-                        actor: metadata.actor,
-                        desk: metadata.agency,
-                    }),
+                    event: Some(recorded_event_to_pb(record)),
                     dossier_after: Some(convert::dossier_to_pb(dossier_id, record.version, &state, None)),
                 }));
             }

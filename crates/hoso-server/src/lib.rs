@@ -3,7 +3,8 @@
 //! **What it is.** Configuration ([`config`]), bearer-token authentication and the role matrix
 //! ([`auth`]), the command core that runs desk commands through the domain and appends their
 //! events idempotently ([`app`]), the tonic services of `hoso.v1` ([`grpc`]), the one mapping of
-//! errors to gRPC statuses ([`error`]), the live projection ([`projection`]) and its snapshot
+//! errors to gRPC statuses ([`error`]), the change feed for other systems ([`feed`]), the live
+//! projection ([`projection`]) and its snapshot
 //! file ([`snapshot`]), the data directory's layout ([`DataDir`]), and [`run`], which wires them
 //! with the standard health and reflection services, TLS, and graceful shutdown.
 //!
@@ -16,6 +17,7 @@ pub mod config;
 mod connections;
 mod data_dir;
 pub mod error;
+pub mod feed;
 pub mod grpc;
 pub mod import;
 mod internal;
@@ -56,21 +58,23 @@ use crate::projection::Projection;
 pub use crate::data_dir::DataDir;
 
 /// The development identities: role, subject and unit.
-const DEV_IDENTITIES: [(Role, &str, &str); 4] = [
+const DEV_IDENTITIES: [(Role, &str, &str); 5] = [
     (Role::DeskOfficer, "dev.desk-officer", "G09.20"),
     (Role::AgencyOfficer, "dev.agency-officer", "000.00.04.G18"),
     (Role::Auditor, "dev.auditor", "000.00.00.H00"),
     (Role::Operator, "dev.operator", "000.00.00.H00"),
+    (Role::Integration, "dev.integration", "000.00.00.H00"),
 ];
 
 /// The `hoso.v1` services, each reported by the health service.
-const SERVICES: [&str; 6] = [
+const SERVICES: [&str; 7] = [
     "hoso.v1.DeskService",
     "hoso.v1.DossierQueryService",
     "hoso.v1.AuditService",
     "hoso.v1.AdminService",
     "hoso.v1.ReportsService",
     "hoso.v1.ReferenceService",
+    "hoso.v1.FeedService",
 ];
 
 /// Loads the configured tokens, or, when none are configured, the development tokens of the
@@ -222,6 +226,7 @@ pub async fn serve<S: EventStore>(
     // A signing key that cannot be read stops the start, before anything is served.
     let sealer = seal::Sealer::from_key_file(config.disclosure.signing_key_file.as_deref())?;
     let projection = Projection::new();
+    let feed = feed::FeedApi::new(Arc::clone(&app));
     let snapshot = snapshot_file(config);
     let mut background = Background::default();
     background.spawn(follow_log(Arc::clone(&projection), app.store.clone(), snapshot.clone()));
@@ -235,12 +240,18 @@ pub async fn serve<S: EventStore>(
         ));
     }
     if let Some(addr) = config.metrics_listen {
-        background.spawn(serve_metrics(addr, Arc::clone(&app), Arc::clone(&projection)).await?);
+        background.spawn(serve_metrics(addr, Arc::clone(&app), Arc::clone(&projection), feed.stats()).await?);
     }
     let (health, health_service) = health().await;
     let router = server(config)?.add_service(health_service);
     let router = add_reflection(router)?;
-    let router = add_api(router, &app, &projection, tokens, sealer, config);
+    let feed_closer = feed.closer();
+    let router = add_api(router, &app, &projection, tokens, sealer, feed, config);
+    // Open feeds never end by themselves: end them at the shutdown rather than after its grace.
+    let shutdown = async move {
+        shutdown.await;
+        feed_closer.close();
+    };
     let incoming = listen(config).await?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(router.serve_with_incoming_shutdown(incoming, async {
@@ -287,6 +298,7 @@ async fn serve_metrics<S: EventStore>(
     addr: SocketAddr,
     app: Arc<App<S>>,
     projection: Arc<Projection>,
+    feed: Arc<feed::FeedStats>,
 ) -> Result<impl Future<Output = ()> + Send + 'static> {
     let listener = TcpListener::bind(addr)
         .await
@@ -294,7 +306,7 @@ async fn serve_metrics<S: EventStore>(
     let bound = listener.local_addr()?;
     tracing::info!(addr = %bound, "metrics on /metrics");
     println!("hoso: metrics on {bound}");
-    let router = metrics::router(app, projection);
+    let router = metrics::router(app, projection, feed);
     Ok(async move {
         if let Err(err) = axum::serve(listener, router).await {
             tracing::error!(error = %err, "the metrics server stopped");
@@ -372,6 +384,7 @@ fn add_api<L, S: EventStore>(
     projection: &Arc<Projection>,
     tokens: Arc<Tokens>,
     sealer: seal::Sealer,
+    feed: feed::FeedApi<S>,
     config: &Config,
 ) -> Router<L> {
     let authenticate = authenticator(tokens);
@@ -408,6 +421,10 @@ fn add_api<L, S: EventStore>(
         ))
         .add_service(pb::reports_service_server::ReportsServiceServer::with_interceptor(
             reports,
+            authenticate.clone(),
+        ))
+        .add_service(pb::feed_service_server::FeedServiceServer::with_interceptor(
+            feed,
             authenticate,
         ))
 }

@@ -1,7 +1,7 @@
 //! Prometheus metrics on plain HTTP (`GET /metrics`): the log's head, whether the store accepts
 //! writes, what recovery cut off the log and kept in quarantine, how far the live projection
-//! lags behind the log (and whether it stopped), the catalogue's version and whether a
-//! holiday notice is missing.
+//! lags behind the log (and whether it stopped), the catalogue's version, whether a
+//! holiday notice is missing, and the change feed's open streams and queued messages.
 
 use std::fmt::Write;
 use std::sync::Arc;
@@ -9,10 +9,11 @@ use std::sync::Arc;
 use hoso_store::EventStore;
 
 use crate::app::App;
+use crate::feed::FeedStats;
 use crate::projection::Projection;
 
 /// The metrics in the Prometheus text format.
-pub async fn render<S: EventStore>(app: &App<S>, projection: &Projection) -> String {
+pub async fn render<S: EventStore>(app: &App<S>, projection: &Projection, feed: &FeedStats) -> String {
     let head = app.store.head();
     let applied = projection.applied();
     let mut out = String::new();
@@ -76,6 +77,21 @@ pub async fn render<S: EventStore>(app: &App<S>, projection: &Projection) -> Str
         "Catalogue decisions loaded (0: no catalogue; desks cannot receive).",
         u64::from(reference.catalogue.version()),
     );
+    gauge(
+        "hoso_feed_streams",
+        "Change-feed streams open now.",
+        feed.streams() as u64,
+    );
+    gauge(
+        "hoso_feed_queued_messages",
+        "Change-feed messages made and not yet taken by the transport, over every stream (at most 65 a stream).",
+        feed.queued() as u64,
+    );
+    let _ = writeln!(
+        out,
+        "# HELP hoso_feed_events_read_total Events the change feed's streams read from the log.\n# TYPE hoso_feed_events_read_total counter\nhoso_feed_events_read_total {}",
+        feed.events_read()
+    );
     let name = "hoso_calendar_notice_missing";
     let _ = writeln!(
         out,
@@ -88,16 +104,17 @@ pub async fn render<S: EventStore>(app: &App<S>, projection: &Projection) -> Str
 }
 
 /// The `/metrics` router.
-pub fn router<S: EventStore>(app: Arc<App<S>>, projection: Arc<Projection>) -> axum::Router {
+pub fn router<S: EventStore>(app: Arc<App<S>>, projection: Arc<Projection>, feed: Arc<FeedStats>) -> axum::Router {
     axum::Router::new().route(
         "/metrics",
         axum::routing::get(move || {
             let app = Arc::clone(&app);
             let projection = Arc::clone(&projection);
+            let feed = Arc::clone(&feed);
             async move {
                 (
                     [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-                    render(&app, &projection).await,
+                    render(&app, &projection, &feed).await,
                 )
             }
         }),

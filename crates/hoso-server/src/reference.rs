@@ -67,8 +67,8 @@ struct CatalogueDecisionPublished {
     abolished: Vec<ProcedureCode>,
 }
 
-const HOLIDAY_NOTICE_LOADED: &str = "HolidayNoticeLoaded";
-const CATALOGUE_DECISION_PUBLISHED: &str = "CatalogueDecisionPublished";
+pub(crate) const HOLIDAY_NOTICE_LOADED: &str = "HolidayNoticeLoaded";
+pub(crate) const CATALOGUE_DECISION_PUBLISHED: &str = "CatalogueDecisionPublished";
 
 /// Who brought a notice into force, and when.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,7 +1,7 @@
 //! `hoso`: the one binary of the service.
 //!
-//! `hoso serve` runs the gRPC server on the embedded store (or PostgreSQL, `--store`); `hoso replay`, `hoso verify` and
-//! `hoso status` are the auditors' and operators' clients of a running server; `hoso calendar`
+//! `hoso serve` runs the gRPC server on the embedded store (or PostgreSQL, `--store`); `hoso replay`, `hoso verify`,
+//! `hoso status` and `hoso tail` (the change feed) are the auditors' and operators' clients of a running server; `hoso calendar`
 //! and `hoso catalogue` load and show the reference data; `hoso call` calls
 //! any method with a JSON request (as grpcurl would, without the proto files); `hoso token`
 //! creates bearer tokens and their hashes for the tokens file; `hoso gen` makes a province's
@@ -50,6 +50,9 @@ enum Command {
     Serve(ServeArgs),
     /// Print a dossier's history as a table (auditor or operator token).
     Replay(client::ReplayArgs),
+    /// Print the change feed, one line per event, and follow it as the log records them; with
+    /// --consumer, resume where that consumer stopped (integration, auditor or operator token).
+    Tail(client::TailArgs),
     /// Verify the hash chain of one dossier or of the whole log (auditor or operator token).
     Verify(client::VerifyArgs),
     /// Print the server's status (auditor or operator token).
@@ -117,7 +120,7 @@ struct ServeArgs {
 enum TokenCommand {
     /// Print a fresh token, and the tokens-file entry (with its hash) to add for it.
     New {
-        /// desk_officer, agency_officer, auditor or operator.
+        /// desk_officer, agency_officer, auditor, operator or integration.
         #[arg(long)]
         role: String,
         /// The officer's or service account's id (never a citizen's).
@@ -147,6 +150,7 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Serve(args) => serve(args),
         Command::Replay(args) => client::runtime()?.block_on(client::replay(args)),
+        Command::Tail(args) => client::runtime()?.block_on(client::tail(args)),
         Command::Verify(args) => client::runtime()?.block_on(client::verify(args)),
         Command::Status(args) => client::runtime()?.block_on(client::status(args)),
         Command::Rebuild(args) => client::runtime()?.block_on(client::rebuild(args)),
@@ -166,7 +170,9 @@ fn run(cli: Cli) -> Result<()> {
         Command::Catalogue(command) => client::runtime()?.block_on(reference::catalogue(command)),
         Command::Token(TokenCommand::New { role, subject, agency }) => {
             let role = Role::parse(&role).with_context(|| {
-                format!("--role {role:?} is not a role; use desk_officer, agency_officer, auditor or operator")
+                format!(
+                    "--role {role:?} is not a role; use desk_officer, agency_officer, auditor, operator or integration"
+                )
             })?;
             if matches!(role, Role::DeskOfficer | Role::AgencyOfficer) && agency.is_empty() {
                 anyhow::bail!("--agency is required for a {role}: the unit code of the officer's desk or agency");

@@ -15,6 +15,7 @@ mod import;
 mod rebuild;
 mod replay;
 mod status;
+mod tail;
 mod verify;
 
 pub(crate) use call::{CallArgs, call, list_methods};
@@ -24,6 +25,7 @@ pub(crate) use import::{ImportArgs, import};
 pub(crate) use rebuild::rebuild;
 pub(crate) use replay::{ReplayArgs, replay};
 pub(crate) use status::status;
+pub(crate) use tail::{TailArgs, tail};
 pub(crate) use verify::{VerifyArgs, verify};
 
 /// The API's descriptors, built in: `call`, `import` and `figures --json` map messages to and from

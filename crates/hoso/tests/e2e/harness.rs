@@ -44,10 +44,17 @@ pub(crate) enum Role {
     Agency,
     Auditor,
     Operator,
+    Integration,
 }
 
 impl Role {
-    pub(crate) const ALL: [Role; 4] = [Role::Desk, Role::Agency, Role::Auditor, Role::Operator];
+    pub(crate) const ALL: [Role; 5] = [
+        Role::Desk,
+        Role::Agency,
+        Role::Auditor,
+        Role::Operator,
+        Role::Integration,
+    ];
 
     fn file_name(self) -> &'static str {
         match self {
@@ -55,6 +62,7 @@ impl Role {
             Role::Agency => "agency_officer",
             Role::Auditor => "auditor",
             Role::Operator => "operator",
+            Role::Integration => "integration",
         }
     }
 }

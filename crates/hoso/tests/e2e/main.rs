@@ -8,6 +8,7 @@ mod backup;
 mod cli;
 #[cfg(feature = "postgres")]
 mod copy;
+mod feed;
 mod import;
 mod lifecycle;
 mod limits;

@@ -245,6 +245,7 @@ async fn the_projection_lag_is_a_prometheus_metric() {
     assert!(body.contains("hoso_store_head_position 1"), "{body}");
     assert!(body.contains("# TYPE hoso_projection_lag_events gauge"), "{body}");
     assert!(body.contains("hoso_store_accepting_writes 1"), "{body}");
+    assert!(body.contains("hoso_feed_streams 0"), "{body}");
     // No catalogue is loaded in this test; this year's notice is shipped or not, but the gauge is
     // there for this year either way.
     assert!(body.contains("hoso_catalogue_version 0"), "{body}");
