@@ -6,7 +6,8 @@ The page is served from an origin of its own (a port of its own), listed in the 
 is stopped by the browser before anything reaches the log. Chromium is Debian's
 (/usr/bin/chromium), driven by Playwright (tests/python/requirements.txt), which downloads no
 browser of its own. The checked-in bundle is rebuilt from proto/ with the lockfile's packages
-and must be byte-for-byte the same.
+and must be byte-for-byte the same. HOSO_WEB_DESK_SCREENSHOT=FILE.png saves the page showing
+the dossier it received, to look at.
 """
 
 import filecmp
@@ -130,6 +131,12 @@ def receive(page, token, procedure="1.001234"):
     return page.input_value("#receiptCode")
 
 
+def wait_for_the_dossier(page):
+    """Waits for the page's answer, and fails with the page's error when it shows one."""
+    page.wait_for_selector("#dossier:not([hidden]), #failure:not([hidden])")
+    assert page.is_hidden("#failure"), page.text_content("#failure")
+
+
 def get_dossier(pb, addr, token, code):
     """The dossier by receipt code through the normal gRPC client, or the gRPC error."""
     import grpc
@@ -158,7 +165,7 @@ def test_the_page_receives_a_dossier_and_it_is_then_in_the_log(pb, web_server, p
     assert response.url == f"http://{addr}/hoso.v1.DeskService/ReceiveDossier"
     assert response.request.headers["content-type"].startswith("application/grpc-web")
     assert response.headers["access-control-allow-origin"] == page_origin
-    page.wait_for_selector("#dossier:not([hidden])")
+    wait_for_the_dossier(page)
     assert page.text_content("#status") == "Received."
     assert page.text_content("#shown-receipt-code") == code
     dossier_id = page.text_content("#shown-dossier-id")
@@ -188,6 +195,42 @@ def test_the_page_receives_a_dossier_and_it_is_then_in_the_log(pb, web_server, p
     assert (event.event_id, event.position) == (dossier_id, position)
     assert event.actor == "dev.desk-officer", "the actor comes from the page's bearer token"
     assert json.loads(event.data_json)["receipt_code"] == code
+
+
+def test_a_receipt_whose_answer_was_lost_is_sent_again_and_recorded_once(pb, web_server, page_origin, browser):
+    import grpc
+
+    addr, tokens = web_server
+    page = open_desk(browser, page_origin, addr)
+    lost = []
+
+    def lose_the_first_answer(route):
+        if lost:
+            route.continue_()
+            return
+        lost.append(route.fetch())  # the server records the receipt ...
+        route.abort("connectionreset")  # ... but its answer never reaches the page
+
+    page.route("**/hoso.v1.DeskService/ReceiveDossier", lose_the_first_answer)
+    code = receive(page, tokens["desk_officer"])
+    page.wait_for_selector("#failure:not([hidden])")
+    # A success: grpc-web carries the status in a trailer frame at the end of the body.
+    assert lost and b"grpc-status:0" in lost[0].body(), "the lost answer was an acknowledgement"
+    # The officer clicks again: the same command, which the server answers without writing.
+    page.click("#send")
+    wait_for_the_dossier(page)
+    assert page.text_content("#status") == "Already received: nothing new was written."
+    assert page.text_content("#shown-receipt-code") == code
+    page.close()
+    with grpc.insecure_channel(addr) as channel:
+        replay = list(
+            pb.audit_grpc.AuditServiceStub(channel).ReplayDossier(
+                pb.audit.ReplayDossierRequest(dossier=pb.dossier.DossierRef(receipt_code=code)),
+                metadata=(("authorization", f"Bearer {tokens['auditor']}"),),
+                timeout=30,
+            )
+        )
+    assert [item.event.event_type for item in replay] == ["DossierReceived"]
 
 
 @pytest.mark.parametrize(

@@ -29,17 +29,17 @@ function fillDefaults() {
 }
 
 /**
- * The command id of the receipt being sent: kept until the server answers, so that sending the
- * same form again after a network failure retries the same command (which the server then
- * records once), and a new one for a different form.
+ * The receipt being sent, with its command id and time: kept until the server answers, so that
+ * sending the same form again after a network failure retries the very same command (which the
+ * server then records once), and a new command for a different form.
  */
-let pending: { form: string; commandId: string } | undefined;
+let pending: { form: string; commandId: string; occurredAt: Date } | undefined;
 
-function commandIdFor(formText: string): string {
+function commandFor(formText: string): { commandId: string; occurredAt: Date } {
   if (pending?.form !== formText) {
-    pending = { form: formText, commandId: crypto.randomUUID() };
+    pending = { form: formText, commandId: crypto.randomUUID(), occurredAt: new Date() };
   }
-  return pending.commandId;
+  return pending;
 }
 
 function clients(server: string, token: string) {
@@ -107,11 +107,11 @@ async function receive(event: SubmitEvent) {
   result.hidden = true;
   const values = Object.fromEntries(new FormData(form)) as Record<string, string>;
   const { desk, query } = clients(values.server.replace(/\/+$/, ""), values.token.trim());
-  const commandId = commandIdFor(JSON.stringify(values));
+  const { commandId, occurredAt } = commandFor(JSON.stringify(values));
   status.textContent = "Sending…";
   try {
     const { outcome } = await desk.receiveDossier({
-      command: { commandId, occurredAt: timestampFromDate(new Date()) },
+      command: { commandId, occurredAt: timestampFromDate(occurredAt) },
       receiptCode: values.receiptCode.trim(),
       procedure: { code: values.procedure.trim() },
       handlingAgency: values.handlingAgency.trim(),
