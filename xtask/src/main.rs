@@ -113,8 +113,8 @@ fn test() -> Result<()> {
 }
 
 /// Whether `/usr/bin/chromium` is there, installing Debian's packages the tests need (chromium
-/// for the disclosure's browser test, postgresql's server binaries for the PostgreSQL store's
-/// tests) when running as root with apt, as CI does, with one `apt-get update` for both.
+/// for the disclosure's and the example web desk's browser tests, postgresql's server binaries
+/// for the PostgreSQL store's tests) when running as root with apt, as CI does, with one `apt-get update` for both.
 /// Elsewhere it says how to install them: the browser test is then skipped, and the PostgreSQL
 /// tests fail saying what is missing (they never skip).
 fn ensure_test_packages() -> bool {

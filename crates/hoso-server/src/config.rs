@@ -14,7 +14,8 @@
 //! disclosure's letter), `[limits]` (connections and requests: `max_connections`,
 //! `max_concurrent_streams`, `max_concurrent_requests_per_connection`, `request_timeout_seconds`,
 //! `http2_keepalive_interval_seconds`, `http2_keepalive_timeout_seconds`, `tcp_keepalive_seconds`,
-//! `idle_connection_seconds`).
+//! `idle_connection_seconds`), `[web]` (`allowed_origins`: grpc-web and CORS for browser desks, off
+//! when empty).
 //! `store` (unset or `"embedded"`: the embedded store in `data_dir`; a `postgres://` URL: the
 //! PostgreSQL store, in a build with the `postgres` feature).
 //! Environment overrides: `HOSO_LISTEN`, `HOSO_DATA_DIR`, `HOSO_STORE`,
@@ -27,6 +28,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use hoso_domain::{BusinessCalendar, GreenLane, OfficeHours, ProcedureCode, StatutoryTime, TimeUnit};
 use serde::Deserialize;
+use tonic::codegen::http;
 
 /// How log lines are written (to standard error).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -155,6 +157,68 @@ impl Limits {
     }
 }
 
+/// Browser desks (`[web]`): grpc-web and CORS for web applications served from these origins;
+/// off while the list is empty.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebConfig {
+    /// The origins (`scheme://host[:port]`, as a browser sends them) of the web desk applications
+    /// allowed to call the API from a browser.
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+}
+
+impl WebConfig {
+    /// Whether browsers may call the API (grpc-web over HTTP/1.1, and CORS).
+    pub fn enabled(&self) -> bool {
+        !self.allowed_origins.is_empty()
+    }
+
+    /// The allowed origins as the header values a browser's `Origin` is compared with; an entry
+    /// that no browser would ever send is an error naming it.
+    pub fn origins(&self) -> Result<Vec<http::HeaderValue>> {
+        self.allowed_origins
+            .iter()
+            .enumerate()
+            .map(|(i, origin)| {
+                check_origin(origin).with_context(|| format!("web.allowed_origins[{i}] = {origin:?}"))?;
+                http::HeaderValue::from_str(origin).with_context(|| format!("web.allowed_origins[{i}] = {origin:?}"))
+            })
+            .collect()
+    }
+}
+
+/// Checks that `origin` is written as browsers send the `Origin` header, since it is compared
+/// byte for byte: a trailing slash or a default port would never match and look like CORS failing.
+fn check_origin(origin: &str) -> Result<()> {
+    const HINT: &str = "give the web desk's origin as the browser sends it: scheme://host[:port], e.g. \
+                        https://motcua.example.gov.vn";
+    if origin == "*" {
+        bail!("any origin (`*`) is not allowed: list each web desk application's origin");
+    }
+    let uri: http::Uri = origin.parse().map_err(|_| anyhow::anyhow!("not an origin; {HINT}"))?;
+    let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) else {
+        bail!("not an origin; {HINT}");
+    };
+    if scheme != "http" && scheme != "https" {
+        bail!("the scheme must be http or https; {HINT}");
+    }
+    if authority.as_str().contains('@') {
+        bail!("an origin has no user name or password; {HINT}");
+    }
+    if format!("{scheme}://{authority}") != origin {
+        bail!("an origin has no path, query or trailing slash; {HINT}");
+    }
+    if origin != origin.to_ascii_lowercase() {
+        bail!("browsers send origins in lower case; write it in lower case");
+    }
+    let default_port = if scheme == "https" { 443 } else { 80 };
+    if authority.port_u16() == Some(default_port) {
+        bail!("browsers leave out the default port {default_port}; write the origin without it");
+    }
+    Ok(())
+}
+
 /// One green-lane procedure and its shortened statutory time.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -273,6 +337,9 @@ pub struct Config {
     /// Limits on connections and requests.
     #[serde(default)]
     pub limits: Limits,
+    /// Browser desks: grpc-web and CORS.
+    #[serde(default)]
+    pub web: WebConfig,
 }
 
 fn default_listen() -> SocketAddr {
@@ -316,6 +383,7 @@ impl Default for Config {
             disclosure: DisclosureConfig::default(),
             allow_procedures_outside_catalogue: false,
             limits: Limits::default(),
+            web: WebConfig::default(),
         }
     }
 }
@@ -326,6 +394,7 @@ impl Config {
         let config: Config =
             toml::from_str(text).with_context(|| format!("{origin} is not a valid hoso configuration"))?;
         config.limits.check().with_context(|| format!("{origin}: [limits]"))?;
+        config.web.origins().with_context(|| format!("{origin}: [web]"))?;
         Ok(config)
     }
 
@@ -470,6 +539,50 @@ mod tests {
         assert!(err.contains("HOSO_STORE") && err.contains("`store`"), "{err}");
         assert!(err.contains("mysql://root:***@db/hoso"), "{err}");
         assert!(!err.contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn browser_desks_are_off_unless_origins_are_listed() {
+        assert!(!Config::default().web.enabled());
+        assert!(
+            !Config::parse("[web]\nallowed_origins = []\n", "t")
+                .unwrap()
+                .web
+                .enabled()
+        );
+        let config = Config::parse(
+            "[web]\nallowed_origins = [\"https://motcua.example.gov.vn\", \"http://127.0.0.1:8080\"]\n",
+            "t",
+        )
+        .unwrap();
+        assert!(config.web.enabled());
+        assert_eq!(
+            config.web.origins().unwrap(),
+            ["https://motcua.example.gov.vn", "http://127.0.0.1:8080"]
+        );
+    }
+
+    #[test]
+    fn an_origin_no_browser_sends_is_refused_naming_the_key_and_the_entry() {
+        for (origin, why) in [
+            ("*", "any origin"),
+            ("https://motcua.example.gov.vn/", "trailing slash"),
+            ("https://motcua.example.gov.vn/desk", "no path"),
+            ("motcua.example.gov.vn", "not an origin"),
+            ("ftp://motcua.example.gov.vn", "http or https"),
+            ("https://user@motcua.example.gov.vn", "no user name"),
+            ("https://MotCua.example.gov.vn", "lower case"),
+            ("https://motcua.example.gov.vn:443", "default port 443"),
+            ("http://127.0.0.1:80", "default port 80"),
+        ] {
+            let text = format!("[web]\nallowed_origins = [\"https://ok.example\", {origin:?}]\n");
+            let err = format!("{:#}", Config::parse(&text, "hoso.toml").unwrap_err());
+            assert!(
+                err.contains("hoso.toml: [web]") && err.contains(&format!("web.allowed_origins[1] = {origin:?}")),
+                "{err}"
+            );
+            assert!(err.contains(why), "{origin}: {err}");
+        }
     }
 
     #[test]

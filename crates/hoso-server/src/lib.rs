@@ -4,9 +4,9 @@
 //! ([`auth`]), the command core that runs desk commands through the domain and appends their
 //! events idempotently ([`app`]), the tonic services of `hoso.v1` ([`grpc`]), the one mapping of
 //! errors to gRPC statuses ([`error`]), the change feed for other systems ([`feed`]), the live
-//! projection ([`projection`]) and its snapshot
-//! file ([`snapshot`]), the data directory's layout ([`DataDir`]), and [`run`], which wires them
-//! with the standard health and reflection services, TLS, and graceful shutdown.
+//! projection ([`projection`]) and its snapshot file ([`snapshot`]), the data directory's layout
+//! ([`DataDir`]), browser desks' grpc-web and CORS ([`web`]), and [`run`], which wires them with
+//! the standard health and reflection services, TLS, and graceful shutdown.
 //!
 //! **What it is not.** No rules (those are `hoso-domain`'s), no storage format (`hoso-store`'s),
 //! no protobuf definitions (`hoso-api`'s), no command-line parsing (the `hoso` binary's).
@@ -31,6 +31,7 @@ pub mod reference;
 pub mod reports;
 pub mod seal;
 pub mod snapshot;
+pub mod web;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -328,9 +329,9 @@ async fn health() -> (
     (health, service)
 }
 
-/// The gRPC server with its limits, the layer that logs every INTERNAL answer, and TLS when
-/// configured.
-fn server(config: &Config) -> Result<Server<tower_layer::Stack<internal::LogInternalLayer, tower_layer::Identity>>> {
+/// The gRPC server with its limits, browser desks' grpc-web and CORS when configured, the layer
+/// that logs every INTERNAL answer, and TLS when configured.
+fn server(config: &Config) -> Result<Server<ServerLayers>> {
     let limits = config.limits;
     let mut builder = Server::builder()
         .timeout(seconds(limits.request_timeout_seconds))
@@ -338,12 +339,21 @@ fn server(config: &Config) -> Result<Server<tower_layer::Stack<internal::LogInte
         .max_concurrent_streams(limits.max_concurrent_streams)
         .http2_keepalive_interval(Some(seconds(limits.http2_keepalive_interval_seconds)))
         .http2_keepalive_timeout(Some(seconds(limits.http2_keepalive_timeout_seconds)))
+        // Browsers speak grpc-web over HTTP/1.1 when there is no TLS to negotiate HTTP/2.
+        .accept_http1(config.web.enabled())
+        .layer(web::layer(&config.web)?)
+        // Innermost, so that it reads the gRPC status before grpc-web moves it into the body.
         .layer(internal::LogInternalLayer);
     if let Some(tls) = tls(config)? {
         builder = builder.tls_config(tls).context("the TLS settings are not usable")?;
     }
     Ok(builder)
 }
+
+/// The layers of every request: grpc-web and CORS (when browser desks are on), then the log of
+/// INTERNAL answers.
+type ServerLayers =
+    tower_layer::Stack<internal::LogInternalLayer, tower_layer::Stack<web::Layer, tower_layer::Identity>>;
 
 /// The `[tls]` section's certificate, key and client CA, read from their files.
 fn tls(config: &Config) -> Result<Option<ServerTlsConfig>> {
