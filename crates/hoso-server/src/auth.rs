@@ -1,7 +1,9 @@
 //! Who is calling, and what they may do.
 //!
 //! Callers send `authorization: Bearer <token>`. The tokens file stores only the SHA-256 of each
-//! token, with the officer (or service account) it stands for: a subject, a role and a unit code.
+//! token, with the officer (or service account) it stands for: a subject, a role and a unit code;
+//! with single sign-on, the token may instead be a JWT of the province's identity provider
+//! ([`crate::sso`]), whose claims give the same three.
 //! The actor recorded in every event's metadata comes from here, never from the request body.
 //!
 //! What each role may do is one table, [`Action::roles`], checked by one gate, [`authorize`], in
@@ -226,6 +228,8 @@ pub enum Action<'a> {
     Import,
     /// Rebuild the projections.
     Rebuild,
+    /// Reload the tokens file and the identity provider's keys.
+    ReloadCredentials,
 }
 
 impl Action<'_> {
@@ -241,6 +245,7 @@ impl Action<'_> {
             Action::LoadReference,
             Action::Import,
             Action::Rebuild,
+            Action::ReloadCredentials,
         ])
     }
 
@@ -261,6 +266,7 @@ impl Action<'_> {
             Action::ReadDossier | Action::ReadReports | Action::ReadReference => &Role::ALL,
             Action::Audit | Action::Status => &[Auditor, Operator],
             Action::LoadReference | Action::Import | Action::Rebuild => &[Operator],
+            Action::ReloadCredentials => &[Operator],
         }
     }
 
@@ -299,6 +305,7 @@ impl Action<'_> {
             Action::LoadReference => format!("a {role} may not load reference data; it is for operators"),
             Action::Import => "only operators may import histories".to_owned(),
             Action::Rebuild => "only operators may rebuild the projections".to_owned(),
+            Action::ReloadCredentials => "only operators may reload the credentials".to_owned(),
             Action::ReadDossier | Action::ReadReports | Action::ReadReference | Action::Audit | Action::Status => {
                 format!("a {role} may not use this; it is for auditors and operators")
             }
@@ -319,6 +326,7 @@ impl Action<'_> {
             Action::LoadReference => "load reference data (`AdminService/LoadCatalogue`, `LoadCalendar`)".to_owned(),
             Action::Import => "import histories (`AdminService/ImportDossier`)".to_owned(),
             Action::Rebuild => "rebuild the projections (`ReportsService/RebuildProjections`)".to_owned(),
+            Action::ReloadCredentials => "reload the credentials (`AdminService/ReloadCredentials`)".to_owned(),
         }
     }
 }
