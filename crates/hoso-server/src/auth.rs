@@ -1,7 +1,9 @@
 //! Who is calling, and what they may do.
 //!
 //! Callers send `authorization: Bearer <token>`. The tokens file stores only the SHA-256 of each
-//! token, with the officer (or service account) it stands for: a subject, a role and a unit code.
+//! token, with the officer (or service account) it stands for: a subject, a role and a unit code;
+//! with single sign-on, the token may instead be a JWT of the province's identity provider
+//! ([`crate::sso`]), whose claims give the same three.
 //! The actor recorded in every event's metadata comes from here, never from the request body.
 //!
 //! What each role may do is one table, [`Action::roles`], checked by one gate, [`authorize`], in
@@ -240,6 +242,8 @@ pub enum Action<'a> {
     FollowFeed,
     /// Keep a named feed consumer: subscribe as it, record its checkpoint in the log.
     AcknowledgeFeed,
+    /// Reload the tokens file and the identity provider's keys.
+    ReloadCredentials,
 }
 
 impl Action<'_> {
@@ -257,6 +261,7 @@ impl Action<'_> {
             Action::Rebuild,
             Action::FollowFeed,
             Action::AcknowledgeFeed,
+            Action::ReloadCredentials,
         ])
     }
 
@@ -279,6 +284,7 @@ impl Action<'_> {
             Action::LoadReference | Action::Import | Action::Rebuild => &[Operator],
             Action::FollowFeed => &[Auditor, Operator, Integration],
             Action::AcknowledgeFeed => &[Operator, Integration],
+            Action::ReloadCredentials => &[Operator],
         }
     }
 
@@ -325,6 +331,7 @@ impl Action<'_> {
             Action::AcknowledgeFeed => format!(
                 "a {role} may not keep a named feed consumer and its checkpoint; it is for integration accounts and operators (subscribe without `consumer` to read the feed)"
             ),
+            Action::ReloadCredentials => "only operators may reload the credentials".to_owned(),
             Action::ReadDossier | Action::ReadReports | Action::ReadReference | Action::Audit | Action::Status => {
                 format!("a {role} may not use this; it is for auditors and operators")
             }
@@ -349,6 +356,7 @@ impl Action<'_> {
             Action::AcknowledgeFeed => {
                 "keep a named feed consumer (`FeedService/Acknowledge`, `Subscribe` with `consumer`)".to_owned()
             }
+            Action::ReloadCredentials => "reload the credentials (`AdminService/ReloadCredentials`)".to_owned(),
         }
     }
 }

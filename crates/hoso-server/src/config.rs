@@ -18,6 +18,9 @@
 //! when empty).
 //! `store` (unset or `"embedded"`: the embedded store in `data_dir`; a `postgres://` URL: the
 //! PostgreSQL store, in a build with the `postgres` feature).
+//! `[sso]` (single sign-on: `issuer`, `audience`, `jwks_file` or `jwks_url`,
+//! `jwks_refresh_seconds`, `subject_claim`, `role_claim`, `agency_claim`, `leeway_seconds`,
+//! `[sso.roles]`; see [`SsoConfig`]).
 //! Environment overrides: `HOSO_LISTEN`, `HOSO_DATA_DIR`, `HOSO_STORE`,
 //! `HOSO_TOKENS_FILE`, `HOSO_LOG_FORMAT`, `HOSO_PROVINCE_NAME`,
 //! `HOSO_ALLOW_PROCEDURES_OUTSIDE_CATALOGUE`. Relative paths are relative to the working directory.
@@ -231,6 +234,99 @@ pub struct GreenLaneEntry {
     pub unit: TimeUnit,
 }
 
+/// Single sign-on (`[sso]`): JWT bearer tokens from the province's OpenID Connect identity
+/// provider, accepted besides the tokens file's static tokens.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SsoConfig {
+    /// The identity provider's issuer (`iss`), exactly as its tokens carry it.
+    pub issuer: String,
+    /// The audience (`aud`) the tokens must be issued for: hoso's client id at the provider.
+    pub audience: String,
+    /// The provider's signing keys as a JWKS file (one of `jwks_file`, `jwks_url`).
+    #[serde(default)]
+    pub jwks_file: Option<PathBuf>,
+    /// The provider's JWKS URL (`https://`, or `http://` on a loopback address only).
+    #[serde(default)]
+    pub jwks_url: Option<String>,
+    /// How often the keys are fetched again, in seconds.
+    #[serde(default = "default_jwks_refresh")]
+    pub jwks_refresh_seconds: u32,
+    /// The claim naming the officer (never a citizen); a dotted path reaches into objects.
+    #[serde(default = "default_subject_claim")]
+    pub subject_claim: String,
+    /// The claim carrying the role: a string or an array of strings.
+    #[serde(default = "default_role_claim")]
+    pub role_claim: String,
+    /// The claim carrying the officer's unit code.
+    #[serde(default = "default_agency_claim")]
+    pub agency_claim: String,
+    /// How far the provider's clock may be from ours when checking `exp` and `nbf`, in seconds.
+    #[serde(default = "default_leeway")]
+    pub leeway_seconds: u32,
+    /// The provider's role names and the hoso role each stands for; empty: the claim carries
+    /// hoso's role names themselves.
+    #[serde(default)]
+    pub roles: std::collections::BTreeMap<String, String>,
+}
+
+fn default_jwks_refresh() -> u32 {
+    300
+}
+
+fn default_subject_claim() -> String {
+    "sub".to_owned()
+}
+
+fn default_role_claim() -> String {
+    "role".to_owned()
+}
+
+fn default_agency_claim() -> String {
+    "agency".to_owned()
+}
+
+fn default_leeway() -> u32 {
+    30
+}
+
+impl SsoConfig {
+    fn check(&self) -> Result<()> {
+        if self.issuer.trim().is_empty() {
+            bail!("sso.issuer is empty; give the identity provider's issuer URL, as its tokens' `iss` carries it");
+        }
+        if self.audience.trim().is_empty() {
+            bail!("sso.audience is empty; give hoso's client id at the identity provider");
+        }
+        match (&self.jwks_file, &self.jwks_url) {
+            (Some(_), Some(_)) => bail!("sso: give jwks_file or jwks_url, not both"),
+            (None, None) => bail!("sso: give jwks_file or jwks_url, where the identity provider's signing keys are"),
+            _ => {}
+        }
+        if self.jwks_refresh_seconds < 10 {
+            bail!(
+                "sso.jwks_refresh_seconds is {}; give 10 or more (the default is 300)",
+                self.jwks_refresh_seconds
+            );
+        }
+        if self.leeway_seconds > 300 {
+            bail!(
+                "sso.leeway_seconds is {}; give at most 300 (the default is 30): a larger leeway keeps expired tokens working",
+                self.leeway_seconds
+            );
+        }
+        for (name, role) in &self.roles {
+            if crate::auth::Role::parse(role).is_none() {
+                bail!(
+                    "sso.roles.{name:?} = {role:?} is not a hoso role; use one of {}",
+                    crate::auth::Role::ALL.map(|r| r.as_str()).join(", ")
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Where the event log is kept (`store`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreLocation {
@@ -340,6 +436,9 @@ pub struct Config {
     /// Browser desks: grpc-web and CORS.
     #[serde(default)]
     pub web: WebConfig,
+    /// Single sign-on; off when unset.
+    #[serde(default)]
+    pub sso: Option<SsoConfig>,
 }
 
 fn default_listen() -> SocketAddr {
@@ -384,6 +483,7 @@ impl Default for Config {
             allow_procedures_outside_catalogue: false,
             limits: Limits::default(),
             web: WebConfig::default(),
+            sso: None,
         }
     }
 }
@@ -395,6 +495,9 @@ impl Config {
             toml::from_str(text).with_context(|| format!("{origin} is not a valid hoso configuration"))?;
         config.limits.check().with_context(|| format!("{origin}: [limits]"))?;
         config.web.origins().with_context(|| format!("{origin}: [web]"))?;
+        if let Some(sso) = &config.sso {
+            sso.check().with_context(|| format!("{origin}: [sso]"))?;
+        }
         Ok(config)
     }
 

@@ -304,12 +304,21 @@ fn quarantine_warning(q: &hoso_store::Quarantined) -> String {
 /// Operators' status.
 pub struct AdminApi<S> {
     app: Arc<App<S>>,
+    credentials: Option<Arc<crate::credentials::Credentials>>,
 }
 
 impl<S> AdminApi<S> {
     /// The service over `app`.
     pub fn new(app: Arc<App<S>>) -> Self {
-        AdminApi { app }
+        AdminApi { app, credentials: None }
+    }
+
+    /// With the credentials `ReloadCredentials` reloads.
+    pub fn with_credentials(self, credentials: Arc<crate::credentials::Credentials>) -> Self {
+        AdminApi {
+            credentials: Some(credentials),
+            ..self
+        }
     }
 }
 
@@ -344,6 +353,45 @@ impl<S: EventStore> pb::admin_service_server::AdminService for AdminApi<S> {
             catalogue_version: reference.catalogue.version(),
             procedures_outside_catalogue_allowed: self.app.allow_procedures_outside_catalogue,
         }))
+    }
+
+    async fn reload_credentials(
+        &self,
+        request: Request<pb::ReloadCredentialsRequest>,
+    ) -> Result<Response<pb::ReloadCredentialsResponse>, Status> {
+        let caller = caller(&request)?;
+        authorize(&caller, Action::ReloadCredentials).map_err(to_status)?;
+        let Some(credentials) = &self.credentials else {
+            return Err(to_status(ServiceError::Refused(
+                "this server's credentials are fixed; it cannot reload them".to_owned(),
+            )));
+        };
+        match credentials.reload().await {
+            Ok(reloaded) => {
+                tracing::info!(
+                    actor = %caller.subject,
+                    tokens = reloaded.tokens,
+                    tokens_source = %reloaded.tokens_source,
+                    signing_keys = reloaded.signing_keys,
+                    signing_keys_source = %reloaded.signing_keys_source,
+                    "credentials reloaded"
+                );
+                Ok(Response::new(pb::ReloadCredentialsResponse {
+                    tokens: u32::try_from(reloaded.tokens).unwrap_or(u32::MAX),
+                    tokens_source: reloaded.tokens_source,
+                    signing_keys: u32::try_from(reloaded.signing_keys).unwrap_or(u32::MAX),
+                    signing_keys_source: reloaded.signing_keys_source,
+                }))
+            }
+            Err(err) => {
+                let why = format!("{err:#}");
+                tracing::error!(actor = %caller.subject, error = %why, "credentials not reloaded: those in force stay");
+                Err(to_status(ServiceError::Precondition {
+                    reason: "credentials-not-reloaded",
+                    message: format!("the credentials were not reloaded, those in force stay: {why}"),
+                }))
+            }
+        }
     }
 
     async fn import_dossier(

@@ -1,7 +1,8 @@
 //! `hoso-server`: the gRPC server of hoso, as a library the `hoso` binary runs.
 //!
 //! **What it is.** Configuration ([`config`]), bearer-token authentication and the role matrix
-//! ([`auth`]), the command core that runs desk commands through the domain and appends their
+//! ([`auth`]), single sign-on with the province's identity provider ([`sso`]), the credentials in
+//! force, reloaded without a restart, and the gate in front of every service ([`credentials`]), the command core that runs desk commands through the domain and appends their
 //! events idempotently ([`app`]), the tonic services of `hoso.v1` ([`grpc`]), the one mapping of
 //! errors to gRPC statuses ([`error`]), the change feed for other systems ([`feed`]), the live
 //! projection ([`projection`]) and its snapshot file ([`snapshot`]), the data directory's layout
@@ -15,6 +16,7 @@ pub mod app;
 pub mod auth;
 pub mod config;
 mod connections;
+pub mod credentials;
 mod data_dir;
 pub mod error;
 pub mod feed;
@@ -31,6 +33,7 @@ pub mod reference;
 pub mod reports;
 pub mod seal;
 pub mod snapshot;
+pub mod sso;
 pub mod web;
 
 use std::future::Future;
@@ -47,12 +50,12 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tonic::transport::server::{Router, TcpIncoming};
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
-use tonic::{Request, Status};
 use tonic_health::server::HealthReporter;
 
 use crate::app::App;
 use crate::auth::{Role, Tokens, new_token, token_entry};
 use crate::config::{Config, StoreLocation};
+use crate::credentials::{Authenticated, Credentials};
 use crate::grpc::{AdminApi, AuditApi, DeskApi, QueryApi};
 use crate::projection::Projection;
 
@@ -184,7 +187,7 @@ async fn run_on<S: EventStore>(
 ) -> Result<()> {
     let calendar = config.calendar()?;
     let green_lane = config.green_lane()?;
-    let tokens = Arc::new(load_tokens(config)?);
+    let credentials = Credentials::load(config).await?;
     let reference = reference::ReferenceData::open(&store, calendar).await.map_err(|err| {
         anyhow::anyhow!(
             "cannot read the reference data from the log: {}",
@@ -214,13 +217,13 @@ async fn run_on<S: EventStore>(
         started_at: Utc::now(),
         backend,
     });
-    serve(app, tokens, config, shutdown).await
+    serve(app, credentials, config, shutdown).await
 }
 
 /// Serves `app` until `shutdown` completes.
 pub async fn serve<S: EventStore>(
     app: Arc<App<S>>,
-    tokens: Arc<Tokens>,
+    credentials: Arc<Credentials>,
     config: &Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
@@ -240,6 +243,11 @@ pub async fn serve<S: EventStore>(
             seconds(config.projection_snapshot_seconds),
         ));
     }
+    #[cfg(unix)]
+    background.spawn(reload_on_hangup(Arc::clone(&credentials)));
+    if let Some(every) = credentials.refresh_every() {
+        background.spawn(refresh_signing_keys(Arc::clone(&credentials), every));
+    }
     if let Some(addr) = config.metrics_listen {
         background.spawn(serve_metrics(addr, Arc::clone(&app), Arc::clone(&projection), feed.stats()).await?);
     }
@@ -247,7 +255,7 @@ pub async fn serve<S: EventStore>(
     let router = server(config)?.add_service(health_service);
     let router = add_reflection(router)?;
     let feed_closer = feed.closer();
-    let router = add_api(router, &app, &projection, tokens, sealer, feed, config);
+    let router = add_api(router, &app, &projection, &credentials, sealer, feed, config);
     // Open feeds never end by themselves: end them at the shutdown rather than after its grace.
     let shutdown = async move {
         shutdown.await;
@@ -392,12 +400,11 @@ fn add_api<L, S: EventStore>(
     router: Router<L>,
     app: &Arc<App<S>>,
     projection: &Arc<Projection>,
-    tokens: Arc<Tokens>,
+    credentials: &Arc<Credentials>,
     sealer: seal::Sealer,
     feed: feed::FeedApi<S>,
     config: &Config,
 ) -> Router<L> {
-    let authenticate = authenticator(tokens);
     let reports = reports::ReportsApi::new(
         Arc::clone(app),
         Arc::clone(projection),
@@ -407,73 +414,78 @@ fn add_api<L, S: EventStore>(
     .with_letter(&config.disclosure)
     .with_sealer(sealer);
     router
-        .add_service(pb::desk_service_server::DeskServiceServer::with_interceptor(
-            DeskApi::new(Arc::clone(app)),
-            authenticate.clone(),
+        .add_service(Authenticated::new(
+            pb::desk_service_server::DeskServiceServer::new(DeskApi::new(Arc::clone(app))),
+            credentials,
         ))
-        .add_service(
-            pb::dossier_query_service_server::DossierQueryServiceServer::with_interceptor(
-                QueryApi::new(Arc::clone(app)),
-                authenticate.clone(),
+        .add_service(Authenticated::new(
+            pb::dossier_query_service_server::DossierQueryServiceServer::new(QueryApi::new(Arc::clone(app))),
+            credentials,
+        ))
+        .add_service(Authenticated::new(
+            pb::audit_service_server::AuditServiceServer::new(AuditApi::new(Arc::clone(app))),
+            credentials,
+        ))
+        .add_service(Authenticated::new(
+            pb::admin_service_server::AdminServiceServer::new(
+                AdminApi::new(Arc::clone(app)).with_credentials(Arc::clone(credentials)),
             ),
-        )
-        .add_service(pb::audit_service_server::AuditServiceServer::with_interceptor(
-            AuditApi::new(Arc::clone(app)),
-            authenticate.clone(),
+            credentials,
         ))
-        .add_service(pb::admin_service_server::AdminServiceServer::with_interceptor(
-            AdminApi::new(Arc::clone(app)),
-            authenticate.clone(),
+        .add_service(Authenticated::new(
+            pb::reference_service_server::ReferenceServiceServer::new(grpc::ReferenceApi::new(Arc::clone(app))),
+            credentials,
         ))
-        .add_service(pb::reference_service_server::ReferenceServiceServer::with_interceptor(
-            grpc::ReferenceApi::new(Arc::clone(app)),
-            authenticate.clone(),
+        .add_service(Authenticated::new(
+            pb::reports_service_server::ReportsServiceServer::new(reports),
+            credentials,
         ))
-        .add_service(pb::reports_service_server::ReportsServiceServer::with_interceptor(
-            reports,
-            authenticate.clone(),
-        ))
-        .add_service(pb::feed_service_server::FeedServiceServer::with_interceptor(
-            feed,
-            authenticate,
+        .add_service(Authenticated::new(
+            pb::feed_service_server::FeedServiceServer::new(feed),
+            credentials,
         ))
 }
 
-/// The interceptor that finds the caller of a request's bearer token, or refuses it with
-/// UNAUTHENTICATED.
-fn authenticator(
-    tokens: Arc<Tokens>,
-) -> impl Fn(Request<()>) -> Result<Request<()>, Status> + Clone + Send + Sync + 'static {
-    move |mut request: Request<()>| -> Result<Request<()>, Status> {
-        // Logged with the peer and the reason, never the token; at most once per period.
-        let refuse = |request: &Request<()>, reason: &'static str, message: &'static str| {
-            if let Some(suppressed) = ratelimit::AUTH_FAILURES.allow() {
-                let peer = request
-                    .remote_addr()
-                    .map_or_else(|| "unknown".to_owned(), |a| a.to_string());
-                tracing::warn!(%peer, reason, suppressed, "authentication failed");
-            }
-            error::to_status(error::ServiceError::Unauthenticated(message.to_owned()))
-        };
-        let Some(header) = request.metadata().get("authorization") else {
-            return Err(refuse(
-                &request,
-                "no authorization header",
-                "missing bearer token; send `authorization: Bearer <token>`",
-            ));
-        };
-        let Some(token) = header.to_str().ok().and_then(|value| value.strip_prefix("Bearer ")) else {
-            return Err(refuse(
-                &request,
-                "not a bearer token",
-                "the authorization header must be `Bearer <token>`",
-            ));
-        };
-        let Some(caller) = tokens.caller(token.trim()).cloned() else {
-            return Err(refuse(&request, "unknown token", "unknown or revoked bearer token"));
-        };
-        request.extensions_mut().insert(caller);
-        Ok(request)
+/// Reloads the credentials on SIGHUP; a failed reload keeps those in force and logs why.
+#[cfg(unix)]
+async fn reload_on_hangup(credentials: Arc<Credentials>) {
+    let mut hangups = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(hangups) => hangups,
+        Err(err) => {
+            tracing::error!(error = %err, "cannot listen for SIGHUP; reload the credentials with AdminService/ReloadCredentials");
+            return;
+        }
+    };
+    while hangups.recv().await.is_some() {
+        match credentials.reload().await {
+            Ok(reloaded) => tracing::info!(
+                tokens = reloaded.tokens,
+                tokens_source = %reloaded.tokens_source,
+                signing_keys = reloaded.signing_keys,
+                signing_keys_source = %reloaded.signing_keys_source,
+                "credentials reloaded (SIGHUP)"
+            ),
+            Err(err) => tracing::error!(
+                error = format!("{err:#}"),
+                "credentials not reloaded (SIGHUP): those in force stay"
+            ),
+        }
+    }
+}
+
+/// Fetches the identity provider's signing keys every `every`; a failure keeps those in force.
+async fn refresh_signing_keys(credentials: Arc<Credentials>, every: Duration) {
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        match credentials.refresh_keys().await {
+            Ok(keys) => tracing::debug!(keys, "signing keys fetched again"),
+            Err(err) => tracing::warn!(
+                error = format!("{err:#}"),
+                "the signing keys cannot be fetched again; those in force stay"
+            ),
+        }
     }
 }
 

@@ -246,6 +246,16 @@ impl Server {
             .unwrap()
     }
 
+    /// Sends SIGHUP: the server reloads its credentials.
+    pub(crate) fn hangup(&self) {
+        let child = self.child.as_ref().unwrap();
+        let status = Command::new("kill")
+            .args(["-HUP", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
     /// SIGKILL, then waits.
     pub(crate) fn kill(&mut self) {
         let mut child = self.child.take().unwrap();

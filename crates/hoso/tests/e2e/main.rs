@@ -21,6 +21,7 @@ mod rules;
 mod sealed;
 mod shutdown;
 mod snapshot;
+mod sso;
 mod tls;
 #[cfg(not(feature = "postgres"))]
 mod without_postgres;
