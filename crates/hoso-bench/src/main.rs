@@ -3,12 +3,17 @@
 //! `BENCHMARKS.md`.
 //!
 //! `cargo run -p hoso-bench --release -- store` benchmarks the event store: durable appends at
-//! several concurrencies and batch sizes, a full `$all` scan, and disk bytes per event. It
-//! starts a throwaway PostgreSQL with `deploy/pg-throwaway.sh` unless given `--pg URL`.
+//! several concurrencies and batch sizes, a full `$all` scan, and disk bytes per event. Its
+//! sides are hoso's embedded store, a plain PostgreSQL table (the baseline) and hoso's
+//! PostgreSQL store (`PgStore`) on the same server, so the ratio of the last two is the cost
+//! of ordering, ids and chains. It starts a throwaway PostgreSQL with `deploy/pg-throwaway.sh`
+//! unless given `--pg URL`.
 //!
 //! This crate is not part of the default build or the test suite: it is run by hand.
 
+mod appenders;
 mod pg;
+mod pgstore_side;
 mod report;
 mod sled_side;
 
@@ -58,13 +63,36 @@ struct StoreArgs {
     /// PostgreSQL to compare with; by default a throwaway server is started and stopped.
     #[arg(long)]
     pg: Option<String>,
-    /// Measure hoso only (for profiling); the figures are then not a comparison.
-    #[arg(long)]
-    hoso_only: bool,
+    /// The sides to measure: `embedded` (hoso's embedded store), `plain` (the plain PostgreSQL
+    /// table) and `pgstore` (hoso's PostgreSQL store). Ratios are printed for the pairs run.
+    #[arg(long, value_delimiter = ',', default_value = "embedded,plain,pgstore")]
+    sides: Vec<Side>,
     /// Where the stores are created (a directory on the disk being measured).
     #[arg(long)]
     dir: Option<PathBuf>,
 }
+
+/// A side of the comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Side {
+    /// hoso's embedded store (`SledStore`).
+    Embedded,
+    /// The plain PostgreSQL table: one INSERT per append, no ids, metadata, head row or hashes.
+    Plain,
+    /// hoso's PostgreSQL store (`PgStore`), on the same server as the plain table.
+    Pgstore,
+}
+
+/// One append configuration's figures, for each side that ran.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct AppendRow {
+    pub(crate) embedded: Option<AppendFigures>,
+    pub(crate) plain: Option<AppendFigures>,
+    pub(crate) pgstore: Option<AppendFigures>,
+}
+
+/// The scan's figures of a side: without decoding, with decoding, disk bytes per event.
+pub(crate) type ScanSide = (ScanFigures, ScanFigures, f64);
 
 /// When one side runs an append configuration: a warm-up, then the measured time. Both sides
 /// use it, so that they are measured alike.
@@ -189,69 +217,83 @@ async fn store(args: StoreArgs) -> Result<()> {
     };
     let work = base.join(format!("hoso-bench-{}", std::process::id()));
     std::fs::create_dir_all(&work).with_context(|| format!("cannot create {}", work.display()))?;
+    let needs_pg = args.sides.iter().any(|side| *side != Side::Embedded);
     let throwaway = match &args.pg {
         Some(url) => pg::Server::external(url.clone()),
-        None if args.hoso_only => pg::Server::external(String::new()),
+        None if !needs_pg => pg::Server::external(String::new()),
         None => pg::Server::start().await?,
     };
-    let result = store_inner(&args, &work, &throwaway).await;
+    let result = store_inner(&args, &work, &throwaway, needs_pg).await;
     throwaway.stop().await;
     let _ = std::fs::remove_dir_all(&work);
     result
 }
 
-async fn store_inner(args: &StoreArgs, work: &std::path::Path, server: &pg::Server) -> Result<()> {
+fn print_rate(figures: &AppendFigures) {
+    eprintln!(
+        "  {:.0} appends/s, p50 {:.2} ms, p99 {:.2} ms",
+        figures.appends_per_sec(),
+        figures.percentile_ms(0.5),
+        figures.percentile_ms(0.99)
+    );
+}
+
+async fn store_inner(args: &StoreArgs, work: &std::path::Path, server: &pg::Server, needs_pg: bool) -> Result<()> {
     let seconds = Duration::from_secs(args.seconds);
     let warmup = Duration::from_secs(args.warmup);
     let memory_at_start = report::memory_now();
     eprintln!("memory at the start: {memory_at_start}");
-    let pg_settings = if args.hoso_only {
-        String::new()
-    } else {
+    let pg_settings = if needs_pg {
         pg::settings(server.url()).await?
+    } else {
+        String::new()
     };
+    let runs = |side| args.sides.contains(&side);
     let mut rows = Vec::new();
     for &batch in &args.batches {
         for &appenders in &args.appenders {
-            eprintln!("appends: {appenders} appenders, {batch} events each: hoso (sled) ...");
-            // A fresh store per run, removed after it: earlier runs leave nothing behind.
-            let dir = work.join(format!("append-{appenders}-{batch}"));
-            let ours = sled_side::appends(&dir, appenders, batch, warmup, seconds).await?;
-            std::fs::remove_dir_all(&dir).with_context(|| format!("cannot remove {}", dir.display()))?;
-            eprintln!(
-                "  {:.0} appends/s, p50 {:.2} ms",
-                ours.appends_per_sec(),
-                ours.percentile_ms(0.5)
-            );
-            if args.hoso_only {
-                continue;
+            eprintln!("appends: {appenders} appenders, {batch} events each");
+            let mut row = AppendRow::default();
+            if runs(Side::Embedded) {
+                eprintln!("  hoso, embedded store ...");
+                // A fresh store per run, removed after it: earlier runs leave nothing behind.
+                let dir = work.join(format!("append-{appenders}-{batch}"));
+                let figures = sled_side::appends(&dir, appenders, batch, warmup, seconds).await?;
+                std::fs::remove_dir_all(&dir).with_context(|| format!("cannot remove {}", dir.display()))?;
+                print_rate(&figures);
+                row.embedded = Some(figures);
             }
-            eprintln!("  PostgreSQL ...");
-            let theirs = pg::appends(server.url(), appenders, batch, warmup, seconds).await?;
-            eprintln!("  {:.0} appends/s", theirs.appends_per_sec());
-            rows.push((ours, theirs));
+            if runs(Side::Plain) {
+                eprintln!("  PostgreSQL, plain table ...");
+                let figures = pg::appends(server.url(), appenders, batch, warmup, seconds).await?;
+                print_rate(&figures);
+                row.plain = Some(figures);
+            }
+            if runs(Side::Pgstore) {
+                eprintln!("  hoso, PgStore ...");
+                let figures = pgstore_side::appends(server.url(), appenders, batch, warmup, seconds).await?;
+                print_rate(&figures);
+                row.pgstore = Some(figures);
+            }
+            rows.push(row);
         }
     }
-    eprintln!("scan: filling hoso (sled) with {} events ...", args.scan_events);
-    let scan_dir = work.join("scan");
-    let (ours_scan, ours_decoded, ours_bytes) = sled_side::scan(&scan_dir, args.scan_events).await?;
-    if args.hoso_only {
+    let mut ours_scan = None;
+    let mut plain_scan = None;
+    if args.scan_events > 0 && runs(Side::Embedded) {
+        eprintln!("scan: filling hoso (sled) with {} events ...", args.scan_events);
+        let (plain, decoded, bytes) = sled_side::scan(&work.join("scan"), args.scan_events).await?;
         eprintln!(
-            "scan: {:.0} events/s plain, {:.0} decoded, {ours_bytes:.0} bytes/event",
-            ours_scan.events_per_sec(),
-            ours_decoded.events_per_sec()
+            "  {:.0} events/s plain, {:.0} decoded, {bytes:.0} bytes/event",
+            plain.events_per_sec(),
+            decoded.events_per_sec()
         );
-        return Ok(());
+        ours_scan = Some((plain, decoded, bytes));
     }
-    eprintln!("scan: filling PostgreSQL with {} events ...", args.scan_events);
-    let (pg_scan, pg_decoded, pg_bytes) = pg::scan(server.url(), args.scan_events).await?;
-    report::print(
-        &rows,
-        (ours_scan, ours_decoded, ours_bytes),
-        (pg_scan, pg_decoded, pg_bytes),
-        args,
-        &pg_settings,
-        &memory_at_start,
-    );
+    if args.scan_events > 0 && runs(Side::Plain) {
+        eprintln!("scan: filling PostgreSQL with {} events ...", args.scan_events);
+        plain_scan = Some(pg::scan(server.url(), args.scan_events).await?);
+    }
+    report::print(&rows, ours_scan, plain_scan, args, &pg_settings, &memory_at_start);
     Ok(())
 }

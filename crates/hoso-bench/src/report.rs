@@ -1,6 +1,6 @@
 //! Prints the figures of one run as Markdown, ready for `BENCHMARKS.md`.
 
-use crate::{AppendFigures, ScanFigures, StoreArgs};
+use crate::{AppendFigures, AppendRow, ScanSide, StoreArgs};
 
 /// A field of `/proc/meminfo`, in KiB.
 fn meminfo_kib(meminfo: &str, key: &str) -> Option<u64> {
@@ -41,40 +41,89 @@ fn machine() -> String {
 }
 
 pub(crate) fn print(
-    rows: &[(AppendFigures, AppendFigures)],
-    ours: (ScanFigures, ScanFigures, f64),
-    theirs: (ScanFigures, ScanFigures, f64),
+    rows: &[AppendRow],
+    ours: Option<ScanSide>,
+    theirs: Option<ScanSide>,
     args: &StoreArgs,
     pg_settings: &str,
     memory_at_start: &str,
 ) {
     println!("Machine: {} (at the start: {memory_at_start})", machine());
-    println!("PostgreSQL: {pg_settings}");
+    if !pg_settings.is_empty() {
+        println!("PostgreSQL: {pg_settings}");
+    }
     println!(
-        "Each append configuration ran {} s unmeasured, then {} s measured; ~300-byte JSON events; fsync on both sides.\n",
+        "Each append configuration ran {} s unmeasured, then {} s measured; ~300-byte JSON events; fsync on every side.\n",
         args.warmup, args.seconds
     );
-    println!(
-        "| appenders | events/append | hoso appends/s | hoso events/s | hoso p50 ms | hoso p99 ms | PostgreSQL appends/s | PostgreSQL p50 ms | PostgreSQL p99 ms | ratio |"
-    );
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-    for (o, t) in rows {
+    let side = |f: &AppendFigures| {
+        format!(
+            "{:.0} | {:.2} | {:.2}",
+            f.appends_per_sec(),
+            f.percentile_ms(0.50),
+            f.percentile_ms(0.99)
+        )
+    };
+    let pairs = |of: fn(&AppendRow) -> Option<&AppendFigures>| {
+        rows.iter()
+            .filter_map(|row| Some((of(row)?, row.plain.as_ref()?)))
+            .collect::<Vec<_>>()
+    };
+    let embedded = pairs(|row| row.embedded.as_ref());
+    if !embedded.is_empty() {
         println!(
-            "| {} | {} | {:.0} | {:.0} | {:.2} | {:.2} | {:.0} | {:.2} | {:.2} | {:.1}x |",
-            o.appenders,
-            o.batch,
-            o.appends_per_sec(),
-            o.appends_per_sec() * o.batch as f64,
-            o.percentile_ms(0.50),
-            o.percentile_ms(0.99),
-            t.appends_per_sec(),
-            t.percentile_ms(0.50),
-            t.percentile_ms(0.99),
-            o.appends_per_sec() / t.appends_per_sec(),
+            "| appenders | events/append | hoso appends/s | hoso p50 ms | hoso p99 ms | hoso events/s | PostgreSQL appends/s | PostgreSQL p50 ms | PostgreSQL p99 ms | ratio |"
         );
+        println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        for (o, t) in &embedded {
+            println!(
+                "| {} | {} | {} | {:.0} | {} | {:.1}x |",
+                o.appenders,
+                o.batch,
+                side(o),
+                o.appends_per_sec() * o.batch as f64,
+                side(t),
+                o.appends_per_sec() / t.appends_per_sec(),
+            );
+        }
     }
-    let (os, od, ob) = ours;
-    let (ts, td, tb) = theirs;
+    let pgstore = pairs(|row| row.pgstore.as_ref());
+    if !pgstore.is_empty() {
+        println!(
+            "\nhoso's PostgreSQL store against the plain table, on the same server (the cost of ordering, ids and chains):\n"
+        );
+        println!(
+            "| appenders | events/append | PgStore appends/s | PgStore p50 ms | PgStore p99 ms | plain table appends/s | plain p50 ms | plain p99 ms | PgStore / plain |"
+        );
+        println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        for (o, t) in &pgstore {
+            println!(
+                "| {} | {} | {} | {} | {:.0}% |",
+                o.appenders,
+                o.batch,
+                side(o),
+                side(t),
+                100.0 * o.appends_per_sec() / t.appends_per_sec(),
+            );
+        }
+    }
+    let alone: Vec<(&str, &AppendFigures)> = rows
+        .iter()
+        .filter(|row| row.plain.is_none())
+        .flat_map(|row| [("embedded", row.embedded.as_ref()), ("PgStore", row.pgstore.as_ref())])
+        .filter_map(|(name, figures)| Some((name, figures?)))
+        .collect();
+    if !alone.is_empty() {
+        println!("\nWithout the plain table (no comparison):\n");
+        println!("| store | appenders | events/append | appends/s | p50 ms | p99 ms |");
+        println!("|---|---:|---:|---:|---:|---:|");
+        for (name, f) in alone {
+            println!("| {name} | {} | {} | {} |", f.appenders, f.batch, side(f));
+        }
+    }
+    let (Some((os, od, ob)), Some((ts, td, tb))) = (ours, theirs) else {
+        return;
+    };
     println!(
         "\n| full `$all` scan ({} events) | hoso events/s | PostgreSQL events/s | ratio |",
         os.events
