@@ -9,8 +9,9 @@ use hoso_api::pb;
 
 use super::{ConnectArgs, connect, local, local_rfc3339, status_error};
 
-/// How often, at most, `--consumer` records its checkpoint: each one is an event in the log.
-const ACKNOWLEDGE_EVERY: Duration = Duration::from_secs(1);
+/// How often, at most, `--consumer` records its checkpoint: each one is an event kept in the
+/// log for good, so at most 8,640 a day, and none while the log is idle.
+const ACKNOWLEDGE_EVERY: Duration = Duration::from_secs(10);
 
 /// `hoso tail`.
 #[derive(clap::Args)]
@@ -20,8 +21,9 @@ pub(crate) struct TailArgs {
     #[arg(long, default_value_t = 0)]
     from: u64,
     /// Follow as this named consumer: resume from its checkpoint, and record what has been
-    /// printed as its checkpoint, at most once a second and when stopping at --no-follow
-    /// (integration or operator token). After Ctrl-C, up to a second's events print again.
+    /// printed as its checkpoint, at most once every 10 seconds and when stopping at
+    /// --no-follow (integration or operator token). After Ctrl-C, up to 10 seconds' events print
+    /// again.
     #[arg(long)]
     consumer: Option<String>,
     /// Only events of this type, e.g. DossierReceived (repeat the flag for several).
