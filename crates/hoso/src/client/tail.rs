@@ -54,7 +54,7 @@ pub(crate) async fn tail(args: TailArgs) -> Result<()> {
     let mut feed = client.subscribe(request).await.map_err(status_error)?.into_inner();
     if !args.json {
         outln!(
-            "{:>9}  {:<19}  {:<24} {:<28} {:<14} actor (times in UTC+7)",
+            "{:>9}  {:<19}  {:<24} {:<32} {:<14} actor (times in UTC+7)",
             "position",
             "recorded at",
             "event",
@@ -140,7 +140,7 @@ fn print(event: &pb::RecordedEvent, agency: &str, next_position: u64, json: bool
         return Ok(());
     }
     outln!(
-        "{:>9}  {:<19}  {:<24} {:<28} {:<14} {}",
+        "{:>9}  {:<19}  {:<24} {:<32} {:<14} {}",
         event.position,
         local(event.recorded_at.as_ref()),
         event.event_type,
