@@ -169,6 +169,8 @@ fn credentials(args: &LoadArgs) -> Result<Credentials> {
                 ["auditor" | "operator", token] | ["auditor" | "operator", token, _] => {
                     auditor.get_or_insert_with(|| (*token).to_owned());
                 }
+                // The load drives desks and reads reports; it follows no feed.
+                ["integration", _] | ["integration", _, _] => {}
                 _ => bail!(
                     "{} line {n}: expected `<role> <token> [<agency code>]` with role desk_officer or agency_officer",
                     path.display()

@@ -10,8 +10,8 @@
 //!
 //! **Checkpoints.** `Acknowledge` appends a `FeedConsumerCheckpointed` event to
 //! `feed-consumer-<name>` when, and only when, it moves the checkpoint forward; how often is
-//! the client's choice (`hoso tail` acknowledges at most once a second). The feed never sends
-//! these events, so acknowledging never feeds itself. A consumer belongs to the account that
+//! the client's choice (`hoso tail` acknowledges at most once every 10 seconds). The feed never
+//! sends these events, so acknowledging never feeds itself. A consumer belongs to the account that
 //! first acknowledged it; only that account, or an operator, moves it.
 //!
 //! **Handling agency.** A dossier's handling agency is fixed by its receipt (`DossierReceived`,

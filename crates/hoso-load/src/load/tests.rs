@@ -38,7 +38,7 @@ fn a_development_tokens_file_gives_the_desk_and_the_agency_with_its_unit() {
     let data_dir = DataDir::new(dir.path());
     std::fs::write(
         data_dir.dev_tokens(),
-        "# role token\ndesk_officer hoso_desk\nagency_officer hoso_agency\nauditor hoso_auditor\n",
+        "# role token\ndesk_officer hoso_desk\nagency_officer hoso_agency\nauditor hoso_auditor\nintegration hoso_feed\n",
     )
     .unwrap();
     std::fs::write(

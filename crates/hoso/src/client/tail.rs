@@ -9,8 +9,9 @@ use hoso_api::pb;
 
 use super::{ConnectArgs, connect, local, local_rfc3339, status_error};
 
-/// How often, at most, `--consumer` records its checkpoint: each one is an event in the log.
-const ACKNOWLEDGE_EVERY: Duration = Duration::from_secs(1);
+/// How often, at most, `--consumer` records its checkpoint: each one is an event kept in the
+/// log for good, so at most 8,640 a day, and none while the log is idle.
+const ACKNOWLEDGE_EVERY: Duration = Duration::from_secs(10);
 
 /// `hoso tail`.
 #[derive(clap::Args)]
@@ -20,8 +21,9 @@ pub(crate) struct TailArgs {
     #[arg(long, default_value_t = 0)]
     from: u64,
     /// Follow as this named consumer: resume from its checkpoint, and record what has been
-    /// printed as its checkpoint, at most once a second and when stopping at --no-follow
-    /// (integration or operator token). After Ctrl-C, up to a second's events print again.
+    /// printed as its checkpoint, at most once every 10 seconds and when stopping at
+    /// --no-follow (integration or operator token). After Ctrl-C, up to 10 seconds' events print
+    /// again.
     #[arg(long)]
     consumer: Option<String>,
     /// Only events of this type, e.g. DossierReceived (repeat the flag for several).
@@ -52,7 +54,7 @@ pub(crate) async fn tail(args: TailArgs) -> Result<()> {
     let mut feed = client.subscribe(request).await.map_err(status_error)?.into_inner();
     if !args.json {
         outln!(
-            "{:>9}  {:<19}  {:<24} {:<28} {:<14} actor (times in UTC+7)",
+            "{:>9}  {:<19}  {:<24} {:<32} {:<14} actor (times in UTC+7)",
             "position",
             "recorded at",
             "event",
@@ -138,7 +140,7 @@ fn print(event: &pb::RecordedEvent, agency: &str, next_position: u64, json: bool
         return Ok(());
     }
     outln!(
-        "{:>9}  {:<19}  {:<24} {:<28} {:<14} {}",
+        "{:>9}  {:<19}  {:<24} {:<32} {:<14} {}",
         event.position,
         local(event.recorded_at.as_ref()),
         event.event_type,

@@ -242,6 +242,8 @@ async fn every_subcommand_exits_quietly_when_its_reader_closes_the_pipe() {
         (Role::Auditor, vec!["calendar", "show", "2026"]),
         (Role::Auditor, vec!["catalogue", "list"]),
         (Role::Auditor, vec!["catalogue", "missing"]),
+        (Role::Integration, vec!["tail"]),
+        (Role::Integration, vec!["tail", "--json", "--no-follow"]),
         (
             Role::Auditor,
             vec!["token", "new", "--role", "auditor", "--subject", "kiểm toán viên"],
