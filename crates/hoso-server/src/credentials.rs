@@ -277,7 +277,7 @@ where
                     };
                     (reason, error)
                 }),
-                Err(refused) => Err(refused),
+                Err((reason, message)) => Err((reason.to_owned(), ServiceError::Unauthenticated(message.to_owned()))),
             };
             match caller {
                 Ok(caller) => {
@@ -297,19 +297,19 @@ where
     }
 }
 
-/// A request's bearer token, or the reason for the log and the error to answer.
-fn bearer_token(headers: &http::HeaderMap) -> Result<String, (String, ServiceError)> {
+/// A request's bearer token, or the reason for the log and the message to answer.
+fn bearer_token(headers: &http::HeaderMap) -> Result<String, (&'static str, &'static str)> {
     let Some(header) = headers.get("authorization") else {
         return Err((
-            "no authorization header".to_owned(),
-            ServiceError::Unauthenticated("missing bearer token; send `authorization: Bearer <token>`".to_owned()),
+            "no authorization header",
+            "missing bearer token; send `authorization: Bearer <token>`",
         ));
     };
     match header.to_str().ok().and_then(|value| value.strip_prefix("Bearer ")) {
         Some(token) => Ok(token.trim().to_owned()),
         None => Err((
-            "not a bearer token".to_owned(),
-            ServiceError::Unauthenticated("the authorization header must be `Bearer <token>`".to_owned()),
+            "not a bearer token",
+            "the authorization header must be `Bearer <token>`",
         )),
     }
 }
