@@ -126,7 +126,29 @@ impl Credentials {
             config: Some(config.clone()),
             sso,
         };
-        credentials.reload().await?;
+        if let Err(err) = credentials.reload().await {
+            let Some(Sso {
+                source: source @ KeySource::Url(_),
+                refresh_every,
+                ..
+            }) = &credentials.sso
+            else {
+                return Err(err);
+            };
+            // The provider being down must not keep the record closed: start with the static
+            // tokens (whose errors still stop the start) and keep fetching the keys.
+            let tokens = crate::load_tokens(config)?;
+            tracing::error!(
+                error = format!("{err:#}"),
+                source = %source.describe(),
+                "the identity provider's keys cannot be fetched: signed-in officers are refused until they are; \
+                 they are fetched again every {} s and at once for a signed-in officer (at most every {} s); static tokens work",
+                refresh_every.as_secs(),
+                UNKNOWN_KEY_REFRESH.as_secs()
+            );
+            *credentials.in_force.write().unwrap_or_else(PoisonError::into_inner) =
+                Arc::new(InForce::new(Arc::new(tokens), Some(Arc::new(SigningKeys::none()))));
+        }
         Ok(Arc::new(credentials))
     }
 
@@ -523,6 +545,32 @@ mod tests {
         credentials.reload().await.unwrap();
         let why = refused(credentials.authenticate(&jwt).await);
         assert!(why.contains("does not publish"), "{why}");
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_jwks_url_at_start_refuses_signed_in_officers_but_not_static_tokens() {
+        let mut files = Files::new(&entry("hoso_a", Role::Auditor), "");
+        let closed = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let sso = files.config.sso.as_mut().unwrap();
+        sso.jwks_file = None;
+        sso.jwks_url = Some(format!("http://{closed}/jwks"));
+        let credentials = Credentials::load(&files.config).await.unwrap();
+        assert!(credentials.authenticate("hoso_a").await.is_ok());
+        let jwt = sign(&ec_key("ec-1"), &claims("op.1", "operator", ""));
+        let why = refused(credentials.authenticate(&jwt).await);
+        assert!(why.contains("could not be fetched yet"), "{why}");
+        let err = format!("{:#}", credentials.reload().await.unwrap_err());
+        assert!(
+            err.contains(&format!("cannot fetch the JWKS URL http://{closed}/jwks")),
+            "{err}"
+        );
+        // A broken tokens file still stops the start.
+        files.write("tokens.toml", "[[tokens]]\nsha256 = 1\n");
+        let err = format!("{:#}", Credentials::load(&files.config).await.err().unwrap());
+        assert!(err.contains("tokens.toml"), "{err}");
     }
 
     #[tokio::test]

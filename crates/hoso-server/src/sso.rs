@@ -112,12 +112,17 @@ impl SigningKeys {
         Ok(SigningKeys { keys })
     }
 
+    /// No key: the provider's keys could not be fetched yet, so every JWT is refused.
+    pub fn none() -> SigningKeys {
+        SigningKeys { keys: Vec::new() }
+    }
+
     /// How many signing keys there are.
     pub fn len(&self) -> usize {
         self.keys.len()
     }
 
-    /// Whether there is none (never, once parsed).
+    /// Whether there is none: never once parsed, only before the keys could be fetched.
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
     }
@@ -198,6 +203,11 @@ impl Verifier {
                 header.alg,
                 accepted_names()
             )));
+        }
+        if keys.is_empty() {
+            return Err(Refusal::UnknownKey(
+                "the identity provider's signing keys could not be fetched yet, so no signed-in officer can be checked; an operator sees why in the server's log".to_owned(),
+            ));
         }
         let kid = header.kid.as_deref();
         let Some(key) = keys.find(kid) else {
