@@ -7,17 +7,21 @@
 //! when either cannot be read, the old pair stays in force and the error names the file and
 //! the line or key. The keys alone are fetched again every `jwks_refresh_seconds`, and at once
 //! (at most every [`UNKNOWN_KEY_REFRESH`]) when a token names a key the provider had not
-//! published, so a key rotation at the provider needs no reload.
+//! published, so a key rotation at the provider needs no reload. A JWT once verified is
+//! remembered with the keys it was verified with until its expiry, so each request of an officer
+//! costs a hash lookup rather than a signature check; a reload forgets them all.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
+use sha2::{Digest, Sha256};
 use tonic::body::Body;
 use tonic::server::NamedService;
 use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
@@ -36,6 +40,40 @@ pub const UNKNOWN_KEY_REFRESH: Duration = Duration::from_secs(10);
 struct InForce {
     tokens: Arc<Tokens>,
     keys: Option<Arc<SigningKeys>>,
+    /// JWTs already verified with these keys, by their SHA-256, with their caller and the Unix
+    /// second until which they are good: desk software sends one token for minutes, and a
+    /// signature check costs far more than a lookup. Dropped with these keys at every reload.
+    verified: Mutex<HashMap<[u8; 32], (Caller, u64)>>,
+}
+
+/// The most verified JWTs remembered; past it the memory starts afresh.
+const MAX_VERIFIED: usize = 10_000;
+
+impl InForce {
+    fn new(tokens: Arc<Tokens>, keys: Option<Arc<SigningKeys>>) -> InForce {
+        InForce {
+            tokens,
+            keys,
+            verified: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The caller of a JWT verified before and still good at `now`.
+    fn verified(&self, hash: &[u8; 32], now: u64) -> Option<Caller> {
+        let verified = self.verified.lock().unwrap_or_else(PoisonError::into_inner);
+        verified
+            .get(hash)
+            .filter(|(_, until)| now <= *until)
+            .map(|(caller, _)| caller.clone())
+    }
+
+    fn remember(&self, hash: [u8; 32], caller: Caller, until: u64) {
+        let mut verified = self.verified.lock().unwrap_or_else(PoisonError::into_inner);
+        if verified.len() >= MAX_VERIFIED {
+            verified.clear();
+        }
+        verified.insert(hash, (caller, until));
+    }
 }
 
 /// Single sign-on's verifier and where its keys come from.
@@ -84,24 +122,40 @@ impl Credentials {
             None => None,
         };
         let credentials = Credentials {
-            in_force: RwLock::new(Arc::new(InForce {
-                tokens: Arc::new(Tokens::default()),
-                keys: None,
-            })),
+            in_force: RwLock::new(Arc::new(InForce::new(Arc::new(Tokens::default()), None))),
             config: Some(config.clone()),
             sso,
         };
-        credentials.reload().await?;
+        if let Err(err) = credentials.reload().await {
+            let Some(Sso {
+                source: source @ KeySource::Url(_),
+                refresh_every,
+                ..
+            }) = &credentials.sso
+            else {
+                return Err(err);
+            };
+            // The provider being down must not keep the record closed: start with the static
+            // tokens (whose errors still stop the start) and keep fetching the keys.
+            let tokens = crate::load_tokens(config)?;
+            tracing::error!(
+                error = format!("{err:#}"),
+                source = %source.describe(),
+                "the identity provider's keys cannot be fetched: signed-in officers are refused until they are; \
+                 they are fetched again every {} s and at once for a signed-in officer (at most every {} s); static tokens work",
+                refresh_every.as_secs(),
+                UNKNOWN_KEY_REFRESH.as_secs()
+            );
+            *credentials.in_force.write().unwrap_or_else(PoisonError::into_inner) =
+                Arc::new(InForce::new(Arc::new(tokens), Some(Arc::new(SigningKeys::none()))));
+        }
         Ok(Arc::new(credentials))
     }
 
     /// Static tokens only, never reloaded (for tests and tools that serve in-process).
     pub fn fixed(tokens: Tokens) -> Arc<Credentials> {
         Arc::new(Credentials {
-            in_force: RwLock::new(Arc::new(InForce {
-                tokens: Arc::new(tokens),
-                keys: None,
-            })),
+            in_force: RwLock::new(Arc::new(InForce::new(Arc::new(tokens), None))),
             config: None,
             sso: None,
         })
@@ -134,10 +188,7 @@ impl Credentials {
             signing_keys: keys.as_ref().map_or(0, |k| k.len()),
             signing_keys_source: self.sso.as_ref().map(|s| s.source.describe()).unwrap_or_default(),
         };
-        *self.in_force.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(InForce {
-            tokens: Arc::new(tokens),
-            keys,
-        });
+        *self.in_force.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(InForce::new(Arc::new(tokens), keys));
         Ok(reloaded)
     }
 
@@ -150,10 +201,7 @@ impl Credentials {
         let keys = Arc::new(sso.source.load(&sso.client).await?);
         let count = keys.len();
         let mut in_force = self.in_force.write().unwrap_or_else(PoisonError::into_inner);
-        *in_force = Arc::new(InForce {
-            tokens: Arc::clone(&in_force.tokens),
-            keys: Some(keys),
-        });
+        *in_force = Arc::new(InForce::new(Arc::clone(&in_force.tokens), Some(keys)));
         Ok(count)
     }
 
@@ -172,14 +220,24 @@ impl Credentials {
         if !looks_like_jwt(token) {
             return static_caller(&in_force, token);
         }
-        match sso.verifier.verify(keys, token) {
+        let hash: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let now = jsonwebtoken::get_current_timestamp();
+        if let Some(caller) = in_force.verified(&hash, now) {
+            return Ok(caller);
+        }
+        let (in_force, verified) = match sso.verifier.verify_until(keys, token) {
             Err(Refusal::UnknownKey(_)) => {
                 self.refresh_for_unknown_key(sso).await;
-                let keys = self.in_force().keys.clone().unwrap_or_else(|| Arc::clone(keys));
-                sso.verifier.verify(&keys, token).map_err(refusal_to_error)
+                let in_force = self.in_force();
+                let keys = in_force.keys.clone().unwrap_or_else(|| Arc::clone(keys));
+                let verified = sso.verifier.verify_until(&keys, token);
+                (in_force, verified)
             }
-            verified => verified.map_err(refusal_to_error),
-        }
+            verified => (in_force, verified),
+        };
+        let (caller, until) = verified.map_err(refusal_to_error)?;
+        in_force.remember(hash, caller.clone(), until);
+        Ok(caller)
     }
 
     /// Fetches the keys again for a token naming an unknown key, unless that was done less than
@@ -277,7 +335,7 @@ where
                     };
                     (reason, error)
                 }),
-                Err(refused) => Err(refused),
+                Err((reason, message)) => Err((reason.to_owned(), ServiceError::Unauthenticated(message.to_owned()))),
             };
             match caller {
                 Ok(caller) => {
@@ -297,19 +355,19 @@ where
     }
 }
 
-/// A request's bearer token, or the reason for the log and the error to answer.
-fn bearer_token(headers: &http::HeaderMap) -> Result<String, (String, ServiceError)> {
+/// A request's bearer token, or the reason for the log and the message to answer.
+fn bearer_token(headers: &http::HeaderMap) -> Result<String, (&'static str, &'static str)> {
     let Some(header) = headers.get("authorization") else {
         return Err((
-            "no authorization header".to_owned(),
-            ServiceError::Unauthenticated("missing bearer token; send `authorization: Bearer <token>`".to_owned()),
+            "no authorization header",
+            "missing bearer token; send `authorization: Bearer <token>`",
         ));
     };
     match header.to_str().ok().and_then(|value| value.strip_prefix("Bearer ")) {
         Some(token) => Ok(token.trim().to_owned()),
         None => Err((
-            "not a bearer token".to_owned(),
-            ServiceError::Unauthenticated("the authorization header must be `Bearer <token>`".to_owned()),
+            "not a bearer token",
+            "the authorization header must be `Bearer <token>`",
         )),
     }
 }
@@ -454,6 +512,65 @@ mod tests {
             credentials.authenticate(&rotated).await.is_ok(),
             "the keys in force stayed"
         );
+    }
+
+    #[test]
+    fn a_remembered_token_is_good_until_its_expiry_only() {
+        let in_force = InForce::new(Arc::new(Tokens::default()), None);
+        let caller = Caller {
+            subject: "op.1".to_owned(),
+            role: Role::Operator,
+            agency: String::new(),
+        };
+        in_force.remember([7; 32], caller.clone(), 1_000);
+        assert_eq!(in_force.verified(&[7; 32], 1_000), Some(caller));
+        assert_eq!(
+            in_force.verified(&[7; 32], 1_001),
+            None,
+            "past its expiry a token is checked again"
+        );
+        assert_eq!(in_force.verified(&[8; 32], 10), None);
+    }
+
+    #[tokio::test]
+    async fn a_remembered_token_is_forgotten_when_its_key_is_withdrawn() {
+        let files = Files::new("", &jwks(&[&ec_key("ec-1")]));
+        let credentials = Credentials::load(&files.config).await.unwrap();
+        let jwt = sign(&ec_key("ec-1"), &claims("op.1", "operator", ""));
+        for _ in 0..3 {
+            assert_eq!(credentials.authenticate(&jwt).await.unwrap().subject, "op.1");
+        }
+        assert_eq!(credentials.in_force().verified.lock().unwrap().len(), 1);
+        files.write("jwks.json", &jwks(&[&other_ec_key("ec-2")]));
+        credentials.reload().await.unwrap();
+        let why = refused(credentials.authenticate(&jwt).await);
+        assert!(why.contains("does not publish"), "{why}");
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_jwks_url_at_start_refuses_signed_in_officers_but_not_static_tokens() {
+        let mut files = Files::new(&entry("hoso_a", Role::Auditor), "");
+        let closed = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let sso = files.config.sso.as_mut().unwrap();
+        sso.jwks_file = None;
+        sso.jwks_url = Some(format!("http://{closed}/jwks"));
+        let credentials = Credentials::load(&files.config).await.unwrap();
+        assert!(credentials.authenticate("hoso_a").await.is_ok());
+        let jwt = sign(&ec_key("ec-1"), &claims("op.1", "operator", ""));
+        let why = refused(credentials.authenticate(&jwt).await);
+        assert!(why.contains("could not be fetched yet"), "{why}");
+        let err = format!("{:#}", credentials.reload().await.unwrap_err());
+        assert!(
+            err.contains(&format!("cannot fetch the JWKS URL http://{closed}/jwks")),
+            "{err}"
+        );
+        // A broken tokens file still stops the start.
+        files.write("tokens.toml", "[[tokens]]\nsha256 = 1\n");
+        let err = format!("{:#}", Credentials::load(&files.config).await.err().unwrap());
+        assert!(err.contains("tokens.toml"), "{err}");
     }
 
     #[tokio::test]

@@ -112,12 +112,17 @@ impl SigningKeys {
         Ok(SigningKeys { keys })
     }
 
+    /// No key: the provider's keys could not be fetched yet, so every JWT is refused.
+    pub fn none() -> SigningKeys {
+        SigningKeys { keys: Vec::new() }
+    }
+
     /// How many signing keys there are.
     pub fn len(&self) -> usize {
         self.keys.len()
     }
 
-    /// Whether there is none (never, once parsed).
+    /// Whether there is none: never once parsed, only before the keys could be fetched.
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
     }
@@ -180,6 +185,12 @@ impl Verifier {
 
     /// The caller a token stands for, or why it is refused.
     pub fn verify(&self, keys: &SigningKeys, token: &str) -> Result<Caller, Refusal> {
+        self.verify_until(keys, token).map(|(caller, _)| caller)
+    }
+
+    /// The caller a token stands for and the Unix second until which the token is good (its
+    /// `exp` plus the leeway), or why it is refused.
+    pub fn verify_until(&self, keys: &SigningKeys, token: &str) -> Result<(Caller, u64), Refusal> {
         let malformed = || {
             Refusal::Unauthenticated(
                 "the bearer token is not a well-formed JWT (three base64url parts: header.claims.signature)".to_owned(),
@@ -192,6 +203,11 @@ impl Verifier {
                 header.alg,
                 accepted_names()
             )));
+        }
+        if keys.is_empty() {
+            return Err(Refusal::UnknownKey(
+                "the identity provider's signing keys could not be fetched yet, so no signed-in officer can be checked; an operator sees why in the server's log".to_owned(),
+            ));
         }
         let kid = header.kid.as_deref();
         let Some(key) = keys.find(kid) else {
@@ -219,7 +235,9 @@ impl Verifier {
         let claims = jsonwebtoken::decode::<serde_json::Map<String, Value>>(token, &key.key, &validation)
             .map_err(|err| Refusal::Unauthenticated(self.explain(err.kind(), kid)))?
             .claims;
-        self.caller(&claims)
+        // `exp` is required and was checked to be a number by the decoder.
+        let exp = claims.get("exp").and_then(Value::as_f64).unwrap_or_default() as u64;
+        Ok((self.caller(&claims)?, exp.saturating_add(self.leeway_seconds)))
     }
 
     fn explain(&self, kind: &ErrorKind, kid: Option<&str>) -> String {

@@ -20,6 +20,58 @@ fn the_shipped_example_configuration_parses_with_the_real_parser() {
 }
 
 #[test]
+fn the_example_configurations_commented_sso_section_parses_once_uncommented() {
+    let example = repo_file("deploy/hoso.example.toml");
+    let start = example.find("# [sso]").expect("the example documents [sso]");
+    let uncommented: String = example[start..]
+        .lines()
+        .map(|line| format!("{}\n", line.strip_prefix("# ").unwrap_or(line)))
+        .collect();
+    let config = Config::parse(&uncommented, "the example's [sso]").unwrap();
+    let sso = config.sso.expect("[sso] parsed");
+    assert_eq!(sso.audience, "hoso");
+    assert!(sso.jwks_url.is_some() && sso.jwks_file.is_none());
+    assert_eq!((sso.jwks_refresh_seconds, sso.leeway_seconds), (300, 30));
+    assert_eq!(sso.roles["mot-cua"], "desk_officer");
+    crate::sso::KeySource::from_config(&sso).unwrap();
+}
+
+#[test]
+fn an_sso_section_with_a_mistake_is_refused_naming_the_key() {
+    let base = "[sso]\nissuer = \"https://sso.example/\"\naudience = \"hoso\"\n";
+    for (extra, words) in [
+        ("", "give jwks_file or jwks_url"),
+        ("jwks_file = \"a\"\njwks_url = \"https://b\"\n", "not both"),
+        (
+            "jwks_file = \"a\"\nleeway_seconds = 3600\n",
+            "sso.leeway_seconds is 3600",
+        ),
+        (
+            "jwks_file = \"a\"\njwks_refresh_seconds = 1\n",
+            "sso.jwks_refresh_seconds is 1",
+        ),
+        (
+            "jwks_file = \"a\"\n[sso.roles]\n\"mot-cua\" = \"mayor\"\n",
+            "sso.roles.\"mot-cua\" = \"mayor\" is not a hoso role",
+        ),
+    ] {
+        let err = format!(
+            "{:#}",
+            Config::parse(&format!("{base}{extra}"), "hoso.toml").unwrap_err()
+        );
+        assert!(
+            err.contains("hoso.toml: [sso]") && err.contains(words),
+            "{words:?} not in {err}"
+        );
+    }
+    let err = format!(
+        "{:#}",
+        Config::parse("[sso]\nissuer = \" \"\naudience = \"hoso\"\njwks_file = \"a\"\n", "t").unwrap_err()
+    );
+    assert!(err.contains("sso.issuer is empty"), "{err}");
+}
+
+#[test]
 fn the_shipped_example_tokens_parse_with_one_token_per_role() {
     let tokens = Tokens::parse(&repo_file("deploy/tokens.example.toml"), "deploy/tokens.example.toml").unwrap();
     assert_eq!(tokens.len(), Role::ALL.len());
