@@ -336,6 +336,18 @@ impl Drop for Pair {
     }
 }
 
+/// A load run, killed if the drill fails before it ends.
+struct LoadRun(Option<std::process::Child>);
+
+impl Drop for LoadRun {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
 /// A `hoso serve` over `url`, on `dir`.
 fn serve(dir: &Path, url: &str) -> Server {
     std::fs::create_dir_all(dir).unwrap();
@@ -376,28 +388,29 @@ async fn the_standby_is_promoted_under_load_and_every_acknowledged_command_is_th
     // The second server takes the first one's development tokens, so that one load speaks to both.
     let b_dir = temp.path().join("b");
     std::fs::create_dir_all(&b_dir).unwrap();
-    let (a_dir, b_data) = (hoso_server::DataDir::new(a.dir()), hoso_server::DataDir::new(&b_dir));
-    std::fs::copy(a_dir.dev_tokens(), b_data.dev_tokens()).unwrap();
-    std::fs::copy(a_dir.dev_token_hashes(), b_data.dev_token_hashes()).unwrap();
+    let (a_data, b_data) = (hoso_server::DataDir::new(a.dir()), hoso_server::DataDir::new(&b_dir));
+    std::fs::copy(a_data.dev_tokens(), b_data.dev_tokens()).unwrap();
+    std::fs::copy(a_data.dev_token_hashes(), b_data.dev_token_hashes()).unwrap();
     let b = serve(&b_dir, &url);
     let servers = [&a, &b];
 
     let (run_id, seed) = ("HA", 19);
     let ack_log = temp.path().join("ack.log");
     let load_log = temp.path().join("load.log");
-    let mut load_run = load(
+    let mut load_run = LoadRun(Some(load(
         &servers,
         run_id,
         seed,
         &ack_log,
         &load_log,
         &["--duration", "10m", "--json"],
-    );
+    )));
+    let running = load_run.0.as_mut().unwrap();
 
     // The primary is lost mid-load; the standby is promoted at once, as an operator or a
     // cluster manager would once the old primary is fenced off.
     let (killed_at, promoted_after) = tokio::task::block_in_place(|| {
-        wait_for_acks(&ack_log, ACKS_BEFORE_KILL, &mut load_run, &load_log);
+        wait_for_acks(&ack_log, ACKS_BEFORE_KILL, running, &load_log);
         let killed_at = SystemTime::now();
         let killed = Instant::now();
         pg.kill_primary();
@@ -406,14 +419,14 @@ async fn the_standby_is_promoted_under_load_and_every_acknowledged_command_is_th
     });
     // Commands are accepted again, through either server: the load goes on by itself.
     tokio::task::block_in_place(|| {
-        let before = read_acks(&ack_log).len();
-        wait_for_acks(&ack_log, before + ACKS_AFTER_PROMOTION, &mut load_run, &load_log);
+        let before = acks_written(&ack_log);
+        wait_for_acks(&ack_log, before + ACKS_AFTER_PROMOTION, running, &load_log);
     });
     run(
-        Command::new("kill").args(["-INT", &load_run.id().to_string()]),
+        Command::new("kill").args(["-INT", &running.id().to_string()]),
         "kill -INT hoso-load",
     );
-    let first_run = summary(load_run, &load_log).await;
+    let first_run = summary(load_run.0.take().unwrap(), &load_log).await;
     assert_eq!(
         first_run["refused"],
         0,
