@@ -273,8 +273,9 @@ impl Pair {
     /// Loses the primary as when its machine goes: the postmaster is stopped (so that it starts
     /// no new backend), then it and every process it started are killed with SIGKILL at once.
     /// Killing the postmaster alone would let its backends run on for a moment, and a commit
-    /// that was waiting for the standby would become visible to them alone.
-    fn kill_primary(&self) {
+    /// that was waiting for the standby would become visible to them alone. Returns when the
+    /// signals were sent: nothing the old primary records can be later than that.
+    fn kill_primary(&self) -> SystemTime {
         let pid_file = self.primary.data.join("postmaster.pid");
         let text = std::fs::read_to_string(&pid_file).unwrap();
         let postmaster = text.lines().next().unwrap().trim().to_owned();
@@ -293,6 +294,7 @@ impl Pair {
             }
         }
         run(Command::new("kill").arg("-KILL").args(&pids), "kill -KILL");
+        let killed_at = SystemTime::now();
         // The postmaster is gone once its pid no longer answers to signal 0.
         let patience = Instant::now() + Duration::from_secs(30);
         while Command::new("kill")
@@ -305,6 +307,7 @@ impl Pair {
             assert!(Instant::now() < patience, "the primary's postmaster outlived SIGKILL");
             std::thread::sleep(Duration::from_millis(5));
         }
+        killed_at
     }
 
     fn promote_standby(&self) {
@@ -411,11 +414,12 @@ async fn the_standby_is_promoted_under_load_and_every_acknowledged_command_is_th
     // cluster manager would once the old primary is fenced off.
     let (killed_at, promoted_after) = tokio::task::block_in_place(|| {
         wait_for_acks(&ack_log, ACKS_BEFORE_KILL, running, &load_log);
-        let killed_at = SystemTime::now();
-        let killed = Instant::now();
-        pg.kill_primary();
+        let killed_at = pg.kill_primary();
         pg.promote_standby();
-        (killed_at, killed.elapsed())
+        (
+            killed_at,
+            SystemTime::now().duration_since(killed_at).unwrap_or_default(),
+        )
     });
     // Commands are accepted again, through either server: the load goes on by itself.
     tokio::task::block_in_place(|| {
