@@ -273,8 +273,9 @@ impl Pair {
     /// Loses the primary as when its machine goes: the postmaster is stopped (so that it starts
     /// no new backend), then it and every process it started are killed with SIGKILL at once.
     /// Killing the postmaster alone would let its backends run on for a moment, and a commit
-    /// that was waiting for the standby would become visible to them alone.
-    fn kill_primary(&self) {
+    /// that was waiting for the standby would become visible to them alone. Returns when the
+    /// signals were sent: nothing the old primary records can be later than that.
+    fn kill_primary(&self) -> SystemTime {
         let pid_file = self.primary.data.join("postmaster.pid");
         let text = std::fs::read_to_string(&pid_file).unwrap();
         let postmaster = text.lines().next().unwrap().trim().to_owned();
@@ -293,6 +294,7 @@ impl Pair {
             }
         }
         run(Command::new("kill").arg("-KILL").args(&pids), "kill -KILL");
+        let killed_at = SystemTime::now();
         // The postmaster is gone once its pid no longer answers to signal 0.
         let patience = Instant::now() + Duration::from_secs(30);
         while Command::new("kill")
@@ -305,6 +307,7 @@ impl Pair {
             assert!(Instant::now() < patience, "the primary's postmaster outlived SIGKILL");
             std::thread::sleep(Duration::from_millis(5));
         }
+        killed_at
     }
 
     fn promote_standby(&self) {
@@ -332,6 +335,18 @@ impl Drop for Pair {
                     .stderr(Stdio::null())
                     .status();
             }
+        }
+    }
+}
+
+/// A load run, killed if the drill fails before it ends.
+struct LoadRun(Option<std::process::Child>);
+
+impl Drop for LoadRun {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
         }
     }
 }
@@ -376,44 +391,46 @@ async fn the_standby_is_promoted_under_load_and_every_acknowledged_command_is_th
     // The second server takes the first one's development tokens, so that one load speaks to both.
     let b_dir = temp.path().join("b");
     std::fs::create_dir_all(&b_dir).unwrap();
-    let (a_dir, b_data) = (hoso_server::DataDir::new(a.dir()), hoso_server::DataDir::new(&b_dir));
-    std::fs::copy(a_dir.dev_tokens(), b_data.dev_tokens()).unwrap();
-    std::fs::copy(a_dir.dev_token_hashes(), b_data.dev_token_hashes()).unwrap();
+    let (a_data, b_data) = (hoso_server::DataDir::new(a.dir()), hoso_server::DataDir::new(&b_dir));
+    std::fs::copy(a_data.dev_tokens(), b_data.dev_tokens()).unwrap();
+    std::fs::copy(a_data.dev_token_hashes(), b_data.dev_token_hashes()).unwrap();
     let b = serve(&b_dir, &url);
     let servers = [&a, &b];
 
     let (run_id, seed) = ("HA", 19);
     let ack_log = temp.path().join("ack.log");
     let load_log = temp.path().join("load.log");
-    let mut load_run = load(
+    let mut load_run = LoadRun(Some(load(
         &servers,
         run_id,
         seed,
         &ack_log,
         &load_log,
         &["--duration", "10m", "--json"],
-    );
+    )));
+    let running = load_run.0.as_mut().unwrap();
 
     // The primary is lost mid-load; the standby is promoted at once, as an operator or a
     // cluster manager would once the old primary is fenced off.
     let (killed_at, promoted_after) = tokio::task::block_in_place(|| {
-        wait_for_acks(&ack_log, ACKS_BEFORE_KILL, &mut load_run, &load_log);
-        let killed_at = SystemTime::now();
-        let killed = Instant::now();
-        pg.kill_primary();
+        wait_for_acks(&ack_log, ACKS_BEFORE_KILL, running, &load_log);
+        let killed_at = pg.kill_primary();
         pg.promote_standby();
-        (killed_at, killed.elapsed())
+        (
+            killed_at,
+            SystemTime::now().duration_since(killed_at).unwrap_or_default(),
+        )
     });
     // Commands are accepted again, through either server: the load goes on by itself.
     tokio::task::block_in_place(|| {
-        let before = read_acks(&ack_log).len();
-        wait_for_acks(&ack_log, before + ACKS_AFTER_PROMOTION, &mut load_run, &load_log);
+        let before = acks_written(&ack_log);
+        wait_for_acks(&ack_log, before + ACKS_AFTER_PROMOTION, running, &load_log);
     });
     run(
-        Command::new("kill").args(["-INT", &load_run.id().to_string()]),
+        Command::new("kill").args(["-INT", &running.id().to_string()]),
         "kill -INT hoso-load",
     );
-    let first_run = summary(load_run, &load_log).await;
+    let first_run = summary(load_run.0.take().unwrap(), &load_log).await;
     assert_eq!(
         first_run["refused"],
         0,

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use hoso_store::{Position, RecordedEvent, StoreError};
@@ -9,6 +10,31 @@ use tokio_postgres::{Client, Config, NoTls, Row, Statement};
 
 /// The columns of `hoso_events` in the order [`decode`] reads them.
 pub(crate) const COLUMNS: &str = "position, stream_id, version, event_id, event_type, schema_version, data, metadata, occurred_at, recorded_at, hash";
+
+/// Fills in the timeouts the connection string leaves out, so that a primary whose machine is
+/// gone is given up in seconds: such a host refuses no connection and closes none, and TCP's own
+/// defaults would let a new connection wait on it for minutes and an open one for hours.
+pub(crate) fn failover_defaults(config: &mut Config) {
+    // Each host of a multi-host string is tried in turn: a dead one first costs this much.
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(Duration::from_secs(3));
+    }
+    // Sent data (a commit, a query) unacknowledged this long closes the connection.
+    if config.get_tcp_user_timeout().is_none() {
+        config.tcp_user_timeout(Duration::from_secs(15));
+    }
+    // An idle connection (the follower's LISTEN, a reply awaited) is probed after 10 s and
+    // closed after three unanswered probes 3 s apart; libpq's 2-hour default marks it unset.
+    if config.get_keepalives() && config.get_keepalives_idle() == Duration::from_secs(2 * 60 * 60) {
+        config.keepalives_idle(Duration::from_secs(10));
+    }
+    if config.get_keepalives_interval().is_none() {
+        config.keepalives_interval(Duration::from_secs(3));
+    }
+    if config.get_keepalives_retries().is_none() {
+        config.keepalives_retries(3);
+    }
+}
 
 /// Opens a connection and drives it on a task of its own until it closes.
 pub(crate) async fn connect(config: &Config) -> Result<Client, StoreError> {
@@ -179,5 +205,34 @@ impl Readers {
         let reader = Arc::new(Reader::open(&self.config).await?);
         *slot = Some(Arc::clone(&reader));
         Ok(reader)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_failover_timeouts_fill_in_what_the_connection_string_leaves_out_and_never_override_it() {
+        let mut config: Config = "postgres://hoso@pg-a,pg-b/hoso?target_session_attrs=read-write"
+            .parse()
+            .unwrap();
+        failover_defaults(&mut config);
+        assert_eq!(config.get_connect_timeout(), Some(&Duration::from_secs(3)));
+        assert_eq!(config.get_tcp_user_timeout(), Some(&Duration::from_secs(15)));
+        assert_eq!(config.get_keepalives_idle(), Duration::from_secs(10));
+        assert_eq!(config.get_keepalives_interval(), Some(Duration::from_secs(3)));
+        assert_eq!(config.get_keepalives_retries(), Some(3));
+
+        let mut config: Config = "postgres://hoso@pg-a,pg-b/hoso?connect_timeout=20&tcp_user_timeout=60\
+            &keepalives_idle=30&keepalives_interval=7&keepalives_retries=9"
+            .parse()
+            .unwrap();
+        failover_defaults(&mut config);
+        assert_eq!(config.get_connect_timeout(), Some(&Duration::from_secs(20)));
+        assert_eq!(config.get_tcp_user_timeout(), Some(&Duration::from_secs(60)));
+        assert_eq!(config.get_keepalives_idle(), Duration::from_secs(30));
+        assert_eq!(config.get_keepalives_interval(), Some(Duration::from_secs(7)));
+        assert_eq!(config.get_keepalives_retries(), Some(9));
     }
 }

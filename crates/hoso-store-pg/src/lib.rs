@@ -109,10 +109,7 @@ impl PgStore {
         let mut config: Config = url
             .parse()
             .map_err(|err| StoreError::Io(format!("invalid PostgreSQL connection string: {err}")))?;
-        if config.get_connect_timeout().is_none() {
-            // A host that does not answer must fail the open (or a reconnect), not hang it.
-            config.connect_timeout(Duration::from_secs(10));
-        }
+        conn::failover_defaults(&mut config);
         if config.get_application_name().is_none() {
             config.application_name("hoso");
         }

@@ -324,12 +324,16 @@ pub(crate) async fn check_projection(
     live
 }
 
+/// The acknowledgement lines written whole so far (the load may be writing the next one).
+pub(crate) fn acks_written(ack_log: &Path) -> usize {
+    std::fs::read(ack_log).map_or(0, |bytes| bytes.iter().filter(|&&b| b == b'\n').count())
+}
+
 /// Waits (off the runtime's threads) until the load has written at least `lines`
 /// acknowledgements.
 pub(crate) fn wait_for_acks(ack_log: &Path, lines: usize, load: &mut Child, log: &Path) {
     let patience = Instant::now() + Duration::from_secs(120);
-    let written = || std::fs::read(ack_log).map_or(0, |bytes| bytes.iter().filter(|&&b| b == b'\n').count());
-    while written() < lines {
+    while acks_written(ack_log) < lines {
         if let Some(status) = load.try_wait().unwrap() {
             panic!(
                 "hoso-load exited ({status}) before {lines} acknowledgements:\n{}",
