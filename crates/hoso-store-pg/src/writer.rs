@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use hoso_store::{AppendResult, ExpectedVersion, GENESIS_HASH, NewEvent, Position, RecordedEvent, StoreError, Version};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{Client, Config, Statement, Transaction};
+use tokio_postgres::{Client, Config, Statement};
 use uuid::Uuid;
 
 use crate::conn::{self, COLUMNS, bigint};
@@ -320,9 +320,23 @@ impl Writer {
             set_head,
             notify,
         } = connection;
+        let ids: Vec<Uuid> = group.iter().flat_map(|r| r.events.iter().map(|e| e.event_id)).collect();
+        let mut streams: Vec<&str> = group.iter().map(|r| r.stream_id.as_str()).collect();
+        streams.sort_unstable();
+        streams.dedup();
+        let (ids_param, streams_param): ([&(dyn ToSql + Sync); 1], [&(dyn ToSql + Sync); 1]) = ([&ids], [&streams]);
+        // Sent at once, pipelined: one round trip. The server runs them in order, so the lookups
+        // start once the head row's lock is granted, each in a snapshot taken after that (READ
+        // COMMITTED, named so that no server default changes it).
+        let (begun, head_row, stored_rows, head_rows) = tokio::join!(
+            client.batch_execute("BEGIN ISOLATION LEVEL READ COMMITTED"),
+            client.query_one(&*lock_head, &[]),
+            client.query(&*by_ids, &ids_param),
+            client.query(&*stream_heads, &streams_param),
+        );
         let pg = |err| GroupFailure::from_pg(err, 0);
-        let tx = client.transaction().await.map_err(pg)?;
-        let head_row = tx.query_one(&*lock_head, &[]).await.map_err(pg)?;
+        begun.map_err(pg)?;
+        let head_row = head_row.map_err(pg)?;
         let next_position: i64 = head_row.try_get(0).map_err(pg)?;
         let next_position = Position::try_from(next_position).map_err(|_| GroupFailure::Corrupted {
             position: 0,
@@ -338,14 +352,6 @@ impl Writer {
             written_here: HashMap::new(),
             rows: Rows::default(),
         };
-        let ids: Vec<Uuid> = group.iter().flat_map(|r| r.events.iter().map(|e| e.event_id)).collect();
-        let mut streams: Vec<&str> = group.iter().map(|r| r.stream_id.as_str()).collect();
-        streams.sort_unstable();
-        streams.dedup();
-        let (ids_param, streams_param): ([&(dyn ToSql + Sync); 1], [&(dyn ToSql + Sync); 1]) = ([&ids], [&streams]);
-        // Both lookups are sent at once (tokio-postgres pipelines them): one round trip.
-        let (stored_rows, head_rows) =
-            tokio::join!(tx.query(&*by_ids, &ids_param), tx.query(&*stream_heads, &streams_param));
         let (stored_rows, head_rows) = (stored_rows.map_err(pg)?, head_rows.map_err(pg)?);
         for row in &stored_rows {
             let record = conn::decode(row)?;
@@ -368,7 +374,7 @@ impl Writer {
 
         let mut outcomes = Vec::with_capacity(group.len());
         for request in group {
-            outcomes.push(plan.append(&tx, append_size, request).await.map_err(pg)?);
+            outcomes.push(plan.append(client, append_size, request).await.map_err(pg)?);
         }
 
         let head = plan.next_position;
@@ -391,18 +397,22 @@ impl Writer {
             let set_head_params: [&(dyn ToSql + Sync); 2] = [&head_param, &plan.last_recorded_at];
             let head_text = head.to_string();
             let notify_params: [&(dyn ToSql + Sync); 1] = [&head_text];
-            // Sent at once, pipelined; the notification is delivered only if the commit is. The
-            // first statement's error is the cause: the others then fail as "transaction aborted".
-            let (inserted, head_set, notified) = tokio::join!(
-                tx.execute(&*insert, &columns),
-                tx.execute(&*set_head, &set_head_params),
-                tx.execute(&*notify, &notify_params),
+            // Sent at once with the commit, pipelined: one round trip. The notification is
+            // delivered only if the commit is. The first failed statement's error is the cause:
+            // the transaction is then aborted, the later statements fail and COMMIT rolls back.
+            let (inserted, head_set, notified, committed) = tokio::join!(
+                client.execute(&*insert, &columns),
+                client.execute(&*set_head, &set_head_params),
+                client.execute(&*notify, &notify_params),
+                client.batch_execute("COMMIT"),
             );
             inserted.map_err(pg)?;
             head_set.map_err(pg)?;
             notified.map_err(pg)?;
+            committed.map_err(pg)?;
+        } else {
+            client.batch_execute("COMMIT").await.map_err(pg)?;
         }
-        tx.commit().await.map_err(pg)?;
         Ok((outcomes, head))
     }
 }
@@ -412,12 +422,12 @@ impl<'a> Plan<'a> {
     /// its rows. The outer error fails the whole group; the inner one is this append's answer.
     async fn append(
         &mut self,
-        tx: &Transaction<'_>,
+        client: &Client,
         append_size: &Statement,
         request: &'a Request,
     ) -> Result<Result<AppendResult, StoreError>, tokio_postgres::Error> {
         let stream_id = request.stream_id.as_str();
-        match self.find_retry(tx, append_size, request).await? {
+        match self.find_retry(client, append_size, request).await? {
             Ok(Some(original)) => return Ok(Ok(original)),
             Ok(None) => {}
             Err(err) => return Ok(Err(err)),
@@ -504,7 +514,7 @@ impl<'a> Plan<'a> {
     /// store's writer).
     async fn find_retry(
         &self,
-        tx: &Transaction<'_>,
+        client: &Client,
         append_size: &Statement,
         request: &Request,
     ) -> Result<Result<Option<AppendResult>, StoreError>, tokio_postgres::Error> {
@@ -557,7 +567,7 @@ impl<'a> Plan<'a> {
         let original_len = match self.written_here.get(&recorded_at) {
             Some(&n) => n,
             None => {
-                let count: i64 = tx
+                let count: i64 = client
                     .query_one(append_size, &[&last.stream_id, &recorded_at])
                     .await?
                     .try_get(0)?;

@@ -306,6 +306,14 @@ async fn a_foreign_row_refuses_writes_as_corruption() {
         .unwrap_err();
     assert!(matches!(err, StoreError::Corrupted { position: 1, .. }), "{err:?}");
     assert!(store.write_refusal().is_some());
+    // The COMMIT sent behind the failed insert rolled the whole transaction back.
+    let head: i64 = support::connect(&url)
+        .await
+        .query_one("SELECT next_position FROM hoso_log_head", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(head, 1, "the failed append moved the log's head");
     let err = store
         .append("t", ExpectedVersion::Any, vec![event("c")])
         .await
