@@ -7,93 +7,25 @@
 //!   dossier's stream exactly once, at the acknowledged versions and positions.
 //!
 //! The server is the `hoso` binary of the same build, found beside `hoso-load` (see
-//! `crash_load.rs`, whose acknowledgement-log reading this test repeats rather than shares, so
-//! that the two suites change independently).
+//! `crash_load.rs`); the load and the checks are the load tests' shared `support`.
 
-use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use hoso_api::pb;
-use uuid::Uuid;
 
 use crate::harness::*;
+use crate::support::*;
 
 // The end-to-end suite's harness, shared rather than copied: this test uses only part of it.
 #[allow(dead_code)]
 #[path = "../../hoso/tests/e2e/harness.rs"]
 mod harness;
+#[allow(dead_code)]
+mod support;
 
-/// The `hoso` binary beside this package's `hoso-load`; missing, the test says how to build it.
-fn server_binary() -> PathBuf {
-    let path =
-        Path::new(env!("CARGO_BIN_EXE_hoso-load")).with_file_name(format!("hoso{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        path.exists(),
-        "the server binary {} is missing: run the workspace's tests (`cargo nextest run --workspace`) or `cargo build -p hoso` first",
-        path.display()
-    );
-    path
-}
-
-/// One line of the acknowledgement log: a command, its dossier, where its events went.
-#[derive(Debug)]
-struct Ack {
-    command_id: Uuid,
-    receipt_code: String,
-    first_version: u64,
-    events: u64,
-    first_position: u64,
-}
-
-impl Ack {
-    /// The position after its last event.
-    fn end(&self) -> u64 {
-        self.first_position + self.events
-    }
-}
-
-/// The whole lines of an acknowledgement log (the load may be writing the last one).
-fn read_acks(path: &Path) -> Vec<Ack> {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let whole = text.rfind('\n').map_or("", |end| &text[..end]);
-    whole
-        .lines()
-        .map(|line| {
-            let fields: Vec<&str> = line.split(' ').collect();
-            let [id, code, version, events, position, _replayed] = fields.as_slice() else {
-                panic!("a malformed acknowledgement line: {line:?}");
-            };
-            Ack {
-                command_id: id.parse().unwrap(),
-                receipt_code: (*code).to_owned(),
-                first_version: version.parse().unwrap(),
-                events: events.parse().unwrap(),
-                first_position: position.parse().unwrap(),
-            }
-        })
-        .collect()
-}
-
-/// `hoso-load` against `server` with an acknowledgement log, until killed.
-fn load(server: &Server, ack_log: &Path, log: &Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_hoso-load"))
-        .args(["--server", &format!("http://{}", server.addr)])
-        .arg("--tokens")
-        .arg(hoso_server::DataDir::new(server.dir()).dev_tokens())
-        .args(["--run-id", "B", "--seed", "19", "--clients", "8", "--connections", "2"])
-        .args(["--lag-sample-ms", "0", "--duration", "10m"])
-        .arg("--ack-log")
-        .arg(ack_log)
-        .env_remove("HOSO_TOKEN")
-        .env_remove("HOSO_LOAD_TOKENS")
-        .env_remove("HOSO_AGENCY_TOKEN")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(log).unwrap())
-        .spawn()
-        .unwrap()
+/// The position after a command's last event.
+fn end(ack: &Ack) -> u64 {
+    ack.first_position + ack.events
 }
 
 /// Runs `hoso` with `args`; its standard output, after checking that it succeeded.
@@ -116,25 +48,6 @@ fn position(stdout: &str) -> u64 {
     rest.split(' ').next().unwrap().parse().unwrap()
 }
 
-/// Waits (off the runtime's threads) until the load has acknowledged `n` commands.
-fn wait_for_acks(ack_log: &Path, n: usize, load: &mut Child, log: &Path) {
-    let patience = Instant::now() + Duration::from_secs(120);
-    while read_acks(ack_log).len() < n {
-        if let Some(status) = load.try_wait().unwrap() {
-            panic!(
-                "hoso-load exited ({status}):\n{}",
-                std::fs::read_to_string(log).unwrap_or_default()
-            );
-        }
-        assert!(
-            Instant::now() < patience,
-            "hoso-load got fewer than {n} acknowledgements in two minutes:\n{}",
-            std::fs::read_to_string(log).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backup_under_load_restores_every_command_acknowledged_below_its_position() {
     let temp = tempfile::tempdir().unwrap();
@@ -142,7 +55,7 @@ async fn a_backup_under_load_restores_every_command_acknowledged_below_its_posit
     let dest = temp.path().join("backup");
     let (ack_log, load_log) = (temp.path().join("acks.log"), temp.path().join("load.log"));
     let mut server = Server::start_in(&data);
-    let mut child = load(&server, &ack_log, &load_log);
+    let mut child = load(&[&server], "B", 19, &ack_log, &load_log, &["--duration", "10m"]);
     let (before, backed_up) = tokio::task::block_in_place(|| {
         wait_for_acks(&ack_log, 200, &mut child, &load_log);
         hoso(&[
@@ -152,7 +65,7 @@ async fn a_backup_under_load_restores_every_command_acknowledged_below_its_posit
             data.as_os_str(),
         ]);
         wait_for_acks(&ack_log, 600, &mut child, &load_log);
-        let before = read_acks(&ack_log);
+        let before = read_acks_so_far(&ack_log);
         let stdout = hoso(&[
             "backup".as_ref(),
             dest.as_os_str(),
@@ -165,14 +78,14 @@ async fn a_backup_under_load_restores_every_command_acknowledged_below_its_posit
         (before, position(&stdout))
     });
     assert!(server.terminate().await);
-    let acked = read_acks(&ack_log);
+    let acked = read_acks_so_far(&ack_log);
     for ack in &before {
         assert!(
-            ack.end() <= backed_up,
+            end(ack) <= backed_up,
             "command {} was acknowledged before the backup started, at positions {}..{}, but the backup holds 0..{backed_up}",
             ack.command_id,
             ack.first_position,
-            ack.end()
+            end(ack)
         );
     }
 
@@ -189,46 +102,15 @@ async fn a_backup_under_load_restores_every_command_acknowledged_below_its_posit
     assert!(report.ok, "{:?}", report.first_problem);
     assert_eq!(report.records_checked, backed_up);
 
-    let mut by_dossier: BTreeMap<&str, Vec<&Ack>> = BTreeMap::new();
-    for ack in acked.iter().filter(|a| a.end() <= backed_up) {
-        by_dossier.entry(&ack.receipt_code).or_default().push(ack);
-    }
-    let (mut checked, mut problems) = (0, Vec::new());
-    for (code, acks) in by_dossier {
-        let mut replay = audit
-            .replay_dossier(pb::ReplayDossierRequest {
-                dossier: by_code(code),
-                as_of: None,
-            })
-            .await
-            .unwrap_or_else(|status| panic!("dossier {code} is missing from the restored backup: {status:?}"))
-            .into_inner();
-        let mut stored: HashMap<Uuid, Vec<(u64, u64)>> = HashMap::new();
-        while let Some(item) = replay.message().await.unwrap() {
-            let event = item.event.unwrap();
-            stored
-                .entry(event.event_id.parse().unwrap())
-                .or_default()
-                .push((event.version, event.position));
-        }
-        for ack in acks {
-            for j in 0..ack.events {
-                let id = hoso_server::app::event_id(ack.command_id, j as usize);
-                let wanted = (ack.first_version + j, ack.first_position + j);
-                match stored.get(&id).map(Vec::as_slice) {
-                    Some([found]) if *found == wanted => checked += 1,
-                    other => problems.push(format!(
-                        "event {j} of command {} in {code}: acknowledged at {wanted:?}, restored as {other:?}",
-                        ack.command_id
-                    )),
-                }
-            }
-        }
-    }
-    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    let below: Vec<Ack> = acked.iter().filter(|a| end(a) <= backed_up).cloned().collect();
+    let mut tally = Tally::default();
+    // Not `whole`: commands not yet acknowledged when the load was killed may be in the backup.
+    check_streams(&mut audit, &below, false, &mut tally).await;
+    assert!(tally.problems.is_empty(), "{}", tally.problems.join("\n"));
     eprintln!(
-        "backup under load: {} commands acknowledged, {} before the backup; the backup holds 0..{backed_up}, with the {checked} events of every command acknowledged below it",
+        "backup under load: {} commands acknowledged, {} before the backup; the backup holds 0..{backed_up}, with the events of the {} commands acknowledged below it",
         acked.len(),
-        before.len()
+        before.len(),
+        below.len()
     );
 }

@@ -141,6 +141,23 @@ pub struct App<S> {
     pub backend: &'static str,
 }
 
+#[cfg(test)]
+impl<S> App<S> {
+    /// What the unit tests serve: `store`, the built-in calendar, an empty catalogue that lets
+    /// any procedure in, and five minutes of clock skew.
+    pub(crate) fn for_tests(store: S) -> App<S> {
+        App {
+            store,
+            reference: ReferenceData::fixed(hoso_domain::BusinessCalendar::vietnam(), hoso_domain::Catalogue::new()),
+            green_lane: GreenLane::new(),
+            allow_procedures_outside_catalogue: true,
+            max_clock_skew: TimeDelta::minutes(5),
+            started_at: Utc::now(),
+            backend: "memory",
+        }
+    }
+}
+
 /// Decodes one stored record into a domain event.
 pub fn decode(record: &RecordedEvent) -> Result<DossierEvent, ServiceError> {
     Ok(DossierEvent::from_stored_json(

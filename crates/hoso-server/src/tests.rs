@@ -271,7 +271,6 @@ mod bad_input {
 
     use std::sync::Arc;
 
-    use chrono::{TimeDelta, Utc};
     use hoso_api::convert::IntoDeskCommand;
     use hoso_api::pb;
     use hoso_store::MemoryStore;
@@ -282,18 +281,7 @@ mod bad_input {
     use crate::error::to_status;
 
     fn app() -> App<MemoryStore> {
-        App {
-            store: MemoryStore::new(),
-            reference: crate::reference::ReferenceData::fixed(
-                hoso_domain::BusinessCalendar::vietnam(),
-                hoso_domain::Catalogue::new(),
-            ),
-            green_lane: hoso_domain::GreenLane::new(),
-            allow_procedures_outside_catalogue: true,
-            max_clock_skew: TimeDelta::minutes(5),
-            started_at: Utc::now(),
-            backend: "memory",
-        }
+        App::for_tests(MemoryStore::new())
     }
 
     fn text() -> impl Strategy<Value = String> {
@@ -669,7 +657,7 @@ mod snapshots {
 mod fingerprints {
     //! A command's request fingerprint: what it covers, and events recorded before it existed.
 
-    use chrono::{TimeDelta, TimeZone, Utc};
+    use chrono::{TimeZone, Utc};
     use hoso_api::convert::{DeskCommand, IntoDeskCommand, utc_to_timestamp};
     use hoso_api::pb;
     use hoso_store::{EventStore, ExpectedVersion, Json, MemoryStore, NewEvent};
@@ -678,18 +666,7 @@ mod fingerprints {
     use crate::auth::{Caller, Role};
 
     fn app(store: MemoryStore) -> App<MemoryStore> {
-        App {
-            store,
-            reference: crate::reference::ReferenceData::fixed(
-                hoso_domain::BusinessCalendar::vietnam(),
-                hoso_domain::Catalogue::new(),
-            ),
-            green_lane: hoso_domain::GreenLane::new(),
-            allow_procedures_outside_catalogue: true,
-            max_clock_skew: TimeDelta::minutes(5),
-            started_at: Utc::now(),
-            backend: "memory",
-        }
+        App::for_tests(store)
     }
 
     fn receive(fee_vnd: i64) -> DeskCommand {

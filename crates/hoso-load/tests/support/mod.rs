@@ -41,7 +41,17 @@ pub(crate) struct Ack {
 }
 
 pub(crate) fn read_acks(path: &Path) -> Vec<Ack> {
+    parse_acks(&std::fs::read_to_string(path).unwrap_or_default(), path)
+}
+
+/// The whole lines of an acknowledgement log that a load may still be writing, or was killed
+/// while writing: a torn last line is left out.
+pub(crate) fn read_acks_so_far(path: &Path) -> Vec<Ack> {
     let text = std::fs::read_to_string(path).unwrap_or_default();
+    parse_acks(text.rfind('\n').map_or("", |end| &text[..=end]), path)
+}
+
+fn parse_acks(text: &str, path: &Path) -> Vec<Ack> {
     text.lines()
         .map(|line| {
             let fields: Vec<&str> = line.split(' ').collect();

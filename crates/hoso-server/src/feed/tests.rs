@@ -25,18 +25,7 @@ const AGENCY_B: &str = "000.00.05.G18";
 const HANG_GUARD: Duration = Duration::from_secs(120);
 
 fn app(store: MemoryStore) -> Arc<App<MemoryStore>> {
-    Arc::new(App {
-        store,
-        reference: crate::reference::ReferenceData::fixed(
-            hoso_domain::BusinessCalendar::vietnam(),
-            hoso_domain::Catalogue::new(),
-        ),
-        green_lane: hoso_domain::GreenLane::new(),
-        allow_procedures_outside_catalogue: true,
-        max_clock_skew: TimeDelta::minutes(5),
-        started_at: Utc::now(),
-        backend: "memory",
-    })
+    Arc::new(App::for_tests(store))
 }
 
 fn caller(role: Role, subject: &str) -> Caller {
