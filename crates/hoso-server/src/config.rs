@@ -71,7 +71,8 @@ pub struct DisclosureConfig {
     pub signing_key_file: Option<PathBuf>,
 }
 
-/// TLS settings; without them the server speaks plaintext HTTP/2.
+/// TLS settings; without them the server speaks plaintext HTTP/2 (and HTTP/1.1 for browser desks,
+/// when `[web]` lists origins).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TlsConfig {
