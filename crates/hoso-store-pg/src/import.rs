@@ -5,11 +5,11 @@
 use std::collections::{HashMap, HashSet};
 
 use hoso_store::{Limits, Position, RecordedEvent, StoreError, Version};
-use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Config};
 use uuid::Uuid;
 
-use crate::conn::{self, COLUMNS, bigint};
+use crate::conn::{self, bigint};
+use crate::rows::{self, EventRows, RowText};
 use crate::writer::CHANNEL;
 
 /// The application name every connection of a [`crate::PgStore`] gives unless its URL names
@@ -103,16 +103,7 @@ pub(crate) async fn import(
     }
 
     let n = events.len();
-    let (mut position, mut stream_id, mut version, mut event_type) = (
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-    );
-    let (mut schema_version, mut data, mut metadata) =
-        (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
-    let (mut occurred_at, mut recorded_at, mut hash) =
-        (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+    let mut rows = EventRows::with_capacity(n);
     for (i, event) in events.iter().enumerate() {
         let stream = event.stream_id.as_str();
         let prev = hoso_store::check_imported(
@@ -124,43 +115,22 @@ pub(crate) async fn import(
         )?;
         let computed = hoso_store::record_hash(&prev, event);
         hoso_store::check_imported_hash(event, &computed)?;
-        position.push(bigint(event.position));
-        stream_id.push(stream);
-        version.push(bigint(event.version));
-        event_type.push(event.event_type.as_str());
-        schema_version.push(i64::from(event.schema_version));
-        data.push(text(event, &event.data)?);
-        metadata.push(text(event, &event.metadata)?);
-        occurred_at.push(event.occurred_at.timestamp_micros());
-        recorded_at.push(event.recorded_at.timestamp_micros());
-        hash.push(event.hash.to_vec());
+        rows.push(
+            event,
+            RowText {
+                stream_id: stream,
+                event_type: &event.event_type,
+                data: text(event, &event.data)?,
+                metadata: text(event, &event.metadata)?,
+            },
+        );
         heads.insert(stream.to_owned(), (event.version, event.hash));
         last_recorded_at = Some(event.recorded_at);
     }
     let new_head = next + n as u64;
-    let columns: [&(dyn ToSql + Sync); 11] = [
-        &position,
-        &stream_id,
-        &version,
-        &ids,
-        &event_type,
-        &schema_version,
-        &data,
-        &metadata,
-        &occurred_at,
-        &recorded_at,
-        &hash,
-    ];
-    tx.execute(
-        &format!(
-            "INSERT INTO hoso_events ({COLUMNS}) SELECT * FROM unnest($1::bigint[], $2::text[], \
-             $3::bigint[], $4::uuid[], $5::text[], $6::bigint[], $7::text[], $8::text[], $9::bigint[], \
-             $10::bigint[], $11::bytea[])"
-        ),
-        &columns,
-    )
-    .await
-    .map_err(failed)?;
+    tx.execute(&rows::insert_statement(), &rows.params())
+        .await
+        .map_err(failed)?;
     let last_micros = last_recorded_at.map_or(last, |at| at.timestamp_micros());
     tx.execute(
         "UPDATE hoso_log_head SET next_position = $1, last_recorded_at = $2",

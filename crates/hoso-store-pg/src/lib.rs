@@ -31,6 +31,7 @@
 mod conn;
 mod follow;
 mod import;
+mod rows;
 mod schema;
 mod writer;
 

@@ -16,6 +16,7 @@ use tokio_postgres::{Client, Config, Statement};
 use uuid::Uuid;
 
 use crate::conn::{self, COLUMNS, bigint};
+use crate::rows::{self, EventRows, RowText};
 
 /// A group takes queued appends until it holds this many events.
 const MAX_GROUP_EVENTS: usize = 4_096;
@@ -125,14 +126,7 @@ impl Connection {
             .prepare("SELECT count(*) FROM hoso_events WHERE stream_id = $1 AND recorded_at = $2")
             .await
             .map_err(failed)?;
-        let insert = client
-            .prepare(&format!(
-                "INSERT INTO hoso_events ({COLUMNS}) SELECT * FROM unnest($1::bigint[], $2::text[], \
-                 $3::bigint[], $4::uuid[], $5::text[], $6::bigint[], $7::text[], $8::text[], $9::bigint[], \
-                 $10::bigint[], $11::bytea[])"
-            ))
-            .await
-            .map_err(failed)?;
+        let insert = client.prepare(&rows::insert_statement()).await.map_err(failed)?;
         let set_head = client
             .prepare("UPDATE hoso_log_head SET next_position = $1, last_recorded_at = $2")
             .await
@@ -201,22 +195,6 @@ impl From<StoreError> for GroupFailure {
     }
 }
 
-/// The columns of the rows a group inserts.
-#[derive(Default)]
-struct Rows<'a> {
-    position: Vec<i64>,
-    stream_id: Vec<&'a str>,
-    version: Vec<i64>,
-    event_id: Vec<Uuid>,
-    event_type: Vec<&'a str>,
-    schema_version: Vec<i64>,
-    data: Vec<&'a str>,
-    metadata: Vec<&'a str>,
-    occurred_at: Vec<i64>,
-    recorded_at: Vec<i64>,
-    hash: Vec<Vec<u8>>,
-}
-
 /// What a group knows while it plans its appends, in memory.
 struct Plan<'a> {
     next_position: Position,
@@ -228,7 +206,7 @@ struct Plan<'a> {
     heads: HashMap<String, (Version, [u8; 32])>,
     /// How many events each append of this group wrote, by its recorded_at.
     written_here: HashMap<i64, u64>,
-    rows: Rows<'a>,
+    rows: EventRows<'a>,
 }
 
 pub(crate) struct Writer {
@@ -350,7 +328,7 @@ impl Writer {
             stored: HashMap::new(),
             heads: HashMap::new(),
             written_here: HashMap::new(),
-            rows: Rows::default(),
+            rows: EventRows::default(),
         };
         let (stored_rows, head_rows) = (stored_rows.map_err(pg)?, head_rows.map_err(pg)?);
         for row in &stored_rows {
@@ -378,21 +356,8 @@ impl Writer {
         }
 
         let head = plan.next_position;
-        if !plan.rows.position.is_empty() {
-            let r = &plan.rows;
-            let columns: [&(dyn ToSql + Sync); 11] = [
-                &r.position,
-                &r.stream_id,
-                &r.version,
-                &r.event_id,
-                &r.event_type,
-                &r.schema_version,
-                &r.data,
-                &r.metadata,
-                &r.occurred_at,
-                &r.recorded_at,
-                &r.hash,
-            ];
+        if !plan.rows.is_empty() {
+            let columns = plan.rows.params();
             let head_param = bigint(head);
             let set_head_params: [&(dyn ToSql + Sync); 2] = [&head_param, &plan.last_recorded_at];
             let head_text = head.to_string();
@@ -484,18 +449,15 @@ impl<'a> Plan<'a> {
             };
             record.hash = hoso_store::record_hash(&prev_hash, &record);
             prev_hash = record.hash;
-            let r = &mut self.rows;
-            r.position.push(bigint(record.position));
-            r.stream_id.push(stream_id);
-            r.version.push(bigint(version));
-            r.event_id.push(event.event_id);
-            r.event_type.push(&event.event_type);
-            r.schema_version.push(i64::from(event.schema_version));
-            r.data.push(event.data.as_str());
-            r.metadata.push(event.metadata.as_str());
-            r.occurred_at.push(event.occurred_at.timestamp_micros());
-            r.recorded_at.push(recorded_at);
-            r.hash.push(record.hash.to_vec());
+            self.rows.push(
+                &record,
+                RowText {
+                    stream_id,
+                    event_type: &event.event_type,
+                    data: event.data.as_str(),
+                    metadata: event.metadata.as_str(),
+                },
+            );
             self.stored.insert(event.event_id, record);
             version += 1;
             self.next_position += 1;
