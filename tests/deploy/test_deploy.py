@@ -27,6 +27,8 @@ DEPLOY = ROOT / "deploy"
 K8S = DEPLOY / "k8s"
 
 PORT = 50051
+METRICS_PORT = 9464
+MONITORING = DEPLOY / "monitoring"
 DATA_DIR = "/var/lib/hoso"
 ROLES = {"desk_officer", "agency_officer", "auditor", "operator", "integration"}
 TIME_UNITS = {"working_days", "working_hours", "calendar_days"}
@@ -233,7 +235,7 @@ def test_kustomize_builds_the_manifests_when_kubectl_is_installed():
     assert result.returncode == 0, f"kubectl kustomize failed:\n{result.stderr}"
     built = [doc for doc in yaml.safe_load_all(result.stdout) if doc]
     kinds = sorted(doc["kind"] for doc in built)
-    assert kinds == ["ConfigMap", "Namespace", "Secret", "Service", "Service", "StatefulSet"], kinds
+    assert kinds == ["ConfigMap", "Namespace", "Secret", "Service", "Service", "Service", "StatefulSet"], kinds
 
 
 def test_statefulset_has_exactly_one_replica():
@@ -318,7 +320,8 @@ def test_statefulset_mounts_the_configmap_and_the_tokens_secret_where_hoso_toml_
 def test_services_are_a_headless_one_and_a_cluster_ip_one_on_the_grpc_port():
     labels = statefulset()["spec"]["template"]["metadata"]["labels"]
     services = {doc["metadata"]["name"]: doc for _, doc in k8s_documents() if doc["kind"] == "Service"}
-    assert set(services) == {"hoso", "hoso-headless"}, sorted(services)
+    assert set(services) == {"hoso", "hoso-headless", "hoso-metrics"}, sorted(services)
+    del services["hoso-metrics"]  # test_metrics_are_served_on_a_service_of_their_own
     assert services["hoso-headless"]["spec"].get("clusterIP") == "None"
     assert services["hoso"]["spec"].get("type", "ClusterIP") == "ClusterIP"
     assert services["hoso"]["spec"].get("clusterIP") != "None"
@@ -630,7 +633,8 @@ def test_kustomize_builds_the_postgres_overlay_when_kubectl_is_installed():
     built = [doc for doc in yaml.safe_load_all(result.stdout) if doc]
     kinds = sorted(doc["kind"] for doc in built)
     assert kinds == sorted(
-        ["Cluster", "ConfigMap", "Namespace", "PodDisruptionBudget", "Secret", "Service", "Service", "StatefulSet"]
+        ["Cluster", "ConfigMap", "Namespace", "PodDisruptionBudget", "Secret", "Service", "Service", "Service",
+         "StatefulSet"]  # fmt: skip
     ), kinds
     (sts,) = [doc for doc in built if doc["kind"] == "StatefulSet"]
     assert sts["spec"]["replicas"] == 2
@@ -726,3 +730,122 @@ def test_two_hosts_unit_with_drop_in_passes_systemd_analyze_verify(tmp_path):
     assert result.returncode == 0, f"systemd-analyze verify failed:\n{output}"
     complaints = [line for line in output.splitlines() if "hoso" in line and "store.env" not in line]
     assert not complaints, "systemd-analyze verify complains:\n" + "\n".join(complaints)
+
+
+# ---------------------------------------------------------------------------------------------
+# Metrics: the port, the ServiceMonitor, the rules and the dashboard (deploy/monitoring)
+
+
+def metrics_container_port():
+    ports = [p for p in hoso_container().get("ports") or [] if p.get("name") == "metrics"]
+    assert len(ports) == 1, "the hoso container needs one port named metrics"
+    return ports[0]["containerPort"]
+
+
+def metrics_service():
+    return k8s_object("Service", "hoso-metrics")
+
+
+def exported_metrics():
+    """The metric names the server exports, as docs/operations.md lists them (the server's test
+    checks that list against /metrics), with a histogram's _bucket, _sum and _count."""
+    text = (ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
+    table = text[text.index("### Every metric") :]
+    table = table[: table.index("\n#", 1)]
+    names = set()
+    for name, kind in re.findall(r"^\| `(hoso_\w+)` \| (\w+) \|", table, re.M):
+        names |= {name + s for s in ("_bucket", "_sum", "_count")} if kind == "histogram" else {name}
+    assert len(names) > 20, names
+    return names
+
+
+def queried_metrics(expr):
+    """The hoso_ metric names a PromQL expression reads."""
+    return set(re.findall(r"\bhoso_\w+", expr))
+
+
+def test_metrics_are_served_on_a_service_of_their_own():
+    assert configmap_toml()["metrics_listen"] == f"0.0.0.0:{METRICS_PORT}"
+    assert metrics_container_port() == METRICS_PORT
+    service = metrics_service()
+    labels = statefulset()["spec"]["template"]["metadata"]["labels"]
+    assert service["spec"]["selector"].items() <= labels.items(), "Service hoso-metrics selects no hoso pod"
+    (port,) = service["spec"]["ports"]
+    assert port["name"] == "metrics" and port["port"] == METRICS_PORT
+    assert port["targetPort"] in ("metrics", METRICS_PORT)
+    # Only this Service has the metrics port: a pod is scraped once, not once per Service.
+    for _, doc in k8s_documents():
+        if doc["kind"] == "Service" and doc["metadata"]["name"] != "hoso-metrics":
+            assert all(p["name"] != "metrics" for p in doc["spec"]["ports"]), doc["metadata"]["name"]
+
+
+def monitoring_documents():
+    docs = {}
+    for path in sorted(MONITORING.glob("*.yaml")):
+        (doc,) = [doc for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")) if doc]
+        docs[path.name] = doc
+    return docs
+
+
+def test_monitoring_kustomization_lists_every_file():
+    docs = monitoring_documents()
+    kustomization = docs.pop("kustomization.yaml")
+    assert kustomization["namespace"] == "hoso"
+    assert set(kustomization["resources"]) == set(docs), sorted(docs)
+    (generated,) = kustomization["configMapGenerator"]
+    assert generated["files"] == ["hoso-dashboard.json"]
+    assert generated["options"]["labels"] == {"grafana_dashboard": "1"}
+    for name, doc in docs.items():
+        assert doc["metadata"]["namespace"] == "hoso", name
+
+
+def test_the_service_monitor_selects_the_metrics_port_of_the_metrics_service():
+    monitor = monitoring_documents()["servicemonitor.yaml"]
+    assert monitor["apiVersion"] == "monitoring.coreos.com/v1" and monitor["kind"] == "ServiceMonitor"
+    service = metrics_service()
+    selector = monitor["spec"]["selector"]["matchLabels"]
+    assert selector.items() <= service["metadata"]["labels"].items(), "the ServiceMonitor does not select hoso-metrics"
+    for _, doc in k8s_documents():
+        if doc["kind"] == "Service" and doc["metadata"]["name"] != "hoso-metrics":
+            labels = doc["metadata"].get("labels", {})
+            assert not selector.items() <= labels.items(), f"the ServiceMonitor selects {doc['metadata']['name']} too"
+    assert monitor["spec"]["namespaceSelector"]["matchNames"] == [service["metadata"]["namespace"]]
+    (endpoint,) = monitor["spec"]["endpoints"]
+    port_names = [p["name"] for p in service["spec"]["ports"]]
+    assert endpoint["port"] in port_names and endpoint["port"] == "metrics"
+    assert endpoint["path"] == "/metrics"
+
+
+def test_the_prometheus_rules_are_the_runbooks_alerts_on_exported_metrics():
+    rule = monitoring_documents()["prometheusrule.yaml"]
+    assert rule["apiVersion"] == "monitoring.coreos.com/v1" and rule["kind"] == "PrometheusRule"
+    exported = exported_metrics()
+    runbook = (ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
+    alerts = runbook[runbook.index("## Alerts") : runbook.index("### Every metric")]
+    documented = set()
+    for row in re.findall(r"^\| .*$", alerts, re.M)[1:]:
+        cell = re.split(r"(?<!\\)\|", row)[2]
+        documented.add(" or ".join(e.replace("\\|", "|") for e in re.findall(r"`([^`]*)`", cell)))
+    rules = [r for group in rule["spec"]["groups"] for r in group["rules"]]
+    assert {r["expr"] for r in rules} == documented, "the PrometheusRule differs from docs/operations.md's alerts"
+    for r in rules:
+        assert r["alert"].startswith("Hoso") and r["labels"]["severity"] in ("page", "warn", "ticket"), r
+        assert queried_metrics(r["expr"]) <= exported, f"{r['alert']} queries {queried_metrics(r['expr']) - exported}"
+
+
+def test_the_grafana_dashboard_parses_and_queries_only_exported_metrics():
+    dashboard = json.loads((MONITORING / "hoso-dashboard.json").read_text(encoding="utf-8"))
+    assert dashboard["uid"] == "hoso" and dashboard["panels"], "the dashboard has no panels"
+    exported = exported_metrics()
+    queried = set()
+    for panel in dashboard["panels"]:
+        assert panel["targets"], f"panel {panel['title']!r} has no query"
+        for target in panel["targets"]:
+            names = queried_metrics(target["expr"])
+            assert names, f"panel {panel['title']!r}: {target['expr']!r} reads no hoso metric"
+            assert names <= exported, f"panel {panel['title']!r} queries {names - exported}"
+            queried |= names
+    for variable in dashboard["templating"]["list"]:
+        assert queried_metrics(variable.get("query", "")) <= exported, variable
+    # The metrics an operator pages on are on the dashboard.
+    assert {"hoso_store_accepting_writes", "hoso_projection_stopped", "hoso_grpc_requests_total"} <= queried

@@ -13,6 +13,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -24,6 +26,7 @@ use tonic::transport::server::{Connected, TcpConnectInfo};
 pub(crate) struct Limited {
     inner: TcpStream,
     _permit: OwnedSemaphorePermit,
+    _open: Open,
     idle: Duration,
     deadline: Pin<Box<Sleep>>,
 }
@@ -47,9 +50,30 @@ fn note_refused(max: usize) {
     }
 }
 
+/// Counts a connection in the open connections' gauge while it lives.
+struct Open(Gauge);
+
+impl Open {
+    fn new(gauge: &Gauge) -> Open {
+        gauge.inc();
+        Open(gauge.clone())
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
 /// The accepted connections of `incoming`, at most `max` open at once, each closed after `idle`
-/// without a byte from its client.
-pub(crate) fn limit<S>(incoming: S, max: usize, idle: Duration) -> impl Stream<Item = io::Result<Limited>>
+/// without a byte from its client; `open` counts those open, `refused` those closed at the limit.
+pub(crate) fn limit<S>(
+    incoming: S,
+    max: usize,
+    idle: Duration,
+    (open, refused): (Gauge, Counter),
+) -> impl Stream<Item = io::Result<Limited>>
 where
     S: Stream<Item = io::Result<TcpStream>>,
 {
@@ -60,10 +84,12 @@ where
             Ok(permit) => Some(Ok(Limited {
                 inner: stream,
                 _permit: permit,
+                _open: Open::new(&open),
                 idle,
                 deadline: Box::pin(tokio::time::sleep(idle)),
             })),
             Err(_) => {
+                refused.inc();
                 note_refused(max);
                 None
             }

@@ -232,6 +232,7 @@ pub async fn serve<S: EventStore>(
     let projection = Projection::new();
     let feed = feed::FeedApi::new(Arc::clone(&app));
     let snapshot = snapshot_file(config);
+    let metrics = metrics::Metrics::new(&app.store, app.backend, &projection, snapshot.is_some());
     let mut background = Background::default();
     background.spawn(follow_log(Arc::clone(&projection), app.store.clone(), snapshot.clone()));
     background.spawn(warn_daily(Arc::clone(&app)));
@@ -249,10 +250,16 @@ pub async fn serve<S: EventStore>(
         background.spawn(refresh_signing_keys(Arc::clone(&credentials), every));
     }
     if let Some(addr) = config.metrics_listen {
-        background.spawn(serve_metrics(addr, Arc::clone(&app), Arc::clone(&projection), feed.stats()).await?);
+        let served = metrics::router(
+            Arc::clone(&metrics),
+            Arc::clone(&app),
+            Arc::clone(&projection),
+            feed.stats(),
+        );
+        background.spawn(serve_metrics(addr, served).await?);
     }
     let (health, health_service) = health().await;
-    let router = server(config)?.add_service(health_service);
+    let router = server(config, &metrics)?.add_service(health_service);
     let router = add_reflection(router)?;
     let feed_closer = feed.closer();
     let router = add_api(router, &app, &projection, &credentials, sealer, feed, config);
@@ -261,7 +268,7 @@ pub async fn serve<S: EventStore>(
         shutdown.await;
         feed_closer.close();
     };
-    let incoming = listen(config).await?;
+    let incoming = listen(config, &metrics).await?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(router.serve_with_incoming_shutdown(incoming, async {
         let _ = stopped.await;
@@ -303,19 +310,13 @@ async fn save_snapshots(projection: Arc<Projection>, path: PathBuf, store_id: uu
 }
 
 /// Binds the metrics listener (printing `hoso: metrics on ADDR`) and returns the task serving it.
-async fn serve_metrics<S: EventStore>(
-    addr: SocketAddr,
-    app: Arc<App<S>>,
-    projection: Arc<Projection>,
-    feed: Arc<feed::FeedStats>,
-) -> Result<impl Future<Output = ()> + Send + 'static> {
+async fn serve_metrics(addr: SocketAddr, router: axum::Router) -> Result<impl Future<Output = ()> + Send + 'static> {
     let listener = TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen for metrics on {addr}"))?;
     let bound = listener.local_addr()?;
     tracing::info!(addr = %bound, "metrics on /metrics");
     println!("hoso: metrics on {bound}");
-    let router = metrics::router(app, projection, feed);
     Ok(async move {
         if let Err(err) = axum::serve(listener, router).await {
             tracing::error!(error = %err, "the metrics server stopped");
@@ -337,9 +338,9 @@ async fn health() -> (
     (health, service)
 }
 
-/// The gRPC server with its limits, browser desks' grpc-web and CORS when configured, the layer
-/// that logs every INTERNAL answer, and TLS when configured.
-fn server(config: &Config) -> Result<Server<ServerLayers>> {
+/// The gRPC server with its limits, browser desks' grpc-web and CORS when configured, the layers
+/// that count every call and log every INTERNAL answer, and TLS when configured.
+fn server(config: &Config, metrics: &Arc<metrics::Metrics>) -> Result<Server<ServerLayers>> {
     let limits = config.limits;
     let mut builder = Server::builder()
         .timeout(seconds(limits.request_timeout_seconds))
@@ -350,6 +351,8 @@ fn server(config: &Config) -> Result<Server<ServerLayers>> {
         // Browsers speak grpc-web over HTTP/1.1 when there is no TLS to negotiate HTTP/2.
         .accept_http1(config.web.enabled())
         .layer(web::layer(&config.web)?)
+        // Inside grpc-web too, to read the status where tonic puts it.
+        .layer(metrics::CountCallsLayer(Arc::clone(metrics)))
         // Innermost, so that it reads the gRPC status before grpc-web moves it into the body.
         .layer(internal::LogInternalLayer);
     if let Some(tls) = tls(config)? {
@@ -358,10 +361,12 @@ fn server(config: &Config) -> Result<Server<ServerLayers>> {
     Ok(builder)
 }
 
-/// The layers of every request: grpc-web and CORS (when browser desks are on), then the log of
-/// INTERNAL answers.
-type ServerLayers =
-    tower_layer::Stack<internal::LogInternalLayer, tower_layer::Stack<web::Layer, tower_layer::Identity>>;
+/// The layers of every request: grpc-web and CORS (when browser desks are on), the count of
+/// calls, then the log of INTERNAL answers.
+type ServerLayers = tower_layer::Stack<
+    internal::LogInternalLayer,
+    tower_layer::Stack<metrics::CountCallsLayer, tower_layer::Stack<web::Layer, tower_layer::Identity>>,
+>;
 
 /// The `[tls]` section's certificate, key and client CA, read from their files.
 fn tls(config: &Config) -> Result<Option<ServerTlsConfig>> {
@@ -492,6 +497,7 @@ async fn refresh_signing_keys(credentials: Arc<Credentials>, every: Duration) {
 /// Binds the gRPC listener (printing `hoso: serving on ADDR`), with the connection limits.
 async fn listen(
     config: &Config,
+    metrics: &metrics::Metrics,
 ) -> Result<impl tokio_stream::Stream<Item = std::io::Result<connections::Limited>> + use<>> {
     let limits = config.limits;
     let listener = TcpListener::bind(config.listen)
@@ -510,6 +516,7 @@ async fn listen(
         incoming,
         limits.max_connections,
         seconds(limits.idle_connection_seconds),
+        metrics.connection_gauges(),
     ))
 }
 

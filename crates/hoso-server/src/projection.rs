@@ -125,6 +125,17 @@ pub struct Projection {
     stopped: Mutex<Option<Stopped>>,
     /// The checkpoint of the snapshot on disk (loaded or last saved); held while one is saved.
     saved: Mutex<Position>,
+    /// When the snapshot on disk was last known current (written, loaded as of its file's
+    /// time, or found up to date); the start until then.
+    snapshot_current_at: Mutex<Instant>,
+    /// For each event applied while following the log, seconds from its `recorded_at` to its
+    /// application (`/metrics`).
+    lag: prometheus_client::metrics::histogram::Histogram,
+}
+
+/// The buckets of the projection's lag: 1 ms to about 65 s.
+fn lag_buckets() -> impl Iterator<Item = f64> {
+    prometheus_client::metrics::histogram::exponential_buckets(0.001, 2.0, 17)
 }
 
 /// A snapshot written by [`Projection::save_snapshot`].
@@ -151,14 +162,40 @@ impl Projection {
             rebuilding: AtomicBool::new(false),
             stopped: Mutex::new(None),
             saved: Mutex::new(0),
+            snapshot_current_at: Mutex::new(Instant::now()),
+            lag: prometheus_client::metrics::histogram::Histogram::new(lag_buckets()),
         })
+    }
+
+    /// The histogram of the lag from an event's recording to its application (clones share it).
+    pub fn lag_histogram(&self) -> prometheus_client::metrics::histogram::Histogram {
+        self.lag.clone()
+    }
+
+    /// How long ago the snapshot on disk was last known current (since the start if never).
+    pub fn snapshot_current_for(&self) -> Duration {
+        self.snapshot_current_at
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .elapsed()
+    }
+
+    fn snapshot_current_since(&self, at: Instant) {
+        *self.snapshot_current_at.lock().unwrap_or_else(|e| e.into_inner()) = at;
     }
 
     /// Loads the snapshot at `path` (an empty model if there is none, or none usable: see
     /// [`crate::snapshot::load_for`]), to start [`Projection::follow`] from.
     pub async fn load_snapshot<S: EventStore>(&self, path: PathBuf, store: &S) -> Dossiers {
+        let written = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
         let model = crate::snapshot::load_for(path, store).await;
         *self.saved.lock().unwrap_or_else(|e| e.into_inner()) = model.checkpoint();
+        let age = written.and_then(|at| at.elapsed().ok());
+        if model.checkpoint() > 0
+            && let Some(at) = age.and_then(|age| Instant::now().checked_sub(age))
+        {
+            self.snapshot_current_since(at);
+        }
         model
     }
 
@@ -179,6 +216,7 @@ impl Projection {
             let model = this.model.blocking_read();
             let events = model.checkpoint();
             if events <= *saved {
+                this.snapshot_current_since(started);
                 return Ok(None);
             }
             let dossiers = model.histories().len();
@@ -187,6 +225,7 @@ impl Projection {
             let encode_seconds = started.elapsed().as_secs_f64();
             crate::snapshot::write_atomically(&path, &bytes)?;
             *saved = events;
+            this.snapshot_current_since(Instant::now());
             Ok(Some(SavedSnapshot {
                 events,
                 dossiers,
@@ -278,6 +317,10 @@ impl Projection {
             }
             let applied = model.checkpoint();
             drop(model);
+            // Observed before the queries waiting for this event are woken. A clock step back
+            // makes a negative lag: counted as none.
+            let lag = (chrono::Utc::now() - record.recorded_at).to_std().unwrap_or_default();
+            self.lag.observe(lag.as_secs_f64());
             self.applied.send_replace(applied);
         }
     }

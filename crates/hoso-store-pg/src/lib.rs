@@ -132,6 +132,7 @@ impl PgStore {
         let shared = Arc::new(Shared {
             head,
             refusal: Mutex::new(None),
+            write_metrics: hoso_store::WriteMetrics::default(),
         });
         let (requests, queue) = mpsc::channel(1_024);
         tokio::spawn(Writer::new(config.clone(), Arc::clone(&shared)).run(queue));
@@ -439,6 +440,10 @@ impl EventStore for PgStore {
 
     fn write_refusal(&self) -> Option<String> {
         self.inner.shared.refusal()
+    }
+
+    fn write_metrics(&self) -> Option<hoso_store::WriteMetrics> {
+        Some(self.inner.shared.write_metrics.clone())
     }
 
     /// Walks the log (or one stream) in one repeatable-read snapshot, on a connection of its own.

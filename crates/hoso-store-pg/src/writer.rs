@@ -30,6 +30,8 @@ pub(crate) struct Shared {
     pub(crate) head: watch::Sender<Position>,
     /// Why appends are refused, once the database was found to hold what the store did not write.
     pub(crate) refusal: Mutex<Option<String>>,
+    /// Events written by each committed group and each group's transaction time, for `/metrics`.
+    pub(crate) write_metrics: hoso_store::WriteMetrics,
 }
 
 impl Shared {
@@ -251,11 +253,23 @@ impl Writer {
             }
             return;
         }
+        let started = std::time::Instant::now();
         match self.try_commit(&group).await {
             Ok((outcomes, head)) => {
                 // The head moves before anyone is answered, so that a caller who reads right
                 // after its append sees it counted.
                 self.shared.advance_head(head);
+                // Once per group, not per event: what the group wrote (retries wrote nothing).
+                let written: usize = outcomes
+                    .iter()
+                    .filter_map(|outcome| outcome.as_ref().ok())
+                    .filter(|result| !result.already_stored)
+                    .filter_map(|result| result.positions)
+                    .map(|(first, last)| (last - first + 1) as usize)
+                    .sum();
+                let metrics = &self.shared.write_metrics;
+                metrics.fsync_seconds.observe(started.elapsed().as_secs_f64());
+                metrics.batch_events.observe(written as f64);
                 for (request, outcome) in group.into_iter().zip(outcomes) {
                     let _ = request.reply.send(outcome);
                 }

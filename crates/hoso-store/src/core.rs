@@ -85,6 +85,8 @@ pub(crate) struct Core<S: Segments, K: Kv> {
     pub(crate) id_filter: RwLock<KeyFilter>,
     /// Where id tables are written, and how many ids each holds (`None`: ids stay in memory).
     pub(crate) id_table_dir: Option<(PathBuf, u64)>,
+    /// What the syncer measures, one observation per fsync.
+    pub(crate) write_metrics: crate::WriteMetrics,
 }
 
 /// Failures a test can inject, each as the disk would cause it.

@@ -28,6 +28,7 @@ mod import;
 mod kv;
 mod log;
 mod memtable;
+mod metrics;
 mod record;
 mod recovery;
 mod segment;
@@ -51,6 +52,7 @@ pub use copy::{CopyReport, CopyStep, copy};
 pub use error::StoreError;
 pub use head::{EMPTY_HEAD_HASH, head_hash, next_head_hash, position_at};
 pub use import::{check_imported, check_imported_hash};
+pub use metrics::WriteMetrics;
 pub use record::{GENESIS_HASH, record_hash};
 pub use store::{MemoryStore, SledOptions, SledStore};
 pub use subscription::Subscription;
@@ -507,6 +509,18 @@ pub trait EventStore: Clone + Send + Sync + 'static {
     /// What recovery has cut off the end of the log and kept in quarantine, oldest first; empty
     /// while no quarantine file is left.
     fn quarantined(&self) -> Vec<Quarantined>;
+
+    /// The writer's batch-size and fsync-time histograms, for `/metrics`; `None` for a store
+    /// that does not measure them.
+    fn write_metrics(&self) -> Option<WriteMetrics> {
+        None
+    }
+
+    /// Durable events whose index entries are not written yet (the background indexer's
+    /// backlog), `None` for a store without one.
+    fn index_backlog(&self) -> Option<u64> {
+        None
+    }
 
     /// Checks records, chains and indexes, and reports the first record that does not match.
     fn verify(&self, scope: VerifyScope) -> impl Future<Output = Result<VerifyReport, StoreError>> + Send;

@@ -99,6 +99,7 @@ impl<S: Segments, K: Kv> Log<S, K> {
             id_tables: RwLock::new(tables),
             id_filter: RwLock::new(id_filter),
             id_table_dir: options.id_tables,
+            write_metrics: crate::WriteMetrics::default(),
         });
         let (tx, rx) = mpsc::channel();
         let (to_syncer, synced) = mpsc::channel();
@@ -145,6 +146,15 @@ impl<S: Segments, K: Kv> Log<S, K> {
 
     pub(crate) fn watch_head(&self) -> watch::Receiver<Position> {
         self.core.head.subscribe()
+    }
+
+    pub(crate) fn write_metrics(&self) -> crate::WriteMetrics {
+        self.core.write_metrics.clone()
+    }
+
+    /// Durable records the indexer has not moved to the engine yet.
+    pub(crate) fn index_backlog(&self) -> u64 {
+        self.core.head().saturating_sub(*self.core.indexed.borrow())
     }
 
     /// Why appends are refused and what the operator must do, `None` while they are accepted.

@@ -77,6 +77,14 @@ macro_rules! delegate_event_store {
                 self.log.quarantined()
             }
 
+            fn write_metrics(&self) -> Option<crate::WriteMetrics> {
+                Some(self.log.write_metrics())
+            }
+
+            fn index_backlog(&self) -> Option<u64> {
+                Some(self.log.index_backlog())
+            }
+
             async fn verify(&self, scope: VerifyScope) -> Result<VerifyReport, StoreError> {
                 blocking(&self.log, move |log| log.verify(&scope)).await
             }

@@ -788,6 +788,7 @@ impl<S: Segments, K: Kv> Syncer<S, K> {
             };
             if wrote {
                 last_sync = started.elapsed();
+                self.core.write_metrics.fsync_seconds.observe(last_sync.as_secs_f64());
             }
             // Appends that came during the fsync are from callers it is not answering: they
             // and the callers about to be answered are the next fsync's (without counting
@@ -799,8 +800,11 @@ impl<S: Segments, K: Kv> Syncer<S, K> {
                     // Only groups that wrote move the head: one that did not may have been
                     // built after a failed write, past records that are not durable.
                     if let Some(last) = ready.iter().rev().find(|g| g.wrote) {
-                        if last.next_position > self.core.head() {
+                        let head = self.core.head();
+                        if last.next_position > head {
                             self.core.head.send_replace(last.next_position);
+                            let events = last.next_position - head;
+                            self.core.write_metrics.batch_events.observe(events as f64);
                         }
                         if let Ok(mut durable_end) = self.core.durable_end.lock() {
                             *durable_end = last.end;

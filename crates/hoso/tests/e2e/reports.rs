@@ -221,10 +221,24 @@ async fn the_dossier_list_filters_and_pages() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn the_projection_lag_is_a_prometheus_metric() {
+async fn the_metrics_count_calls_by_method_and_code_and_show_the_projection_lag() {
     use std::io::{Read, Write};
     let server = Server::start_with_config("metrics_listen = \"127.0.0.1:0\"\n");
     received(&server).await;
+    // One refused command: an empty request is refused before anything is appended.
+    let refused = server
+        .desk(Role::Desk)
+        .await
+        .receive_dossier(pb::ReceiveDossierRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{refused:?}");
+    // A report waits until the projection has applied every durable event: the lag is observed.
+    reports(&server, Role::Auditor)
+        .await
+        .get_green_lane_board(pb::GetGreenLaneBoardRequest::default())
+        .await
+        .unwrap();
     let addr = server
         .metrics_addr
         .clone()
@@ -243,6 +257,23 @@ async fn the_projection_lag_is_a_prometheus_metric() {
         "{body}"
     );
     assert!(body.contains("hoso_store_head_position 1"), "{body}");
+    // The OK answer's status travels in trailers, the refusal's in trailers-only headers: both
+    // are counted, once each, and each has its latency observed.
+    let receive = "method=\"/hoso.v1.DeskService/ReceiveDossier\"";
+    for code in ["OK", "INVALID_ARGUMENT"] {
+        let labels = format!("{{{receive},code=\"{code}\"}}");
+        assert!(
+            body.contains(&format!("hoso_grpc_requests_total{labels} 1\n")),
+            "{code}: {body}"
+        );
+        assert!(
+            body.contains(&format!("hoso_grpc_request_duration_seconds_count{labels} 1\n")),
+            "{code}: {body}"
+        );
+    }
+    assert!(body.contains("hoso_store_append_batch_events_count 1\n"), "{body}");
+    assert!(body.contains("hoso_projection_lag_seconds_count 1\n"), "{body}");
+    assert!(body.contains("hoso_build_info{version="), "{body}");
     assert!(body.contains("# TYPE hoso_projection_lag_events gauge"), "{body}");
     assert!(body.contains("hoso_store_accepting_writes 1"), "{body}");
     assert!(body.contains("hoso_feed_streams 0"), "{body}");
