@@ -409,7 +409,8 @@ server = "http://{}"
     assert!(recorded, "not every answer was recorded back");
     connector.kill();
 
-    let ledger = portal.ledger.lock().unwrap();
+    // The connector is stopped: the portal hears nothing more, and its ledger is ours.
+    let ledger = std::mem::take(&mut *portal.ledger.lock().unwrap());
     assert_eq!(ledger.applied.len(), total + 2);
     for (code, n) in &expected {
         // Stream versions, with the connector's own syncs in between: every change, in order.
