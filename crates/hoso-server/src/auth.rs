@@ -274,7 +274,8 @@ impl Action<'_> {
             Action::Record(kind) | Action::RecordOn(kind, _) => match kind {
                 ProcessDossier | IssueEResult | SendApology => &[AgencyOfficer],
                 DigitizeDossier | RequestSupplement | ReceiveSupplement => &[DeskOfficer, AgencyOfficer],
-                RecordNationalPortalSync => &[DeskOfficer, Operator],
+                // The national-portal connector records the portal's answers as an integration account.
+                RecordNationalPortalSync => &[DeskOfficer, Operator, Integration],
                 ReceiveDossier | PayOnline | ReturnResult | RateSatisfaction | Withdraw | RefuseAtIntake => {
                     &[DeskOfficer]
                 }

@@ -203,6 +203,7 @@ fn the_role_matrix_gives_each_role_its_duties() {
     );
     assert!(allowed(Role::Auditor).is_empty());
     assert_eq!(allowed(Role::Operator), [RecordNationalPortalSync]);
+    assert_eq!(allowed(Role::Integration), [RecordNationalPortalSync]);
 }
 
 #[test]

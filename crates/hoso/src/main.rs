@@ -9,7 +9,8 @@
 //! `hoso disclosure-key` makes the province's signing key and `hoso verify-disclosure` checks a
 //! signed disclosure offline on a copy of the log; `hoso backup` and `hoso restore` copy the
 //! embedded store while the server serves and make a data directory from such a copy; `hoso copy`
-//! copies a log between the embedded store and PostgreSQL.
+//! copies a log between the embedded store and PostgreSQL; `hoso portal-sync` is the national-portal
+//! connector (crates/hoso-portal-sync), a process of its own beside the server.
 //! Arguments are parsed and checked here, then handed to `hoso-server` or to the generated gRPC
 //! clients of `hoso-api`.
 
@@ -17,6 +18,7 @@ mod backup;
 mod client;
 mod copy;
 mod disclosure_key;
+mod portal_sync;
 mod reference;
 mod verify_disclosure;
 mod workload;
@@ -96,6 +98,10 @@ enum Command {
     /// Copy a log between the embedded store and PostgreSQL (either way), verbatim, resumable
     /// and verified: how a province moves to PostgreSQL and back (docs/operations.md).
     Copy(copy::CopyArgs),
+    /// The national-portal connector: follow the change feed and send each dossier change to the
+    /// national portal; `status` lists the records set aside, `resend` sends them again
+    /// (docs/portal-sync.md).
+    PortalSync(portal_sync::PortalSyncArgs),
 }
 
 #[derive(clap::Args)]
@@ -189,6 +195,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Backup(args) => backup::backup(args),
         Command::Restore(args) => backup::restore(args),
         Command::Copy(args) => copy::copy(args),
+        Command::PortalSync(args) => portal_sync::run(args),
         Command::Token(TokenCommand::Hash) => {
             let mut token = String::new();
             std::io::stdin()
@@ -219,7 +226,7 @@ fn serve(args: ServeArgs) -> Result<()> {
     runtime.block_on(hoso_server::run(config, shutdown_signal()))
 }
 
-fn init_logging(format: LogFormat) {
+pub(crate) fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("HOSO_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
@@ -233,7 +240,7 @@ fn init_logging(format: LogFormat) {
 }
 
 /// Completes on SIGTERM or Ctrl-C.
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     #[cfg(unix)]
     {
         let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {

@@ -12,6 +12,7 @@ mod feed;
 mod import;
 mod lifecycle;
 mod limits;
+mod portal_sync;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod reference;
