@@ -34,6 +34,7 @@ pub mod reports;
 pub mod seal;
 pub mod snapshot;
 pub mod sso;
+pub mod traces;
 pub mod web;
 
 use std::future::Future;
@@ -338,7 +339,7 @@ async fn health() -> (
 }
 
 /// The gRPC server with its limits, browser desks' grpc-web and CORS when configured, the layer
-/// that logs every INTERNAL answer, and TLS when configured.
+/// that logs every INTERNAL answer, the one that opens each call's span, and TLS when configured.
 fn server(config: &Config) -> Result<Server<ServerLayers>> {
     let limits = config.limits;
     let mut builder = Server::builder()
@@ -351,17 +352,21 @@ fn server(config: &Config) -> Result<Server<ServerLayers>> {
         .accept_http1(config.web.enabled())
         .layer(web::layer(&config.web)?)
         // Innermost, so that it reads the gRPC status before grpc-web moves it into the body.
-        .layer(internal::LogInternalLayer);
+        .layer(internal::LogInternalLayer)
+        // Innermost too, for the same reason: it reads the status of the trailers.
+        .layer(traces::RpcSpanLayer);
     if let Some(tls) = tls(config)? {
         builder = builder.tls_config(tls).context("the TLS settings are not usable")?;
     }
     Ok(builder)
 }
 
-/// The layers of every request: grpc-web and CORS (when browser desks are on), then the log of
-/// INTERNAL answers.
-type ServerLayers =
-    tower_layer::Stack<internal::LogInternalLayer, tower_layer::Stack<web::Layer, tower_layer::Identity>>;
+/// The layers of every request: grpc-web and CORS (when browser desks are on), the log of
+/// INTERNAL answers, then the call's span.
+type ServerLayers = tower_layer::Stack<
+    traces::RpcSpanLayer,
+    tower_layer::Stack<internal::LogInternalLayer, tower_layer::Stack<web::Layer, tower_layer::Identity>>,
+>;
 
 /// The `[tls]` section's certificate, key and client CA, read from their files.
 fn tls(config: &Config) -> Result<Option<ServerTlsConfig>> {
