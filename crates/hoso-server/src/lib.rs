@@ -6,7 +6,8 @@
 //! events idempotently ([`app`]), the tonic services of `hoso.v1` ([`grpc`]), the one mapping of
 //! errors to gRPC statuses ([`error`]), the change feed for other systems ([`feed`]), the live
 //! projection ([`projection`]) and its snapshot file ([`snapshot`]), the data directory's layout
-//! ([`DataDir`]), browser desks' grpc-web and CORS ([`web`]), and [`run`], which wires them with
+//! ([`DataDir`]), browser desks' grpc-web and CORS ([`web`]), the log subscriber and the
+//! OpenTelemetry traces behind `[tracing]` ([`traces`]), and [`run`], which wires them with
 //! the standard health and reflection services, TLS, and graceful shutdown.
 //!
 //! **What it is not.** No rules (those are `hoso-domain`'s), no storage format (`hoso-store`'s),
