@@ -17,6 +17,8 @@ use hoso_domain::{
 };
 use hoso_store::{EventStore, ExpectedVersion, Json, NewEvent, RecordedEvent, StoreError, StreamRead};
 use sha2::{Digest, Sha256};
+use tracing::Instrument as _;
+use tracing::field::Empty;
 use uuid::Uuid;
 
 use crate::auth::{Action, Caller, authorize};
@@ -199,20 +201,26 @@ impl<S: EventStore> App<S> {
 
     /// Loads a dossier's stream, as it stands now or as of a recorded-at cut-off.
     pub async fn load(&self, stream_id: &str, as_of: Option<DateTime<Utc>>) -> Result<Loaded, ServiceError> {
-        let mut read = StreamRead::forward();
-        if let Some(cutoff) = as_of {
-            read = read.as_of(cutoff);
+        let span = tracing::debug_span!("load_stream", stream_id, events = Empty);
+        async {
+            let mut read = StreamRead::forward();
+            if let Some(cutoff) = as_of {
+                read = read.as_of(cutoff);
+            }
+            let records = self.store.read_stream(stream_id, read).await?;
+            let events = records.iter().map(decode).collect::<Result<Vec<_>, _>>()?;
+            let state = DossierState::fold(&events);
+            tracing::Span::current().record("events", events.len());
+            Ok(Loaded {
+                stream_id: stream_id.to_owned(),
+                dossier_id: records.first().map(|r| r.event_id),
+                records,
+                events,
+                state,
+            })
         }
-        let records = self.store.read_stream(stream_id, read).await?;
-        let events = records.iter().map(decode).collect::<Result<Vec<_>, _>>()?;
-        let state = DossierState::fold(&events);
-        Ok(Loaded {
-            stream_id: stream_id.to_owned(),
-            dossier_id: records.first().map(|r| r.event_id),
-            records,
-            events,
-            state,
-        })
+        .instrument(span)
+        .await
     }
 
     /// Runs a desk command for `caller`: decides, appends, and answers; a retry of a recorded
@@ -266,7 +274,8 @@ impl<S: EventStore> App<S> {
                 },
                 ..Context::new(Utc::now(), &reference.calendar, &self.green_lane)
             };
-            let events = decide(&loaded.state, &command, &context)?;
+            let events = tracing::debug_span!("decide", command = command.kind().name())
+                .in_scope(|| decide(&loaded.state, &command, &context))?;
             let metadata = EventMetadata {
                 causation_id: Some(header.command_id.to_string()),
                 command_id: Some(header.command_id.to_string()),
@@ -280,7 +289,13 @@ impl<S: EventStore> App<S> {
                 .map(|(i, event)| new_event(header.command_id, i, event, &metadata))
                 .collect::<Result<Vec<NewEvent>, ServiceError>>()?;
             let expected = version.map_or(ExpectedVersion::NoStream, ExpectedVersion::Exact);
-            match self.store.append(&stream_id, expected, new_events).await {
+            let span = tracing::debug_span!("append", stream_id = stream_id.as_str(), events = new_events.len());
+            match self
+                .store
+                .append(&stream_id, expected, new_events)
+                .instrument(span)
+                .await
+            {
                 // A copy of this command raced ours and wrote first: answer as a retry.
                 Ok(result) if result.already_stored => {}
                 Ok(result) => {

@@ -21,9 +21,12 @@
 //! `[sso]` (single sign-on: `issuer`, `audience`, `jwks_file` or `jwks_url`,
 //! `jwks_refresh_seconds`, `subject_claim`, `role_claim`, `agency_claim`, `leeway_seconds`,
 //! `[sso.roles]`; see [`SsoConfig`]).
+//! `[tracing]` (OpenTelemetry traces: `otlp_endpoint`, `service_name`, `sample_ratio`; off
+//! without an endpoint; see [`TracingConfig`]).
 //! Environment overrides: `HOSO_LISTEN`, `HOSO_DATA_DIR`, `HOSO_STORE`,
 //! `HOSO_TOKENS_FILE`, `HOSO_LOG_FORMAT`, `HOSO_PROVINCE_NAME`,
-//! `HOSO_ALLOW_PROCEDURES_OUTSIDE_CATALOGUE`. Relative paths are relative to the working directory.
+//! `HOSO_ALLOW_PROCEDURES_OUTSIDE_CATALOGUE`, and the standard `OTEL_EXPORTER_OTLP_ENDPOINT` when
+//! `[tracing] otlp_endpoint` is unset. Relative paths are relative to the working directory.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -156,6 +159,73 @@ impl Limits {
                 self.idle_connection_seconds,
                 self.http2_keepalive_interval_seconds + self.http2_keepalive_timeout_seconds
             );
+        }
+        Ok(())
+    }
+}
+
+/// OpenTelemetry traces (`[tracing]`): off while no collector is named.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TracingConfig {
+    /// The OTLP/gRPC collector the spans are sent to, without TLS (`http://127.0.0.1:4317`);
+    /// traces are off without it.
+    #[serde(default)]
+    pub otlp_endpoint: Option<String>,
+    /// The `service.name` the spans carry (default `hoso`).
+    #[serde(default = "default_service_name")]
+    pub service_name: String,
+    /// The share of new traces kept, from 0 to 1 (default 1); a caller's `traceparent` decides
+    /// for its own trace.
+    #[serde(default = "default_sample_ratio")]
+    pub sample_ratio: f64,
+}
+
+// The ratio is a plain number from a file: a NaN is refused by `check`, so equality is total.
+impl Eq for TracingConfig {}
+
+fn default_service_name() -> String {
+    "hoso".to_owned()
+}
+
+fn default_sample_ratio() -> f64 {
+    1.0
+}
+
+impl Default for TracingConfig {
+    fn default() -> Self {
+        TracingConfig {
+            otlp_endpoint: None,
+            service_name: default_service_name(),
+            sample_ratio: default_sample_ratio(),
+        }
+    }
+}
+
+impl TracingConfig {
+    /// Whether spans are sent to a collector.
+    pub fn enabled(&self) -> bool {
+        self.otlp_endpoint.is_some()
+    }
+
+    /// Refuses a collector address or a ratio the exporter could not use, naming the key.
+    pub fn check(&self) -> Result<()> {
+        if let Some(endpoint) = &self.otlp_endpoint
+            && !endpoint.starts_with("http://")
+        {
+            bail!(
+                "tracing.otlp_endpoint = {endpoint:?} is not an http:// URL; give the collector's OTLP/gRPC \
+                 address, e.g. http://127.0.0.1:4317 (spans go without TLS: run the collector beside the server)"
+            );
+        }
+        if !(0.0..=1.0).contains(&self.sample_ratio) {
+            bail!(
+                "tracing.sample_ratio = {} is not between 0 and 1; give the share of traces to keep (1 keeps all)",
+                self.sample_ratio
+            );
+        }
+        if self.service_name.trim().is_empty() {
+            bail!("tracing.service_name is empty; give the name the traces are shown under (default hoso)");
         }
         Ok(())
     }
@@ -440,6 +510,9 @@ pub struct Config {
     /// Single sign-on; off when unset.
     #[serde(default)]
     pub sso: Option<SsoConfig>,
+    /// OpenTelemetry traces; off without a collector.
+    #[serde(default)]
+    pub tracing: TracingConfig,
 }
 
 fn default_listen() -> SocketAddr {
@@ -485,6 +558,7 @@ impl Default for Config {
             limits: Limits::default(),
             web: WebConfig::default(),
             sso: None,
+            tracing: TracingConfig::default(),
         }
     }
 }
@@ -499,6 +573,7 @@ impl Config {
         if let Some(sso) = &config.sso {
             sso.check().with_context(|| format!("{origin}: [sso]"))?;
         }
+        config.tracing.check().with_context(|| format!("{origin}: [tracing]"))?;
         Ok(config)
     }
 
@@ -542,6 +617,16 @@ impl Config {
                 "json" => LogFormat::Json,
                 other => bail!("HOSO_LOG_FORMAT={other:?} is not a log format; use text or json"),
             };
+        }
+        // The standard variable of OpenTelemetry's SDKs turns traces on too; the file wins.
+        if config.tracing.otlp_endpoint.is_none()
+            && let Some(endpoint) = env("OTEL_EXPORTER_OTLP_ENDPOINT").filter(|e| !e.is_empty())
+        {
+            config.tracing.otlp_endpoint = Some(endpoint);
+            config
+                .tracing
+                .check()
+                .context("OTEL_EXPORTER_OTLP_ENDPOINT (traces; docs/operations.md)")?;
         }
         Ok(config)
     }

@@ -63,11 +63,22 @@ impl<S: EventStore> DeskApi<S> {
     ) -> Result<pb::CommandOutcome, Status> {
         let started = std::time::Instant::now();
         authorize(&caller, Action::Record(kind)).map_err(to_status)?;
+        // The command's ids, for its log line and its trace (the call's `rpc` span).
+        let mut ids = None;
         let result = match request.into_desk_command() {
-            Ok(command) => self.app.execute(&caller, command).await,
+            Ok(command) => {
+                let (command_id, correlation_id) = (command.header.command_id, command.header.correlation_id.clone());
+                tracing::Span::current()
+                    .record("command_id", tracing::field::display(command_id))
+                    .record("correlation_id", correlation_id.as_str());
+                ids = Some((command_id, correlation_id));
+                self.app.execute(&caller, command).await
+            }
             Err(invalid) => Err(ServiceError::Invalid(invalid)),
         };
         let elapsed_us = started.elapsed().as_micros() as u64;
+        let command_id = ids.as_ref().map(|(id, _)| tracing::field::display(id));
+        let correlation_id = ids.as_ref().map(|(_, id)| id.as_str());
         match result {
             // A desk command is routine: its line is for debugging (HOSO_LOG=debug); INFO is kept
             // for what an operator reads.
@@ -75,6 +86,8 @@ impl<S: EventStore> DeskApi<S> {
                 tracing::debug!(
                     method = kind.name(),
                     actor = %caller.subject,
+                    command_id,
+                    correlation_id,
                     receipt_code = %outcome.receipt_code,
                     version = outcome.version,
                     replayed = outcome.replayed,
@@ -88,7 +101,15 @@ impl<S: EventStore> DeskApi<S> {
                 // While the store refuses writes, every command is refused alike: the error line
                 // of to_status, rate-limited, says it.
                 if status.code() != tonic::Code::Unavailable {
-                    tracing::debug!(method = kind.name(), actor = %caller.subject, code = ?status.code(), elapsed_us, "command refused");
+                    tracing::debug!(
+                        method = kind.name(),
+                        actor = %caller.subject,
+                        command_id,
+                        correlation_id,
+                        code = ?status.code(),
+                        elapsed_us,
+                        "command refused"
+                    );
                 }
                 Err(status)
             }

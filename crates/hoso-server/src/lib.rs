@@ -6,7 +6,8 @@
 //! events idempotently ([`app`]), the tonic services of `hoso.v1` ([`grpc`]), the one mapping of
 //! errors to gRPC statuses ([`error`]), the change feed for other systems ([`feed`]), the live
 //! projection ([`projection`]) and its snapshot file ([`snapshot`]), the data directory's layout
-//! ([`DataDir`]), browser desks' grpc-web and CORS ([`web`]), and [`run`], which wires them with
+//! ([`DataDir`]), browser desks' grpc-web and CORS ([`web`]), the log subscriber and the
+//! OpenTelemetry traces behind `[tracing]` ([`traces`]), and [`run`], which wires them with
 //! the standard health and reflection services, TLS, and graceful shutdown.
 //!
 //! **What it is not.** No rules (those are `hoso-domain`'s), no storage format (`hoso-store`'s),
@@ -34,6 +35,7 @@ pub mod reports;
 pub mod seal;
 pub mod snapshot;
 pub mod sso;
+pub mod traces;
 pub mod web;
 
 use std::future::Future;
@@ -339,7 +341,7 @@ async fn health() -> (
 }
 
 /// The gRPC server with its limits, browser desks' grpc-web and CORS when configured, the layers
-/// that count every call and log every INTERNAL answer, and TLS when configured.
+/// that count every call, log every INTERNAL answer and open each call's span, and TLS when configured.
 fn server(config: &Config, metrics: &Arc<metrics::Metrics>) -> Result<Server<ServerLayers>> {
     let limits = config.limits;
     let mut builder = Server::builder()
@@ -354,7 +356,9 @@ fn server(config: &Config, metrics: &Arc<metrics::Metrics>) -> Result<Server<Ser
         // Inside grpc-web too, to read the status where tonic puts it.
         .layer(metrics::CountCallsLayer(Arc::clone(metrics)))
         // Innermost, so that it reads the gRPC status before grpc-web moves it into the body.
-        .layer(internal::LogInternalLayer);
+        .layer(internal::LogInternalLayer)
+        // Innermost too, for the same reason: it reads the status of the trailers.
+        .layer(traces::RpcSpanLayer);
     if let Some(tls) = tls(config)? {
         builder = builder.tls_config(tls).context("the TLS settings are not usable")?;
     }
@@ -362,10 +366,13 @@ fn server(config: &Config, metrics: &Arc<metrics::Metrics>) -> Result<Server<Ser
 }
 
 /// The layers of every request: grpc-web and CORS (when browser desks are on), the count of
-/// calls, then the log of INTERNAL answers.
+/// calls, the log of INTERNAL answers, then the call's span.
 type ServerLayers = tower_layer::Stack<
-    internal::LogInternalLayer,
-    tower_layer::Stack<metrics::CountCallsLayer, tower_layer::Stack<web::Layer, tower_layer::Identity>>,
+    traces::RpcSpanLayer,
+    tower_layer::Stack<
+        internal::LogInternalLayer,
+        tower_layer::Stack<metrics::CountCallsLayer, tower_layer::Stack<web::Layer, tower_layer::Identity>>,
+    >,
 >;
 
 /// The `[tls]` section's certificate, key and client CA, read from their files.

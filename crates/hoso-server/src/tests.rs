@@ -117,6 +117,56 @@ fn environment_overrides_apply_and_bad_values_are_named() {
 }
 
 #[test]
+fn traces_are_off_by_default_and_turned_on_by_the_file_or_the_standard_variable() {
+    assert!(!Config::load(None, |_| None).unwrap().tracing.enabled());
+    let otel = |key: &str| (key == "OTEL_EXPORTER_OTLP_ENDPOINT").then(|| "http://10.0.0.9:4317".to_owned());
+    let from_env = Config::load(None, otel).unwrap().tracing;
+    assert_eq!(from_env.otlp_endpoint.as_deref(), Some("http://10.0.0.9:4317"));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("hoso.toml");
+    std::fs::write(
+        &file,
+        "[tracing]\notlp_endpoint = \"http://127.0.0.1:4317\"\nsample_ratio = 0.25\n",
+    )
+    .unwrap();
+    let from_file = Config::load(Some(&file), otel).unwrap().tracing;
+    assert_eq!(
+        from_file.otlp_endpoint.as_deref(),
+        Some("http://127.0.0.1:4317"),
+        "the file wins"
+    );
+    assert_eq!(
+        (from_file.service_name.as_str(), from_file.sample_ratio),
+        ("hoso", 0.25)
+    );
+}
+
+#[test]
+fn a_tracing_section_with_a_mistake_is_refused_naming_the_key() {
+    for (text, key) in [
+        (
+            "[tracing]\notlp_endpoint = \"collector:4317\"\n",
+            "tracing.otlp_endpoint",
+        ),
+        (
+            "[tracing]\notlp_endpoint = \"https://collector:4317\"\n",
+            "tracing.otlp_endpoint",
+        ),
+        ("[tracing]\nsample_ratio = 1.5\n", "tracing.sample_ratio"),
+        ("[tracing]\nservice_name = \" \"\n", "tracing.service_name"),
+        ("[tracing]\nendpoint = \"http://collector:4317\"\n", "endpoint"),
+    ] {
+        let err = Config::parse(text, "t.toml").unwrap_err();
+        assert!(format!("{err:#}").contains(key), "{text}: {err:#}");
+    }
+    let err = Config::load(None, |key| {
+        (key == "OTEL_EXPORTER_OTLP_ENDPOINT").then(|| "collector".to_owned())
+    })
+    .unwrap_err();
+    assert!(format!("{err:#}").contains("OTEL_EXPORTER_OTLP_ENDPOINT"), "{err:#}");
+}
+
+#[test]
 fn a_token_is_known_by_its_hash_only() {
     let token = new_token();
     let entry = token_entry(&token, "desk.one", Role::DeskOfficer, "G09.20");

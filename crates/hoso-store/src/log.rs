@@ -211,7 +211,11 @@ impl<S: Segments, K: Kv> Log<S, K> {
             events,
         });
         self.send(Request { work, reply })?;
-        answer.await.map_err(|_| StoreError::Closed)?
+        // The writer answers once the group holding this append is written and fsynced.
+        let waited = tracing::debug_span!("fsync_wait");
+        tracing::Instrument::instrument(answer, waited)
+            .await
+            .map_err(|_| StoreError::Closed)?
     }
 
     /// Hands `request` to the writer.

@@ -30,7 +30,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use hoso_server::auth::{Role, hash_token, new_token, token_entry};
-use hoso_server::config::{Config, LogFormat};
+use hoso_server::config::Config;
 
 /// mimalloc instead of glibc's malloc: the read model is millions of small allocations made on
 /// one thread and freed on another, where glibc's arenas cost twice the time (BENCHMARKS.md).
@@ -218,25 +218,18 @@ fn serve(args: ServeArgs) -> Result<()> {
     if let Some(store) = args.store {
         config.store = Some(store);
     }
-    init_logging(config.log_format);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(hoso_server::run(config, shutdown_signal()))
-}
-
-pub(crate) fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("HOSO_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
-    }
+    // Inside the runtime: the trace exporter's gRPC channel runs on it.
+    let traces = {
+        let _runtime = runtime.enter();
+        hoso_server::traces::init(config.log_format, &config.tracing)?
+    };
+    let served = runtime.block_on(hoso_server::run(config, shutdown_signal()));
+    traces.shutdown();
+    served
 }
 
 /// Completes on SIGTERM or Ctrl-C.

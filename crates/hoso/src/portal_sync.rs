@@ -37,12 +37,21 @@ pub(crate) fn run(args: PortalSyncArgs) -> Result<()> {
     let config = hoso_portal_sync::Config::load(&path)?;
     match args.action {
         None => {
-            crate::init_logging(hoso_server::config::LogFormat::Text);
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
                 .context("cannot start the async runtime")?;
-            runtime.block_on(hoso_portal_sync::run(config, crate::shutdown_signal()))
+            // The server's log lines (no traces: the connector's calls carry their own ids).
+            let logging = {
+                let _runtime = runtime.enter();
+                hoso_server::traces::init(
+                    hoso_server::config::LogFormat::Text,
+                    &hoso_server::config::TracingConfig::default(),
+                )?
+            };
+            let synced = runtime.block_on(hoso_portal_sync::run(config, crate::shutdown_signal()));
+            logging.shutdown();
+            synced
         }
         Some(Action::Status) => {
             out!("{}", hoso_portal_sync::status(&config)?);

@@ -24,6 +24,7 @@ mod shutdown;
 mod snapshot;
 mod sso;
 mod tls;
+mod traces;
 #[cfg(not(feature = "postgres"))]
 mod without_postgres;
 
