@@ -1,7 +1,7 @@
 //! The dossier read model: every dossier's history, folded from `$all` in order, kept lean.
 //!
 //! Per event only what the figures, lists, boards and deadline views read ([`Fact`]); per dossier
-//! its stream id and first receipt code; the receipts' shared parts and holiday-table lists
+//! its stream id; the receipts' shared parts and holiday-table lists
 //! interned once. The dossier's state is folded from its facts when asked, through the domain's
 //! own `evolve` ([`Dossiers::events`]); nothing else of an event is kept: an RPC that needs the
 //! events as recorded reads the dossier's stream from the store.
@@ -118,12 +118,12 @@ pub enum Kind {
 
 /// A receipt's part shared by many dossiers, interned: the receipt as first seen with its
 /// applicant blanked; its receipt code, receipt time and due date are the dossier's own and are
-/// read from the dossier and its fact. Hashed and compared on the shared part only.
+/// read from the dossier's stream id and its fact. Hashed and compared on the shared part only.
 #[derive(Debug, Clone)]
 struct Template {
     receipt: Arc<DossierReceived>,
-    /// The receipt code is part of the template: only for a receipt whose code is not the
-    /// dossier's first (a stream no desk writes, but the model takes any log).
+    /// The receipt code is part of the template: only for a receipt whose code is not its
+    /// stream id's (a stream no desk writes, but the model takes any log).
     own_code: bool,
 }
 
@@ -225,8 +225,6 @@ fn no_content_hash() -> ContentHash {
 pub struct History {
     /// The stream, `dossier-<receipt code>` (shared with the model's index).
     pub stream_id: Arc<str>,
-    /// The receipt code of its first receipt.
-    receipt_code: Option<ReceiptCode>,
     /// Its facts.
     pub facts: Vec<Fact>,
 }
@@ -235,7 +233,6 @@ impl History {
     fn new(stream_id: Arc<str>) -> History {
         History {
             stream_id,
-            receipt_code: None,
             facts: Vec::new(),
         }
     }
@@ -459,8 +456,7 @@ impl Dossiers {
         let history = &mut self.histories[i];
         let kind = match event {
             DossierEvent::DossierReceived(e) => {
-                let first = history.receipt_code.get_or_insert_with(|| e.receipt_code.clone());
-                let own_code = *first != e.receipt_code;
+                let own_code = history.receipt_code() != e.receipt_code.as_str();
                 Kind::Received {
                     due_at: e.due_at,
                     receipt: self.tables.receipt(e, own_code),
@@ -514,9 +510,12 @@ impl Dossiers {
             events.push(match fact.kind {
                 Kind::Received { due_at, receipt } => {
                     let Template { receipt: r, own_code } = &self.tables.receipts[receipt as usize];
-                    let receipt_code = match (&history.receipt_code, *own_code) {
-                        (Some(code), false) => code.clone(),
-                        _ => r.receipt_code.clone(),
+                    let receipt_code = if *own_code {
+                        r.receipt_code.clone()
+                    } else {
+                        // Equal to the event's code, which was parsed when it was decoded.
+                        ReceiptCode::parse("receipt_code", history.receipt_code())
+                            .expect("the stream's receipt code was checked when its receipt was applied")
                     };
                     DossierEvent::DossierReceived(Arc::new(DossierReceived {
                         occurred_at,
@@ -672,12 +671,15 @@ impl Dossiers {
         Ok(self.next_position)
     }
 
-    /// Gives back the room a history's list of facts grew into beyond its facts (up to half of
-    /// it after a long catch-up).
+    /// Gives back the room the lists grew into beyond their contents (up to half of each after
+    /// a long catch-up): each history's facts, the histories, their spans and the index.
     fn shrink(&mut self) {
         for history in &mut self.histories {
             history.facts.shrink_to_fit();
         }
+        self.histories.shrink_to_fit();
+        self.spans.shrink_to_fit();
+        self.by_stream.shrink_to_fit();
     }
 
     /// Adds a whole history read from a snapshot, after those already there (snapshots keep
