@@ -16,9 +16,9 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use hoso_domain::{Channel, DossierState, Judgement};
+use hoso_domain::{Channel, DossierEvent, DossierState, Judgement};
 
-use crate::model::{Dossiers, History, fold, fold_until};
+use crate::model::{Dossiers, fold, fold_until};
 use crate::period::Period;
 
 /// A count over a count.
@@ -479,17 +479,12 @@ struct Contribution {
     apologies_sent: u64,
 }
 
-/// What one dossier adds to the period's figures; `None` when nothing. The caller has passed
-/// over the dossiers whose [`crate::model::Span`] rules them out.
-fn contribution(history: &History, period: &Period, cutoff: DateTime<Utc>) -> Option<Contribution> {
+/// What one dossier adds to the period's figures, from its events recorded by the cut-off;
+/// `None` when nothing. The caller has passed over the dossiers whose [`crate::model::Span`]
+/// rules them out.
+fn contribution(receipt_code: &str, facts: &[DossierEvent], period: &Period) -> Option<Contribution> {
     let (start, end) = (period.start_instant(), period.end_instant());
-    let facts = history.recorded_by(cutoff);
-    // Everything recorded by the cut-off: the state kept as the facts arrived, without a fold.
-    let state = if facts.len() == history.facts.len() {
-        history.state().clone()
-    } else {
-        fold(facts)
-    };
+    let state = fold(facts);
     let received = state.received.clone()?;
     if state.refused_at.is_some() {
         return None;
@@ -502,10 +497,17 @@ fn contribution(history: &History, period: &Period, cutoff: DateTime<Utc>) -> Op
         Some(f) if f < end => f,
         _ => end,
     };
-    let then = (in_scope || finish.is_some_and(|f| period.contains(f))).then(|| fold_until(facts, judged_at));
+    let then = (in_scope || finish.is_some_and(|f| period.contains(f))).then(|| {
+        // Nothing occurred after the judging instant (the common case): the state already folded.
+        if facts.last().is_none_or(|e| e.occurred_at() <= judged_at) {
+            state.clone()
+        } else {
+            fold_until(facts, judged_at)
+        }
+    });
     let judged = match (&then, in_scope) {
         (Some(then), true) => Some(Judged {
-            receipt_code: history.receipt_code().to_owned(),
+            receipt_code: receipt_code.to_owned(),
             handling_agency: received.handling_agency.as_str().to_owned(),
             procedure: received.procedure.code.as_str().to_owned(),
             received_at: received.occurred_at,
@@ -526,9 +528,7 @@ fn contribution(history: &History, period: &Period, cutoff: DateTime<Utc>) -> Op
         .map(|(f, then)| then.judge_on_time(f) != Some(Judgement::OnTime));
     let apologies_sent = facts
         .iter()
-        .filter(|f| {
-            matches!(f.event, hoso_domain::DossierEvent::ApologySent(_)) && period.contains(f.event.occurred_at())
-        })
+        .filter(|e| matches!(e, DossierEvent::ApologySent(_)) && period.contains(e.occurred_at()))
         .count() as u64;
     Some(Contribution {
         in_received: period.contains(received.occurred_at),
@@ -566,7 +566,9 @@ pub fn report(dossiers: &Dossiers, period: Period, cutoff: DateTime<Utc>) -> Rep
                         .zip(spans)
                         .filter(|(_, span)| span.may_count(start, end, cut))
                     {
-                        if let Some(contribution) = contribution(history, &period, cutoff) {
+                        // The lean facts recorded by the cut-off, as events, for the folds.
+                        let facts = dossiers.events(history, history.recorded_by(cutoff));
+                        if let Some(contribution) = contribution(history.receipt_code(), &facts, &period) {
                             part.add(contribution);
                         }
                     }
@@ -582,6 +584,40 @@ pub fn report(dossiers: &Dossiers, period: Period, cutoff: DateTime<Utc>) -> Rep
     let mut report = Report::empty(period, cutoff);
     for part in parts {
         report.merge(part);
+    }
+    report.sort();
+    report
+}
+
+/// The figures of `period` from whole dossiers' events as recorded by `cutoff` (each with its
+/// receipt code), on one thread: the reference the lean model's [`report`] is checked against.
+/// It passes over the dossiers a [`crate::model::Span`] rules out (received after the period, or
+/// closed before it) by looking at the events themselves.
+#[cfg(test)]
+pub(crate) fn report_of_events(
+    dossiers: impl IntoIterator<Item = (String, Vec<DossierEvent>)>,
+    period: Period,
+    cutoff: DateTime<Utc>,
+) -> Report {
+    use hoso_domain::event::ProcessingStep;
+    let closes = |e: &&DossierEvent| match e {
+        DossierEvent::DossierProcessed(p) => matches!(p.step, ProcessingStep::Approved | ProcessingStep::Stopped),
+        DossierEvent::ResultReturned(_) | DossierEvent::Withdrawn(_) | DossierEvent::RefusedAtIntake(_) => true,
+        _ => false,
+    };
+    let mut report = Report::empty(period, cutoff);
+    for (receipt_code, events) in dossiers {
+        let received_before_end = events.first().is_some_and(|e| e.occurred_at() < period.end_instant());
+        let closed_before_start = events
+            .iter()
+            .find(closes)
+            .is_some_and(|e| e.occurred_at() < period.start_instant());
+        if !received_before_end || closed_before_start {
+            continue;
+        }
+        if let Some(contribution) = contribution(&receipt_code, &events, &period) {
+            report.add(contribution);
+        }
     }
     report.sort();
     report

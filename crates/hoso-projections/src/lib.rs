@@ -1,8 +1,8 @@
 //! `hoso-projections`: read models folded from the event log, and the figures the province
 //! publishes, computed exactly as `docs/domain.md` defines them.
 //!
-//! **What it is.** [`Dossiers`] holds every dossier's history as decoded domain events with
-//! their `recorded_at`, folded in `$all` order from the store (live, through a subscription, or
+//! **What it is.** [`Dossiers`] holds every dossier's history as lean facts (per event only what
+//! the figures, lists and boards read, with its `recorded_at`; see [`model`]), folded in `$all` order from the store (live, through a subscription, or
 //! rebuilt from position 0: the same code, so the same figures). [`figures`] computes, for a
 //! [`Period`] and a recorded-at cut-off, the on-time rate and overdue counts per handling agency,
 //! per procedure and for the province (with the dossiers behind every count), the index 766
@@ -33,5 +33,7 @@ pub use crate::model::{Dossiers, ProjectionError};
 pub use crate::period::{Period, PeriodError};
 pub use crate::snapshot::SnapshotError;
 
+#[cfg(test)]
+mod lean_tests;
 #[cfg(test)]
 mod tests;

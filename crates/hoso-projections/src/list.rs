@@ -83,7 +83,7 @@ pub fn list(
 ) -> Result<Vec<Row>, CalendarError> {
     let mut rows = Vec::new();
     for history in dossiers.histories() {
-        let state = history.state();
+        let state = dossiers.state(history);
         let (Some(received), Some(status)) = (state.received.clone(), state.status) else {
             continue;
         };
@@ -137,7 +137,7 @@ pub fn list(
             due_at,
             deadline,
             remaining_working_time: remaining,
-            version: history.facts.len() as u64 - 1,
+            version: history.version(),
         });
     }
     match order {

@@ -1,10 +1,23 @@
-//! The dossier read model: every dossier's history, folded from `$all` in order.
+//! The dossier read model: every dossier's history, folded from `$all` in order, kept lean.
+//!
+//! Per event only what the figures, lists, boards and deadline views read ([`Fact`]); per dossier
+//! its stream id; the receipts' shared parts and holiday-table lists
+//! interned once. The dossier's state is folded from its facts when asked, through the domain's
+//! own `evolve` ([`Dossiers::events`]); nothing else of an event is kept: an RPC that needs the
+//! events as recorded reads the dossier's stream from the store.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use hoso_domain::event::ProcessingStep;
-use hoso_domain::{DossierEvent, DossierState, STREAM_PREFIX};
+use hoso_domain::event::{
+    ApologySent, DossierDigitized, DossierProcessed, DossierReceived, EResultIssued, PaidOnline, PaymentGateway,
+    ProcessingStep, RefusedAtIntake, ResultReturned, ReturnMethod, ReusedComponent, Satisfaction, SatisfactionRated,
+    SupplementReceived, SupplementRequested, SyncedToNationalPortal, Withdrawn,
+};
+use hoso_domain::{
+    ApplicantRef, CalendarRef, ContentHash, DossierEvent, DossierState, PortalStatus, ReceiptCode, STREAM_PREFIX,
+};
 use hoso_store::{EventStore, Position, RecordedEvent, StoreError};
 
 /// Why the model cannot take an event.
@@ -32,74 +45,199 @@ pub enum ProjectionError {
     Store(#[from] StoreError),
 }
 
-/// One event of a dossier, as the figures need it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One event of a dossier, kept lean: when it occurred and was recorded, and only what the
+/// figures, lists, boards and deadline views read of it ([`Kind`]). Everything else (free text,
+/// officers, document lists, the applicant) stays in the store, which serves it by stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Fact {
-    /// Position in `$all`.
-    pub position: Position,
     /// When the store recorded it.
     pub recorded_at: DateTime<Utc>,
-    /// The event.
-    pub event: DossierEvent,
+    /// Its business time.
+    pub occurred_at: DateTime<Utc>,
+    /// What happened, leanly.
+    pub kind: Kind,
 }
 
-/// One dossier's events, in stream order. Both `recorded_at` and `occurred_at` are
+/// What a [`Fact`] keeps of its event: the fields [`hoso_domain::evolve`] reads, with the
+/// receipt and the holiday tables interned in the model ([`Dossiers`]) and named by index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Kind {
+    /// `DossierReceived`: its due date, and its receipt's shared part (procedure, desks, agency,
+    /// channel, green lane, catalogue, holiday tables) by index.
+    Received {
+        /// The computed due date.
+        due_at: DateTime<Utc>,
+        /// The receipt's shared part.
+        receipt: u32,
+    },
+    /// `DossierDigitized`: whether a component was reused and whether the result was digitized.
+    Digitized {
+        /// Any component reused.
+        reused: bool,
+        /// The result digitized.
+        result_digitized: bool,
+    },
+    /// `DossierProcessed`: the step.
+    Processed(ProcessingStep),
+    /// `EResultIssued`.
+    EResultIssued,
+    /// `PaidOnline`: the amount (VND, little-endian bytes, so that a fact stays 4-byte aligned)
+    /// and the gateway.
+    PaidOnline {
+        /// The amount in VND as `i64::to_le_bytes`.
+        amount_vnd: [u8; 8],
+        /// The gateway.
+        gateway: PaymentGateway,
+    },
+    /// `ApologySent`: the new appointment.
+    ApologySent {
+        /// The new appointment.
+        new_appointment_at: DateTime<Utc>,
+    },
+    /// `SupplementRequested` (the list of components asked for is not kept).
+    SupplementRequested,
+    /// `SupplementReceived`: the moved due date and its holiday tables by index.
+    SupplementReceived {
+        /// The moved due date.
+        due_at: DateTime<Utc>,
+        /// Its holiday tables.
+        calendars: u32,
+    },
+    /// `ResultReturned`: how.
+    ResultReturned(ReturnMethod),
+    /// `SatisfactionRated`: the rating.
+    SatisfactionRated(Satisfaction),
+    /// `Withdrawn`.
+    Withdrawn,
+    /// `RefusedAtIntake`.
+    RefusedAtIntake,
+    /// `SyncedToNationalPortal`: the status acknowledged.
+    Synced(PortalStatus),
+}
+
+/// A receipt's part shared by many dossiers, interned: the receipt as first seen with its
+/// applicant blanked; its receipt code, receipt time and due date are the dossier's own and are
+/// read from the dossier's stream id and its fact. Hashed and compared on the shared part only.
+#[derive(Debug, Clone)]
+struct Template {
+    receipt: Arc<DossierReceived>,
+    /// The receipt code is part of the template: only for a receipt whose code is not its
+    /// stream id's (a stream no desk writes, but the model takes any log).
+    own_code: bool,
+}
+
+impl Template {
+    fn shared(&self) -> impl PartialEq + std::hash::Hash + '_ {
+        let r = &*self.receipt;
+        (
+            (&r.procedure.code, &r.procedure.name, r.procedure.statutory_time),
+            (
+                r.procedure.full_online_eligible,
+                r.procedure.paper_result,
+                r.procedure.fee_vnd,
+            ),
+            (
+                &r.receiving_desk,
+                &r.handling_agency,
+                r.channel,
+                r.green_lane,
+                r.effective_time,
+            ),
+            (r.procedure_source, &r.catalogue, &r.calendars),
+            self.own_code.then_some(&r.receipt_code),
+        )
+    }
+}
+
+impl PartialEq for Template {
+    fn eq(&self, other: &Template) -> bool {
+        self.shared() == other.shared()
+    }
+}
+
+impl Eq for Template {}
+
+impl std::hash::Hash for Template {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.shared().hash(state);
+    }
+}
+
+/// The interned parts of the model: receipt templates and holiday-table lists, each by index.
+#[derive(Debug, Clone, Default)]
+struct Tables {
+    receipts: Vec<Template>,
+    receipt_index: HashMap<Template, u32, foldhash::fast::RandomState>,
+    calendars: Vec<Vec<CalendarRef>>,
+    calendar_index: HashMap<Vec<CalendarRef>, u32, foldhash::fast::RandomState>,
+}
+
+impl Tables {
+    fn receipt(&mut self, receipt: &Arc<DossierReceived>, own_code: bool) -> u32 {
+        let probe = Template {
+            receipt: Arc::clone(receipt),
+            own_code,
+        };
+        if let Some(&i) = self.receipt_index.get(&probe) {
+            return i;
+        }
+        // The applicant is citizen data: never kept.
+        let mut kept = DossierReceived::clone(receipt);
+        kept.applicant = ApplicantRef(uuid::Uuid::nil());
+        let template = Template {
+            receipt: Arc::new(kept),
+            own_code,
+        };
+        let i = u32::try_from(self.receipts.len()).expect("fewer than 4 billion receipt templates");
+        self.receipt_index.insert(template.clone(), i);
+        self.receipts.push(template);
+        i
+    }
+
+    fn calendars(&mut self, calendars: &[CalendarRef]) -> u32 {
+        if let Some(&i) = self.calendar_index.get(calendars) {
+            return i;
+        }
+        let i = u32::try_from(self.calendars.len()).expect("fewer than 4 billion calendar lists");
+        self.calendar_index.insert(calendars.to_vec(), i);
+        self.calendars.push(calendars.to_vec());
+        i
+    }
+}
+
+/// The content hash a materialized `EResultIssued` carries: the document's is not kept.
+fn no_content_hash() -> ContentHash {
+    static ZEROS: std::sync::LazyLock<ContentHash> = std::sync::LazyLock::new(|| {
+        ContentHash::parse("content_hash", &"0".repeat(64)).expect("64 hexadecimal digits")
+    });
+    ZEROS.clone()
+}
+
+/// One dossier's facts, in stream order. Both `recorded_at` and `occurred_at` are
 /// non-decreasing along a stream (the store assigns the first in commit order; the domain refuses
 /// an `occurred_at` before the previous event's), so "what was recorded by a cut-off" and "what
 /// had happened by an instant" are both prefixes.
+///
+/// Not comparable on its own: its receipt and holiday tables are indexes into its model's tables
+/// (compare models, or [`Dossiers::events`]).
 #[derive(Debug, Clone)]
 pub struct History {
-    /// The stream, `dossier-<receipt code>`.
-    pub stream_id: String,
-    /// Its events.
+    /// The stream, `dossier-<receipt code>` (shared with the model's index).
+    pub stream_id: Arc<str>,
+    /// Its facts.
     pub facts: Vec<Fact>,
-    /// The state folded from every fact, kept as facts arrive.
-    state: DossierState,
 }
-
-impl PartialEq for History {
-    fn eq(&self, other: &History) -> bool {
-        // Everything else is derived from the facts.
-        self.stream_id == other.stream_id && self.facts == other.facts
-    }
-}
-
-impl Eq for History {}
 
 impl History {
-    fn new(stream_id: String) -> History {
+    fn new(stream_id: Arc<str>) -> History {
         History {
             stream_id,
-            facts: Vec::with_capacity(8),
-            state: DossierState::new(),
+            facts: Vec::new(),
         }
     }
 
-    fn push(&mut self, fact: Fact) {
-        self.state = hoso_domain::evolve(std::mem::take(&mut self.state), &fact.event);
-        self.facts.push(fact);
-    }
-
-    /// A history from its facts (a snapshot's), its state folded through the same `evolve` as
-    /// [`History::push`] and its span through the same [`Span::push`], without copying the facts.
-    pub(crate) fn restore(stream_id: String, facts: Vec<Fact>) -> Option<(History, Span)> {
-        let mut span = Span::new(facts.first()?);
-        let mut state = DossierState::new();
-        for fact in &facts {
-            span.push(fact);
-            state = hoso_domain::evolve(state, &fact.event);
-        }
-        Some((
-            History {
-                stream_id,
-                facts,
-                state,
-            },
-            span,
-        ))
-    }
-
-    /// The events recorded at or before `cutoff`.
+    /// The facts recorded at or before `cutoff`.
     pub fn recorded_by(&self, cutoff: DateTime<Utc>) -> &[Fact] {
         let n = self.facts.partition_point(|f| f.recorded_at <= cutoff);
         &self.facts[..n]
@@ -110,9 +248,9 @@ impl History {
         self.stream_id.strip_prefix(STREAM_PREFIX).unwrap_or(&self.stream_id)
     }
 
-    /// The state folded from every fact (the dossier as it stands now).
-    pub fn state(&self) -> &DossierState {
-        &self.state
+    /// The dossier's version: its number of events less one.
+    pub fn version(&self) -> u64 {
+        self.facts.len() as u64 - 1
     }
 }
 
@@ -136,7 +274,7 @@ pub struct Span {
 impl Span {
     fn new(fact: &Fact) -> Span {
         Span {
-            first_occurred: fact.event.occurred_at().timestamp_micros(),
+            first_occurred: fact.occurred_at.timestamp_micros(),
             first_recorded: fact.recorded_at.timestamp_micros(),
             closing_occurred: i64::MAX,
             closing_recorded: i64::MAX,
@@ -144,8 +282,8 @@ impl Span {
     }
 
     fn push(&mut self, fact: &Fact) {
-        if self.closing_occurred == i64::MAX && closes(&fact.event) {
-            self.closing_occurred = fact.event.occurred_at().timestamp_micros();
+        if self.closing_occurred == i64::MAX && closes(&fact.kind) {
+            self.closing_occurred = fact.occurred_at.timestamp_micros();
             self.closing_recorded = fact.recorded_at.timestamp_micros();
         }
     }
@@ -161,25 +299,23 @@ impl Span {
 }
 
 /// Whether an event ends a dossier's processing.
-fn closes(event: &DossierEvent) -> bool {
-    match event {
-        DossierEvent::DossierProcessed(p) => matches!(p.step, ProcessingStep::Approved | ProcessingStep::Stopped),
-        DossierEvent::ResultReturned(_) | DossierEvent::Withdrawn(_) | DossierEvent::RefusedAtIntake(_) => true,
+fn closes(kind: &Kind) -> bool {
+    match kind {
+        Kind::Processed(step) => matches!(step, ProcessingStep::Approved | ProcessingStep::Stopped),
+        Kind::ResultReturned(_) | Kind::Withdrawn | Kind::RefusedAtIntake => true,
         _ => false,
     }
 }
 
-/// The state folded from `facts`.
-pub fn fold(facts: &[Fact]) -> DossierState {
-    facts
-        .iter()
-        .fold(DossierState::new(), |state, f| hoso_domain::evolve(state, &f.event))
+/// The state folded from `events`.
+pub fn fold(events: &[DossierEvent]) -> DossierState {
+    DossierState::fold(events)
 }
 
-/// The state folded from the `facts` that had occurred at or before `instant`.
-pub fn fold_until(facts: &[Fact], instant: DateTime<Utc>) -> DossierState {
-    let n = facts.partition_point(|f| f.event.occurred_at() <= instant);
-    fold(&facts[..n])
+/// The state folded from the `events` that had occurred at or before `instant`.
+pub fn fold_until(events: &[DossierEvent], instant: DateTime<Utc>) -> DossierState {
+    let n = events.partition_point(|e| e.occurred_at() <= instant);
+    fold(&events[..n])
 }
 
 /// A record of `$all` made ready for [`Dossiers`]: the event decoded when it belongs to a dossier.
@@ -225,16 +361,18 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// Every dossier's history, folded from `$all` in order.
+/// Every dossier's lean history, folded from `$all` in order.
 ///
 /// Two models are equal when they have the same checkpoint and the same histories in the same
-/// order (states and spans are derived from the facts; they are compared too, as a check).
+/// order, each with the same events as [`Dossiers::events`] gives them (so the order the shared
+/// parts were interned in does not matter), and the same spans (derived, compared as a check).
 #[derive(Debug, Clone, Default)]
 pub struct Dossiers {
-    by_stream: HashMap<String, usize, foldhash::fast::RandomState>,
+    by_stream: HashMap<Arc<str>, u32, foldhash::fast::RandomState>,
     histories: Vec<History>,
     /// One per history, in the same order, kept apart so that a scan over them stays small.
     spans: Vec<Span>,
+    tables: Tables,
     next_position: Position,
     /// The chain hash of the event before `next_position` (zeros at 0): with the store's id, it
     /// names the log the model was folded from, so a snapshot is never loaded over another log.
@@ -243,7 +381,18 @@ pub struct Dossiers {
 
 impl PartialEq for Dossiers {
     fn eq(&self, other: &Dossiers) -> bool {
-        self.next_position == other.next_position && self.histories == other.histories && self.spans == other.spans
+        self.next_position == other.next_position
+            && self.spans == other.spans
+            && self.histories.len() == other.histories.len()
+            && self.histories.iter().zip(&other.histories).all(|(a, b)| {
+                a.stream_id == b.stream_id
+                    && a.facts.len() == b.facts.len()
+                    && self.events(a, &a.facts) == other.events(b, &b.facts)
+                    && a.facts
+                        .iter()
+                        .zip(&b.facts)
+                        .all(|(x, y)| x.recorded_at == y.recorded_at)
+            })
     }
 }
 
@@ -279,31 +428,190 @@ impl Dossiers {
     fn apply_decoded(&mut self, decoded: Decoded) -> Result<(), ProjectionError> {
         self.check_order(decoded.position)?;
         if let Some(event) = decoded.event {
-            let fact = Fact {
-                position: decoded.position,
-                recorded_at: decoded.recorded_at,
-                event,
-            };
-            let i = match self.by_stream.get(&decoded.stream_id) {
-                Some(&i) => {
-                    self.spans[i].push(&fact);
-                    i
-                }
-                None => {
-                    let i = self.histories.len();
-                    self.by_stream.insert(decoded.stream_id.clone(), i);
-                    self.histories.push(History::new(decoded.stream_id));
-                    let mut span = Span::new(&fact);
-                    span.push(&fact);
-                    self.spans.push(span);
-                    i
-                }
-            };
-            self.histories[i].push(fact);
+            let i = self.history_index(&decoded.stream_id);
+            self.push(i, decoded.recorded_at, &event);
         }
         self.next_position += 1;
         self.checkpoint_hash = decoded.hash;
         Ok(())
+    }
+
+    /// The index of the stream's history, made (empty) on first sight.
+    fn history_index(&mut self, stream_id: &str) -> usize {
+        if let Some(&i) = self.by_stream.get(stream_id) {
+            return i as usize;
+        }
+        let i = self.histories.len();
+        let stream_id: Arc<str> = Arc::from(stream_id);
+        self.by_stream.insert(
+            Arc::clone(&stream_id),
+            u32::try_from(i).expect("fewer than 4 billion dossiers"),
+        );
+        self.histories.push(History::new(stream_id));
+        i
+    }
+
+    /// Adds one event, leaned, to history `i`, and to its span.
+    fn push(&mut self, i: usize, recorded_at: DateTime<Utc>, event: &DossierEvent) {
+        let history = &mut self.histories[i];
+        let kind = match event {
+            DossierEvent::DossierReceived(e) => {
+                let own_code = history.receipt_code() != e.receipt_code.as_str();
+                Kind::Received {
+                    due_at: e.due_at,
+                    receipt: self.tables.receipt(e, own_code),
+                }
+            }
+            DossierEvent::DossierDigitized(e) => Kind::Digitized {
+                reused: !e.reused.is_empty(),
+                result_digitized: e.result_digitized,
+            },
+            DossierEvent::DossierProcessed(e) => Kind::Processed(e.step),
+            DossierEvent::EResultIssued(_) => Kind::EResultIssued,
+            DossierEvent::PaidOnline(e) => Kind::PaidOnline {
+                amount_vnd: e.amount_vnd.to_le_bytes(),
+                gateway: e.gateway,
+            },
+            DossierEvent::ApologySent(e) => Kind::ApologySent {
+                new_appointment_at: e.new_appointment_at,
+            },
+            DossierEvent::SupplementRequested(_) => Kind::SupplementRequested,
+            DossierEvent::SupplementReceived(e) => Kind::SupplementReceived {
+                due_at: e.due_at,
+                calendars: self.tables.calendars(&e.calendars),
+            },
+            DossierEvent::ResultReturned(e) => Kind::ResultReturned(e.method),
+            DossierEvent::SatisfactionRated(e) => Kind::SatisfactionRated(e.rating),
+            DossierEvent::Withdrawn(_) => Kind::Withdrawn,
+            DossierEvent::RefusedAtIntake(_) => Kind::RefusedAtIntake,
+            DossierEvent::SyncedToNationalPortal(e) => Kind::Synced(e.status),
+        };
+        let fact = Fact {
+            recorded_at,
+            occurred_at: event.occurred_at(),
+            kind,
+        };
+        if history.facts.is_empty() {
+            debug_assert_eq!(i, self.spans.len());
+            self.spans.push(Span::new(&fact));
+        }
+        self.spans[i].push(&fact);
+        history.facts.push(fact);
+    }
+
+    /// The events of `facts` (some of `history`'s), as [`hoso_domain::evolve`] needs them: what
+    /// the model does not keep is blank (free text, officers, document and component lists,
+    /// result ids; zeros for the applicant and content hashes). They fold to the dossier's state
+    /// but for those blanks; read the stream from the store for the events as recorded.
+    pub fn events(&self, history: &History, facts: &[Fact]) -> Vec<DossierEvent> {
+        let mut events = Vec::with_capacity(facts.len());
+        for fact in facts {
+            let occurred_at = fact.occurred_at;
+            events.push(match fact.kind {
+                Kind::Received { due_at, receipt } => {
+                    let Template { receipt: r, own_code } = &self.tables.receipts[receipt as usize];
+                    let receipt_code = if *own_code {
+                        r.receipt_code.clone()
+                    } else {
+                        // Equal to the event's code, which was parsed when it was decoded.
+                        ReceiptCode::parse("receipt_code", history.receipt_code())
+                            .expect("the stream's receipt code was checked when its receipt was applied")
+                    };
+                    DossierEvent::DossierReceived(Arc::new(DossierReceived {
+                        occurred_at,
+                        receipt_code,
+                        procedure: r.procedure.clone(),
+                        receiving_desk: r.receiving_desk.clone(),
+                        handling_agency: r.handling_agency.clone(),
+                        channel: r.channel,
+                        green_lane: r.green_lane,
+                        effective_time: r.effective_time,
+                        applicant: ApplicantRef(uuid::Uuid::nil()),
+                        due_at,
+                        procedure_source: r.procedure_source,
+                        catalogue: r.catalogue.clone(),
+                        calendars: r.calendars.clone(),
+                    }))
+                }
+                Kind::Digitized {
+                    reused,
+                    result_digitized,
+                } => DossierEvent::DossierDigitized(DossierDigitized {
+                    occurred_at,
+                    files: Vec::new(),
+                    // Only whether any was reused is kept.
+                    reused: if reused {
+                        vec![ReusedComponent {
+                            component: String::new(),
+                            source: String::new(),
+                        }]
+                    } else {
+                        Vec::new()
+                    },
+                    result_digitized,
+                }),
+                Kind::Processed(step) => DossierEvent::DossierProcessed(DossierProcessed {
+                    occurred_at,
+                    step,
+                    officer: String::new(),
+                    to_unit: None,
+                    reason: None,
+                }),
+                Kind::EResultIssued => DossierEvent::EResultIssued(EResultIssued {
+                    occurred_at,
+                    result_id: String::new(),
+                    content_hash: no_content_hash(),
+                    signer: String::new(),
+                }),
+                Kind::PaidOnline { amount_vnd, gateway } => DossierEvent::PaidOnline(PaidOnline {
+                    occurred_at,
+                    amount_vnd: i64::from_le_bytes(amount_vnd),
+                    gateway,
+                    transaction_ref: String::new(),
+                }),
+                Kind::ApologySent { new_appointment_at } => DossierEvent::ApologySent(ApologySent {
+                    occurred_at,
+                    reason: String::new(),
+                    new_appointment_at,
+                    letter_number: String::new(),
+                }),
+                Kind::SupplementRequested => DossierEvent::SupplementRequested(SupplementRequested {
+                    occurred_at,
+                    missing_components: Vec::new(),
+                    officer: String::new(),
+                }),
+                Kind::SupplementReceived { due_at, calendars } => {
+                    DossierEvent::SupplementReceived(SupplementReceived {
+                        occurred_at,
+                        due_at,
+                        calendars: self.tables.calendars[calendars as usize].clone(),
+                    })
+                }
+                Kind::ResultReturned(method) => DossierEvent::ResultReturned(ResultReturned { occurred_at, method }),
+                Kind::SatisfactionRated(rating) => {
+                    DossierEvent::SatisfactionRated(SatisfactionRated { occurred_at, rating })
+                }
+                Kind::Withdrawn => DossierEvent::Withdrawn(Withdrawn {
+                    occurred_at,
+                    reason: String::new(),
+                }),
+                Kind::RefusedAtIntake => DossierEvent::RefusedAtIntake(RefusedAtIntake {
+                    occurred_at,
+                    reason: String::new(),
+                    officer: String::new(),
+                }),
+                Kind::Synced(status) => {
+                    DossierEvent::SyncedToNationalPortal(SyncedToNationalPortal { occurred_at, status })
+                }
+            });
+        }
+        events
+    }
+
+    /// The dossier as it stands now: the state folded from every fact (with the blanks of
+    /// [`Dossiers::events`]).
+    pub fn state(&self, history: &History) -> DossierState {
+        fold(&self.events(history, &history.facts))
     }
 
     /// Applies every event from the checkpoint to the store's head, in batches, reporting
@@ -345,6 +653,7 @@ impl Dossiers {
         });
         // Stops the reader if this future is dropped or returns early.
         let _reader = AbortOnDrop(reader);
+        let from = self.next_position;
         while let Some(next) = rx.recv().await {
             let (decoding, head) = next?;
             let decoded = decoding.await.map_err(|err| ProjectionError::Undecodable {
@@ -356,19 +665,39 @@ impl Dossiers {
             }
             progress(self.next_position, head.max(self.next_position));
         }
+        if self.next_position - from > 1024 {
+            self.shrink();
+        }
         Ok(self.next_position)
     }
 
-    /// Adds a whole history read from a snapshot (see [`History::restore`]), after those
-    /// already there (snapshots keep the order first seen). Refused (`false`) when the stream
-    /// is already there.
-    pub(crate) fn restore_history(&mut self, history: History, span: Span) -> bool {
-        if self.by_stream.contains_key(&history.stream_id) {
+    /// Gives back the room the lists grew into beyond their contents (up to half of each after
+    /// a long catch-up): each history's facts, the histories, their spans and the index.
+    fn shrink(&mut self) {
+        for history in &mut self.histories {
+            history.facts.shrink_to_fit();
+        }
+        self.histories.shrink_to_fit();
+        self.spans.shrink_to_fit();
+        self.by_stream.shrink_to_fit();
+    }
+
+    /// Adds a whole history read from a snapshot, after those already there (snapshots keep
+    /// the order first seen), its facts leaned and its span folded as live events are. Refused
+    /// (`false`) when the stream is already there or the history is empty.
+    pub(crate) fn restore_history(
+        &mut self,
+        stream_id: &str,
+        events: impl ExactSizeIterator<Item = (DateTime<Utc>, DossierEvent)>,
+    ) -> bool {
+        if self.by_stream.contains_key(stream_id) || events.len() == 0 {
             return false;
         }
-        self.by_stream.insert(history.stream_id.clone(), self.histories.len());
-        self.histories.push(history);
-        self.spans.push(span);
+        let i = self.history_index(stream_id);
+        self.histories[i].facts.reserve_exact(events.len());
+        for (recorded_at, event) in events {
+            self.push(i, recorded_at, &event);
+        }
         true
     }
 
@@ -396,6 +725,6 @@ impl Dossiers {
 
     /// One dossier by its stream.
     pub fn get(&self, stream_id: &str) -> Option<&History> {
-        self.by_stream.get(stream_id).map(|&i| &self.histories[i])
+        self.by_stream.get(stream_id).map(|&i| &self.histories[i as usize])
     }
 }

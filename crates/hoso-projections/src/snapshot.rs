@@ -3,14 +3,14 @@
 //!
 //! Bytes only: the server decides where they go and writes them atomically.
 //!
-//! # Format (version 3)
+//! # Format (version 4)
 //!
 //! All integers little-endian.
 //!
 //! | field | bytes |
 //! |---|---|
 //! | magic `HOSOSNAP` | 8 |
-//! | format version (`3`) | 4 (u32) |
+//! | format version (`4`) | 4 (u32) |
 //! | payload length | 8 (u64) |
 //! | CRC-32 (IEEE) of the payload | 4 (u32) |
 //! | payload | payload length |
@@ -22,8 +22,11 @@
 //! of histories (u64), the number of chunks (u32), then each chunk: its length in bytes (u64)
 //! and its bytes. A chunk is its number of histories (u32, at most [`CHUNK`]) and those
 //! histories, in the order first seen: each its stream id (a string), its number of facts (u32),
-//! and each fact: its position (u64), `recorded_at` (a time) and its event (a tag byte, then the
-//! event's fields in declaration order). Chunks are encoded and decoded on every core.
+//! and each fact: its `recorded_at` (a time) and its event (a tag byte, then the event's fields
+//! in declaration order), as the lean model gives it ([`Dossiers::events`]): what the model does
+//! not keep is blank (empty strings and lists, zero applicant and content hashes), so the
+//! snapshot holds no more than memory does. Chunks are decoded on every core, a wave at a time,
+//! and leaned into the model in order; they are encoded on every core.
 //!
 //! - A string is its UTF-8 length (u32) then its bytes; a list is its length (u32) then its
 //!   items; an `Option` is a byte `0` (none) or `1` followed by the value; a bool is a byte `0`
@@ -42,14 +45,15 @@
 //!   time unit, processing step, gateway, return method and satisfaction by their declaration
 //!   order from 0.
 //!
-//! Nothing derived is stored: each history's state and span are folded again from its facts,
-//! through the same code as live events. Any change of the layout (a new event, a new field) is
+//! Nothing derived is stored: each history's facts and span are leaned and folded again from its
+//! events, through the same code as live events, and the shared parts interned again. Any change of the layout (a new event, a new field) is
 //! a new format version; a snapshot of another version is refused, and the server rebuilds from
 //! the log, which is always the truth. So is a snapshot of another store (its store id differs),
 //! and the server also checks the hash against the log's event at the checkpoint, which tells a
 //! log that diverged after the snapshot was taken (a store restored from another backup).
 //!
-//! Version 3 added the store id and the checkpoint hash; version 2 had neither.
+//! Version 4 is the lean model's (issue #23): no positions, blanks for what is not kept; version
+//! 3 added the store id and the checkpoint hash; version 2 had neither.
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -65,12 +69,12 @@ use hoso_domain::{
     ProcedureCode, ProcedureSource, ReceiptCode, StatutoryTime, TimeUnit,
 };
 
-use crate::model::{Dossiers, Fact, History, Span};
+use crate::model::{Dossiers, History};
 
 /// The first bytes of every snapshot.
 pub const MAGIC: [u8; 8] = *b"HOSOSNAP";
 /// The format version this code writes and reads.
-pub const VERSION: u32 = 3;
+pub const VERSION: u32 = 4;
 /// Magic, version, payload length and CRC.
 const HEADER_LEN: usize = 8 + 4 + 8 + 4;
 /// The most histories in one chunk of the payload.
@@ -142,7 +146,7 @@ impl Dossiers {
     /// [`Dossiers::encode_snapshot`] with `chunk` histories a chunk (tests use small ones).
     pub(crate) fn encode_snapshot_in_chunks_of(&self, store_id: uuid::Uuid, chunk: usize) -> Vec<u8> {
         let groups: Vec<&[History]> = self.histories().chunks(chunk).collect();
-        let chunks = par_map(&groups, |histories| encode_chunk(histories));
+        let chunks = par_map(&groups, |histories| encode_chunk(self, histories));
         let payload_len = 16 + 32 + 8 + 8 + 4 + chunks.iter().map(|c| 8 + c.len()).sum::<usize>();
         let mut w = Writer(Vec::with_capacity(HEADER_LEN + payload_len));
         w.0.resize(HEADER_LEN, 0);
@@ -247,20 +251,22 @@ fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> 
     })
 }
 
-fn encode_chunk(histories: &[History]) -> Vec<u8> {
+fn encode_chunk(model: &Dossiers, histories: &[History]) -> Vec<u8> {
     let mut w = Writer(Vec::with_capacity(histories.len() * 640));
     w.len(histories.len());
     for history in histories {
         w.str(&history.stream_id);
         w.len(history.facts.len());
-        for fact in &history.facts {
-            w.u64(fact.position);
+        for (fact, event) in history.facts.iter().zip(model.events(history, &history.facts)) {
             w.time(fact.recorded_at);
-            w.event(&fact.event);
+            w.event(&event);
         }
     }
     w.0
 }
+
+/// One history as read from a snapshot: its stream id and its events with their `recorded_at`.
+type RawHistory = (String, Vec<(DateTime<Utc>, DossierEvent)>);
 
 fn decode_payload(payload: &[u8]) -> Result<Dossiers, SnapshotError> {
     let mut r = Reader { bytes: payload, at: 0 };
@@ -284,13 +290,20 @@ fn decode_payload(payload: &[u8]) -> Result<Dossiers, SnapshotError> {
     if r.remaining() > 0 {
         return Err(r.malformed(format!("{} bytes after the last chunk", r.remaining())));
     }
-    let decoded = par_map(&chunks, |range| decode_chunk(payload, range.clone(), checkpoint));
     let mut model = Dossiers::new();
-    for (chunk, range) in decoded.into_iter().zip(&chunks) {
-        for (history, span) in chunk? {
-            let stream_id = history.stream_id.clone();
-            if !model.restore_history(history, span) {
-                return Err(r.malformed_at(range.start, format!("the stream {stream_id} appears twice")));
+    // Chunks are decoded on every core a wave at a time (so that the decoded events of only a
+    // wave are held at once), then leaned into the model in order, interning as live events do.
+    let wave = std::thread::available_parallelism().map_or(1, |n| n.get()) * 2;
+    for ranges in chunks.chunks(wave) {
+        let decoded = par_map(ranges, |range| decode_chunk(payload, range.clone()));
+        for (chunk, range) in decoded.into_iter().zip(ranges) {
+            for (stream_id, events) in chunk? {
+                if !model.restore_history(&stream_id, events.into_iter()) {
+                    return Err(r.malformed_at(
+                        range.start,
+                        format!("the stream {stream_id} appears twice or has no event"),
+                    ));
+                }
             }
         }
     }
@@ -304,8 +317,8 @@ fn decode_payload(payload: &[u8]) -> Result<Dossiers, SnapshotError> {
     Ok(model)
 }
 
-/// The histories of the chunk at `range` of the payload, each folded again from its facts.
-fn decode_chunk(payload: &[u8], range: Range<usize>, checkpoint: u64) -> Result<Vec<(History, Span)>, SnapshotError> {
+/// The histories of the chunk at `range` of the payload, decoded.
+fn decode_chunk(payload: &[u8], range: Range<usize>) -> Result<Vec<RawHistory>, SnapshotError> {
     // Offsets in errors are the payload's.
     let mut r = Reader {
         bytes: &payload[..range.end],
@@ -317,35 +330,15 @@ fn decode_chunk(payload: &[u8], range: Range<usize>, checkpoint: u64) -> Result<
     }
     let mut res = Vec::with_capacity(n_histories);
     for _ in 0..n_histories {
-        let at = r.at;
         let stream_id = r.string()?;
         let n_facts = r.len()?;
-        // Every fact takes at least 19 bytes: a bogus count cannot reserve much.
-        let mut facts = Vec::with_capacity(n_facts.min(r.remaining() / 19));
-        // Positions grow along a history and stay below the checkpoint.
-        let mut next = 0;
+        // Every fact takes at least 21 bytes: a bogus count cannot reserve much.
+        let mut events = Vec::with_capacity(n_facts.min(r.remaining() / 21));
         for _ in 0..n_facts {
-            let at = r.at;
-            let position = r.u64()?;
-            if position < next || position >= checkpoint {
-                return Err(r.malformed_at(
-                    at,
-                    format!("fact at position {position} out of order in {stream_id} (checkpoint {checkpoint})"),
-                ));
-            }
-            next = position + 1;
             let recorded_at = r.time()?;
-            let event = r.event()?;
-            facts.push(Fact {
-                position,
-                recorded_at,
-                event,
-            });
+            events.push((recorded_at, r.event()?));
         }
-        let Some(restored) = History::restore(stream_id, facts) else {
-            return Err(r.malformed_at(at, "a history has no fact".to_owned()));
-        };
-        res.push(restored);
+        res.push((stream_id, events));
     }
     if r.remaining() > 0 {
         return Err(r.malformed(format!("{} bytes after the chunk's last history", r.remaining())));

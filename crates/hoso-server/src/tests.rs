@@ -640,6 +640,17 @@ mod snapshots {
             "truncated"
         );
 
+        // One of the model before the lean one (format version 3), as an upgrade finds it.
+        let mut before_lean = bytes.clone();
+        before_lean[8..12].copy_from_slice(&3u32.to_le_bytes());
+        crate::snapshot::write_atomically(&path, &before_lean).unwrap();
+        assert_eq!(
+            load(&path, desk.store.store_id(), desk.store.head()),
+            Dossiers::new(),
+            "format version 3"
+        );
+        assert!(!path.exists() && discarded.exists());
+
         assert_eq!(
             load(&path, desk.store.store_id(), desk.store.head()),
             Dossiers::new(),
