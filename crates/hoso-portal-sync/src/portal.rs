@@ -44,15 +44,6 @@ pub enum SendFailure {
     Failed(String),
 }
 
-impl SendFailure {
-    /// The failure, in words.
-    pub fn reason(&self) -> &str {
-        match self {
-            SendFailure::Unreachable(reason) | SendFailure::Failed(reason) => reason,
-        }
-    }
-}
-
 /// The HTTPS client of the portal.
 #[derive(Clone)]
 pub struct Portal {
@@ -179,8 +170,11 @@ fn certificate_refused(err: &(dyn std::error::Error + 'static)) -> Option<&'stat
                 rustls::CertificateError::NotValidForName | rustls::CertificateError::NotValidForNameContext { .. } => {
                     "the portal's certificate is not for the host named in endpoint: check endpoint"
                 }
-                _ => {
+                rustls::CertificateError::UnknownIssuer => {
                     "the portal's certificate is not trusted: set ca_file to the CA certificate (PEM) that signed it, or add that CA to the system's trusted roots"
+                }
+                _ => {
+                    "the portal's certificate is refused as said: an expired, revoked or malformed certificate is the portal's to replace"
                 }
             });
         }
