@@ -21,7 +21,7 @@ use uuid::Uuid;
 
 use crate::aside::{RESEND_ALL, SetAside, StateDir};
 use crate::config::Config;
-use crate::portal::{Accepted, Portal};
+use crate::portal::{Accepted, Portal, SendFailure};
 use crate::record::{Dossiers, FOLLOWED_EVENT_TYPES, SyncRecord};
 
 /// How often the consumer's checkpoint is recorded while records are done: each one is an event
@@ -381,15 +381,28 @@ async fn resend(shared: &Shared, code: &str) -> Result<Ended> {
 }
 
 /// Sends a record up to `max_attempts` times with backoff; the last failure and the number of
-/// attempts when none succeeded.
+/// attempts when none succeeded. While the portal cannot be reached the record waits, however
+/// long: an outage or a certificate not trusted is no fault of the record, and setting every
+/// dossier aside for it would leave the operator a `resend all` for nothing.
 async fn send_with_retries(shared: &Shared, record: &SyncRecord) -> Result<Accepted, (String, u32)> {
     let max = shared.config.max_attempts;
     let mut attempt = 1;
+    let mut unreachable = 0;
     loop {
         match shared.portal.send(record).await {
             Ok(accepted) => return Ok(accepted),
-            Err(reason) if attempt >= max => return Err((reason, attempt)),
-            Err(reason) => {
+            Err(SendFailure::Unreachable(reason)) => {
+                tracing::warn!(
+                    receipt_code = record.receipt_code,
+                    position = record.source.position,
+                    reason,
+                    "portal sync: cannot reach the portal; retrying (not counted toward max_attempts)"
+                );
+                unreachable = (unreachable + 1).min(30);
+                tokio::time::sleep(shared.config.backoff(unreachable)).await;
+            }
+            Err(SendFailure::Failed(reason)) if attempt >= max => return Err((reason, attempt)),
+            Err(SendFailure::Failed(reason)) => {
                 tracing::info!(
                     receipt_code = record.receipt_code,
                     position = record.source.position,
@@ -554,3 +567,6 @@ mod tests {
         assert_ne!(sync_command_id("k1"), sync_command_id("k2"));
     }
 }
+
+#[cfg(test)]
+mod https;

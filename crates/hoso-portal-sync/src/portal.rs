@@ -32,6 +32,18 @@ pub struct Accepted {
     pub reference: String,
 }
 
+/// Why a send failed, in words for the operator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendFailure {
+    /// The request never left: the portal could not be connected to, or its certificate was not
+    /// trusted. Nothing is wrong with the record, so it is retried until the portal is reachable
+    /// and never counted toward `max_attempts`.
+    Unreachable(String),
+    /// The portal refused the record, or did not answer in time, or its answer was cut off:
+    /// counted toward `max_attempts`.
+    Failed(String),
+}
+
 /// The HTTPS client of the portal.
 #[derive(Clone)]
 pub struct Portal {
@@ -93,36 +105,50 @@ impl Portal {
         })
     }
 
-    /// Sends one record; `Err` holds why it failed, in words for the operator.
-    pub async fn send(&self, record: &SyncRecord) -> Result<Accepted, String> {
-        let body = serde_json::to_vec(record).map_err(|err| format!("cannot encode the record: {err}"))?;
+    /// Sends one record; `Err` holds why it failed.
+    pub async fn send(&self, record: &SyncRecord) -> Result<Accepted, SendFailure> {
+        let body = serde_json::to_vec(record)
+            .map_err(|err| SendFailure::Failed(format!("cannot encode the record: {err}")))?;
         let request = http::Request::post(self.endpoint.clone())
             .header(CONTENT_TYPE, "application/json")
             .header(AUTHORIZATION, self.authorization.clone())
             .header(IDEMPOTENCY_KEY, &record.idempotency_key)
             .body(Full::new(Bytes::from(body)))
-            .map_err(|err| format!("cannot build the request: {err}"))?;
+            .map_err(|err| SendFailure::Failed(format!("cannot build the request: {err}")))?;
         let exchange = async {
-            let response = self
-                .client
-                .request(request)
-                .await
-                .map_err(|err| format!("cannot reach the portal at {}: {}", self.endpoint, chain(&err)))?;
+            let response = self.client.request(request).await.map_err(|err| {
+                let reason = format!("cannot reach the portal at {}: {}", self.endpoint, chain(&err));
+                // A connect error means the request never left: not the record's failure.
+                if err.is_connect() {
+                    SendFailure::Unreachable(match certificate_refused(&err) {
+                        Some(hint) => format!("{reason} ({hint})"),
+                        None => reason,
+                    })
+                } else {
+                    SendFailure::Failed(reason)
+                }
+            })?;
             let status = response.status();
             let body = Limited::new(response.into_body(), MAX_ANSWER_BYTES)
                 .collect()
                 .await
-                .map_err(|err| format!("the portal's answer (HTTP {status}) was cut off: {err}"))?
+                .map_err(|err| SendFailure::Failed(format!("the portal's answer (HTTP {status}) was cut off: {err}")))?
                 .to_bytes();
-            Ok::<_, String>((status, body))
+            Ok::<_, SendFailure>((status, body))
         };
-        let (status, body) = tokio::time::timeout(self.timeout, exchange)
-            .await
-            .map_err(|_| format!("the portal did not answer within {} ms", self.timeout.as_millis()))??;
+        let (status, body) = tokio::time::timeout(self.timeout, exchange).await.map_err(|_| {
+            SendFailure::Failed(format!(
+                "the portal did not answer within {} ms",
+                self.timeout.as_millis()
+            ))
+        })??;
         if !status.is_success() {
             let text = String::from_utf8_lossy(&body);
             let text: String = text.chars().take(200).collect();
-            return Err(format!("the portal answered HTTP {status}: {}", text.trim()));
+            return Err(SendFailure::Failed(format!(
+                "the portal answered HTTP {status}: {}",
+                text.trim()
+            )));
         }
         let reference = serde_json::from_slice::<serde_json::Value>(&body)
             .ok()
@@ -133,6 +159,33 @@ impl Portal {
             reference,
         })
     }
+}
+
+/// What to do when the TLS handshake refused the portal's certificate, if that is why `err` is.
+fn certificate_refused(err: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
+    let mut cause = Some(err);
+    while let Some(err) = cause {
+        if let Some(rustls::Error::InvalidCertificate(refused)) = err.downcast_ref::<rustls::Error>() {
+            return Some(match refused {
+                rustls::CertificateError::NotValidForName | rustls::CertificateError::NotValidForNameContext { .. } => {
+                    "the portal's certificate is not for the host named in endpoint: check endpoint"
+                }
+                rustls::CertificateError::UnknownIssuer => {
+                    "the portal's certificate is not trusted: set ca_file to the CA certificate (PEM) that signed it, or add that CA to the system's trusted roots"
+                }
+                _ => {
+                    "the portal's certificate is refused as said: an expired, revoked or malformed certificate is the portal's to replace"
+                }
+            });
+        }
+        // An io::Error's `source` skips the error it wraps (hyper-rustls wraps rustls's twice):
+        // step into it instead.
+        cause = match err.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => err.source(),
+        };
+    }
+    None
 }
 
 /// An error with its causes, for the log.
