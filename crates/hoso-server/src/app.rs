@@ -9,6 +9,8 @@
 //! fingerprint of the request (`request_sha256`), so that a command id sent again with another
 //! request is refused rather than answered with the first request's outcome.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, TimeDelta, Utc};
 use hoso_api::convert::{DeskCommand, DossierKey};
 use hoso_domain::{
@@ -141,6 +143,40 @@ pub struct App<S> {
     pub started_at: DateTime<Utc>,
     /// The store backend's name.
     pub backend: &'static str,
+    /// The states the latest commands left their dossiers in.
+    pub decided: DecidedStates,
+}
+
+/// How many dossiers' latest states the server keeps for the next command on them: a desk
+/// works on a few dossiers at a time, so a province's desks fit many times over.
+const DECIDED_STATES: usize = 16_384;
+
+/// The state each of the latest commands left its dossier in, with the stream version it holds:
+/// the next command on that dossier decides on it, once the store confirms that the stream is
+/// still at that version, instead of reading and decoding the whole stream again (the largest
+/// part of a command's own CPU: BENCHMARKS.md, "Where the service's CPU goes"). A state is used
+/// only for the exact version it was folded to, and streams only grow, so it is the state a
+/// fresh read would fold.
+pub struct DecidedStates(quick_cache::sync::Cache<String, Arc<Decided>>);
+
+impl Default for DecidedStates {
+    fn default() -> Self {
+        DecidedStates(quick_cache::sync::Cache::new(DECIDED_STATES))
+    }
+}
+
+/// A dossier's state at one version of its stream.
+pub struct Decided {
+    version: u64,
+    dossier_id: Uuid,
+    state: DossierState,
+}
+
+/// What a command decides on: the dossier's state, its version and its id.
+struct Current {
+    version: Option<u64>,
+    dossier_id: Option<Uuid>,
+    state: DossierState,
 }
 
 #[cfg(test)]
@@ -156,6 +192,7 @@ impl<S> App<S> {
             max_clock_skew: TimeDelta::minutes(5),
             started_at: Utc::now(),
             backend: "memory",
+            decided: DecidedStates::default(),
         }
     }
 }
@@ -223,6 +260,27 @@ impl<S: EventStore> App<S> {
         .await
     }
 
+    /// The dossier's state now, to decide a command on: the one the last command left if the
+    /// stream has not moved since, else folded from the stream.
+    async fn current(&self, stream_id: &str) -> Result<Current, ServiceError> {
+        if let Some(kept) = self.decided.0.get(stream_id) {
+            let span = tracing::debug_span!("load_stream", stream_id, events = Empty, kept = true);
+            if self.store.stream_version(stream_id).instrument(span).await? == Some(kept.version) {
+                return Ok(Current {
+                    version: Some(kept.version),
+                    dossier_id: Some(kept.dossier_id),
+                    state: kept.state.clone(),
+                });
+            }
+        }
+        let loaded = self.load(stream_id, None).await?;
+        Ok(Current {
+            version: loaded.version(),
+            dossier_id: loaded.dossier_id,
+            state: loaded.state,
+        })
+    }
+
     /// Runs a desk command for `caller`: decides, appends, and answers; a retry of a recorded
     /// command answers as the first time and writes nothing.
     pub async fn execute(&self, caller: &Caller, desk: DeskCommand) -> Result<Outcome, ServiceError> {
@@ -253,8 +311,8 @@ impl<S: EventStore> App<S> {
                 (Some(key), _) => self.resolve(key).await?,
                 (None, _) => return Err(ServiceError::NotFound("the command names no dossier".to_owned())),
             };
-            let loaded = self.load(&stream_id, None).await?;
-            let version = loaded.version();
+            let current = self.current(&stream_id).await?;
+            let version = current.version;
             if let Some(expected) = header.expected_version
                 && version != Some(expected)
             {
@@ -263,7 +321,7 @@ impl<S: EventStore> App<S> {
                     actual: version,
                 });
             }
-            let handling_agency = loaded.state.received.as_ref().map(|r| r.handling_agency.as_str());
+            let handling_agency = current.state.received.as_ref().map(|r| r.handling_agency.as_str());
             authorize(caller, Action::record(command.kind(), handling_agency))?;
             let reference = self.reference.current();
             let context = Context {
@@ -275,7 +333,7 @@ impl<S: EventStore> App<S> {
                 ..Context::new(Utc::now(), &reference.calendar, &self.green_lane)
             };
             let events = tracing::debug_span!("decide", command = command.kind().name())
-                .in_scope(|| decide(&loaded.state, &command, &context))?;
+                .in_scope(|| decide(&current.state, &command, &context))?;
             let metadata = EventMetadata {
                 causation_id: Some(header.command_id.to_string()),
                 command_id: Some(header.command_id.to_string()),
@@ -299,11 +357,21 @@ impl<S: EventStore> App<S> {
                 // A copy of this command raced ours and wrote first: answer as a retry.
                 Ok(result) if result.already_stored => {}
                 Ok(result) => {
-                    let state = events.iter().fold(loaded.state, hoso_domain::evolve);
+                    let state = events.iter().fold(current.state, hoso_domain::evolve);
                     let (_, last) = result.positions.ok_or_else(|| {
                         ServiceError::Internal("the store reported no position for an append of events".to_owned())
                     })?;
-                    let dossier_id = loaded.dossier_id.unwrap_or(first_id);
+                    let dossier_id = current.dossier_id.unwrap_or(first_id);
+                    if let Some(version) = result.current_version {
+                        self.decided.0.insert(
+                            stream_id.clone(),
+                            Arc::new(Decided {
+                                version,
+                                dossier_id,
+                                state: state.clone(),
+                            }),
+                        );
+                    }
                     return Ok(outcome(
                         dossier_id,
                         &state,

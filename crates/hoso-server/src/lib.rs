@@ -218,6 +218,7 @@ async fn run_on<S: EventStore>(
         max_clock_skew: TimeDelta::seconds(i64::from(config.max_clock_skew_seconds)),
         started_at: Utc::now(),
         backend,
+        decided: Default::default(),
     });
     serve(app, credentials, config, shutdown).await
 }

@@ -458,6 +458,7 @@ async fn after_a_disk_error_commands_are_unavailable_and_the_status_says_so() {
         max_clock_skew: chrono::TimeDelta::minutes(5),
         started_at: chrono::Utc::now(),
         backend: "sled",
+        decided: Default::default(),
     });
     let desk = Caller {
         subject: "desk".to_owned(),
@@ -731,7 +732,7 @@ mod fingerprints {
         App::for_tests(store)
     }
 
-    fn receive(fee_vnd: i64) -> DeskCommand {
+    pub(super) fn receive(fee_vnd: i64) -> DeskCommand {
         pb::ReceiveDossierRequest {
             command: Some(pb::CommandHeader {
                 command_id: "0b6c7a52-52b5-4c6b-8f3e-3f2a1b0c9d8e".to_owned(),
@@ -760,7 +761,7 @@ mod fingerprints {
         .unwrap()
     }
 
-    fn desk() -> Caller {
+    pub(super) fn desk() -> Caller {
         Caller {
             subject: "desk.g09-20.officer1".to_owned(),
             role: Role::DeskOfficer,
@@ -899,6 +900,7 @@ async fn a_damaged_record_stops_reports_with_data_loss_not_retry() {
         max_clock_skew: chrono::TimeDelta::minutes(5),
         started_at: chrono::Utc::now(),
         backend: "sled",
+        decided: Default::default(),
     });
     let projection = crate::projection::Projection::new();
     let follower = tokio::spawn(Arc::clone(&projection).follow(store.clone(), hoso_projections::Dossiers::new()));
@@ -969,4 +971,92 @@ async fn a_damaged_record_stops_reports_with_data_loss_not_retry() {
     let status = last.expect("the rebuild answers").unwrap_err();
     assert_eq!(status.code(), tonic::Code::DataLoss, "{status:?}");
     assert!(status.message().contains("position 2"), "{}", status.message());
+}
+
+mod decided_states {
+    //! The states the latest commands left their dossiers in: used only while the stream is
+    //! still at their version.
+
+    use chrono::{TimeZone, Utc};
+    use hoso_api::convert::{DeskCommand, IntoDeskCommand, utc_to_timestamp};
+    use hoso_api::pb;
+    use hoso_store::MemoryStore;
+
+    use super::fingerprints::{desk, receive};
+    use crate::app::App;
+    use crate::error::to_status;
+
+    fn withdraw(command_id: &str) -> DeskCommand {
+        pb::WithdrawDossierRequest {
+            command: Some(pb::CommandHeader {
+                command_id: command_id.to_owned(),
+                expected_version: None,
+                correlation_id: String::new(),
+                occurred_at: Some(utc_to_timestamp(Utc.with_ymd_and_hms(2025, 9, 10, 2, 0, 0).unwrap())),
+            }),
+            dossier: Some(pb::DossierRef {
+                r#ref: Some(pb::dossier_ref::Ref::ReceiptCode("G09.20-20250909-0092637".to_owned())),
+            }),
+            reason: "the applicant asked".to_owned(),
+        }
+        .into_desk_command()
+        .unwrap()
+    }
+
+    /// Two servers over one store: the first keeps the state its receipt left, the second
+    /// withdraws the dossier, and the first must decide on the withdrawn dossier, not on the
+    /// state it kept.
+    #[tokio::test]
+    async fn a_kept_state_is_not_used_once_another_server_wrote_to_the_dossier() {
+        let store = MemoryStore::new();
+        let (one, other) = (App::for_tests(store.clone()), App::for_tests(store));
+        one.execute(&desk(), receive(50_000)).await.unwrap();
+        let withdrawn = other
+            .execute(&desk(), withdraw("3f0c1d2e-4b5a-4c6d-8e7f-9a0b1c2d3e4f"))
+            .await
+            .unwrap();
+        assert_eq!(withdrawn.version, 1);
+
+        let refused = one
+            .execute(&desk(), withdraw("6a7b8c9d-0e1f-4a2b-9c3d-4e5f6a7b8c9d"))
+            .await
+            .unwrap_err();
+        let status = to_status(refused);
+        assert_eq!(status.code(), tonic::Code::FailedPrecondition, "{status:?}");
+    }
+
+    /// On the server that wrote last, the next command decides on the state it kept, and the
+    /// answers are those of a server that read the stream.
+    #[tokio::test]
+    async fn a_kept_state_gives_the_answers_a_read_stream_gives() {
+        let store = MemoryStore::new();
+        let (kept, fresh) = (App::for_tests(store.clone()), App::for_tests(store));
+        kept.execute(&desk(), receive(50_000)).await.unwrap();
+        let by_kept = kept
+            .execute(&desk(), withdraw("3f0c1d2e-4b5a-4c6d-8e7f-9a0b1c2d3e4f"))
+            .await
+            .unwrap();
+        // The same command again on a server that kept nothing: a retry, answered from the log.
+        let by_fresh = fresh
+            .execute(&desk(), withdraw("3f0c1d2e-4b5a-4c6d-8e7f-9a0b1c2d3e4f"))
+            .await
+            .unwrap();
+        assert!(by_fresh.replayed);
+        assert_eq!(
+            (
+                by_kept.dossier_id,
+                by_kept.version,
+                by_kept.position,
+                by_kept.status,
+                by_kept.due_at
+            ),
+            (
+                by_fresh.dossier_id,
+                by_fresh.version,
+                by_fresh.position,
+                by_fresh.status,
+                by_fresh.due_at
+            )
+        );
+    }
 }
