@@ -203,6 +203,18 @@ impl Drop for Connector {
 }
 
 /// Waits until `done` holds, at most `limit`; false if it never did.
+/// How many syncs to the portal the dossier's record shows.
+async fn syncs_recorded(query: &mut Query, code: &str) -> u32 {
+    query
+        .get_dossier(pb::GetDossierRequest { dossier: by_code(code) })
+        .await
+        .unwrap()
+        .into_inner()
+        .dossier
+        .unwrap()
+        .syncs
+}
+
 async fn wait_until(limit: Duration, mut done: impl AsyncFnMut() -> bool) -> bool {
     let start = Instant::now();
     while start.elapsed() < limit {
@@ -392,14 +404,7 @@ server = "http://{}"
         .collect();
     let recorded = wait_until(Duration::from_secs(20), async || {
         for (code, n) in &expected {
-            let dossier = query
-                .get_dossier(pb::GetDossierRequest { dossier: by_code(code) })
-                .await
-                .unwrap()
-                .into_inner()
-                .dossier
-                .unwrap();
-            if dossier.syncs < *n {
+            if syncs_recorded(&mut query, code).await < *n {
                 return false;
             }
         }
@@ -428,14 +433,8 @@ server = "http://{}"
         "the portal must have heard records twice, failed and stalled (seed {seed})"
     );
     for (code, n) in &expected {
-        let dossier = query
-            .get_dossier(pb::GetDossierRequest { dossier: by_code(code) })
-            .await
-            .unwrap()
-            .into_inner()
-            .dossier
-            .unwrap();
-        assert_eq!(dossier.syncs, *n, "dossier {code}: one sync recorded per change");
+        let recorded = syncs_recorded(&mut query, code).await;
+        assert_eq!(recorded, *n, "dossier {code}: one sync recorded per change");
     }
     // Each sync event keeps the portal's answer, and is named by the record it answers.
     let by_command: HashMap<String, &Applied> = ledger
