@@ -362,23 +362,18 @@ impl<S: EventStore> App<S> {
                         ServiceError::Internal("the store reported no position for an append of events".to_owned())
                     })?;
                     let dossier_id = current.dossier_id.unwrap_or(first_id);
+                    let answer = outcome(dossier_id, &state, result.current_version.unwrap_or(0), last, false);
                     if let Some(version) = result.current_version {
                         self.decided.0.insert(
                             stream_id.clone(),
                             Arc::new(Decided {
                                 version,
                                 dossier_id,
-                                state: state.clone(),
+                                state,
                             }),
                         );
                     }
-                    return Ok(outcome(
-                        dossier_id,
-                        &state,
-                        result.current_version.unwrap_or(0),
-                        last,
-                        false,
-                    ));
+                    return Ok(answer);
                 }
                 // Another desk wrote first: decide again on the new state, unless the client asked
                 // for a version check (it must see the new state itself).
