@@ -47,6 +47,14 @@ pub(crate) async fn connect(config: &Config) -> Result<Client, StoreError> {
             tracing::warn!(error = %err, "a connection of the PostgreSQL store ended");
         }
     });
+    // A connection lives as long as the store, and PostgreSQL keeps a prepared statement's
+    // generic plan for good once chosen: chosen while the log was small, the writer's lookup
+    // of event ids stayed a sequential scan of the whole log as it grew. Planning each
+    // execution for the log as it is costs microseconds.
+    client
+        .batch_execute("SET plan_cache_mode = force_custom_plan")
+        .await
+        .map_err(|err| unavailable(&err, "cannot set up a connection to PostgreSQL"))?;
     Ok(client)
 }
 

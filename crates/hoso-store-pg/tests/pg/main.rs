@@ -367,6 +367,70 @@ async fn a_lost_connection_is_retryable_and_the_store_reconnects() {
 /// appenders through `PgStore` (one store, as one process; and four stores, as four
 /// processes), against plain autocommit INSERTs of the same rows into a table with no head
 /// row, one connection per appender. Run on demand (it prints its figures):
+/// PostgreSQL keeps a prepared statement's generic plan once it has chosen one, and the store's
+/// connections live for the store's life: a plan chosen on a near-empty log (a sequential scan
+/// for the writer's lookup of event ids) would be scanning the whole log on every append once
+/// it has grown. The store's connections plan each execution for the log as it is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_writer_looks_event_ids_up_by_index_as_the_log_grows() {
+    const APPENDS: usize = 400;
+    const EVENTS_EACH: usize = 50;
+    let (store, url) = support::fresh_store().await;
+    // More executions on a near-empty log than PostgreSQL takes to settle on a generic plan.
+    for i in 0..20 {
+        store
+            .append(&format!("small-{i}"), ExpectedVersion::NoStream, vec![event("t")])
+            .await
+            .unwrap();
+    }
+    for i in 0..APPENDS {
+        let events = (0..EVENTS_EACH).map(|_| event("t")).collect();
+        store
+            .append(&format!("large-{i}"), ExpectedVersion::NoStream, events)
+            .await
+            .unwrap();
+    }
+    store.close();
+    drop(store);
+    // A backend adds its counts to the shared statistics when it exits.
+    let client = support::connect(&url).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let others: i64 = client
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if others == 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the store's {others} connections are still open 30 s after it was dropped"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let scanned: i64 = client
+        .query_one(
+            "SELECT coalesce(seq_tup_read, 0) FROM pg_stat_user_tables WHERE relname = 'hoso_events'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    // Scanning the log on each append reads about APPENDS² x EVENTS_EACH / 2 rows (4 million);
+    // the scans while the log is small enough for one to be the cheaper plan read about as many
+    // rows as the log ends with (25,440 when this test was written).
+    let events = (APPENDS * EVENTS_EACH) as i64;
+    assert!(
+        scanned < 10 * events,
+        "the appends read {scanned} rows of the log by sequential scans, for {events} events appended"
+    );
+}
+
 /// `cargo nextest run -p hoso-store-pg --run-ignored only throughput --no-capture`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a measurement, run on demand"]
