@@ -42,12 +42,22 @@ struct Args {
     /// next ones (to measure the rebuild again without filling again).
     #[arg(long, conflicts_with = "dir")]
     keep: Option<PathBuf>,
-    /// Months of arrivals from January 2025 (the shipped calendars hold 2025 and 2026).
-    #[arg(long, default_value_t = 12, value_parser = clap::value_parser!(u32).range(1..=24))]
+    /// The first month of arrivals, YYYY-MM (years other than the shipped 2025 and 2026 are
+    /// judged by their provisional calendars).
+    #[arg(long, default_value = "2025-01", value_parser = parse_month)]
+    start: NaiveDate,
+    /// Months of arrivals from `--start`; they must end by the current month, since the domain
+    /// refuses what happens in the future.
+    #[arg(long, default_value_t = 12, value_parser = clap::value_parser!(u32).range(1..=240))]
     months: u32,
     /// Only fill the store (with --keep: for the server's scaling runs), measure nothing.
     #[arg(long, requires = "keep")]
     fill_only: bool,
+}
+
+fn parse_month(text: &str) -> Result<NaiveDate, String> {
+    NaiveDate::parse_from_str(&format!("{text}-01"), "%Y-%m-%d")
+        .map_err(|_| format!("{text:?} is not a month; write it as YYYY-MM, e.g. 2025-01"))
 }
 
 /// The events of one dossier, decided by the domain.
@@ -106,6 +116,17 @@ async fn run(args: Args) -> Result<()> {
         .with_context(|| format!("cannot open a store in {}", dir.display()))?;
     let calendar = BusinessCalendar::vietnam();
     let now = Utc::now();
+    let end = args
+        .start
+        .checked_add_months(chrono::Months::new(args.months))
+        .context("--start and --months end past the calendar")?;
+    anyhow::ensure!(
+        end.and_time(chrono::NaiveTime::MIN).and_utc() <= now + chrono::Months::new(1),
+        "{} months from {} end after the current month, and the domain refuses what happens in \
+         the future; choose an earlier --start",
+        args.months,
+        args.start.format("%Y-%m")
+    );
 
     if store.head() > 0 {
         eprintln!("reusing the {} events already in {}", store.head(), dir.display());
@@ -113,14 +134,16 @@ async fn run(args: Args) -> Result<()> {
         let province = hoso_gen::Province::new(args.seed);
         let params = hoso_gen::Params {
             seed: args.seed,
-            start: NaiveDate::from_ymd_opt(2025, 1, 1).expect("a date"),
+            start: args.start,
             months: args.months,
             scale: hoso_gen::Scale::Province,
             rates: hoso_gen::Rates::default(),
         };
         eprintln!(
-            "filling the store with {} months of `hoso gen --seed {}` from 2025-01 ...",
-            args.months, args.seed
+            "filling the store with {} months of `hoso gen --seed {}` from {} ...",
+            args.months,
+            args.seed,
+            args.start.format("%Y-%m")
         );
         let started = Instant::now();
         let (tx, rx) = tokio::sync::mpsc::channel::<(String, Vec<NewEvent>)>(4096);
