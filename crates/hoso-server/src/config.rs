@@ -6,7 +6,8 @@
 //! development tokens are created in the data directory), `log_format` (`text` or `json`),
 //! `calendar_files` (extra holiday tables), `office_hours` (default 08:00-12:00 and 13:00-17:00),
 //! `max_clock_skew_seconds` (default 300), `shutdown_grace_seconds` (default 20),
-//! `projection_snapshot_seconds` (default 300; 0 turns projection snapshots off), `[tls]`
+//! `projection_snapshot_seconds` (default 300; 0 turns projection snapshots off),
+//! `index_cache_mib` (default 64: the embedded store's index cache), `[tls]`
 //! (`cert_file`, `key_file`, optional `client_ca_file` for mTLS) and `[[green_lane]]`
 //! (`procedure`, `amount`, `unit`; deprecated: the catalogue holds the green lane),
 //! `allow_procedures_outside_catalogue` (default false), `province_name`, `[agency_names]` and
@@ -482,6 +483,10 @@ pub struct Config {
     /// the whole log at every start.
     #[serde(default = "default_snapshot_seconds")]
     pub projection_snapshot_seconds: u32,
+    /// The embedded store's cache of its index pages (sled's page cache), in MiB. The read
+    /// model and the rest of the store's memory come on top of it.
+    #[serde(default = "default_index_cache_mib")]
+    pub index_cache_mib: u32,
     /// TLS, optional.
     #[serde(default)]
     pub tls: Option<TlsConfig>,
@@ -535,6 +540,15 @@ fn default_snapshot_seconds() -> u32 {
     300
 }
 
+/// Measured at 10 million events (BENCHMARKS.md, "Scaling"): 450 MiB less than sled's 512 MiB
+/// default for the same commands per second.
+fn default_index_cache_mib() -> u32 {
+    64
+}
+
+/// Below this sled's cache would hold too few pages to keep an index's upper levels.
+const MIN_INDEX_CACHE_MIB: u32 = 8;
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -549,6 +563,7 @@ impl Default for Config {
             max_clock_skew_seconds: default_skew(),
             shutdown_grace_seconds: default_grace(),
             projection_snapshot_seconds: default_snapshot_seconds(),
+            index_cache_mib: default_index_cache_mib(),
             tls: None,
             green_lane: Vec::new(),
             province_name: String::new(),
@@ -574,6 +589,13 @@ impl Config {
             sso.check().with_context(|| format!("{origin}: [sso]"))?;
         }
         config.tracing.check().with_context(|| format!("{origin}: [tracing]"))?;
+        if config.index_cache_mib < MIN_INDEX_CACHE_MIB {
+            bail!(
+                "{origin}: index_cache_mib is {}; give at least {MIN_INDEX_CACHE_MIB} (MiB of the embedded store's index cache; the default is {})",
+                config.index_cache_mib,
+                default_index_cache_mib()
+            );
+        }
         Ok(config)
     }
 

@@ -145,9 +145,13 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
 
 async fn run_embedded(config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<()> {
     let dir = DataDir::new(&config.data_dir).store();
+    let options = SledOptions {
+        cache_capacity_bytes: u64::from(config.index_cache_mib) << 20,
+        ..SledOptions::default()
+    };
     let store = tokio::task::spawn_blocking({
         let dir = dir.clone();
-        move || SledStore::open(&dir, SledOptions::default())
+        move || SledStore::open(&dir, options)
     })
     .await
     .context("the store could not be opened")?

@@ -14,9 +14,26 @@ fn the_shipped_example_configuration_parses_with_the_real_parser() {
     assert_eq!(config.data_dir, Path::new("/var/lib/hoso"));
     assert_eq!(config.shutdown_grace_seconds, 20);
     assert_eq!(config.projection_snapshot_seconds, 300);
+    assert_eq!(config.index_cache_mib, 64);
     assert_eq!(config.green_lane.len(), 1);
     config.green_lane().unwrap();
     config.calendar().unwrap();
+}
+
+#[test]
+fn an_index_cache_too_small_to_hold_an_index_is_refused_naming_the_key() {
+    let err = Config::parse("index_cache_mib = 4", "hoso.toml").unwrap_err();
+    let text = format!("{err:#}");
+    assert!(
+        text.contains("index_cache_mib is 4") && text.contains("at least 8"),
+        "{text}"
+    );
+    assert_eq!(
+        Config::parse("index_cache_mib = 8", "hoso.toml")
+            .unwrap()
+            .index_cache_mib,
+        8
+    );
 }
 
 #[test]
