@@ -9,8 +9,8 @@
 # `hoso figures` as its auditor.
 # Usage: crates/hoso-bench/scripts/scaling.sh [DIR] [RUNS]   (from the repository's root; DIR
 # holds the stores, default /tmp/hoso-scaling, about 20 GB; filled stores are reused by later
-# runs, so filling, about a minute a million events, happens once; RUNS: which of 1m,10m,30m,
-# default all three)
+# runs, so filling, about a minute for 10 million events, happens once; RUNS: which of
+# 1m,10m,30m, default all three)
 set -euo pipefail
 dir=${1:-/tmp/hoso-scaling}
 runs=${2:-1m,10m,30m}
@@ -61,6 +61,8 @@ for run in "1m 2025-01 2 2025-02" "10m 2025-01 21 2026-09" "30m 2021-08 64 2026-
   until grep -q "caught up with the log" "$log"; do sleep 0.05; done; caught_up=$(date +%s.%N)
   echo "restart: $(grep -o 'seconds=[0-9.]*' "$log" | head -1) to load the snapshot; to the projection caught up: $(echo "$caught_up - $started" | bc) s"
   echo "server RSS after the restart's catch-up: $(ps -o rss= -p $server) KiB"
+  # The snapshot's file is held while it is decoded; the allocator gives it back within seconds.
+  sleep 15; echo "server RSS 15 s later: $(ps -o rss= -p $server) KiB"
   kill -TERM $server; wait $server || true
   rm -rf "$data"
 done

@@ -540,8 +540,8 @@ fn default_snapshot_seconds() -> u32 {
     300
 }
 
-/// Measured at 10 million events (BENCHMARKS.md, "Scaling"): 450 MiB less than sled's 512 MiB
-/// default for the same commands per second.
+/// Smaller than sled's default of 512 MiB, which held several hundred MiB more at 10 million
+/// events for no more commands per second (BENCHMARKS.md, "Service").
 fn default_index_cache_mib() -> u32 {
     64
 }
