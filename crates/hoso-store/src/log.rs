@@ -20,7 +20,7 @@ use crate::filter::KeyFilter;
 use crate::idtable::{self, IdTable};
 use crate::kv::Kv;
 use crate::record;
-use crate::recovery::{check_format, recover, stored_streams};
+use crate::recovery::{add_recovered_streams, check_format, indexed_streams, recover};
 use crate::segment::{self, Next, SegmentReader, Segments};
 use crate::writer::{Indexer, LogEnd, Syncer, Writer};
 use crate::{
@@ -70,18 +70,31 @@ impl<S: Segments, K: Kv> Log<S, K> {
     /// syncer and indexer threads.
     pub(crate) fn open(segments: S, kv: K, options: LogOptions) -> Result<Self, StoreError> {
         check_format(&kv)?;
-        let mut id_filter = KeyFilter::new();
-        let (tables, unfiled) = match &options.id_tables {
-            Some((dir, _)) => {
-                let tables = idtable::open_all(dir, &mut id_filter)?;
-                let unfiled = idtable::read_unfiled(dir, tables.last().map_or(0, IdTable::end))?;
-                (tables, unfiled)
-            }
-            None => (Vec::new(), Vec::new()),
-        };
-        let recovered = recover(&segments, &kv, &tables, unfiled)?;
+        // The pass over the engine's stream index and that over the id tables (then recovery,
+        // which only reads the engine) are independent, and each is proportional to the log:
+        // side by side, a start on two cores waits for the longer one only.
+        let (opened, streams) = std::thread::scope(|scope| {
+            let streams = scope.spawn(|| indexed_streams(&kv));
+            let opened = (|| {
+                let mut id_filter = KeyFilter::new();
+                let (tables, unfiled) = match &options.id_tables {
+                    Some((dir, _)) => {
+                        let tables = idtable::open_all(dir, &mut id_filter)?;
+                        let unfiled = idtable::read_unfiled(dir, tables.last().map_or(0, IdTable::end))?;
+                        (tables, unfiled)
+                    }
+                    None => (Vec::new(), Vec::new()),
+                };
+                let recovered = recover(&segments, &kv, &tables, unfiled)?;
+                Ok::<_, StoreError>((id_filter, tables, recovered))
+            })();
+            let streams = streams.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (opened, streams)
+        });
+        let (id_filter, tables, recovered) = opened?;
+        let mut streams = streams?;
+        add_recovered_streams(&mut streams, &recovered.memtable);
         segments.writing_at(recovered.segment, recovered.segment_len);
-        let streams = stored_streams(&kv, &recovered.memtable)?;
         let indexed_through = recovered.memtable.first();
         let (head, _) = watch::channel(recovered.next_position);
         let (indexed, _) = watch::channel(indexed_through);

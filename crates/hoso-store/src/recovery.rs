@@ -45,9 +45,9 @@ pub(crate) fn check_format<K: Kv>(kv: &K) -> Result<(), StoreError> {
     }
 }
 
-/// A filter of every stored stream id: those in the index engine (one pass over its stream
-/// index, on open) and those recovery found beyond it.
-pub(crate) fn stored_streams<K: Kv>(kv: &K, memtable: &Memtable) -> Result<KeyFilter, StoreError> {
+/// A filter of the stream ids in the index engine (one pass over its stream index, on open);
+/// [`add_recovered_streams`] adds those recovery found beyond it.
+pub(crate) fn indexed_streams<K: Kv>(kv: &K) -> Result<KeyFilter, StoreError> {
     let mut streams = KeyFilter::new();
     let mut previous = Vec::new();
     kv.scan(b"s", b"t", false, |key, _| {
@@ -61,10 +61,14 @@ pub(crate) fn stored_streams<K: Kv>(kv: &K, memtable: &Memtable) -> Result<KeyFi
         }
         Ok(true)
     })?;
+    Ok(streams)
+}
+
+/// Adds to the filter of [`indexed_streams`] the stream ids recovery found beyond the index.
+pub(crate) fn add_recovered_streams(streams: &mut KeyFilter, memtable: &Memtable) {
     for stream_id in memtable.stream_ids() {
         streams.insert(stream_id);
     }
-    Ok(streams)
 }
 
 /// What recovery found: the end of the log and the index entries the engine lacks.

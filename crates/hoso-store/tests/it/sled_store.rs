@@ -70,6 +70,35 @@ async fn reopen_keeps_everything_and_recorded_at_keeps_increasing() {
     assert_eq!((report.records_checked, report.first_problem), (21, None));
 }
 
+/// The writer skips the lookup of a stream its filter has never seen, so a reopen must put
+/// every stored stream in the filter (it reads them from the index while it reads the id
+/// tables): an append that expects no stream is refused for each.
+#[tokio::test]
+async fn every_stream_stored_before_a_reopen_is_known_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    for i in 0..200 {
+        store
+            .append(&format!("s{i}"), ExpectedVersion::NoStream, vec![event("a")])
+            .await
+            .unwrap();
+    }
+    store.close();
+    drop(store);
+
+    let store = open(dir.path());
+    for i in 0..200 {
+        let err = store
+            .append(&format!("s{i}"), ExpectedVersion::NoStream, vec![event("b")])
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, StoreError::Conflict { actual: Some(0), .. }),
+            "s{i}: {err:?}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn appends_after_close_are_refused() {
     let dir = tempfile::tempdir().unwrap();
