@@ -271,16 +271,18 @@ impl Pair {
     }
 
     /// Loses the primary as when its machine goes: the postmaster is stopped (so that it starts
-    /// no new backend), then it and every process it started are killed with SIGKILL at once.
-    /// Killing the postmaster alone would let its backends run on for a moment, and a commit
-    /// that was waiting for the standby would become visible to them alone. Returns when the
-    /// signals were sent: nothing the old primary records can be later than that.
+    /// no new backend), then every process it started is killed with SIGKILL, and it last. A
+    /// backend that sees the postmaster gone stops waiting for the standby and makes its commit
+    /// visible on the old primary alone, to the servers' readers still connected there: so the
+    /// postmaster stays alive until no backend is left to see it die (killed first, it let one
+    /// drill in many see such a commit). Returns when the signals were sent: nothing the old
+    /// primary records can be later than that.
     fn kill_primary(&self) -> SystemTime {
         let pid_file = self.primary.data.join("postmaster.pid");
         let text = std::fs::read_to_string(&pid_file).unwrap();
         let postmaster = text.lines().next().unwrap().trim().to_owned();
         run(Command::new("kill").args(["-STOP", &postmaster]), "kill -STOP");
-        let mut pids = vec![postmaster.clone()];
+        let mut pids = Vec::new();
         for entry in std::fs::read_dir("/proc").unwrap().flatten() {
             let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
                 continue;
@@ -293,6 +295,8 @@ impl Pair {
                 pids.push(entry.file_name().to_string_lossy().into_owned());
             }
         }
+        // `kill` signals its arguments in order: the postmaster last.
+        pids.push(postmaster.clone());
         run(Command::new("kill").arg("-KILL").args(&pids), "kill -KILL");
         let killed_at = SystemTime::now();
         // The postmaster is gone once its pid no longer answers to signal 0.
